@@ -1,0 +1,1 @@
+//! Sans-IO registry authentication: challenges, scopes, credentials, token requests and a token cache.

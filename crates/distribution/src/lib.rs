@@ -1,0 +1,1 @@
+//! Async OCI distribution-spec client over hyper and rustls, with streamed, verified transfers.

@@ -1,0 +1,1 @@
+//! A spec-faithful in-process OCI registry with auth modes and a fault plan.

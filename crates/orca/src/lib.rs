@@ -1,0 +1,1 @@
+//! Fetch, push, copy and discover artifacts in OCI registries: the facade over orca's crates.

@@ -1,0 +1,1 @@
+//! Image references: parse, validate, normalise and format `registry/repository:tag@digest`.

@@ -1,0 +1,1 @@
+//! Registered artifact stores, a local OCI-layout content cache, and pull-through cache rules.

@@ -1,0 +1,2 @@
+//! The project task runner (filled in next).
+fn main() {}
