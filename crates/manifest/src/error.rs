@@ -46,6 +46,86 @@ pub enum Error {
     /// Reading content failed.
     #[error("reading content failed")]
     Io(#[source] io::Error),
+    /// A manifest body is larger than [`crate::ParseOptions::max_size`].
+    #[error("manifest of {size} bytes exceeds the {limit}-byte limit for manifests")]
+    ManifestTooLarge {
+        /// The body's size in bytes.
+        size: usize,
+        /// The limit in force.
+        limit: usize,
+    },
+    /// A manifest body is empty or only white space.
+    #[error("manifest body is empty")]
+    EmptyManifest,
+    /// A manifest body is not valid JSON, or lacks a required field, or has one of the wrong
+    /// type.
+    #[error("invalid {} at line {line}, column {column}: {reason}", .media_type.as_deref().unwrap_or("manifest"))]
+    InvalidManifest {
+        /// The media type it was parsed as, when known by then.
+        media_type: Option<String>,
+        /// What is wrong, as the JSON parser describes it.
+        reason: String,
+        /// 1-based line of the problem (0 when it concerns the whole document).
+        line: usize,
+        /// 1-based column of the problem (0 when it concerns the whole document).
+        column: usize,
+    },
+    /// The body's `mediaType` contradicts the response's `Content-Type`.
+    #[error("manifest mediaType {body:?} contradicts Content-Type {content_type:?}")]
+    MediaTypeMismatch {
+        /// The `mediaType` field of the body.
+        body: String,
+        /// The `Content-Type` it was received with (without parameters).
+        content_type: String,
+    },
+    /// The manifest's `schemaVersion` is missing or is not 2.
+    #[error("unsupported manifest schemaVersion {}: orca reads schemaVersion 2 only", .found.as_deref().unwrap_or("(missing)"))]
+    SchemaVersion {
+        /// The value found, as JSON text; `None` when the field is missing.
+        found: Option<String>,
+    },
+    /// A Docker schema 1 manifest, which orca refuses.
+    #[error(
+        "Docker schema 1 manifests ({identified_by}) are not supported: schema 1 is deprecated \
+         and removed from Docker; push the image again with a current client (schema 2 or OCI)"
+    )]
+    DockerSchema1 {
+        /// What identified it: its media type, or `schemaVersion 1`.
+        identified_by: String,
+    },
+    /// An OCI artifact manifest, a draft of image-spec 1.1 that was withdrawn before release.
+    #[error(
+        "OCI artifact manifests (application/vnd.oci.artifact.manifest.v1+json) are not \
+         supported: the type was withdrawn from image-spec 1.1; use an image manifest with \
+         artifactType"
+    )]
+    OciArtifactManifest,
+    /// A media type that is not a manifest orca reads.
+    #[error(
+        "unsupported manifest media type {media_type:?} (orca reads OCI image manifests and \
+         indexes and Docker schema 2 manifests and manifest lists)"
+    )]
+    UnsupportedMediaType {
+        /// The media type.
+        media_type: String,
+    },
+    /// The body has no `mediaType`, there is no usable `Content-Type`, and its fields do not
+    /// say which kind of manifest it is.
+    #[error(
+        "cannot tell the manifest's type: no mediaType field, no manifest Content-Type, and {reason}"
+    )]
+    UndeterminedMediaType {
+        /// Why the shape does not decide it.
+        reason: &'static str,
+    },
+    /// A string is not a valid media type (RFC 6838 `type/subtype`, no parameters).
+    #[error("invalid media type {value:?}: {reason}")]
+    InvalidMediaType {
+        /// The string given.
+        value: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
 }
 
 impl Error {

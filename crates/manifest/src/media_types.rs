@@ -1,5 +1,7 @@
 //! Media type constants for OCI and Docker manifests, configs and layers.
 
+use crate::Error;
+
 /// OCI image manifest.
 pub const OCI_IMAGE_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 /// OCI image index.
@@ -66,9 +68,105 @@ pub fn essence(media_type: &str) -> &str {
     media_type.split(';').next().unwrap_or_default().trim()
 }
 
+/// Whether a `Content-Type` says nothing about which manifest a body is
+/// (`application/json`, `application/octet-stream`, `text/plain`, `*/*`, empty), so that the
+/// body decides. Parameters are ignored; the comparison is ASCII case-insensitive.
+pub fn is_generic(content_type: &str) -> bool {
+    const GENERIC: &[&str] = &[
+        "",
+        "application/json",
+        "application/octet-stream",
+        "binary/octet-stream",
+        "text/plain",
+        "*/*",
+    ];
+    let essence = essence(content_type);
+    GENERIC.iter().any(|g| g.eq_ignore_ascii_case(essence))
+}
+
+/// Check that `value` is a media type as OCI descriptors and `artifactType` need it: RFC 6838
+/// `type/subtype`, each part 1 to 127 characters, starting with a letter or digit and then
+/// letters, digits and `!#$&-^_.+`, without parameters.
+///
+/// # Errors
+///
+/// [`Error::InvalidMediaType`] naming the value and what is wrong with it.
+pub fn validate(value: &str) -> Result<(), Error> {
+    let fail = |reason| {
+        Err(Error::InvalidMediaType {
+            value: value.to_owned(),
+            reason,
+        })
+    };
+    let Some((kind, subtype)) = value.split_once('/') else {
+        return fail("expected type/subtype");
+    };
+    for part in [kind, subtype] {
+        let mut chars = part.chars();
+        match chars.next() {
+            None => return fail("the type and the subtype must not be empty"),
+            Some(c) if !c.is_ascii_alphanumeric() => {
+                return fail("the type and the subtype must start with a letter or digit");
+            }
+            Some(_) => {}
+        }
+        if part.len() > 127 {
+            return fail("the type and the subtype are at most 127 characters each");
+        }
+        if !chars.all(|c| c.is_ascii_alphanumeric() || "!#$&-^_.+".contains(c)) {
+            return fail(
+                "only letters, digits and !#$&-^_.+ are allowed (no parameters, no spaces)",
+            );
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn generic_content_types() {
+        let generic = [
+            "",
+            "application/json; charset=utf-8",
+            "Application/Octet-Stream",
+            "*/*",
+            "text/plain",
+        ];
+        assert_eq!(generic.len(), 5);
+        for g in generic {
+            assert!(is_generic(g), "{g}");
+        }
+        assert!(!is_generic(OCI_IMAGE_MANIFEST));
+        assert!(!is_generic("text/html"));
+    }
+
+    #[test]
+    fn media_type_validation_table() {
+        let long = format!("application/{}", "a".repeat(128));
+        let ok_at_limit = format!("application/{}", "a".repeat(127));
+        let cases: [(&str, bool); 12] = [
+            (OCI_IMAGE_MANIFEST, true),
+            ("application/vnd.example+type", true),
+            ("a/b", true),
+            (&ok_at_limit, true),
+            ("application/x-a!#$&^_.+-", true),
+            (&long, false),
+            ("", false),
+            ("application", false),
+            ("application/", false),
+            ("/json", false),
+            ("application/json; charset=utf-8", false),
+            ("application/.json", false),
+        ];
+        for (value, ok) in cases {
+            assert_eq!(validate(value).is_ok(), ok, "{value:?}");
+        }
+        let err = validate("a b/c").unwrap_err().to_string();
+        assert!(err.contains("\"a b/c\""), "{err}");
+    }
 
     #[test]
     fn essence_drops_parameters() {
