@@ -1,0 +1,434 @@
+//! Credentials, the sources they come from, and the small IO seams (environment, commands).
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::fmt;
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+use crate::azure::AzureTokenProvider;
+use crate::error::{CredentialKind, Error};
+use crate::secret::Secret;
+
+/// The user name ACR uses to say "the password is a refresh token".
+pub const ACR_REFRESH_TOKEN_USER: &str = "00000000-0000-0000-0000-000000000000";
+
+/// The user name docker credential helpers use to say "the secret is an identity token".
+pub const IDENTITY_TOKEN_USER: &str = "<token>";
+
+/// A credential for one registry.
+///
+/// # Security
+///
+/// `Debug` never prints secrets (they are [`Secret`]s); use [`Credential::kind`] to name a
+/// credential in messages.
+#[derive(Clone)]
+#[non_exhaustive]
+pub enum Credential {
+    /// No credential: anonymous token requests only.
+    Anonymous,
+    /// A user name and password: sent as Basic, or traded for a token.
+    Basic {
+        /// The user name.
+        username: String,
+        /// The password.
+        password: Secret,
+    },
+    /// An identity (`OAuth2` refresh) token, traded at the token endpoint with
+    /// `grant_type=refresh_token`.
+    IdentityToken {
+        /// The user name it came with, if any (used for the GET fallback).
+        username: Option<String>,
+        /// The refresh token.
+        token: Secret,
+    },
+    /// A registry bearer token, sent as is.
+    RegistryToken(Secret),
+    /// An Azure AD access token, exchanged at ACR's `/oauth2/exchange` for a refresh token.
+    AzureAccessToken {
+        /// The AAD access token.
+        token: Secret,
+        /// The AAD tenant, when known.
+        tenant: Option<String>,
+    },
+    /// An Azure AD token provider whose token requests become steps of the negotiation.
+    Azure(Arc<dyn AzureTokenProvider>),
+}
+
+impl Credential {
+    /// A user name and secret, with the conventions applied: user `<token>` (docker
+    /// credential helpers) or `00000000-0000-0000-0000-000000000000` (ACR) means the
+    /// secret is an identity (refresh) token.
+    pub fn from_username_secret(username: &str, secret: impl Into<Secret>) -> Credential {
+        let secret = secret.into();
+        match username {
+            IDENTITY_TOKEN_USER => Credential::IdentityToken {
+                username: None,
+                token: secret,
+            },
+            ACR_REFRESH_TOKEN_USER => Credential::IdentityToken {
+                username: Some(ACR_REFRESH_TOKEN_USER.to_owned()),
+                token: secret,
+            },
+            _ => Credential::Basic {
+                username: username.to_owned(),
+                password: secret,
+            },
+        }
+    }
+
+    /// A plain Basic credential, with no convention applied.
+    pub fn basic(username: &str, password: impl Into<Secret>) -> Credential {
+        Credential::Basic {
+            username: username.to_owned(),
+            password: password.into(),
+        }
+    }
+
+    /// What kind of credential this is, with its user name: safe to print.
+    pub fn kind(&self) -> CredentialKind {
+        match self {
+            Credential::Anonymous => CredentialKind::Anonymous,
+            Credential::Basic { username, .. } => CredentialKind::Basic {
+                username: username.clone(),
+            },
+            Credential::IdentityToken { username, .. } => CredentialKind::IdentityToken {
+                username: username.clone(),
+            },
+            Credential::RegistryToken(_) => CredentialKind::RegistryToken,
+            Credential::AzureAccessToken { .. } => CredentialKind::AzureAccessToken,
+            Credential::Azure(provider) => CredentialKind::Azure {
+                provider: provider.name().to_owned(),
+            },
+        }
+    }
+
+    /// Whether this is [`Credential::Anonymous`].
+    pub fn is_anonymous(&self) -> bool {
+        matches!(self, Credential::Anonymous)
+    }
+}
+
+impl fmt::Debug for Credential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Credential::Anonymous => f.write_str("Anonymous"),
+            Credential::Basic { username, password } => f
+                .debug_struct("Basic")
+                .field("username", username)
+                .field("password", password)
+                .finish(),
+            Credential::IdentityToken { username, token } => f
+                .debug_struct("IdentityToken")
+                .field("username", username)
+                .field("token", token)
+                .finish(),
+            Credential::RegistryToken(token) => {
+                f.debug_tuple("RegistryToken").field(token).finish()
+            }
+            Credential::AzureAccessToken { token, tenant } => f
+                .debug_struct("AzureAccessToken")
+                .field("token", token)
+                .field("tenant", tenant)
+                .finish(),
+            Credential::Azure(provider) => f.debug_tuple("Azure").field(&provider.name()).finish(),
+        }
+    }
+}
+
+/// Where credentials come from: asked once per negotiation with the registry
+/// (`host[:port]`) being authenticated to.
+///
+/// Return [`Credential::Anonymous`] when there is no credential for the registry, and an
+/// error only when looking one up failed (a broken helper, an unreadable file): the
+/// negotiator never turns such a failure into anonymous access.
+pub trait CredentialSource: Send + Sync {
+    /// The credential for `registry` (`host[:port]`).
+    ///
+    /// # Errors
+    ///
+    /// When the lookup itself fails.
+    fn credential(&self, registry: &str) -> Result<Credential, Error>;
+}
+
+impl<T: CredentialSource + ?Sized> CredentialSource for Arc<T> {
+    fn credential(&self, registry: &str) -> Result<Credential, Error> {
+        (**self).credential(registry)
+    }
+}
+
+/// No credentials for any registry.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Anonymous;
+
+impl CredentialSource for Anonymous {
+    fn credential(&self, _registry: &str) -> Result<Credential, Error> {
+        Ok(Credential::Anonymous)
+    }
+}
+
+/// Explicit credentials per registry (`host[:port]`), with an optional fallback for
+/// every other registry.
+#[derive(Clone, Debug, Default)]
+pub struct StaticCredentials {
+    by_registry: HashMap<String, Credential>,
+    fallback: Option<Credential>,
+}
+
+impl StaticCredentials {
+    /// No credentials yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds (or replaces) the credential for `registry`.
+    #[must_use]
+    pub fn with(mut self, registry: &str, credential: Credential) -> Self {
+        self.insert(registry, credential);
+        self
+    }
+
+    /// Adds (or replaces) the credential for `registry`.
+    pub fn insert(&mut self, registry: &str, credential: Credential) {
+        self.by_registry
+            .insert(registry.to_ascii_lowercase(), credential);
+    }
+
+    /// Uses `credential` for every registry not named explicitly.
+    #[must_use]
+    pub fn with_fallback(mut self, credential: Credential) -> Self {
+        self.fallback = Some(credential);
+        self
+    }
+}
+
+impl CredentialSource for StaticCredentials {
+    fn credential(&self, registry: &str) -> Result<Credential, Error> {
+        Ok(self
+            .by_registry
+            .get(&registry.to_ascii_lowercase())
+            .or(self.fallback.as_ref())
+            .cloned()
+            .unwrap_or(Credential::Anonymous))
+    }
+}
+
+/// Tries sources in order and returns the first credential that is not anonymous.
+///
+/// An error from a source stops the chain (a broken source is not skipped silently).
+#[derive(Clone, Default)]
+pub struct ChainCredentials {
+    sources: Vec<Arc<dyn CredentialSource>>,
+}
+
+impl ChainCredentials {
+    /// An empty chain (anonymous for every registry).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends a source.
+    #[must_use]
+    pub fn then(mut self, source: impl CredentialSource + 'static) -> Self {
+        self.sources.push(Arc::new(source));
+        self
+    }
+}
+
+impl fmt::Debug for ChainCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChainCredentials")
+            .field("sources", &self.sources.len())
+            .finish()
+    }
+}
+
+impl CredentialSource for ChainCredentials {
+    fn credential(&self, registry: &str) -> Result<Credential, Error> {
+        for source in &self.sources {
+            let credential = source.credential(registry)?;
+            if !credential.is_anonymous() {
+                return Ok(credential);
+            }
+        }
+        Ok(Credential::Anonymous)
+    }
+}
+
+/// Credentials from environment variables, for one registry or all.
+///
+/// Reads `<PREFIX>_USERNAME` + `<PREFIX>_PASSWORD` (with the `<token>` and ACR user
+/// conventions of [`Credential::from_username_secret`]), else `<PREFIX>_IDENTITY_TOKEN`,
+/// else `<PREFIX>_REGISTRY_TOKEN`. When `<PREFIX>_REGISTRY` is set, the credential
+/// applies only to that registry. The default prefix is `ORCA`.
+pub struct EnvironmentCredentials {
+    env: Arc<dyn Environment>,
+    prefix: String,
+}
+
+impl EnvironmentCredentials {
+    /// Reads `ORCA_*` variables from `env`.
+    pub fn new(env: Arc<dyn Environment>) -> Self {
+        Self::with_prefix(env, "ORCA")
+    }
+
+    /// Reads `<prefix>_*` variables from `env`.
+    pub fn with_prefix(env: Arc<dyn Environment>, prefix: &str) -> Self {
+        Self {
+            env,
+            prefix: prefix.to_owned(),
+        }
+    }
+
+    fn var(&self, suffix: &str) -> Option<String> {
+        self.env
+            .var(&format!("{}_{suffix}", self.prefix))
+            .filter(|v| !v.is_empty())
+    }
+}
+
+impl fmt::Debug for EnvironmentCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EnvironmentCredentials")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CredentialSource for EnvironmentCredentials {
+    fn credential(&self, registry: &str) -> Result<Credential, Error> {
+        if let Some(only) = self.var("REGISTRY")
+            && !only.eq_ignore_ascii_case(registry)
+        {
+            return Ok(Credential::Anonymous);
+        }
+        if let (Some(user), Some(password)) = (self.var("USERNAME"), self.var("PASSWORD")) {
+            return Ok(Credential::from_username_secret(&user, password));
+        }
+        if let Some(token) = self.var("IDENTITY_TOKEN") {
+            return Ok(Credential::IdentityToken {
+                username: self.var("USERNAME"),
+                token: Secret::new(token),
+            });
+        }
+        if let Some(token) = self.var("REGISTRY_TOKEN") {
+            return Ok(Credential::RegistryToken(Secret::new(token)));
+        }
+        Ok(Credential::Anonymous)
+    }
+}
+
+/// Environment variable lookups, injectable so tests never touch the process environment.
+pub trait Environment: Send + Sync {
+    /// The variable's value, if set and valid Unicode.
+    fn var(&self, name: &str) -> Option<String>;
+}
+
+/// The real process environment.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ProcessEnvironment;
+
+impl Environment for ProcessEnvironment {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+}
+
+impl<S: std::hash::BuildHasher + Send + Sync> Environment for HashMap<String, String, S> {
+    fn var(&self, name: &str) -> Option<String> {
+        self.get(name).cloned()
+    }
+}
+
+/// What a command printed and how it ended.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct CommandOutput {
+    /// Whether it exited with status 0.
+    pub success: bool,
+    /// Its standard output (may hold secrets: never printed by `Debug`).
+    pub stdout: Vec<u8>,
+    /// Its standard error.
+    pub stderr: Vec<u8>,
+}
+
+impl fmt::Debug for CommandOutput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CommandOutput")
+            .field("success", &self.success)
+            .field("stdout", &format_args!("<{} bytes>", self.stdout.len()))
+            .field("stderr", &format_args!("<{} bytes>", self.stderr.len()))
+            .finish()
+    }
+}
+
+/// Runs external programs: docker credential helpers and `az`. The only IO of this crate
+/// besides reading files; a trait so tests can fake it.
+pub trait CommandRunner: Send + Sync {
+    /// Runs `program` with `args`, writes `stdin` to it and waits for it to end.
+    ///
+    /// # Errors
+    ///
+    /// When the program cannot be started or its pipes fail.
+    fn run(&self, program: &str, args: &[&str], stdin: &[u8]) -> io::Result<CommandOutput>;
+}
+
+/// Runs real processes, found on `PATH` or on a search path of its own.
+#[derive(Clone, Debug, Default)]
+pub struct SystemCommandRunner {
+    search_path: Option<OsString>,
+}
+
+impl SystemCommandRunner {
+    /// Finds programs on the process's `PATH`.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Finds programs only in these directories (a `PATH`-style list), not on `PATH`.
+    pub fn with_search_path(search_path: impl Into<OsString>) -> Self {
+        Self {
+            search_path: Some(search_path.into()),
+        }
+    }
+
+    fn resolve(&self, program: &str) -> io::Result<PathBuf> {
+        let Some(search_path) = &self.search_path else {
+            return Ok(PathBuf::from(program));
+        };
+        std::env::split_paths(search_path)
+            .map(|dir| dir.join(program))
+            .find(|candidate| candidate.is_file())
+            .ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::NotFound,
+                    format!("{program} not found on the search path"),
+                )
+            })
+    }
+}
+
+impl CommandRunner for SystemCommandRunner {
+    fn run(&self, program: &str, args: &[&str], stdin: &[u8]) -> io::Result<CommandOutput> {
+        let mut child = Command::new(self.resolve(program)?)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        if let Some(mut pipe) = child.stdin.take() {
+            // A helper that exits without reading its input closes the pipe: not an error.
+            match pipe.write_all(stdin) {
+                Err(err) if err.kind() != io::ErrorKind::BrokenPipe => return Err(err),
+                _ => {}
+            }
+        }
+        let output = child.wait_with_output()?;
+        Ok(CommandOutput {
+            success: output.status.success(),
+            stdout: output.stdout,
+            stderr: output.stderr,
+        })
+    }
+}

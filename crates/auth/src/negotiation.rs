@@ -1,0 +1,766 @@
+//! The [`Authenticator`] (credential source + shared token cache) and the
+//! [`Negotiation`] it starts for each challenge.
+
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, Response, StatusCode, Uri};
+
+use crate::authorization::{Authorization, Step};
+use crate::azure::{AzureStep, AzureTokenProvider};
+use crate::cache::TokenCache;
+use crate::challenge::Challenge;
+use crate::credential::{Credential, CredentialSource, IDENTITY_TOKEN_USER};
+use crate::error::{CredentialKind, Error};
+use crate::realm;
+use crate::scope::{Scope, canonical_key};
+use crate::secret::Secret;
+use crate::token::{TokenResponse, error_detail, form_body, parse_exchange_response};
+
+/// Knobs of an [`Authenticator`]; build with [`AuthOptions::default`] and the `with_*`
+/// methods.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct AuthOptions {
+    /// The `client_id` sent in `OAuth2` POST token requests (default `orca`).
+    pub client_id: String,
+    /// A cached token is not handed out when it expires within this margin (default 10 s).
+    pub expiry_skew: Duration,
+    /// Trade user name and password with an `OAuth2` `grant_type=password` POST (falling
+    /// back to GET on 404/405) instead of a GET with Basic (default `false`, like docker).
+    pub oauth2_password_grant: bool,
+    /// Realm hosts (`host` or `host:port`) followed even when they break the private-host
+    /// rule.
+    pub trusted_realm_hosts: Vec<String>,
+}
+
+impl Default for AuthOptions {
+    fn default() -> Self {
+        Self {
+            client_id: "orca".to_owned(),
+            expiry_skew: Duration::from_secs(10),
+            oauth2_password_grant: false,
+            trusted_realm_hosts: Vec::new(),
+        }
+    }
+}
+
+impl AuthOptions {
+    /// Sets [`client_id`](Self::client_id).
+    #[must_use]
+    pub fn with_client_id(mut self, client_id: &str) -> Self {
+        client_id.clone_into(&mut self.client_id);
+        self
+    }
+
+    /// Sets [`expiry_skew`](Self::expiry_skew).
+    #[must_use]
+    pub fn with_expiry_skew(mut self, skew: Duration) -> Self {
+        self.expiry_skew = skew;
+        self
+    }
+
+    /// Sets [`oauth2_password_grant`](Self::oauth2_password_grant).
+    #[must_use]
+    pub fn with_oauth2_password_grant(mut self, enabled: bool) -> Self {
+        self.oauth2_password_grant = enabled;
+        self
+    }
+
+    /// Adds a trusted realm host (see [`trusted_realm_hosts`](Self::trusted_realm_hosts)).
+    #[must_use]
+    pub fn trust_realm_host(mut self, host: &str) -> Self {
+        self.trusted_realm_hosts.push(host.to_ascii_lowercase());
+        self
+    }
+}
+
+/// Anything that carries response headers: a `HeaderMap`, response `Parts` or a `Response`.
+pub trait ResponseHeaders {
+    /// The headers.
+    fn response_headers(&self) -> &HeaderMap;
+}
+
+impl ResponseHeaders for HeaderMap {
+    fn response_headers(&self) -> &HeaderMap {
+        self
+    }
+}
+
+impl ResponseHeaders for http::response::Parts {
+    fn response_headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+}
+
+impl<B> ResponseHeaders for Response<B> {
+    fn response_headers(&self) -> &HeaderMap {
+        self.headers()
+    }
+}
+
+struct Inner {
+    source: Arc<dyn CredentialSource>,
+    options: AuthOptions,
+    cache: Mutex<TokenCache>,
+}
+
+impl Inner {
+    fn cache(&self) -> MutexGuard<'_, TokenCache> {
+        // The cache holds plain data that every operation leaves consistent, so a panic
+        // elsewhere while it was locked does not make it unusable.
+        self.cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Authentication for every registry a client talks to: a credential source, options and
+/// one token cache, shared by all clones.
+///
+/// Call order for a client: [`authorization`](Self::authorization) before a request; on
+/// a 401 (or a 400/403 `DENIED`, see [`is_denied`]) [`reject`](Self::reject) the header
+/// that failed, then [`challenge`](Self::challenge) and drive the [`Negotiation`].
+///
+/// `registry` is always the authority (`host[:port]`) of the URLs the client sends.
+#[derive(Clone)]
+pub struct Authenticator {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Authenticator")
+            .field("options", &self.inner.options)
+            .field("cached_tokens", &self.inner.cache().token_count())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Authenticator {
+    /// An authenticator over `source`.
+    pub fn new(source: impl CredentialSource + 'static, options: AuthOptions) -> Self {
+        Self::from_arc(Arc::new(source), options)
+    }
+
+    /// An authenticator over a shared source.
+    pub fn from_arc(source: Arc<dyn CredentialSource>, options: AuthOptions) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                source,
+                options,
+                cache: Mutex::new(TokenCache::default()),
+            }),
+        }
+    }
+
+    /// The options in force.
+    pub fn options(&self) -> &AuthOptions {
+        &self.inner.options
+    }
+
+    /// A cached header for `registry` that covers `scopes`: the narrowest unexpired
+    /// token, else a Basic (or static bearer) header the registry accepted before.
+    pub fn authorization(
+        &self,
+        registry: &str,
+        scopes: &[Scope],
+        now: SystemTime,
+    ) -> Option<Authorization> {
+        self.inner.cache().lookup(
+            &registry.to_ascii_lowercase(),
+            scopes,
+            now,
+            self.inner.options.expiry_skew,
+        )
+    }
+
+    /// Drops `authorization` from the cache: the registry refused it.
+    pub fn reject(&self, registry: &str, authorization: &Authorization) {
+        self.inner
+            .cache()
+            .reject(&registry.to_ascii_lowercase(), authorization);
+    }
+
+    /// Starts a negotiation for a request to `request_uri` that was answered with a
+    /// challenge, wanting `scopes`.
+    ///
+    /// A response without a usable challenge (a 400/403 `DENIED`) re-uses the last Bearer
+    /// challenge seen from the same registry.
+    ///
+    /// # Errors
+    ///
+    /// When no challenge can be answered: none offered, a bad realm, a credential that does
+    /// not fit, or a credential source that failed.
+    pub fn challenge<R: ResponseHeaders + ?Sized>(
+        &self,
+        request_uri: &Uri,
+        response: &R,
+        scopes: &[Scope],
+        now: SystemTime,
+    ) -> Result<Negotiation, Error> {
+        let _ = now;
+        let registry = registry_of(request_uri)?;
+        let parsed = Challenge::from_headers(response.response_headers());
+        let mut challenges = parsed.as_ref().map(Vec::clone).unwrap_or_default();
+        let usable = |c: &Challenge| c.is_scheme("bearer") || c.is_scheme("basic");
+        if !challenges.iter().any(usable)
+            && let Some(remembered) = self.inner.cache().challenge(&registry)
+        {
+            challenges = Challenge::parse(&remembered.header)?;
+        }
+        let chosen = challenges
+            .iter()
+            .find(|c| c.is_scheme("bearer"))
+            .or_else(|| challenges.iter().find(|c| c.is_scheme("basic")))
+            .cloned();
+        let Some(chosen) = chosen else {
+            parsed?;
+            return Err(Error::NoSupportedChallenge {
+                registry,
+                schemes: challenges.iter().map(|c| c.scheme().to_owned()).collect(),
+            });
+        };
+        let credential = self.inner.source.credential(&registry)?;
+        let mut negotiation = Negotiation {
+            inner: Arc::clone(&self.inner),
+            registry,
+            request_uri: request_uri.clone(),
+            realm: None,
+            service: String::new(),
+            scopes: Scope::merge(scopes),
+            credential,
+            state: State::Finished,
+        };
+        let pending = if chosen.is_scheme("basic") {
+            negotiation.basic()?
+        } else {
+            negotiation.bearer(&chosen)?
+        };
+        negotiation.state = State::Ready(pending);
+        Ok(negotiation)
+    }
+}
+
+/// Whether a response is the `DENIED` error some registries (ECR) send instead of a 401
+/// for an expired token: a 400 or 403 whose distribution error body has code `DENIED`.
+/// When the request carried a token, the client should [`reject`](Authenticator::reject)
+/// it and negotiate once more before failing.
+pub fn is_denied(status: StatusCode, body: &[u8]) -> bool {
+    if status != StatusCode::BAD_REQUEST && status != StatusCode::FORBIDDEN {
+        return false;
+    }
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("errors").and_then(|e| e.as_array()).cloned())
+        .is_some_and(|errors| {
+            errors
+                .iter()
+                .any(|e| e.get("code").and_then(serde_json::Value::as_str) == Some("DENIED"))
+        })
+}
+
+fn registry_of(uri: &Uri) -> Result<String, Error> {
+    uri.authority()
+        .map(|a| a.as_str().to_ascii_lowercase())
+        .ok_or_else(|| Error::InvalidUri {
+            uri: uri.to_string(),
+            detail: "the request URI has no host".to_owned(),
+        })
+}
+
+/// What a sent request's response will be read as.
+#[derive(Clone, Copy, Debug)]
+enum Awaiting {
+    /// A token from a GET token request.
+    TokenGet,
+    /// A token from a POST token request.
+    TokenPost {
+        /// A 404/405 may fall back to GET.
+        fallback_to_get: bool,
+        /// The refresh token came from the cache: on refusal, forget it and start over.
+        cached_refresh: bool,
+    },
+    /// An Azure AD token from the provider's request.
+    AzureToken,
+    /// A refresh token from ACR's `/oauth2/exchange`.
+    AcrExchange,
+}
+
+enum Pending {
+    Send(Box<Request<Bytes>>, Awaiting),
+    Authorize(Authorization),
+}
+
+fn send_pending(request: Request<Bytes>, awaiting: Awaiting) -> Pending {
+    Pending::Send(Box::new(request), awaiting)
+}
+
+enum State {
+    Ready(Pending),
+    Waiting(Awaiting),
+    Finished,
+}
+
+/// One authentication negotiation, started by [`Authenticator::challenge`].
+///
+/// Call order: [`next`](Self::next); when it returns [`Step::Send`], send the request and
+/// pass the response to [`receive`](Self::receive), then call `next` again; a
+/// [`Step::Authorize`] ends the negotiation. Any error ends it too. A negotiation sends
+/// at most five requests (Azure AD token, ACR exchange, cached-refresh attempt, POST, GET
+/// fallback), so a client loop bounded at eight steps never cuts a valid one short.
+pub struct Negotiation {
+    inner: Arc<Inner>,
+    registry: String,
+    request_uri: Uri,
+    realm: Option<Uri>,
+    service: String,
+    scopes: Vec<Scope>,
+    credential: Credential,
+    state: State,
+}
+
+impl fmt::Debug for Negotiation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match &self.state {
+            State::Ready(Pending::Send(..)) => "ready to send",
+            State::Ready(Pending::Authorize(_)) => "ready to authorize",
+            State::Waiting(_) => "waiting for a response",
+            State::Finished => "finished",
+        };
+        f.debug_struct("Negotiation")
+            .field("registry", &self.registry)
+            .field("realm", &self.realm)
+            .field("service", &self.service)
+            .field("scopes", &canonical_key(&self.scopes))
+            .field("credential", &self.credential.kind())
+            .field("state", &state)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Negotiation {
+    /// The registry (`host[:port]`) being authenticated to.
+    pub fn registry(&self) -> &str {
+        &self.registry
+    }
+
+    /// The scopes asked for (the wanted ones merged with the challenge's).
+    pub fn scopes(&self) -> &[Scope] {
+        &self.scopes
+    }
+
+    /// The next step.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::OutOfOrder`] when a response is awaited or the negotiation has ended.
+    pub fn next(&mut self, now: SystemTime) -> Result<Step, Error> {
+        let _ = now;
+        match std::mem::replace(&mut self.state, State::Finished) {
+            State::Ready(Pending::Send(request, awaiting)) => {
+                self.state = State::Waiting(awaiting);
+                Ok(Step::Send(*request))
+            }
+            State::Ready(Pending::Authorize(authorization)) => Ok(Step::Authorize(authorization)),
+            State::Waiting(awaiting) => {
+                self.state = State::Waiting(awaiting);
+                Err(Error::OutOfOrder {
+                    detail: "next() called while a response is awaited: call receive() first",
+                })
+            }
+            State::Finished => Err(Error::OutOfOrder {
+                detail: "the negotiation has ended",
+            }),
+        }
+    }
+
+    /// Reads the response to the request of the last [`Step::Send`].
+    ///
+    /// # Errors
+    ///
+    /// When the server refused or answered something unusable; the negotiation has then
+    /// ended. [`Error::OutOfOrder`] when no response was awaited.
+    #[allow(clippy::needless_pass_by_value)] // the caller hands the response over; it is done with it
+    pub fn receive(&mut self, response: Response<Bytes>, now: SystemTime) -> Result<(), Error> {
+        let State::Waiting(awaiting) = std::mem::replace(&mut self.state, State::Finished) else {
+            return Err(Error::OutOfOrder {
+                detail: "receive() called with no request sent",
+            });
+        };
+        let pending = match awaiting {
+            Awaiting::TokenGet => self.read_token(&response, now, false)?,
+            Awaiting::TokenPost {
+                fallback_to_get,
+                cached_refresh,
+            } => {
+                let status = response.status();
+                if cached_refresh && !status.is_success() {
+                    // The cached refresh token is no longer good: forget it, start over
+                    // with the configured credential.
+                    self.inner
+                        .cache()
+                        .remove_refresh_token(&self.registry, &self.service);
+                    self.bearer_with_credential()?
+                } else if fallback_to_get
+                    && (status == StatusCode::NOT_FOUND || status == StatusCode::METHOD_NOT_ALLOWED)
+                {
+                    let basic = match &self.credential {
+                        Credential::Basic { username, password } => {
+                            Some(Authorization::basic(username, password))
+                        }
+                        Credential::IdentityToken { username, token } => {
+                            Some(Authorization::basic(
+                                username.as_deref().unwrap_or(IDENTITY_TOKEN_USER),
+                                token,
+                            ))
+                        }
+                        _ => None,
+                    };
+                    send_pending(self.token_get(basic.as_ref())?, Awaiting::TokenGet)
+                } else {
+                    self.read_token(&response, now, cached_refresh)?
+                }
+            }
+            Awaiting::AzureToken => {
+                let Credential::Azure(provider) = &self.credential else {
+                    return Err(Error::OutOfOrder {
+                        detail: "an Azure token arrived for a non-Azure credential",
+                    });
+                };
+                let token = provider.finish(&response)?;
+                let tenant = provider.tenant();
+                self.exchange(&token, tenant.as_deref())?
+            }
+            Awaiting::AcrExchange => {
+                let endpoint = self.exchange_url();
+                if !response.status().is_success() {
+                    return Err(self.rejected(&endpoint, &response, self.credential.kind()));
+                }
+                let refresh = parse_exchange_response(response.body())
+                    .map_err(|kind| Error::TokenResponse { endpoint, kind })?;
+                self.inner.cache().insert_refresh_token(
+                    &self.registry,
+                    &self.service,
+                    refresh.clone(),
+                );
+                send_pending(
+                    self.token_post_refresh(&refresh)?,
+                    Awaiting::TokenPost {
+                        fallback_to_get: false,
+                        cached_refresh: false,
+                    },
+                )
+            }
+        };
+        self.state = State::Ready(pending);
+        Ok(())
+    }
+
+    fn basic(&mut self) -> Result<Pending, Error> {
+        let authorization = match &self.credential {
+            Credential::Basic { username, password } => Authorization::basic(username, password),
+            Credential::IdentityToken {
+                username: Some(username),
+                token,
+            } => Authorization::basic(username, token),
+            Credential::Anonymous => {
+                return Err(Error::CredentialRequired {
+                    registry: self.registry.clone(),
+                    scheme: "Basic".to_owned(),
+                });
+            }
+            other => {
+                return Err(Error::CredentialMismatch {
+                    registry: self.registry.clone(),
+                    credential: other.kind(),
+                    scheme: "Basic".to_owned(),
+                });
+            }
+        };
+        self.inner
+            .cache()
+            .insert_basic(&self.registry, authorization.clone());
+        Ok(Pending::Authorize(authorization))
+    }
+
+    fn bearer(&mut self, challenge: &Challenge) -> Result<Pending, Error> {
+        let realm_text = challenge.realm().ok_or_else(|| Error::MissingRealm {
+            registry: self.registry.clone(),
+        })?;
+        let unsafe_realm = |reason| Error::UnsafeRealm {
+            registry: self.registry.clone(),
+            realm: realm_text.to_owned(),
+            reason,
+        };
+        let realm = realm::resolve(&self.request_uri, realm_text).map_err(unsafe_realm)?;
+        realm::check(
+            &self.request_uri,
+            &realm,
+            &self.inner.options.trusted_realm_hosts,
+        )
+        .map_err(unsafe_realm)?;
+        self.realm = Some(realm);
+        challenge
+            .service()
+            .unwrap_or_default()
+            .clone_into(&mut self.service);
+        if let Some(scope) = challenge.scope() {
+            // Scopes the registry names are added to the wanted ones; one that does not
+            // parse is left out rather than failing the negotiation (the wanted scopes
+            // still go out).
+            let extra: Vec<Scope> = scope
+                .split(' ')
+                .filter_map(|s| s.parse::<Scope>().ok())
+                .collect();
+            self.scopes = Scope::merge(self.scopes.iter().chain(&extra));
+        }
+        self.inner
+            .cache()
+            .remember_challenge(&self.registry, challenge.to_string());
+        if let Credential::RegistryToken(token) = &self.credential {
+            let authorization = self.bearer_header(token)?;
+            self.inner
+                .cache()
+                .insert_basic(&self.registry, authorization.clone());
+            return Ok(Pending::Authorize(authorization));
+        }
+        let cached = self
+            .inner
+            .cache()
+            .refresh_token(&self.registry, &self.service);
+        if let Some(refresh) = cached
+            && !self.credential.is_anonymous()
+        {
+            return Ok(send_pending(
+                self.token_post_refresh(&refresh)?,
+                Awaiting::TokenPost {
+                    fallback_to_get: false,
+                    cached_refresh: true,
+                },
+            ));
+        }
+        self.bearer_with_credential()
+    }
+
+    fn bearer_with_credential(&mut self) -> Result<Pending, Error> {
+        let options = &self.inner.options;
+        match &self.credential {
+            Credential::Anonymous => Ok(send_pending(self.token_get(None)?, Awaiting::TokenGet)),
+            Credential::Basic { username, password } if options.oauth2_password_grant => {
+                let form = self.post_form(&[
+                    ("grant_type", "password"),
+                    ("username", username),
+                    ("password", password.expose()),
+                    ("access_type", "offline"),
+                ]);
+                Ok(send_pending(
+                    self.token_post(form)?,
+                    Awaiting::TokenPost {
+                        fallback_to_get: true,
+                        cached_refresh: false,
+                    },
+                ))
+            }
+            Credential::Basic { username, password } => Ok(send_pending(
+                self.token_get(Some(&Authorization::basic(username, password)))?,
+                Awaiting::TokenGet,
+            )),
+            Credential::IdentityToken { username, token } => {
+                let request = self.token_post_refresh(token)?;
+                Ok(send_pending(
+                    request,
+                    Awaiting::TokenPost {
+                        fallback_to_get: username.is_some(),
+                        cached_refresh: false,
+                    },
+                ))
+            }
+            Credential::RegistryToken(token) => Ok(Pending::Authorize(self.bearer_header(token)?)),
+            Credential::AzureAccessToken { token, tenant } => {
+                let (token, tenant) = (token.clone(), tenant.clone());
+                self.exchange(&token, tenant.as_deref())
+            }
+            Credential::Azure(provider) => {
+                let provider: Arc<dyn AzureTokenProvider> = Arc::clone(provider);
+                match provider.begin()? {
+                    AzureStep::Send(request) => Ok(send_pending(request, Awaiting::AzureToken)),
+                    AzureStep::Token(token) => self.exchange(&token, provider.tenant().as_deref()),
+                }
+            }
+        }
+    }
+
+    fn bearer_header(&self, token: &Secret) -> Result<Authorization, Error> {
+        Authorization::bearer(token).ok_or_else(|| Error::CredentialMismatch {
+            registry: self.registry.clone(),
+            credential: self.credential.kind(),
+            scheme: "Bearer (the token has characters a header cannot carry)".to_owned(),
+        })
+    }
+
+    fn realm(&self) -> Result<&Uri, Error> {
+        self.realm.as_ref().ok_or(Error::OutOfOrder {
+            detail: "a token request before a Bearer challenge",
+        })
+    }
+
+    fn scope_text(&self) -> String {
+        canonical_key(&self.scopes)
+    }
+
+    fn post_form(&self, grant: &[(&str, &str)]) -> Bytes {
+        let scope = self.scope_text();
+        let mut pairs: Vec<(&str, &str)> = Vec::with_capacity(grant.len() + 3);
+        pairs.push(grant[0]);
+        if !self.service.is_empty() {
+            pairs.push(("service", &self.service));
+        }
+        pairs.push(("client_id", &self.inner.options.client_id));
+        if !scope.is_empty() {
+            pairs.push(("scope", &scope));
+        }
+        pairs.extend_from_slice(&grant[1..]);
+        form_body(&pairs)
+    }
+
+    fn token_get(&self, basic: Option<&Authorization>) -> Result<Request<Bytes>, Error> {
+        let realm = self.realm()?.to_string();
+        let mut pairs: Vec<(&str, String)> = Vec::new();
+        if !self.service.is_empty() {
+            pairs.push(("service", self.service.clone()));
+        }
+        for scope in &self.scopes {
+            pairs.push(("scope", scope.to_string()));
+        }
+        let borrowed: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let query = form_body(&borrowed);
+        let url = if query.is_empty() {
+            realm
+        } else {
+            let separator = if realm.contains('?') { '&' } else { '?' };
+            format!("{realm}{separator}{}", String::from_utf8_lossy(&query))
+        };
+        let mut builder = Request::builder().method(Method::GET).uri(&url);
+        if let Some(basic) = basic {
+            builder = builder.header(http::header::AUTHORIZATION, basic.header_value().clone());
+        }
+        builder.body(Bytes::new()).map_err(|err| Error::InvalidUri {
+            uri: url_without_query(&url),
+            detail: err.to_string(),
+        })
+    }
+
+    fn token_post(&self, form: Bytes) -> Result<Request<Bytes>, Error> {
+        post(&self.realm()?.to_string(), form)
+    }
+
+    fn token_post_refresh(&self, refresh: &Secret) -> Result<Request<Bytes>, Error> {
+        let form = self.post_form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh.expose()),
+        ]);
+        self.token_post(form)
+    }
+
+    fn exchange_url(&self) -> String {
+        format!(
+            "{}://{}/oauth2/exchange",
+            self.request_uri.scheme_str().unwrap_or("https"),
+            self.registry
+        )
+    }
+
+    fn exchange(&self, aad_token: &Secret, tenant: Option<&str>) -> Result<Pending, Error> {
+        let service = if self.service.is_empty() {
+            self.registry.as_str()
+        } else {
+            self.service.as_str()
+        };
+        let mut pairs = vec![("grant_type", "access_token"), ("service", service)];
+        if let Some(tenant) = tenant {
+            pairs.push(("tenant", tenant));
+        }
+        pairs.push(("access_token", aad_token.expose()));
+        Ok(send_pending(
+            post(&self.exchange_url(), form_body(&pairs))?,
+            Awaiting::AcrExchange,
+        ))
+    }
+
+    fn read_token(
+        &self,
+        response: &Response<Bytes>,
+        now: SystemTime,
+        cached_refresh: bool,
+    ) -> Result<Pending, Error> {
+        let endpoint = self
+            .realm
+            .as_ref()
+            .map_or_else(String::new, |r| url_without_query(&r.to_string()));
+        if !response.status().is_success() {
+            let kind = if cached_refresh {
+                CredentialKind::CachedRefreshToken
+            } else {
+                self.credential.kind()
+            };
+            return Err(self.rejected(&endpoint, response, kind));
+        }
+        let token =
+            TokenResponse::parse(response.body(), now).map_err(|kind| Error::TokenResponse {
+                endpoint: endpoint.clone(),
+                kind,
+            })?;
+        let authorization = self.bearer_header(token.token())?;
+        let mut cache = self.inner.cache();
+        cache.insert_token(
+            &self.registry,
+            &self.service,
+            &self.scopes,
+            authorization.clone(),
+            token.expires_at(now),
+            now,
+        );
+        if let Some(refresh) = token.refresh_token() {
+            cache.insert_refresh_token(&self.registry, &self.service, refresh.clone());
+        }
+        Ok(Pending::Authorize(authorization))
+    }
+
+    fn rejected(
+        &self,
+        endpoint: &str,
+        response: &Response<Bytes>,
+        credential: CredentialKind,
+    ) -> Error {
+        Error::TokenRejected {
+            registry: self.registry.clone(),
+            endpoint: url_without_query(endpoint),
+            credential: Box::new(credential),
+            scopes: self.scope_text(),
+            status: response.status().as_u16(),
+            detail: error_detail(response.body()),
+        }
+    }
+}
+
+fn post(url: &str, form: Bytes) -> Result<Request<Bytes>, Error> {
+    Request::builder()
+        .method(Method::POST)
+        .uri(url)
+        .header(
+            http::header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded",
+        )
+        .body(form)
+        .map_err(|err| Error::InvalidUri {
+            uri: url_without_query(url),
+            detail: err.to_string(),
+        })
+}
+
+fn url_without_query(url: &str) -> String {
+    url.split('?').next().unwrap_or_default().to_owned()
+}
