@@ -1,0 +1,105 @@
+//! The invariants the `reference` fuzz target checks, shared with the test that replays
+//! its corpus. Not part of the parsing API; public only so that `fuzz/` can call it.
+
+use crate::{DEFAULT_TAG, DOCKER_HUB, ErrorKind, Reference};
+
+/// Check every invariant of both parsers on `data` (ignored unless it is UTF-8).
+///
+/// # Panics
+///
+/// When an invariant is broken, which is the point:
+/// - a strictly parsed reference displays as exactly the input;
+/// - any parsed reference (strict or normalised) displays as a string that
+///   [`Reference::parse`] reads back into an equal value, and a normalised one as a string
+///   that [`Reference::parse_normalized`] reads back into an equal value;
+/// - whatever parses strictly also parses normalised, to the same reference up to
+///   Docker Hub's `index.docker.io` and `library/` rules and the default tag;
+/// - an error's input is the input and its position a char boundary within it, and its
+///   message can be formatted.
+pub fn check(data: &[u8]) {
+    if let Ok(input) = std::str::from_utf8(data) {
+        check_str(input);
+    }
+}
+
+/// [`check`] for a string.
+///
+/// # Panics
+///
+/// As [`check`].
+pub fn check_str(input: &str) {
+    let strict = Reference::parse(input);
+    match &strict {
+        Ok(reference) => {
+            assert_eq!(
+                reference.to_string(),
+                input,
+                "strict Display is not the input"
+            );
+            assert_reparses_strictly(reference);
+        }
+        Err(error) => assert_error_is_sound(input, error),
+    }
+    let normalized = Reference::parse_normalized(input);
+    match &normalized {
+        Ok(reference) => {
+            assert_reparses_strictly(reference);
+            let text = reference.to_string();
+            assert_eq!(
+                Reference::parse_normalized(&text).as_ref(),
+                Ok(reference),
+                "{text:?} does not re-parse normalised to itself"
+            );
+            assert!(
+                reference.tag().is_some() || reference.digest().is_some(),
+                "normalised {reference} has neither tag nor digest"
+            );
+        }
+        Err(error) => assert_error_is_sound(input, error),
+    }
+    if let Ok(strict) = strict {
+        let registry = if strict.registry() == "index.docker.io" {
+            DOCKER_HUB
+        } else {
+            strict.registry()
+        };
+        let normalized = match normalized {
+            Ok(normalized) => normalized,
+            // Normalisation may add `library/` and push a long Docker Hub repository over
+            // the limit; nothing else may fail.
+            Err(error)
+                if registry == DOCKER_HUB
+                    && matches!(error.kind(), ErrorKind::RepositoryTooLong { .. }) =>
+            {
+                return;
+            }
+            Err(error) => panic!("{input:?} parses strictly but not normalised: {error}"),
+        };
+        assert_eq!(normalized.registry(), registry);
+        assert!(normalized.repository().ends_with(strict.repository()));
+        assert_eq!(normalized.digest(), strict.digest());
+        let tag = match (strict.tag(), strict.digest()) {
+            (None, None) => Some(DEFAULT_TAG),
+            (tag, _) => tag,
+        };
+        assert_eq!(normalized.tag(), tag);
+        assert_eq!(strict.manifest_reference(), normalized.manifest_reference());
+    }
+}
+
+fn assert_reparses_strictly(reference: &Reference) {
+    let text = reference.to_string();
+    assert_eq!(
+        Reference::parse(&text).as_ref(),
+        Ok(reference),
+        "{text:?} does not re-parse strictly"
+    );
+}
+
+fn assert_error_is_sound(input: &str, error: &crate::Error) {
+    assert_eq!(error.input(), input);
+    assert!(error.position() <= input.len());
+    assert!(input.is_char_boundary(error.position()));
+    let message = error.to_string();
+    assert!(message.starts_with("invalid "), "{message}");
+}

@@ -1,0 +1,305 @@
+//! The [`Reference`] type: parsing, normalisation, accessors and formatting.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::grammar::{
+    check_digest, check_registry, check_repository, check_repository_len, check_tag, is_image_id,
+    is_registry_like,
+};
+use crate::{DEFAULT_TAG, DOCKER_HUB, Error, ErrorKind, Part};
+
+/// Docker Hub's legacy host name, normalised to [`DOCKER_HUB`].
+const DOCKER_HUB_LEGACY: &str = "index.docker.io";
+/// The namespace of Docker Hub's official images.
+const OFFICIAL_PREFIX: &str = "library/";
+
+/// An image reference: `registry/repository[:tag][@digest]`.
+///
+/// Invariants: every part is valid under the distribution reference grammar (see the
+/// crate documentation), the registry is one by Docker's rule (`localhost`, or it
+/// contains `.`, `:` or an upper-case letter), and `Display` writes a string that
+/// [`Reference::parse`] reads back into an equal value.
+///
+/// Parts are kept as written: the registry's case and port are not normalised, and
+/// `index.docker.io` stays as it is unless [`Reference::parse_normalized`] is used.
+/// Equality compares the four parts as strings.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Reference {
+    registry: String,
+    repository: String,
+    tag: Option<String>,
+    digest: Option<String>,
+}
+
+/// Byte ranges of the name, tag and digest of a reference string.
+struct Split {
+    /// End of the name (registry and repository).
+    name_end: usize,
+    /// Range of the tag, after the `:`.
+    tag: Option<(usize, usize)>,
+    /// Range of the digest, after the `@`.
+    digest: Option<(usize, usize)>,
+}
+
+impl Split {
+    /// The digest starts after the first `@` (no other part may contain one); the tag
+    /// after the last `:` that follows the last `/` of what precedes the digest (a `:`
+    /// before a `/` separates a registry's port).
+    fn of(input: &str) -> Split {
+        let (before_digest, digest) = match input.find('@') {
+            Some(at) => (at, Some((at + 1, input.len()))),
+            None => (input.len(), None),
+        };
+        let name_and_tag = &input[..before_digest];
+        let last_slash = name_and_tag.rfind('/');
+        let tag_colon = name_and_tag
+            .rfind(':')
+            .filter(|&colon| last_slash.is_none_or(|slash| colon > slash));
+        match tag_colon {
+            Some(colon) => Split {
+                name_end: colon,
+                tag: Some((colon + 1, before_digest)),
+                digest,
+            },
+            None => Split {
+                name_end: before_digest,
+                tag: None,
+                digest,
+            },
+        }
+    }
+
+    /// Validate the tag and digest and return them as owned strings.
+    fn tag_and_digest(&self, input: &str) -> Result<(Option<String>, Option<String>), Error> {
+        let tag = match self.tag {
+            Some((start, end)) => {
+                check_tag(input, start, end)?;
+                Some(input[start..end].to_owned())
+            }
+            None => None,
+        };
+        let digest = match self.digest {
+            Some((start, end)) => {
+                check_digest(input, start, end)?;
+                Some(input[start..end].to_owned())
+            }
+            None => None,
+        };
+        Ok((tag, digest))
+    }
+}
+
+impl Reference {
+    /// Parse a fully qualified reference such as `myacr.azurecr.io/team/app:1.0` or
+    /// `localhost:5000/app@sha256:…`, as a service receiving references should.
+    ///
+    /// The registry is required: the part before the first `/` must be `localhost` or
+    /// contain `.`, `:` or an upper-case letter (Docker's rule). Nothing is normalised:
+    /// `Display` gives back exactly `input`. A reference with neither tag nor digest has
+    /// [`tag`](Reference::tag) `None`; [`manifest_reference`](Reference::manifest_reference)
+    /// then gives `latest`.
+    ///
+    /// # Errors
+    ///
+    /// An [`Error`] naming the first problem from the left: [`ErrorKind::MissingRegistry`]
+    /// for `team/app:1` or `app`, and otherwise the part and rule that fail.
+    pub fn parse(input: &str) -> Result<Reference, Error> {
+        if input.is_empty() {
+            return Err(Error::new(input, Part::Repository, ErrorKind::Empty, 0));
+        }
+        let split = Split::of(input);
+        let name = &input[..split.name_end];
+        let missing_registry = || Error::new(input, Part::Registry, ErrorKind::MissingRegistry, 0);
+        let slash = name.find('/').ok_or_else(missing_registry)?;
+        if !is_registry_like(&name[..slash]) {
+            return Err(missing_registry());
+        }
+        check_registry(input, 0, slash)?;
+        check_repository(input, slash + 1, split.name_end)?;
+        check_repository_len(input, slash + 1, split.name_end, 0)?;
+        let (tag, digest) = split.tag_and_digest(input)?;
+        Ok(Reference {
+            registry: name[..slash].to_owned(),
+            repository: name[slash + 1..].to_owned(),
+            tag,
+            digest,
+        })
+    }
+
+    /// Parse a reference the way `docker pull` reads one, and return it fully qualified.
+    ///
+    /// - No registry (the first component is not `localhost` and has no `.`, `:` or
+    ///   upper-case letter): Docker Hub, `docker.io`.
+    /// - `index.docker.io` becomes `docker.io`.
+    /// - On Docker Hub, a single-component repository is an official image and gets
+    ///   `library/`.
+    /// - Neither tag nor digest: the tag `latest`. A digest-only reference gets no tag.
+    ///
+    /// So `ubuntu` → `docker.io/library/ubuntu:latest`, `user/app` →
+    /// `docker.io/user/app:latest`, `localhost:5000/x` → `localhost:5000/x:latest`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Reference::parse`], except that a missing registry is not an error; and
+    /// [`ErrorKind::RepositoryIsImageId`] when the whole input is 64 lowercase hex
+    /// characters (Docker reads that as an image ID). The length limit applies to the
+    /// normalised repository, `library/` included.
+    pub fn parse_normalized(input: &str) -> Result<Reference, Error> {
+        if input.is_empty() {
+            return Err(Error::new(input, Part::Repository, ErrorKind::Empty, 0));
+        }
+        if is_image_id(input) {
+            return Err(Error::new(
+                input,
+                Part::Repository,
+                ErrorKind::RepositoryIsImageId,
+                0,
+            ));
+        }
+        let split = Split::of(input);
+        let name = &input[..split.name_end];
+        let (registry, remote_start) = match name.find('/') {
+            Some(slash) if is_registry_like(&name[..slash]) => {
+                check_registry(input, 0, slash)?;
+                let registry = &name[..slash];
+                let registry = if registry == DOCKER_HUB_LEGACY {
+                    DOCKER_HUB
+                } else {
+                    registry
+                };
+                (registry, slash + 1)
+            }
+            _ => (DOCKER_HUB, 0),
+        };
+        check_repository(input, remote_start, split.name_end)?;
+        let remote = &input[remote_start..split.name_end];
+        let prefix = if registry == DOCKER_HUB && !remote.contains('/') {
+            OFFICIAL_PREFIX
+        } else {
+            ""
+        };
+        check_repository_len(input, remote_start, split.name_end, prefix.len())?;
+        let (mut tag, digest) = split.tag_and_digest(input)?;
+        if tag.is_none() && digest.is_none() {
+            tag = Some(DEFAULT_TAG.to_owned());
+        }
+        Ok(Reference {
+            registry: registry.to_owned(),
+            repository: format!("{prefix}{remote}"),
+            tag,
+            digest,
+        })
+    }
+
+    /// A reference to `repository` on `registry`, with neither tag nor digest.
+    ///
+    /// # Errors
+    ///
+    /// An [`Error`] whose input is `registry/repository`, when the registry is empty, is
+    /// not one by Docker's rule ([`ErrorKind::MissingRegistry`]) or is malformed, or the
+    /// repository is not valid.
+    pub fn new(registry: &str, repository: &str) -> Result<Reference, Error> {
+        let input = format!("{registry}/{repository}");
+        let end = input.len();
+        if registry.is_empty() {
+            return Err(Error::new(&input, Part::Registry, ErrorKind::Empty, 0));
+        }
+        check_registry(&input, 0, registry.len())?;
+        if !is_registry_like(registry) {
+            return Err(Error::new(
+                &input,
+                Part::Registry,
+                ErrorKind::MissingRegistry,
+                0,
+            ));
+        }
+        check_repository(&input, registry.len() + 1, end)?;
+        check_repository_len(&input, registry.len() + 1, end, 0)?;
+        Ok(Reference {
+            registry: registry.to_owned(),
+            repository: repository.to_owned(),
+            tag: None,
+            digest: None,
+        })
+    }
+
+    /// This reference with its tag set to `tag` (replacing any tag; a digest is kept).
+    ///
+    /// # Errors
+    ///
+    /// An [`Error`] whose input is `tag`, when it is not `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
+    pub fn with_tag(mut self, tag: &str) -> Result<Reference, Error> {
+        check_tag(tag, 0, tag.len())?;
+        self.tag = Some(tag.to_owned());
+        Ok(self)
+    }
+
+    /// This reference with its digest set to `digest` (replacing any digest; a tag is
+    /// kept).
+    ///
+    /// # Errors
+    ///
+    /// An [`Error`] whose input is `digest`, when it is not a well-formed digest (see the
+    /// crate documentation).
+    pub fn with_digest(mut self, digest: &str) -> Result<Reference, Error> {
+        check_digest(digest, 0, digest.len())?;
+        self.digest = Some(digest.to_owned());
+        Ok(self)
+    }
+
+    /// The registry, `host[:port]` as written: `myacr.azurecr.io`, `localhost:5000`,
+    /// `[::1]:5000`.
+    pub fn registry(&self) -> &str {
+        &self.registry
+    }
+
+    /// The repository path inside the registry: `team/app`.
+    pub fn repository(&self) -> &str {
+        &self.repository
+    }
+
+    /// The tag, if one was given (or added by [`Reference::parse_normalized`]).
+    pub fn tag(&self) -> Option<&str> {
+        self.tag.as_deref()
+    }
+
+    /// The digest (`algorithm:encoded`), if one was given.
+    pub fn digest(&self) -> Option<&str> {
+        self.digest.as_deref()
+    }
+
+    /// What to fetch: the `<reference>` in `/v2/<name>/manifests/<reference>`.
+    ///
+    /// The digest if there is one (it wins over a tag given with it), else the tag, else
+    /// [`DEFAULT_TAG`] (`latest`).
+    pub fn manifest_reference(&self) -> &str {
+        self.digest
+            .as_deref()
+            .or(self.tag.as_deref())
+            .unwrap_or(DEFAULT_TAG)
+    }
+}
+
+impl FromStr for Reference {
+    type Err = Error;
+
+    /// [`Reference::parse`]: strict, a registry is required.
+    fn from_str(s: &str) -> Result<Reference, Error> {
+        Reference::parse(s)
+    }
+}
+
+impl fmt::Display for Reference {
+    /// The canonical form `registry/repository[:tag][@digest]`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.registry, self.repository)?;
+        if let Some(tag) = &self.tag {
+            write!(f, ":{tag}")?;
+        }
+        if let Some(digest) = &self.digest {
+            write!(f, "@{digest}")?;
+        }
+        Ok(())
+    }
+}
