@@ -1,0 +1,289 @@
+//! What a [`MockRegistry`](crate::MockRegistry) serves and how.
+
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::faults::FaultPlan;
+
+/// Everything [`MockRegistry::start`](crate::MockRegistry::start) needs.
+///
+/// Build it from [`Config::default`] (loopback port 0, memory storage, no auth, no faults)
+/// with struct update syntax or the `with_*` methods.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to listen on. Default `127.0.0.1:0` (a free port).
+    pub addr: SocketAddr,
+    /// Who may do what.
+    pub auth: AuthMode,
+    /// Where content lives.
+    pub storage: Storage,
+    /// Misbehaviour to inject from the first request on; more can be added at run time
+    /// through [`MockRegistry::faults`](crate::MockRegistry::faults).
+    pub faults: FaultPlan,
+    /// Minimum length of every chunk of a chunked upload except the last, advertised as
+    /// `OCI-Chunk-Min-Length` and enforced (a `PATCH` after a short chunk gets 416).
+    /// Default: none.
+    pub chunk_min_length: Option<u64>,
+    /// Largest manifest accepted; larger `PUT`s get 413 `SIZE_INVALID`. Default 4 MiB.
+    pub max_manifest_size: usize,
+    /// Serve the referrers API (`GET /v2/<name>/referrers/<digest>`). Default true; false
+    /// answers 404 like a registry without it (distribution 2.8), for client fallback tests.
+    pub referrers_api: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            auth: AuthMode::None,
+            storage: Storage::Memory,
+            faults: FaultPlan::default(),
+            chunk_min_length: None,
+            max_manifest_size: 4 * 1024 * 1024,
+            referrers_api: true,
+        }
+    }
+}
+
+impl Config {
+    /// This config with `auth`.
+    #[must_use]
+    pub fn with_auth(mut self, auth: AuthMode) -> Self {
+        self.auth = auth;
+        self
+    }
+
+    /// This config with `storage`.
+    #[must_use]
+    pub fn with_storage(mut self, storage: Storage) -> Self {
+        self.storage = storage;
+        self
+    }
+
+    /// This config with `faults` active from the start.
+    #[must_use]
+    pub fn with_faults(mut self, faults: FaultPlan) -> Self {
+        self.faults = faults;
+        self
+    }
+}
+
+/// Where a registry keeps its content.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Storage {
+    /// In memory, gone when the registry stops.
+    #[default]
+    Memory,
+    /// In a directory: blobs content-addressed under `blobs/<algorithm>/<encoded>`, written
+    /// to `uploads/` first and renamed into place when complete and verified, and the
+    /// repositories' tags and links in `state.json` (also replaced by rename). A registry
+    /// started on the same directory again serves the same content.
+    Directory(PathBuf),
+}
+
+/// A password or token that must never be printed. `Debug` shows `<redacted>`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wrap a secret.
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    /// The secret itself.
+    ///
+    /// # Security
+    ///
+    /// Do not log the result.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(value: &str) -> Self {
+        Secret::new(value)
+    }
+}
+
+impl From<String> for Secret {
+    fn from(value: String) -> Self {
+        Secret(value)
+    }
+}
+
+/// A user who may log in with a name and password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// The user name.
+    pub name: String,
+    /// The password.
+    pub password: Secret,
+    /// What the user may do.
+    pub access: Access,
+}
+
+impl User {
+    /// A user who may pull, push and delete everywhere and list the catalog.
+    pub fn new(name: impl Into<String>, password: impl Into<Secret>) -> User {
+        User {
+            name: name.into(),
+            password: password.into(),
+            access: Access::Full,
+        }
+    }
+
+    /// A user who may only pull (and list tags and referrers).
+    pub fn pull_only(name: impl Into<String>, password: impl Into<Secret>) -> User {
+        User {
+            access: Access::Pull,
+            ..User::new(name, password)
+        }
+    }
+
+    /// Parse `name:password` (the binary's `--user`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`](crate::Error::InvalidConfig) without a `:` or with an
+    /// empty name.
+    pub fn parse(spec: &str) -> Result<User, crate::Error> {
+        match spec.split_once(':') {
+            Some((name, password)) if !name.is_empty() => Ok(User::new(name, password)),
+            _ => Err(crate::Error::InvalidConfig {
+                field: "user",
+                reason: "expected NAME:PASSWORD with a non-empty name".to_owned(),
+            }),
+        }
+    }
+}
+
+/// What a principal may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Access {
+    /// Pull, push and delete in every repository, and list the catalog.
+    Full,
+    /// Pull only.
+    Pull,
+}
+
+/// How a registry authenticates and authorises requests. Every request is checked.
+#[derive(Debug, Clone, Default)]
+pub enum AuthMode {
+    /// Everything is allowed to everyone.
+    #[default]
+    None,
+    /// HTTP Basic on every request (`WWW-Authenticate: Basic realm="orca-mock-registry"`),
+    /// like distribution with `htpasswd`.
+    Basic {
+        /// Who may log in.
+        users: Vec<User>,
+    },
+    /// A Docker-style token service at `<base>/token` (`GET` with optional Basic, `POST`
+    /// with `grant_type=password|refresh_token`). Challenges are
+    /// `Bearer realm="<base>/token",service="<host>",scope="repository:<name>:<actions>"`;
+    /// responses carry `token`, `access_token`, `expires_in` and `issued_at`.
+    Bearer(TokenService),
+    /// Azure Container Registry's flavour: `POST /oauth2/exchange` trades an Azure AD
+    /// token for a refresh token, `POST /oauth2/token` trades a refresh token (or a user's
+    /// password) for an access token, `GET /oauth2/token` serves anonymous and Basic
+    /// callers. Access tokens are JWT-shaped with an `exp` claim and the token responses
+    /// carry no `expires_in`, as ACR's do. The challenge realm is `<base>/oauth2/token`.
+    Acr(AcrService),
+}
+
+impl AuthMode {
+    /// Basic auth with one user with full access.
+    pub fn basic(name: &str, password: &str) -> AuthMode {
+        AuthMode::Basic {
+            users: vec![User::new(name, password)],
+        }
+    }
+
+    /// A bearer token service with one user with full access and no anonymous pull.
+    pub fn bearer(name: &str, password: &str) -> AuthMode {
+        AuthMode::Bearer(TokenService {
+            users: vec![User::new(name, password)],
+            ..TokenService::default()
+        })
+    }
+
+    /// ACR-style auth accepting `aad_token` at `/oauth2/exchange` and one user.
+    pub fn acr(aad_token: &str, name: &str, password: &str) -> AuthMode {
+        AuthMode::Acr(AcrService {
+            aad_tokens: vec![Secret::new(aad_token)],
+            users: vec![User::new(name, password)],
+            ..AcrService::default()
+        })
+    }
+
+    /// The users who may log in with a password in this mode.
+    pub(crate) fn users(&self) -> &[User] {
+        match self {
+            AuthMode::None => &[],
+            AuthMode::Basic { users } => users,
+            AuthMode::Bearer(service) => &service.users,
+            AuthMode::Acr(service) => &service.users,
+        }
+    }
+}
+
+/// Settings of the Docker-style token service ([`AuthMode::Bearer`]).
+#[derive(Debug, Clone)]
+pub struct TokenService {
+    /// Who may log in.
+    pub users: Vec<User>,
+    /// Whether a token requested without credentials may pull.
+    pub anonymous_pull: bool,
+    /// Lifetime of issued access tokens (`expires_in`). Default 300 s.
+    pub token_lifetime: Duration,
+}
+
+impl Default for TokenService {
+    fn default() -> Self {
+        TokenService {
+            users: Vec::new(),
+            anonymous_pull: false,
+            token_lifetime: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Settings of the ACR-style token service ([`AuthMode::Acr`]).
+#[derive(Debug, Clone)]
+pub struct AcrService {
+    /// Azure AD access tokens accepted at `/oauth2/exchange`; each stands for a principal
+    /// with full access.
+    pub aad_tokens: Vec<Secret>,
+    /// The tenant `/oauth2/exchange` requires, if any.
+    pub tenant: Option<String>,
+    /// Users (for example admin users or tokens with passwords) who may log in with Basic
+    /// or `grant_type=password`.
+    pub users: Vec<User>,
+    /// Whether anonymous `GET /oauth2/token` may get a pull token.
+    pub anonymous_pull: bool,
+    /// Lifetime of issued access tokens (the JWT's `exp`). Default 300 s.
+    pub token_lifetime: Duration,
+}
+
+impl Default for AcrService {
+    fn default() -> Self {
+        AcrService {
+            aad_tokens: Vec::new(),
+            tenant: None,
+            users: Vec::new(),
+            anonymous_pull: false,
+            token_lifetime: Duration::from_secs(300),
+        }
+    }
+}

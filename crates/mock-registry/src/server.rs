@@ -1,0 +1,1168 @@
+//! The HTTP side: accepting connections, routing, and the distribution API handlers.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use orca_manifest::{Digest, media_types};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+
+use crate::api::{ApiError, Code};
+use crate::auth::{self, Action, Auth, Authz, Need};
+use crate::body::{ChannelBody, ResBody, empty, full};
+use crate::faults::{BodyFaults, Faults};
+use crate::log::LoggedRequest;
+use crate::routes::{self, Route};
+use crate::store::{BlobSource, ManifestMeta, Store, Upload};
+
+/// State shared by every connection of one registry.
+pub(crate) struct Shared {
+    pub(crate) store: Store,
+    pub(crate) auth: Auth,
+    pub(crate) faults: Faults,
+    pub(crate) log: Mutex<Vec<LoggedRequest>>,
+    pub(crate) connections: AtomicU64,
+    pub(crate) base_url: String,
+    pub(crate) host: String,
+    pub(crate) storage_url: String,
+    /// The "signature" blob-storage URLs carry, like a SAS token.
+    pub(crate) storage_sig: String,
+    pub(crate) chunk_min_length: Option<u64>,
+    pub(crate) max_manifest_size: usize,
+    pub(crate) referrers_api: bool,
+}
+
+type Res = Response<ResBody>;
+type Result<T, E = ApiError> = std::result::Result<T, E>;
+
+/// Which listener a connection came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Listener {
+    Registry,
+    BlobStorage,
+}
+
+/// Accept connections until the task is aborted; every connection task is aborted with it.
+pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>, which: Listener) {
+    let mut connections = JoinSet::new();
+    loop {
+        let (stream, _) = tokio::select! {
+            accepted = listener.accept() => {
+                let Ok(pair) = accepted else {
+                    // Out of file descriptors or similar: back off briefly and go on.
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                };
+                pair
+            }
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+        };
+        if which == Listener::Registry {
+            shared.connections.fetch_add(1, Ordering::Relaxed);
+        }
+        let _ = stream.set_nodelay(true);
+        let shared = shared.clone();
+        connections.spawn(async move {
+            let service = hyper::service::service_fn(move |req| {
+                let shared = shared.clone();
+                async move { Ok::<_, Infallible>(handle(shared, req, which).await) }
+            });
+            let builder =
+                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+            // A connection error (a client hanging up, a fault aborting a body) ends only
+            // this connection.
+            let _ = builder
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+async fn handle(shared: Arc<Shared>, req: Request<Incoming>, which: Listener) -> Res {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let path_and_query = req
+        .uri()
+        .path_and_query()
+        .map_or_else(|| path.clone(), |pq| pq.as_str().to_owned());
+    let seen = auth::seen(req.headers());
+    let request_faults = shared.faults.for_request(&method, &path);
+    if let Some(delay) = request_faults.delay {
+        tokio::time::sleep(delay).await;
+    }
+    let mut resp = if let Some((status, retry_after)) = request_faults.status {
+        fault_response(status, retry_after)
+    } else {
+        match which {
+            Listener::Registry => route(&shared, req)
+                .await
+                .unwrap_or_else(ApiError::into_response),
+            Listener::BlobStorage => storage(&shared, &req).unwrap_or_else(ApiError::into_response),
+        }
+    };
+    if which == Listener::Registry {
+        resp.headers_mut().insert(
+            "Docker-Distribution-API-Version",
+            HeaderValue::from_static("registry/2.0"),
+        );
+    }
+    let logged_path = match which {
+        Listener::Registry => path_and_query,
+        Listener::BlobStorage => format!("/storage{path_and_query}"),
+    };
+    shared
+        .log
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push(LoggedRequest {
+            method,
+            path: logged_path,
+            status: resp.status(),
+            auth: seen,
+        });
+    resp
+}
+
+fn fault_response(status: u16, retry_after: Option<u64>) -> Res {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let code = match status {
+        StatusCode::TOO_MANY_REQUESTS => Code::TooManyRequests,
+        StatusCode::SERVICE_UNAVAILABLE => Code::Unavailable,
+        _ => Code::Unknown,
+    };
+    let mut resp = ApiError::new(code)
+        .status(status)
+        .detail("injected fault")
+        .into_response();
+    if let Some(secs) = retry_after {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    resp
+}
+
+fn header_str(headers: &HeaderMap, name: impl header::AsHeaderName) -> Option<&str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn set(resp: &mut Res, name: &'static str, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        resp.headers_mut().insert(name, v);
+    }
+}
+
+fn status_only(status: StatusCode) -> Res {
+    let mut resp = Response::new(empty());
+    *resp.status_mut() = status;
+    resp
+}
+
+fn json(status: StatusCode, content_type: &'static str, value: &serde_json::Value) -> Res {
+    let mut resp = Response::new(full(value.to_string()));
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    resp
+}
+
+fn parse_digest(s: &str) -> Result<Digest> {
+    Digest::parse(s).map_err(|e| ApiError::new(Code::DigestInvalid).detail(e.to_string()))
+}
+
+fn unsupported() -> ApiError {
+    ApiError::new(Code::Unsupported)
+}
+
+/// What a request on `route` needs from auth.
+fn need(method: &Method, route: &Route) -> Need {
+    let Some(name) = route.name() else {
+        return match route {
+            Route::Catalog => Need::Catalog,
+            _ => Need::Any,
+        };
+    };
+    let actions = match *method {
+        Method::GET | Method::HEAD => vec![Action::Pull],
+        Method::DELETE => match route {
+            Route::Upload { .. } => vec![Action::Push],
+            _ => vec![Action::Delete],
+        },
+        _ => vec![Action::Pull, Action::Push],
+    };
+    Need::Repository {
+        name: name.to_owned(),
+        actions,
+    }
+}
+
+async fn route(shared: &Shared, req: Request<Incoming>) -> Result<Res> {
+    let path = req.uri().path().to_owned();
+    let query = req.uri().query().unwrap_or_default().to_owned();
+    let route = routes::parse(&path);
+    let method = req.method().clone();
+    match route {
+        Route::Token | Route::OAuth2Token | Route::OAuth2Exchange => {
+            let headers = req.headers().clone();
+            let form = if method == Method::POST {
+                let bytes = read_limited(req.into_body(), 64 * 1024).await?;
+                String::from_utf8_lossy(&bytes).into_owned()
+            } else {
+                String::new()
+            };
+            return Ok(shared.auth.token_endpoint(
+                &route,
+                &method,
+                &headers,
+                &query,
+                &form,
+                &shared.host,
+            ));
+        }
+        Route::NotFound => return Ok(auth::not_found()),
+        _ => {}
+    }
+    if let Some(name) = route.name()
+        && !routes::valid_name(name)
+    {
+        return Err(ApiError::new(Code::NameInvalid).detail(serde_json::json!({ "name": name })));
+    }
+    let authz = match shared.auth.authorize(
+        req.headers(),
+        &need(&method, &route),
+        &shared.base_url,
+        &shared.host,
+        &shared.faults,
+    ) {
+        Ok(a) => a,
+        Err(resp) => return Ok(*resp),
+    };
+    let q = routes::pairs(&query);
+    match (&route, &method) {
+        (Route::Base, &Method::GET | &Method::HEAD) => Ok(json(
+            StatusCode::OK,
+            "application/json",
+            &serde_json::json!({}),
+        )),
+        (Route::Catalog, &Method::GET) => catalog(shared, &q),
+        (Route::Tags { name }, &Method::GET) => tags(shared, name, &q),
+        (Route::Manifest { name, reference }, &Method::GET | &Method::HEAD) => get_manifest(
+            shared,
+            name,
+            reference,
+            req.headers(),
+            method == Method::HEAD,
+        ),
+        (Route::Manifest { name, reference }, &Method::PUT) => {
+            let content_type = header_str(req.headers(), header::CONTENT_TYPE).map(str::to_owned);
+            let body = read_limited(req.into_body(), shared.max_manifest_size).await?;
+            put_manifest(shared, name, reference, content_type.as_deref(), body)
+        }
+        (Route::Manifest { name, reference }, &Method::DELETE) => {
+            delete_manifest(shared, name, reference)
+        }
+        (Route::Blob { name, digest }, &Method::GET | &Method::HEAD) => {
+            get_blob(shared, name, digest, &req, &path)
+        }
+        (Route::Blob { name, digest }, &Method::DELETE) => delete_blob(shared, name, digest),
+        (Route::StartUpload { name }, &Method::POST) => {
+            start_upload(shared, name, &q, &authz, req.into_body()).await
+        }
+        (Route::Upload { name, id }, &Method::GET) => upload_status(shared, name, id).await,
+        (Route::Upload { name, id }, &Method::PATCH) => patch_upload(shared, name, id, req).await,
+        (Route::Upload { name, id }, &Method::PUT) => {
+            put_upload(shared, name, id, &q, req.into_body()).await
+        }
+        (Route::Upload { name, id }, &Method::DELETE) => cancel_upload(shared, name, id),
+        (Route::Referrers { name, digest }, &Method::GET) => referrers(shared, name, digest, &q),
+        _ => Err(unsupported()),
+    }
+}
+
+/// Read a whole request body, refusing more than `limit` bytes with 413.
+async fn read_limited(mut body: Incoming, limit: usize) -> Result<Bytes> {
+    let mut buf = BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame =
+            frame.map_err(|e| ApiError::new(Code::BlobUploadInvalid).detail(e.to_string()))?;
+        if let Ok(data) = frame.into_data() {
+            if buf.len() + data.len() > limit {
+                return Err(ApiError::new(Code::SizeInvalid)
+                    .status(StatusCode::PAYLOAD_TOO_LARGE)
+                    .detail(serde_json::json!({ "limit": limit })));
+            }
+            buf.extend_from_slice(&data);
+        }
+    }
+    Ok(buf.freeze())
+}
+
+/// Items after `last`, at most `n`, and whether more follow.
+fn paginate(
+    items: impl Iterator<Item = String>,
+    q: &[(String, String)],
+) -> Result<(Vec<String>, Option<usize>, bool)> {
+    let n = match routes::first(q, "n") {
+        None | Some("") => None,
+        Some(v) => Some(v.parse::<usize>().map_err(|_| {
+            ApiError::new(Code::Unsupported)
+                .status(StatusCode::BAD_REQUEST)
+                .detail("n must be a non-negative integer")
+        })?),
+    };
+    let last = routes::first(q, "last").filter(|l| !l.is_empty());
+    let mut after: Vec<String> = items
+        .filter(|i| last.is_none_or(|l| i.as_str() > l))
+        .collect();
+    let more = n.is_some_and(|n| after.len() > n);
+    if let Some(n) = n {
+        after.truncate(n);
+    }
+    Ok((after, n, more))
+}
+
+fn link(resp: &mut Res, path: &str, n: Option<usize>, page: &[String], more: bool) {
+    if let (true, Some(n), Some(last)) = (more, n, page.last()) {
+        let value = format!("<{path}?n={n}&last={}>; rel=\"next\"", routes::encode(last));
+        set(resp, "Link", &value);
+    }
+}
+
+fn catalog(shared: &Shared, q: &[(String, String)]) -> Result<Res> {
+    let names: Vec<String> = shared.store.read(|m| {
+        m.repositories
+            .iter()
+            .filter(|(_, r)| !r.manifests.is_empty())
+            .map(|(k, _)| k.clone())
+            .collect()
+    });
+    let (page, n, more) = paginate(names.into_iter(), q)?;
+    let mut resp = json(
+        StatusCode::OK,
+        "application/json",
+        &serde_json::json!({ "repositories": page }),
+    );
+    link(&mut resp, "/v2/_catalog", n, &page, more);
+    Ok(resp)
+}
+
+fn tags(shared: &Shared, name: &str, q: &[(String, String)]) -> Result<Res> {
+    let tags: Option<Vec<String>> = shared.store.read(|m| {
+        m.repositories
+            .get(name)
+            .filter(|r| !r.manifests.is_empty() || !r.tags.is_empty())
+            .map(|r| r.tags.keys().cloned().collect())
+    });
+    let Some(tags) = tags else {
+        return Err(ApiError::new(Code::NameUnknown).detail(serde_json::json!({ "name": name })));
+    };
+    let (page, n, more) = paginate(tags.into_iter(), q)?;
+    let mut resp = json(
+        StatusCode::OK,
+        "application/json",
+        &serde_json::json!({ "name": name, "tags": page }),
+    );
+    link(&mut resp, &format!("/v2/{name}/tags/list"), n, &page, more);
+    Ok(resp)
+}
+
+/// Resolve a tag or digest to a stored manifest.
+fn resolve(shared: &Shared, name: &str, reference: &str) -> Result<(Digest, ManifestMeta)> {
+    let unknown = || {
+        ApiError::new(Code::ManifestUnknown).detail(serde_json::json!({ "reference": reference }))
+    };
+    let digest = if reference.contains(':') {
+        parse_digest(reference)?
+    } else if routes::valid_tag(reference) {
+        let found = shared
+            .store
+            .read(|m| m.repositories.get(name)?.tags.get(reference).cloned());
+        parse_digest(&found.ok_or_else(unknown)?)?
+    } else {
+        return Err(ApiError::new(Code::ManifestInvalid).detail("invalid tag"));
+    };
+    let meta = shared
+        .store
+        .read(|m| {
+            m.repositories
+                .get(name)?
+                .manifests
+                .get(digest.as_str())
+                .cloned()
+        })
+        .ok_or_else(unknown)?;
+    Ok((digest, meta))
+}
+
+/// Whether an `Accept` header admits `media_type`. No header admits everything.
+fn accepts(headers: &HeaderMap, media_type: &str) -> bool {
+    let mut any_header = false;
+    for value in headers.get_all(header::ACCEPT) {
+        let Ok(value) = value.to_str() else { continue };
+        for item in value.split(',') {
+            let essence = media_types::essence(item);
+            if essence.is_empty() {
+                continue;
+            }
+            any_header = true;
+            if essence == "*/*" || essence == media_type || essence == "application/*" {
+                return true;
+            }
+        }
+    }
+    !any_header
+}
+
+fn get_manifest(
+    shared: &Shared,
+    name: &str,
+    reference: &str,
+    headers: &HeaderMap,
+    head: bool,
+) -> Result<Res> {
+    let (digest, meta) = resolve(shared, name, reference)?;
+    if !accepts(headers, &meta.media_type) {
+        return Err(
+            ApiError::new(Code::ManifestUnknown).detail(serde_json::json!({
+                "reason": "the manifest's media type is not in Accept",
+                "mediaType": meta.media_type,
+            })),
+        );
+    }
+    let bytes = shared
+        .store
+        .blob_bytes(&digest)?
+        .ok_or_else(|| ApiError::new(Code::ManifestUnknown))?;
+    let len = bytes.len();
+    let mut resp = Response::new(if head { empty() } else { full(bytes) });
+    set(&mut resp, "Content-Type", &meta.media_type);
+    set(&mut resp, "Content-Length", &len.to_string());
+    set(&mut resp, "Docker-Content-Digest", digest.as_str());
+    set(&mut resp, "ETag", &format!("\"{digest}\""));
+    Ok(resp)
+}
+
+const ACCEPTED_MANIFEST_TYPES: [&str; 4] = [
+    media_types::OCI_IMAGE_MANIFEST,
+    media_types::OCI_IMAGE_INDEX,
+    media_types::DOCKER_MANIFEST_V2,
+    media_types::DOCKER_MANIFEST_LIST,
+];
+
+fn invalid(detail: &str) -> ApiError {
+    ApiError::new(Code::ManifestInvalid).detail(detail)
+}
+
+/// The few manifest fields the registry needs, read with `serde_json` directly (the
+/// registry never trusts a re-serialisation: the stored bytes are the bytes received).
+fn inspect_manifest(
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Result<(ManifestMeta, Vec<String>, Vec<String>)> {
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| invalid(&format!("not JSON: {e}")))?;
+    let obj = value
+        .as_object()
+        .ok_or_else(|| invalid("not a JSON object"))?;
+    if obj.get("schemaVersion").and_then(serde_json::Value::as_u64) != Some(2) {
+        return Err(invalid("schemaVersion must be 2"));
+    }
+    let body_type = obj.get("mediaType").and_then(serde_json::Value::as_str);
+    let header_type = content_type.map(media_types::essence);
+    let media_type = match (header_type, body_type) {
+        (Some(h), Some(b)) if h != b => {
+            return Err(invalid("mediaType does not match Content-Type"));
+        }
+        (Some(h), _) => h.to_owned(),
+        (None, Some(b)) => b.to_owned(),
+        (None, None) if obj.contains_key("manifests") => media_types::OCI_IMAGE_INDEX.to_owned(),
+        (None, None) => media_types::OCI_IMAGE_MANIFEST.to_owned(),
+    };
+    if !ACCEPTED_MANIFEST_TYPES.contains(&media_type.as_str()) {
+        return Err(invalid(&format!(
+            "unsupported manifest media type {media_type}"
+        )));
+    }
+    let digest_of = |v: &serde_json::Value| -> Result<Option<String>> {
+        if v.get("urls").is_some() {
+            return Ok(None);
+        }
+        let d = v
+            .get("digest")
+            .and_then(serde_json::Value::as_str)
+            .ok_or_else(|| invalid("descriptor without digest"))?;
+        Ok(Some(parse_digest(d)?.as_str().to_owned()))
+    };
+    let mut blobs = Vec::new();
+    let mut manifests = Vec::new();
+    let config = obj.get("config");
+    if media_types::is_index(&media_type) {
+        for m in obj
+            .get("manifests")
+            .and_then(serde_json::Value::as_array)
+            .ok_or_else(|| invalid("index without manifests"))?
+        {
+            manifests.extend(digest_of(m)?);
+        }
+    } else {
+        let config = config.ok_or_else(|| invalid("manifest without config"))?;
+        blobs.extend(digest_of(config)?);
+        for l in obj
+            .get("layers")
+            .and_then(serde_json::Value::as_array)
+            .ok_or_else(|| invalid("manifest without layers"))?
+        {
+            blobs.extend(digest_of(l)?);
+        }
+    }
+    let subject = match obj.get("subject") {
+        None => None,
+        Some(s) => digest_of(s)?,
+    };
+    let artifact_type = obj
+        .get("artifactType")
+        .and_then(serde_json::Value::as_str)
+        .or_else(|| {
+            config
+                .and_then(|c| c.get("mediaType"))
+                .and_then(serde_json::Value::as_str)
+        })
+        .map(str::to_owned);
+    let annotations: Option<BTreeMap<String, String>> = obj
+        .get("annotations")
+        .and_then(|a| serde_json::from_value(a.clone()).ok());
+    Ok((
+        ManifestMeta {
+            media_type,
+            size: body.len() as u64,
+            artifact_type,
+            subject,
+            annotations,
+        },
+        blobs,
+        manifests,
+    ))
+}
+
+fn put_manifest(
+    shared: &Shared,
+    name: &str,
+    reference: &str,
+    content_type: Option<&str>,
+    body: Bytes,
+) -> Result<Res> {
+    let (tag, digest) = if reference.contains(':') {
+        let expected = parse_digest(reference)?;
+        let actual = Digest::compute(&expected.algorithm(), &body)
+            .map_err(|e| ApiError::new(Code::DigestInvalid).detail(e.to_string()))?;
+        if actual != expected {
+            return Err(ApiError::new(Code::DigestInvalid).detail(
+                serde_json::json!({ "expected": expected.as_str(), "actual": actual.as_str() }),
+            ));
+        }
+        (None, expected)
+    } else if routes::valid_tag(reference) {
+        (Some(reference.to_owned()), Digest::sha256(&body))
+    } else {
+        return Err(ApiError::new(Code::ManifestInvalid).detail("invalid tag"));
+    };
+    let (meta, blobs, children) = inspect_manifest(content_type, &body)?;
+    let missing = shared.store.read(|m| {
+        let repo = m.repositories.get(name);
+        blobs
+            .iter()
+            .find(|b| repo.is_none_or(|r| !r.blobs.contains(*b)))
+            .or_else(|| {
+                children
+                    .iter()
+                    .find(|c| repo.is_none_or(|r| !r.manifests.contains_key(*c)))
+            })
+            .cloned()
+    });
+    if let Some(missing) = missing {
+        return Err(ApiError::new(Code::ManifestBlobUnknown)
+            .detail(serde_json::json!({ "digest": missing })));
+    }
+    let subject = meta.subject.clone();
+    shared.store.put_blob_bytes(&digest, body)?;
+    shared.store.write(|m| {
+        let repo = m.repositories.entry(name.to_owned()).or_default();
+        repo.manifests.insert(digest.as_str().to_owned(), meta);
+        if let Some(tag) = tag {
+            repo.tags.insert(tag, digest.as_str().to_owned());
+        }
+    })?;
+    let mut resp = status_only(StatusCode::CREATED);
+    set(
+        &mut resp,
+        "Location",
+        &format!("/v2/{name}/manifests/{digest}"),
+    );
+    set(&mut resp, "Docker-Content-Digest", digest.as_str());
+    if let Some(subject) = subject {
+        set(&mut resp, "OCI-Subject", &subject);
+    }
+    Ok(resp)
+}
+
+fn delete_manifest(shared: &Shared, name: &str, reference: &str) -> Result<Res> {
+    let unknown = || ApiError::new(Code::ManifestUnknown);
+    if reference.contains(':') {
+        let digest = parse_digest(reference)?;
+        let removed = shared.store.write(|m| {
+            let repo = m.repositories.get_mut(name)?;
+            repo.manifests.remove(digest.as_str())?;
+            repo.tags.retain(|_, d| d != digest.as_str());
+            Some(())
+        })?;
+        removed.ok_or_else(unknown)?;
+    } else {
+        let removed = shared
+            .store
+            .write(|m| m.repositories.get_mut(name)?.tags.remove(reference))?;
+        removed.ok_or_else(unknown)?;
+    }
+    Ok(status_only(StatusCode::ACCEPTED))
+}
+
+/// Parse a single `bytes=` range against a length: `Ok(None)` for none, `Err(())` when
+/// unsatisfiable.
+fn parse_range(value: Option<&str>, len: u64) -> Result<Option<(u64, u64)>, ()> {
+    let Some(value) = value else { return Ok(None) };
+    let Some(spec) = value.trim().strip_prefix("bytes=") else {
+        return Ok(None);
+    };
+    if spec.contains(',') {
+        // Several ranges: serve the whole body, as allowed.
+        return Ok(None);
+    }
+    let (a, b) = spec.split_once('-').ok_or(())?;
+    let (start, end) = if a.is_empty() {
+        let suffix: u64 = b.parse().map_err(|_| ())?;
+        if suffix == 0 {
+            return Err(());
+        }
+        (len.saturating_sub(suffix), len.saturating_sub(1))
+    } else {
+        let start: u64 = a.parse().map_err(|_| ())?;
+        let end: u64 = if b.is_empty() {
+            len.saturating_sub(1)
+        } else {
+            b.parse::<u64>().map_err(|_| ())?.min(len.saturating_sub(1))
+        };
+        (start, end)
+    };
+    if len == 0 || start >= len || end < start {
+        return Err(());
+    }
+    Ok(Some((start, end)))
+}
+
+/// Serve a blob's bytes (whole or one range) with the blob faults applied.
+fn blob_response(
+    source: BlobSource,
+    len: u64,
+    digest: &Digest,
+    headers: &HeaderMap,
+    head: bool,
+    faults: BodyFaults,
+) -> Res {
+    let Ok(range) = parse_range(header_str(headers, header::RANGE), len) else {
+        let mut resp = ApiError::new(Code::RangeInvalid).into_response();
+        set(&mut resp, "Content-Range", &format!("bytes */{len}"));
+        return resp;
+    };
+    let (start, count, status) = match range {
+        Some((s, e)) => (s, e - s + 1, StatusCode::PARTIAL_CONTENT),
+        None => (0, len, StatusCode::OK),
+    };
+    let body = if head {
+        empty()
+    } else {
+        stream_blob(source, start, count, faults)
+    };
+    let mut resp = Response::new(body);
+    *resp.status_mut() = status;
+    set(&mut resp, "Content-Type", "application/octet-stream");
+    set(&mut resp, "Content-Length", &count.to_string());
+    set(&mut resp, "Docker-Content-Digest", digest.as_str());
+    set(&mut resp, "Accept-Ranges", "bytes");
+    set(&mut resp, "ETag", &format!("\"{digest}\""));
+    if let Some((s, e)) = range {
+        set(&mut resp, "Content-Range", &format!("bytes {s}-{e}/{len}"));
+    }
+    resp
+}
+
+fn stream_blob(source: BlobSource, start: u64, len: u64, faults: BodyFaults) -> ResBody {
+    let (tx, body) = ChannelBody::channel(len);
+    tokio::spawn(async move {
+        // The receiver hanging up (client gone) ends production; nothing else to do.
+        let _ = produce(source, start, len, faults, tx).await;
+    });
+    body
+}
+
+async fn produce(
+    source: BlobSource,
+    start: u64,
+    len: u64,
+    faults: BodyFaults,
+    tx: tokio::sync::mpsc::Sender<io::Result<Bytes>>,
+) -> io::Result<()> {
+    let chunk: u64 = match faults.throttle {
+        Some(rate) => rate.clamp(1, 16 * 1024),
+        None => 256 * 1024,
+    };
+    let mut file = match &source {
+        BlobSource::File(path) => {
+            let mut f = tokio::fs::File::open(path).await?;
+            f.seek(io::SeekFrom::Start(start)).await?;
+            Some(f)
+        }
+        BlobSource::Memory(_) => None,
+    };
+    let gone = |_| io::Error::other("receiver gone");
+    let mut sent = 0u64;
+    while sent < len {
+        let want = chunk.min(len - sent);
+        let want_usize = usize::try_from(want).map_err(io::Error::other)?;
+        let mut bytes = match (&source, file.as_mut()) {
+            (BlobSource::Memory(b), _) => {
+                let from = usize::try_from(start + sent).map_err(io::Error::other)?;
+                b.slice(from..from + want_usize)
+            }
+            (BlobSource::File(_), Some(f)) => {
+                let mut buf = vec![0u8; want_usize];
+                f.read_exact(&mut buf).await?;
+                Bytes::from(buf)
+            }
+            (BlobSource::File(_), None) => return Err(io::Error::other("file not open")),
+        };
+        if faults.corrupt && sent == 0 && !bytes.is_empty() {
+            let mut v = BytesMut::from(&bytes[..]);
+            v[0] ^= 0xff;
+            bytes = v.freeze();
+        }
+        if let Some(k) = faults.close_after
+            && sent + want > k
+        {
+            let keep = usize::try_from(k - sent).map_err(io::Error::other)?;
+            if keep > 0 {
+                tx.send(Ok(bytes.slice(..keep))).await.map_err(gone)?;
+            }
+            tx.send(Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "injected fault: connection closed mid-body",
+            )))
+            .await
+            .map_err(gone)?;
+            return Ok(());
+        }
+        tx.send(Ok(bytes)).await.map_err(gone)?;
+        sent += want;
+        if let Some(rate) = faults.throttle {
+            #[allow(clippy::cast_precision_loss)] // sleep lengths need no exactness
+            let secs = want as f64 / rate as f64;
+            tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+        }
+    }
+    Ok(())
+}
+
+fn linked(shared: &Shared, name: &str, digest: &Digest) -> bool {
+    shared.store.read(|m| {
+        m.repositories
+            .get(name)
+            .is_some_and(|r| r.blobs.contains(digest.as_str()))
+    })
+}
+
+fn get_blob(
+    shared: &Shared,
+    name: &str,
+    digest: &str,
+    req: &Request<Incoming>,
+    path: &str,
+) -> Result<Res> {
+    let digest = parse_digest(digest)?;
+    let unknown = || {
+        ApiError::new(Code::BlobUnknown).detail(serde_json::json!({ "digest": digest.as_str() }))
+    };
+    if !linked(shared, name, &digest) {
+        return Err(unknown());
+    }
+    let (source, len) = shared.store.blob(&digest).ok_or_else(unknown)?;
+    let head = req.method() == Method::HEAD;
+    let faults = if head {
+        BodyFaults::default()
+    } else {
+        shared.faults.for_blob(req.method(), path)
+    };
+    if faults.redirect {
+        let mut resp = status_only(StatusCode::TEMPORARY_REDIRECT);
+        let location = format!(
+            "{}/blobs/{digest}?sig={}",
+            shared.storage_url, shared.storage_sig
+        );
+        set(&mut resp, "Location", &location);
+        return Ok(resp);
+    }
+    Ok(blob_response(
+        source,
+        len,
+        &digest,
+        req.headers(),
+        head,
+        faults,
+    ))
+}
+
+/// The blob-storage listener: `GET|HEAD /blobs/<digest>?sig=…`, refusing `Authorization`.
+fn storage(shared: &Shared, req: &Request<Incoming>) -> Result<Res> {
+    if req.headers().contains_key(header::AUTHORIZATION) {
+        let mut resp = Response::new(full(
+            "<Error><Code>InvalidAuthenticationInfo</Code><Message>Authorization is not allowed with a signed URL</Message></Error>",
+        ));
+        *resp.status_mut() = StatusCode::UNAUTHORIZED;
+        set(&mut resp, "Content-Type", "application/xml");
+        return Ok(resp);
+    }
+    let q = routes::pairs(req.uri().query().unwrap_or_default());
+    if routes::first(&q, "sig") != Some(shared.storage_sig.as_str()) {
+        return Ok(status_only(StatusCode::FORBIDDEN));
+    }
+    let Some(digest) = req.uri().path().strip_prefix("/blobs/") else {
+        return Ok(auth::not_found());
+    };
+    let digest = parse_digest(digest)?;
+    if !matches!(*req.method(), Method::GET | Method::HEAD) {
+        return Err(unsupported());
+    }
+    let Some((source, len)) = shared.store.blob(&digest) else {
+        return Ok(auth::not_found());
+    };
+    let head = req.method() == Method::HEAD;
+    let faults = if head {
+        BodyFaults::default()
+    } else {
+        let mut f = shared.faults.for_blob(req.method(), req.uri().path());
+        f.redirect = false;
+        f
+    };
+    Ok(blob_response(
+        source,
+        len,
+        &digest,
+        req.headers(),
+        head,
+        faults,
+    ))
+}
+
+fn delete_blob(shared: &Shared, name: &str, digest: &str) -> Result<Res> {
+    let digest = parse_digest(digest)?;
+    let removed = shared.store.write(|m| {
+        m.repositories
+            .get_mut(name)
+            .is_some_and(|r| r.blobs.remove(digest.as_str()))
+    })?;
+    if removed {
+        Ok(status_only(StatusCode::ACCEPTED))
+    } else {
+        Err(ApiError::new(Code::BlobUnknown))
+    }
+}
+
+fn link_blob(shared: &Shared, name: &str, digest: &Digest) -> io::Result<()> {
+    shared.store.write(|m| {
+        m.repositories
+            .entry(name.to_owned())
+            .or_default()
+            .blobs
+            .insert(digest.as_str().to_owned());
+    })
+}
+
+fn blob_created(name: &str, digest: &Digest) -> Res {
+    let mut resp = status_only(StatusCode::CREATED);
+    set(&mut resp, "Location", &format!("/v2/{name}/blobs/{digest}"));
+    set(&mut resp, "Docker-Content-Digest", digest.as_str());
+    resp
+}
+
+fn upload_accepted(shared: &Shared, name: &str, id: &str, size: u64, status: StatusCode) -> Res {
+    let mut resp = status_only(status);
+    set(
+        &mut resp,
+        "Location",
+        &format!("/v2/{name}/blobs/uploads/{id}"),
+    );
+    set(&mut resp, "Range", &format!("0-{}", size.saturating_sub(1)));
+    set(&mut resp, "Docker-Upload-UUID", id);
+    if let Some(min) = shared.chunk_min_length {
+        set(&mut resp, "OCI-Chunk-Min-Length", &min.to_string());
+    }
+    resp
+}
+
+/// Stream a request body into an upload; returns the bytes written.
+async fn stream_into(upload: &mut Upload, mut body: Incoming) -> Result<u64> {
+    let mut written = 0u64;
+    while let Some(frame) = body.frame().await {
+        let frame =
+            frame.map_err(|e| ApiError::new(Code::BlobUploadInvalid).detail(e.to_string()))?;
+        if let Ok(data) = frame.into_data() {
+            upload.write(&data).await?;
+            written += data.len() as u64;
+        }
+    }
+    Ok(written)
+}
+
+async fn start_upload(
+    shared: &Shared,
+    name: &str,
+    q: &[(String, String)],
+    authz: &Authz,
+    body: Incoming,
+) -> Result<Res> {
+    if let Some(mount) = routes::first(q, "mount") {
+        let digest = parse_digest(mount)?;
+        let from = routes::first(q, "from").unwrap_or_default();
+        // Mount only from a repository the caller may pull from; otherwise fall back to an
+        // ordinary session, as distribution does.
+        if routes::valid_name(from)
+            && authz.allows(from, Action::Pull)
+            && linked(shared, from, &digest)
+        {
+            link_blob(shared, name, &digest)?;
+            return Ok(blob_created(name, &digest));
+        }
+    }
+    let id = shared.store.start_upload(name).await?;
+    if let Some(digest) = routes::first(q, "digest") {
+        let digest = parse_digest(digest)?;
+        let upload = shared
+            .store
+            .take_upload(&id)
+            .ok_or_else(|| ApiError::new(Code::BlobUploadUnknown))?;
+        let mut upload = upload.lock().await;
+        stream_into(&mut upload, body).await?;
+        return finish(shared, name, &mut upload, &digest).await;
+    }
+    Ok(upload_accepted(shared, name, &id, 0, StatusCode::ACCEPTED))
+}
+
+async fn finish(shared: &Shared, name: &str, upload: &mut Upload, digest: &Digest) -> Result<Res> {
+    if !shared.store.commit_upload(upload, digest).await? {
+        return Err(ApiError::new(Code::DigestInvalid)
+            .detail(serde_json::json!({ "digest": digest.as_str() })));
+    }
+    link_blob(shared, name, digest)?;
+    Ok(blob_created(name, digest))
+}
+
+/// The upload session `id` of repository `name` (a session busy with another request is
+/// taken to be of the right repository; the request then waits for it).
+fn session(shared: &Shared, name: &str, id: &str) -> Result<Arc<tokio::sync::Mutex<Upload>>> {
+    let unknown = || ApiError::new(Code::BlobUploadUnknown);
+    let upload = shared.store.upload(id).ok_or_else(unknown)?;
+    let same_repo = upload.try_lock().map_or(true, |u| u.repository == name);
+    if same_repo {
+        Ok(upload)
+    } else {
+        Err(unknown())
+    }
+}
+
+async fn upload_status(shared: &Shared, name: &str, id: &str) -> Result<Res> {
+    let upload = session(shared, name, id)?;
+    let size = upload.lock().await.size;
+    Ok(upload_accepted(
+        shared,
+        name,
+        id,
+        size,
+        StatusCode::NO_CONTENT,
+    ))
+}
+
+/// Parse `Content-Range: <start>-<end>` (also accepting a `bytes ` prefix).
+fn content_range(value: &str) -> Option<(u64, u64)> {
+    let v = value.trim();
+    let v = v.strip_prefix("bytes ").unwrap_or(v);
+    let v = v.split('/').next()?;
+    let (a, b) = v.split_once('-')?;
+    Some((a.trim().parse().ok()?, b.trim().parse().ok()?))
+}
+
+async fn patch_upload(
+    shared: &Shared,
+    name: &str,
+    id: &str,
+    req: Request<Incoming>,
+) -> Result<Res> {
+    let upload = session(shared, name, id)?;
+    let mut upload = upload.lock().await;
+    let range = header_str(req.headers(), "Content-Range").map(content_range);
+    let out_of_order = |upload: &Upload| {
+        let mut resp = ApiError::new(Code::RangeInvalid).into_response();
+        set(
+            &mut resp,
+            "Location",
+            &format!("/v2/{name}/blobs/uploads/{id}"),
+        );
+        set(
+            &mut resp,
+            "Range",
+            &format!("0-{}", upload.size.saturating_sub(1)),
+        );
+        set(&mut resp, "Docker-Upload-UUID", id);
+        resp
+    };
+    match range {
+        Some(None) => return Ok(out_of_order(&upload)),
+        Some(Some((start, end))) => {
+            let length = header_str(req.headers(), header::CONTENT_LENGTH)
+                .and_then(|v| v.parse::<u64>().ok());
+            if start != upload.size || end < start || length.is_some_and(|l| l != end - start + 1) {
+                return Ok(out_of_order(&upload));
+            }
+        }
+        None => {}
+    }
+    if upload.short_chunk {
+        return Ok(out_of_order(&upload));
+    }
+    let written = stream_into(&mut upload, req.into_body()).await?;
+    if shared.chunk_min_length.is_some_and(|min| written < min) {
+        upload.short_chunk = true;
+    }
+    Ok(upload_accepted(
+        shared,
+        name,
+        id,
+        upload.size,
+        StatusCode::ACCEPTED,
+    ))
+}
+
+async fn put_upload(
+    shared: &Shared,
+    name: &str,
+    id: &str,
+    q: &[(String, String)],
+    body: Incoming,
+) -> Result<Res> {
+    session(shared, name, id)?;
+    let digest = parse_digest(routes::first(q, "digest").unwrap_or_default())?;
+    let upload = shared
+        .store
+        .take_upload(id)
+        .ok_or_else(|| ApiError::new(Code::BlobUploadUnknown))?;
+    let mut upload = upload.lock().await;
+    stream_into(&mut upload, body).await?;
+    finish(shared, name, &mut upload, &digest).await
+}
+
+fn cancel_upload(shared: &Shared, name: &str, id: &str) -> Result<Res> {
+    session(shared, name, id)?;
+    if shared.store.cancel_upload(id) {
+        Ok(status_only(StatusCode::NO_CONTENT))
+    } else {
+        Err(ApiError::new(Code::BlobUploadUnknown))
+    }
+}
+
+fn referrers(shared: &Shared, name: &str, digest: &str, q: &[(String, String)]) -> Result<Res> {
+    if !shared.referrers_api {
+        return Ok(auth::not_found());
+    }
+    let digest = parse_digest(digest)?;
+    let filter = routes::first(q, "artifactType").filter(|f| !f.is_empty());
+    let manifests: Vec<serde_json::Value> = shared.store.read(|m| {
+        let Some(repo) = m.repositories.get(name) else {
+            return Vec::new();
+        };
+        repo.manifests
+            .iter()
+            .filter(|(_, meta)| meta.subject.as_deref() == Some(digest.as_str()))
+            .filter(|(_, meta)| filter.is_none_or(|f| meta.artifact_type.as_deref() == Some(f)))
+            .map(|(d, meta)| {
+                let mut desc = serde_json::json!({
+                    "mediaType": meta.media_type,
+                    "digest": d,
+                    "size": meta.size,
+                });
+                if let Some(t) = &meta.artifact_type {
+                    desc["artifactType"] = t.clone().into();
+                }
+                if let Some(a) = &meta.annotations {
+                    desc["annotations"] = serde_json::json!(a);
+                }
+                desc
+            })
+            .collect()
+    });
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": media_types::OCI_IMAGE_INDEX,
+        "manifests": manifests,
+    });
+    let mut resp = json(StatusCode::OK, media_types::OCI_IMAGE_INDEX, &index);
+    if filter.is_some() {
+        set(&mut resp, "OCI-Filters-Applied", "artifactType");
+    }
+    Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        let cases = [
+            (None, 10, Ok(None)),
+            (Some("bytes=0-4"), 10, Ok(Some((0, 4)))),
+            (Some("bytes=5-"), 10, Ok(Some((5, 9)))),
+            (Some("bytes=-3"), 10, Ok(Some((7, 9)))),
+            (Some("bytes=8-100"), 10, Ok(Some((8, 9)))),
+            (Some("bytes=10-"), 10, Err(())),
+            (Some("bytes=5-2"), 10, Err(())),
+            (Some("bytes=x-"), 10, Err(())),
+            (Some("items=0-1"), 10, Ok(None)),
+        ];
+        assert_eq!(cases.len(), 9);
+        for (v, len, want) in cases {
+            assert_eq!(parse_range(v, len), want, "{v:?}");
+        }
+    }
+
+    #[test]
+    fn content_ranges() {
+        assert_eq!(content_range("0-9"), Some((0, 9)));
+        assert_eq!(content_range("bytes 10-19/*"), Some((10, 19)));
+        assert_eq!(content_range("x"), None);
+    }
+
+    #[test]
+    fn accept_negotiation() {
+        let mut h = HeaderMap::new();
+        assert!(accepts(&h, "a/b"));
+        h.insert(header::ACCEPT, HeaderValue::from_static("x/y, a/b;q=0.5"));
+        assert!(accepts(&h, "a/b"));
+        assert!(!accepts(&h, "c/d"));
+        h.append(header::ACCEPT, HeaderValue::from_static("*/*"));
+        assert!(accepts(&h, "c/d"));
+    }
+}
