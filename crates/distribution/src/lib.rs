@@ -1,1 +1,53 @@
-//! Async OCI distribution-spec client over hyper and rustls, with streamed, verified transfers.
+//! Async OCI distribution-spec client over hyper and rustls, with streamed, verified
+//! transfers.
+//!
+//! [`Client`] speaks the whole [distribution spec]: ping, manifest `HEAD`/`GET`/`PUT`/
+//! `DELETE`, blob `HEAD`/`GET`/`DELETE`, uploads (monolithic, single `POST`, chunked
+//! `PATCH`, streamed from any [`tokio::io::AsyncRead`]), cross-repository mounts, tag and
+//! catalog listings as paginated streams, and referrers (with the tag-schema fallback).
+//!
+//! What it guarantees:
+//! - Every blob byte is counted and hashed as it arrives; a [`BlobStream`] fails when the
+//!   size or the digest is wrong. A manifest's digest is computed over the bytes received.
+//! - Authentication goes through [`orca_auth`]: a cached `Authorization` first; on a 401 one
+//!   negotiation (token service, ACR exchange), then the request again.
+//! - Plain HTTP only for registries named in [`ClientConfig::plain_http`]; `Authorization`
+//!   never follows a redirect or upload `Location` to another scheme, host or port.
+//! - Idempotent requests are retried (connection errors, 408, 429, 5xx) with bounded
+//!   exponential back-off with jitter, honouring `Retry-After`; uploads re-check their state
+//!   before sending again.
+//! - Errors carry the method, the URL without credentials, the HTTP status and the
+//!   registry's error codes; no secret appears in an error, a log line or `Debug` output.
+//!
+//! It never reads files except the PEM files named in the configuration, and spawns no
+//! background task beyond hyper's connection tasks.
+//!
+//! ```no_run
+//! use orca_distribution::{Client, ClientConfig};
+//! use orca_reference::Reference;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let client = Client::new(ClientConfig::default())?;
+//! let reference: Reference = "registry.example/team/app:1.0".parse()?;
+//! let descriptor = client.resolve(&reference).await?;
+//! println!("{} is {} ({} bytes)", reference, descriptor.digest, descriptor.size);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! [distribution spec]: https://github.com/opencontainers/distribution-spec/blob/main/spec.md
+
+mod blob;
+mod client;
+mod config;
+mod error;
+mod listing;
+mod transport;
+
+pub use blob::{
+    BlobStream, MountOutcome, PushOptions, PushOutcome, PushedBlob, UploadMethod, UploadSession,
+};
+pub use client::{Client, FetchOptions, FetchedManifest, PushedManifest, Referrers, referrers_tag};
+pub use config::{ClientConfig, RetryPolicy};
+pub use error::{BoxError, Error, ErrorCode, ErrorKind, RegistryError};
+pub use listing::Names;

@@ -1,0 +1,747 @@
+//! The registry client: manifests, blobs, tags, catalog, referrers.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::Method;
+use http::header::{self, HeaderName};
+use orca_auth::{Action, Authenticator, Scope};
+use orca_manifest::{Descriptor, Digest, media_types};
+use orca_reference::Reference;
+use serde::Deserialize;
+
+use crate::config::ClientConfig;
+use crate::error::{Error, ErrorKind, redact_url};
+use crate::transport::{Body, Call, Transport, status_error};
+
+/// `Docker-Content-Digest`.
+pub(crate) const DOCKER_CONTENT_DIGEST: HeaderName =
+    HeaderName::from_static("docker-content-digest");
+/// `OCI-Subject`, sent by registries that process a pushed manifest's `subject`.
+pub(crate) const OCI_SUBJECT: HeaderName = HeaderName::from_static("oci-subject");
+/// `OCI-Filters-Applied`, sent by registries that filtered referrers server-side.
+pub(crate) const OCI_FILTERS_APPLIED: HeaderName = HeaderName::from_static("oci-filters-applied");
+
+/// An OCI distribution-spec client.
+///
+/// Cheap to clone: clones share one connection pool, one token cache and one transfer
+/// limit. Every request asks the [`Authenticator`] for a cached `Authorization` first; on a
+/// 401 it negotiates once (token service, ACR exchange) and repeats the request.
+#[derive(Clone, Debug)]
+pub struct Client {
+    pub(crate) inner: Arc<Transport>,
+}
+
+/// Options for [`Client::fetch_manifest`].
+#[derive(Clone, Debug, Default)]
+pub struct FetchOptions {
+    /// Media types for the `Accept` header; empty means
+    /// [`media_types::MANIFEST_ACCEPT`] (OCI manifest and index, Docker manifest and list).
+    pub accept: Vec<String>,
+    /// The largest manifest accepted; `None` means [`ClientConfig::max_manifest_bytes`].
+    pub max_bytes: Option<u64>,
+}
+
+/// A manifest as received: its exact bytes and the descriptor computed over them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FetchedManifest {
+    /// Media type (from the body's `mediaType`, else `Content-Type`), digest (verified) and
+    /// size of the bytes received.
+    pub descriptor: Descriptor,
+    /// The bytes received; the digest was computed over exactly these.
+    pub bytes: Bytes,
+    /// `Warning: 299` texts the registry sent.
+    pub warnings: Vec<String>,
+}
+
+/// What a manifest push returned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PushedManifest {
+    /// The digest of the bytes pushed (checked against `Docker-Content-Digest` when sent).
+    pub digest: Digest,
+    /// The `OCI-Subject` header: the registry processed the manifest's `subject`.
+    pub subject: Option<Digest>,
+    /// Whether orca updated the referrers tag-schema index (`<alg>-<hex>`) because the
+    /// registry did not acknowledge the `subject`.
+    pub updated_referrers_tag: bool,
+    /// `Warning: 299` texts the registry sent.
+    pub warnings: Vec<String>,
+}
+
+/// The referrers of a manifest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Referrers {
+    /// The referrer descriptors (already filtered by artifact type when one was given).
+    pub manifests: Vec<Descriptor>,
+    /// Whether the answer came from the referrers tag schema (`<alg>-<hex>`) because the
+    /// registry has no referrers API.
+    pub from_tag_schema: bool,
+}
+
+/// The parts of a manifest the client looks at.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ManifestProbe {
+    #[serde(default)]
+    pub(crate) media_type: Option<String>,
+    #[serde(default)]
+    pub(crate) artifact_type: Option<String>,
+    #[serde(default)]
+    pub(crate) config: Option<ConfigProbe>,
+    #[serde(default)]
+    pub(crate) subject: Option<Descriptor>,
+    #[serde(default)]
+    pub(crate) annotations: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    pub(crate) manifests: Option<Vec<Descriptor>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ConfigProbe {
+    pub(crate) media_type: String,
+}
+
+pub(crate) fn pull_scope(repository: &str) -> Vec<Scope> {
+    vec![Scope::repository(repository, &[Action::Pull])]
+}
+
+pub(crate) fn push_scope(repository: &str) -> Vec<Scope> {
+    vec![Scope::repository(repository, &[Action::Pull, Action::Push])]
+}
+
+fn delete_scope(repository: &str) -> Vec<Scope> {
+    vec![Scope::repository(repository, &[Action::Delete])]
+}
+
+impl Client {
+    /// A client that authenticates anonymously (it still negotiates anonymous tokens
+    /// when a registry asks for them).
+    pub fn new(config: ClientConfig) -> Result<Client, Error> {
+        let auth = Authenticator::new(
+            Arc::new(orca_auth::Anonymous),
+            orca_auth::AuthOptions::default(),
+        );
+        Client::with_authenticator(config, auth)
+    }
+
+    /// A client that authenticates with `auth` (which may be shared with other clients).
+    pub fn with_authenticator(config: ClientConfig, auth: Authenticator) -> Result<Client, Error> {
+        Ok(Client {
+            inner: Arc::new(Transport::new(config, Some(auth))?),
+        })
+    }
+
+    /// The configuration this client was built with.
+    pub fn config(&self) -> &ClientConfig {
+        &self.inner.config
+    }
+
+    pub(crate) fn repo_url(&self, registry: &str, repository: &str, rest: &str) -> String {
+        format!("{}/v2/{repository}/{rest}", self.inner.base_url(registry))
+    }
+
+    /// `GET /v2/`: whether the registry speaks the distribution API and accepts our
+    /// credentials (a 401 is negotiated like any other).
+    pub async fn ping(&self, registry: &str) -> Result<(), Error> {
+        let url = format!("{}/v2/", self.inner.base_url(registry));
+        let call = Call::new(Method::GET, url, registry, Vec::new());
+        self.inner.send_expect(call, &[200]).await.map(drop)
+    }
+
+    /// Resolve a reference to its manifest's descriptor: `HEAD` first, falling back to
+    /// `GET` when the registry answers `HEAD` without a digest or refuses it.
+    ///
+    /// # Errors
+    /// [`Error::DigestMismatch`] when the reference pins a digest and the registry
+    /// reports another.
+    pub async fn resolve(&self, reference: &Reference) -> Result<Descriptor, Error> {
+        let url = self.manifest_url(reference);
+        let call = Call::new(
+            Method::HEAD,
+            url.clone(),
+            reference.registry(),
+            pull_scope(reference.repository()),
+        )
+        .header(header::ACCEPT, &media_types::MANIFEST_ACCEPT.join(", "))?;
+        let response = self.inner.send(call).await?;
+        if response.status.as_u16() == 200 {
+            let digest = response
+                .header_str(&DOCKER_CONTENT_DIGEST)
+                .and_then(|d| Digest::parse(d.trim()).ok());
+            let media_type = response
+                .header_str(&header::CONTENT_TYPE)
+                .map(media_types::essence);
+            let size = response
+                .header_str(&header::CONTENT_LENGTH)
+                .and_then(|l| l.trim().parse::<u64>().ok());
+            if let (Some(digest), Some(media_type), Some(size)) = (digest, media_type, size) {
+                if let Some(pinned) = pinned_digest(reference)?
+                    && pinned != digest
+                {
+                    return Err(Error::DigestMismatch {
+                        url: redact_url(&url),
+                        expected: pinned,
+                        actual: digest,
+                    });
+                }
+                return Ok(Descriptor::new(media_type, digest, size));
+            }
+        } else if response.status.as_u16() == 404 {
+            return Err(status_error(response).await);
+        }
+        let fetched = self
+            .fetch_manifest(reference, &FetchOptions::default())
+            .await?;
+        Ok(fetched.descriptor)
+    }
+
+    fn manifest_url(&self, reference: &Reference) -> String {
+        self.repo_url(
+            reference.registry(),
+            reference.repository(),
+            &format!("manifests/{}", reference.manifest_reference()),
+        )
+    }
+
+    /// Fetch a manifest's bytes.
+    ///
+    /// The digest is verified when the reference pins one, else against
+    /// `Docker-Content-Digest` when the registry sends it; the body's `mediaType` must
+    /// match `Content-Type`.
+    ///
+    /// # Errors
+    /// [`Error::SizeExceeded`] above the size cap (checked on `Content-Length` before
+    /// reading, and while reading); [`Error::DigestMismatch`]; [`Error::Protocol`] for a
+    /// media type mismatch or a body that is not JSON.
+    pub async fn fetch_manifest(
+        &self,
+        reference: &Reference,
+        options: &FetchOptions,
+    ) -> Result<FetchedManifest, Error> {
+        let url = self.manifest_url(reference);
+        let accept = if options.accept.is_empty() {
+            media_types::MANIFEST_ACCEPT.join(", ")
+        } else {
+            options.accept.join(", ")
+        };
+        let call = Call::new(
+            Method::GET,
+            url.clone(),
+            reference.registry(),
+            pull_scope(reference.repository()),
+        )
+        .header(header::ACCEPT, &accept)?;
+        let response = self.inner.send_expect(call, &[200]).await?;
+        let limit = options
+            .max_bytes
+            .unwrap_or(self.inner.config.max_manifest_bytes);
+        if let Some(length) = response
+            .header_str(&header::CONTENT_LENGTH)
+            .and_then(|l| l.trim().parse::<u64>().ok())
+            && length > limit
+        {
+            return Err(Error::SizeExceeded {
+                url: redact_url(&url),
+                limit,
+            });
+        }
+        let content_type = response
+            .header_str(&header::CONTENT_TYPE)
+            .map(|c| media_types::essence(c).to_owned());
+        let header_digest = response
+            .header_str(&DOCKER_CONTENT_DIGEST)
+            .map(|d| d.trim().to_owned());
+        let warnings = response.warnings.clone();
+        let method = response.method.clone();
+        let bytes = self
+            .inner
+            .collect(response.body, limit, &method, &url)
+            .await?;
+        let probe: ManifestProbe = serde_json::from_slice(&bytes).map_err(|e| Error::Protocol {
+            method: method.to_string(),
+            url: redact_url(&url),
+            message: "the manifest is not a JSON object".into(),
+            source: Some(Box::new(e)),
+        })?;
+        let media_type = match (probe.media_type.as_deref(), content_type.as_deref()) {
+            (Some(body), Some(ct)) if media_types::essence(body) != ct => {
+                return Err(Error::protocol(
+                    &method,
+                    &url,
+                    format!("manifest mediaType {body:?} differs from Content-Type {ct:?}"),
+                ));
+            }
+            (Some(body), _) => media_types::essence(body).to_owned(),
+            (None, Some(ct)) => ct.to_owned(),
+            (None, None) => {
+                return Err(Error::protocol(
+                    &method,
+                    &url,
+                    "manifest without mediaType or Content-Type",
+                ));
+            }
+        };
+        let expected = match pinned_digest(reference)? {
+            Some(d) => Some(d),
+            None => match header_digest {
+                Some(h) => Some(Digest::parse(&h).map_err(|e| Error::Protocol {
+                    method: method.to_string(),
+                    url: redact_url(&url),
+                    message: format!("invalid Docker-Content-Digest {h:?}"),
+                    source: Some(Box::new(e)),
+                })?),
+                None => None,
+            },
+        };
+        let digest = verify_manifest_digest(expected, &bytes, &method, &url)?;
+        let mut descriptor = Descriptor::new(media_type, digest, bytes.len() as u64);
+        descriptor.artifact_type = probe.artifact_type;
+        Ok(FetchedManifest {
+            descriptor,
+            bytes,
+            warnings,
+        })
+    }
+
+    /// Push a manifest under the reference's tag (or digest); returns the digest of the
+    /// bytes pushed.
+    ///
+    /// When the manifest has a `subject` and the registry does not answer with
+    /// `OCI-Subject`, the referrers tag-schema index (`<alg>-<hex>`) is updated so that
+    /// registries without the referrers API still list the referrer.
+    pub async fn push_manifest(
+        &self,
+        reference: &Reference,
+        bytes: Bytes,
+        media_type: &str,
+    ) -> Result<PushedManifest, Error> {
+        let digest = Digest::sha256(&bytes);
+        if let Some(pinned) = pinned_digest(reference)? {
+            let actual =
+                Digest::compute(&pinned.algorithm(), &bytes).map_err(|e| Error::Config {
+                    message: format!("cannot compute {pinned}"),
+                    source: Some(Box::new(e)),
+                })?;
+            if actual != pinned {
+                return Err(Error::DigestMismatch {
+                    url: redact_url(&self.manifest_url(reference)),
+                    expected: pinned,
+                    actual,
+                });
+            }
+        }
+        let probe: ManifestProbe = serde_json::from_slice(&bytes).map_err(|e| Error::Config {
+            message: "the manifest to push is not a JSON object".into(),
+            source: Some(Box::new(e)),
+        })?;
+        let pushed = self
+            .put_manifest(reference, bytes.clone(), media_type)
+            .await?;
+        let (subject_header, warnings) = pushed;
+        let mut updated_referrers_tag = false;
+        if let (Some(subject), None) = (&probe.subject, &subject_header) {
+            let mut descriptor = Descriptor::new(media_type, digest.clone(), bytes.len() as u64);
+            descriptor.artifact_type = probe
+                .artifact_type
+                .clone()
+                .or_else(|| probe.config.as_ref().map(|c| c.media_type.clone()));
+            descriptor.annotations = probe.annotations.clone();
+            self.add_to_referrers_tag(reference, &subject.digest, descriptor)
+                .await?;
+            updated_referrers_tag = true;
+        }
+        Ok(PushedManifest {
+            digest,
+            subject: subject_header,
+            updated_referrers_tag,
+            warnings,
+        })
+    }
+
+    async fn put_manifest(
+        &self,
+        reference: &Reference,
+        bytes: Bytes,
+        media_type: &str,
+    ) -> Result<(Option<Digest>, Vec<String>), Error> {
+        let url = self.manifest_url(reference);
+        let mut call = Call::new(
+            Method::PUT,
+            url,
+            reference.registry(),
+            push_scope(reference.repository()),
+        )
+        .header(header::CONTENT_TYPE, media_type)?
+        .body(Body::Bytes(bytes));
+        // A manifest PUT replaces the same content under the same name: repeating it is
+        // harmless.
+        call.idempotent = true;
+        let response = self.inner.send_expect(call, &[201]).await?;
+        let subject = response
+            .header_str(&OCI_SUBJECT)
+            .and_then(|s| Digest::parse(s.trim()).ok());
+        Ok((subject, response.warnings))
+    }
+
+    async fn add_to_referrers_tag(
+        &self,
+        reference: &Reference,
+        subject: &Digest,
+        descriptor: Descriptor,
+    ) -> Result<(), Error> {
+        let tag = referrers_tag(subject);
+        let index_ref = Reference::new(reference.registry(), reference.repository())
+            .and_then(|r| r.with_tag(&tag))
+            .map_err(|e| Error::Config {
+                message: format!("cannot name the referrers tag {tag}"),
+                source: Some(Box::new(e)),
+            })?;
+        let mut manifests = match self
+            .fetch_manifest(
+                &index_ref,
+                &FetchOptions {
+                    accept: vec![media_types::OCI_IMAGE_INDEX.to_owned()],
+                    max_bytes: None,
+                },
+            )
+            .await
+        {
+            Ok(existing) => {
+                let probe: ManifestProbe =
+                    serde_json::from_slice(&existing.bytes).unwrap_or_default();
+                probe.manifests.unwrap_or_default()
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        if manifests.iter().any(|d| d.digest == descriptor.digest) {
+            return Ok(());
+        }
+        manifests.push(descriptor);
+        let index = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": media_types::OCI_IMAGE_INDEX,
+            "manifests": manifests,
+        });
+        let body = Bytes::from(serde_json::to_vec(&index).map_err(|e| Error::Config {
+            message: "cannot serialise the referrers index".into(),
+            source: Some(Box::new(e)),
+        })?);
+        self.put_manifest(&index_ref, body, media_types::OCI_IMAGE_INDEX)
+            .await?;
+        Ok(())
+    }
+
+    /// Delete a manifest (the reference should pin a digest; registries usually refuse
+    /// deleting by tag).
+    pub async fn delete_manifest(&self, reference: &Reference) -> Result<(), Error> {
+        let url = self.manifest_url(reference);
+        let call = Call::new(
+            Method::DELETE,
+            url,
+            reference.registry(),
+            delete_scope(reference.repository()),
+        );
+        self.inner
+            .send_expect(call, &[202, 200, 204])
+            .await
+            .map(drop)
+    }
+
+    /// Delete a blob from the reference's repository.
+    pub async fn delete_blob(&self, repository: &Reference, digest: &Digest) -> Result<(), Error> {
+        let url = self.repo_url(
+            repository.registry(),
+            repository.repository(),
+            &format!("blobs/{digest}"),
+        );
+        let call = Call::new(
+            Method::DELETE,
+            url,
+            repository.registry(),
+            delete_scope(repository.repository()),
+        );
+        self.inner
+            .send_expect(call, &[202, 200, 204])
+            .await
+            .map(drop)
+    }
+
+    /// `HEAD` a blob: its size when it exists, `None` when the registry answers 404.
+    pub async fn blob_exists(
+        &self,
+        repository: &Reference,
+        digest: &Digest,
+    ) -> Result<Option<u64>, Error> {
+        let url = self.repo_url(
+            repository.registry(),
+            repository.repository(),
+            &format!("blobs/{digest}"),
+        );
+        let call = Call::new(
+            Method::HEAD,
+            url,
+            repository.registry(),
+            pull_scope(repository.repository()),
+        );
+        let response = self.inner.send(call).await?;
+        match response.status.as_u16() {
+            200 => Ok(Some(
+                response
+                    .header_str(&header::CONTENT_LENGTH)
+                    .and_then(|l| l.trim().parse().ok())
+                    .unwrap_or(0),
+            )),
+            404 => Ok(None),
+            _ => Err(status_error(response).await),
+        }
+    }
+
+    /// The referrers of `subject` (which must pin a digest), optionally only those of
+    /// `artifact_type`.
+    ///
+    /// Uses the referrers API; when the registry answers 404 (no API) it reads the
+    /// `<alg>-<hex>` tag-schema index instead. Filtering is done client-side when the
+    /// registry did not apply it (no `OCI-Filters-Applied: artifactType`).
+    pub async fn referrers(
+        &self,
+        subject: &Reference,
+        artifact_type: Option<&str>,
+    ) -> Result<Referrers, Error> {
+        let digest = pinned_digest(subject)?.ok_or_else(|| {
+            Error::config(format!(
+                "referrers need a reference with a digest, got {subject}"
+            ))
+        })?;
+        let mut url = url::Url::parse(&self.repo_url(
+            subject.registry(),
+            subject.repository(),
+            &format!("referrers/{digest}"),
+        ))
+        .map_err(|e| Error::Config {
+            message: "cannot build the referrers URL".into(),
+            source: Some(Box::new(e)),
+        })?;
+        if let Some(t) = artifact_type {
+            url.query_pairs_mut().append_pair("artifactType", t);
+        }
+        let mut manifests = Vec::new();
+        let mut next = Some(url.to_string());
+        let mut pages = 0;
+        let mut filtered = artifact_type.is_none();
+        while let Some(page_url) = next.take() {
+            pages += 1;
+            if pages > MAX_PAGES {
+                return Err(Error::protocol(
+                    &Method::GET,
+                    &page_url,
+                    format!("more than {MAX_PAGES} pages"),
+                ));
+            }
+            let call = Call::new(
+                Method::GET,
+                page_url.clone(),
+                subject.registry(),
+                pull_scope(subject.repository()),
+            )
+            .header(header::ACCEPT, media_types::OCI_IMAGE_INDEX)?;
+            let response = self.inner.send(call).await?;
+            match response.status.as_u16() {
+                200 => {}
+                404 | 405 if pages == 1 => {
+                    drop(response);
+                    return self
+                        .referrers_from_tag(subject, &digest, artifact_type)
+                        .await;
+                }
+                _ => return Err(status_error(response).await),
+            }
+            if response
+                .header_str(&OCI_FILTERS_APPLIED)
+                .is_some_and(|f| f.split(',').any(|x| x.trim() == "artifactType"))
+            {
+                filtered = true;
+            }
+            next = next_link(&response.headers, &response.url);
+            let method = response.method.clone();
+            let bytes = self
+                .inner
+                .collect(
+                    response.body,
+                    self.inner.config.max_manifest_bytes,
+                    &method,
+                    &page_url,
+                )
+                .await?;
+            let probe: ManifestProbe =
+                serde_json::from_slice(&bytes).map_err(|e| Error::Protocol {
+                    method: method.to_string(),
+                    url: redact_url(&page_url),
+                    message: "the referrers response is not an image index".into(),
+                    source: Some(Box::new(e)),
+                })?;
+            manifests.extend(probe.manifests.unwrap_or_default());
+            if next.as_deref() == Some(page_url.as_str()) {
+                return Err(Error::protocol(
+                    &method,
+                    &page_url,
+                    "the Link header points at the same page",
+                ));
+            }
+        }
+        if !filtered && let Some(t) = artifact_type {
+            manifests.retain(|d| d.artifact_type.as_deref() == Some(t));
+        }
+        Ok(Referrers {
+            manifests,
+            from_tag_schema: false,
+        })
+    }
+
+    async fn referrers_from_tag(
+        &self,
+        subject: &Reference,
+        digest: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Referrers, Error> {
+        let tag = referrers_tag(digest);
+        let index_ref = Reference::new(subject.registry(), subject.repository())
+            .and_then(|r| r.with_tag(&tag))
+            .map_err(|e| Error::Config {
+                message: format!("cannot name the referrers tag {tag}"),
+                source: Some(Box::new(e)),
+            })?;
+        let options = FetchOptions {
+            accept: vec![media_types::OCI_IMAGE_INDEX.to_owned()],
+            max_bytes: None,
+        };
+        let mut manifests = match self.fetch_manifest(&index_ref, &options).await {
+            Ok(index) => {
+                let probe: ManifestProbe = serde_json::from_slice(&index.bytes).unwrap_or_default();
+                probe.manifests.unwrap_or_default()
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        if let Some(t) = artifact_type {
+            manifests.retain(|d| d.artifact_type.as_deref() == Some(t));
+        }
+        Ok(Referrers {
+            manifests,
+            from_tag_schema: true,
+        })
+    }
+}
+
+/// The most pages a listing follows before giving up (a registry that links in circles).
+pub(crate) const MAX_PAGES: usize = 100_000;
+
+/// The tag-schema tag for referrers of `digest`: `<alg>-<encoded>`, truncated to 128.
+pub fn referrers_tag(digest: &Digest) -> String {
+    let mut tag = format!("{}-{}", digest.algorithm_str(), digest.encoded());
+    tag.truncate(128);
+    tag
+}
+
+/// Check `bytes` against `expected` (or compute their sha256 when nothing is expected).
+fn verify_manifest_digest(
+    expected: Option<Digest>,
+    bytes: &[u8],
+    method: &Method,
+    url: &str,
+) -> Result<Digest, Error> {
+    let Some(expected) = expected else {
+        return Ok(Digest::sha256(bytes));
+    };
+    let actual = Digest::compute(&expected.algorithm(), bytes).map_err(|e| Error::Protocol {
+        method: method.to_string(),
+        url: redact_url(url),
+        message: format!("cannot verify digest {expected}"),
+        source: Some(Box::new(e)),
+    })?;
+    if actual != expected {
+        return Err(Error::DigestMismatch {
+            url: redact_url(url),
+            expected,
+            actual,
+        });
+    }
+    Ok(expected)
+}
+
+/// The reference's digest, parsed.
+pub(crate) fn pinned_digest(reference: &Reference) -> Result<Option<Digest>, Error> {
+    reference
+        .digest()
+        .map(|d| {
+            Digest::parse(d).map_err(|e| Error::Config {
+                message: format!("invalid digest in reference {reference}"),
+                source: Some(Box::new(e)),
+            })
+        })
+        .transpose()
+}
+
+/// The `rel="next"` target of a `Link` header, resolved against the page's URL.
+pub(crate) fn next_link(headers: &http::HeaderMap, page_url: &str) -> Option<String> {
+    for value in headers.get_all(header::LINK) {
+        let Ok(value) = value.to_str() else { continue };
+        for link in value.split(',') {
+            let link = link.trim();
+            let Some(end) = link.find('>') else { continue };
+            let Some(target) = link.get(1..end).filter(|_| link.starts_with('<')) else {
+                continue;
+            };
+            let params = &link[end + 1..];
+            let is_next = params.split(';').any(|p| {
+                let p = p.trim().replace(' ', "");
+                p == "rel=\"next\"" || p == "rel=next"
+            });
+            if is_next {
+                let base = url::Url::parse(page_url).ok()?;
+                return base.join(target).ok().map(|u| u.to_string());
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_headers_resolve_relative_and_absolute() {
+        let mut h = http::HeaderMap::new();
+        h.insert(
+            header::LINK,
+            http::HeaderValue::from_static(r#"</v2/a/tags/list?n=2&last=b>; rel="next""#),
+        );
+        assert_eq!(
+            next_link(&h, "https://r.example/v2/a/tags/list?n=2").as_deref(),
+            Some("https://r.example/v2/a/tags/list?n=2&last=b")
+        );
+        h.insert(
+            header::LINK,
+            http::HeaderValue::from_static(r"<https://other.example/x?last=c>; rel=next"),
+        );
+        assert_eq!(
+            next_link(&h, "https://r.example/v2/a/tags/list").as_deref(),
+            Some("https://other.example/x?last=c")
+        );
+        h.insert(
+            header::LINK,
+            http::HeaderValue::from_static(r#"</x>; rel="prev""#),
+        );
+        assert_eq!(next_link(&h, "https://r.example/"), None);
+    }
+
+    #[test]
+    fn referrers_tag_is_alg_dash_hex() {
+        let d = Digest::sha256(b"x");
+        let tag = referrers_tag(&d);
+        assert_eq!(tag, format!("sha256-{}", d.encoded()));
+        assert_eq!(tag.len(), 71);
+    }
+}

@@ -1,0 +1,553 @@
+//! The crate's one error type, the registry's error codes and the error kinds.
+
+use std::fmt;
+use std::time::Duration;
+
+use orca_manifest::Digest;
+use serde::Deserialize;
+
+/// A boxed error kept behind [`std::error::Error::source`], so that no hyper, rustls or
+/// serde type appears in the public API.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// What kind of failure an [`Error`] is, for callers that map failures to their own codes
+/// (the facade maps `Connect` and `Timeout` to `FailedToConnectToArtifactStore`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The registry wants credentials, or refused the ones offered (401).
+    Unauthorized,
+    /// The credentials are valid but may not do this (403, or `DENIED`).
+    Denied,
+    /// The repository, manifest, blob, tag or upload does not exist (404, or `*_UNKNOWN`).
+    NotFound,
+    /// Content does not hash to the digest it should have.
+    DigestMismatch,
+    /// Content is larger than allowed, or than its descriptor says.
+    SizeExceeded,
+    /// Content is smaller than its descriptor says.
+    SizeMismatch,
+    /// The registry could not be reached (DNS, TCP, TLS handshake).
+    Connect,
+    /// The registry did not answer in time.
+    Timeout,
+    /// The registry asks the client to slow down (429, `TOOMANYREQUESTS`).
+    TooManyRequests,
+    /// The registry failed or is unavailable (5xx).
+    Unavailable,
+    /// The registry does not implement this operation (405, `UNSUPPORTED`).
+    Unsupported,
+    /// The registry refused the request as invalid (400 and codes such as
+    /// `MANIFEST_INVALID`, `NAME_INVALID`).
+    Invalid,
+    /// The registry answered something the protocol does not allow.
+    Protocol,
+    /// Authentication could not be negotiated (bad challenge, token service failure).
+    Auth,
+    /// The client's configuration or a caller's input is wrong.
+    Config,
+    /// Reading local input (an upload's source) failed.
+    Io,
+}
+
+/// An error code from a registry's error body (`{"errors":[{"code":"BLOB_UNKNOWN",…}]}`).
+///
+/// Unknown codes are kept as [`ErrorCode::Other`], so that no code is ever lost.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// `BLOB_UNKNOWN`: blob unknown to registry.
+    BlobUnknown,
+    /// `BLOB_UPLOAD_INVALID`: blob upload invalid.
+    BlobUploadInvalid,
+    /// `BLOB_UPLOAD_UNKNOWN`: blob upload unknown to registry.
+    BlobUploadUnknown,
+    /// `DIGEST_INVALID`: provided digest did not match uploaded content.
+    DigestInvalid,
+    /// `MANIFEST_BLOB_UNKNOWN`: manifest references a manifest or blob unknown to registry.
+    ManifestBlobUnknown,
+    /// `MANIFEST_INVALID`: manifest invalid.
+    ManifestInvalid,
+    /// `MANIFEST_UNKNOWN`: manifest unknown to registry.
+    ManifestUnknown,
+    /// `NAME_INVALID`: invalid repository name.
+    NameInvalid,
+    /// `NAME_UNKNOWN`: repository name not known to registry.
+    NameUnknown,
+    /// `SIZE_INVALID`: provided length did not match content length.
+    SizeInvalid,
+    /// `UNAUTHORIZED`: authentication required.
+    Unauthorized,
+    /// `DENIED`: requested access to the resource is denied.
+    Denied,
+    /// `UNSUPPORTED`: the operation is unsupported.
+    Unsupported,
+    /// `TOOMANYREQUESTS`: too many requests.
+    TooManyRequests,
+    /// Any other code, as sent.
+    Other(String),
+}
+
+impl ErrorCode {
+    /// Parse a code as it appears in an error body.
+    pub fn parse(code: &str) -> ErrorCode {
+        match code {
+            "BLOB_UNKNOWN" => ErrorCode::BlobUnknown,
+            "BLOB_UPLOAD_INVALID" => ErrorCode::BlobUploadInvalid,
+            "BLOB_UPLOAD_UNKNOWN" => ErrorCode::BlobUploadUnknown,
+            "DIGEST_INVALID" => ErrorCode::DigestInvalid,
+            "MANIFEST_BLOB_UNKNOWN" => ErrorCode::ManifestBlobUnknown,
+            "MANIFEST_INVALID" => ErrorCode::ManifestInvalid,
+            "MANIFEST_UNKNOWN" => ErrorCode::ManifestUnknown,
+            "NAME_INVALID" => ErrorCode::NameInvalid,
+            "NAME_UNKNOWN" => ErrorCode::NameUnknown,
+            "SIZE_INVALID" => ErrorCode::SizeInvalid,
+            "UNAUTHORIZED" => ErrorCode::Unauthorized,
+            "DENIED" => ErrorCode::Denied,
+            "UNSUPPORTED" => ErrorCode::Unsupported,
+            "TOOMANYREQUESTS" => ErrorCode::TooManyRequests,
+            other => ErrorCode::Other(other.to_owned()),
+        }
+    }
+
+    /// The code as the spec spells it.
+    pub fn as_str(&self) -> &str {
+        match self {
+            ErrorCode::BlobUnknown => "BLOB_UNKNOWN",
+            ErrorCode::BlobUploadInvalid => "BLOB_UPLOAD_INVALID",
+            ErrorCode::BlobUploadUnknown => "BLOB_UPLOAD_UNKNOWN",
+            ErrorCode::DigestInvalid => "DIGEST_INVALID",
+            ErrorCode::ManifestBlobUnknown => "MANIFEST_BLOB_UNKNOWN",
+            ErrorCode::ManifestInvalid => "MANIFEST_INVALID",
+            ErrorCode::ManifestUnknown => "MANIFEST_UNKNOWN",
+            ErrorCode::NameInvalid => "NAME_INVALID",
+            ErrorCode::NameUnknown => "NAME_UNKNOWN",
+            ErrorCode::SizeInvalid => "SIZE_INVALID",
+            ErrorCode::Unauthorized => "UNAUTHORIZED",
+            ErrorCode::Denied => "DENIED",
+            ErrorCode::Unsupported => "UNSUPPORTED",
+            ErrorCode::TooManyRequests => "TOOMANYREQUESTS",
+            ErrorCode::Other(code) => code,
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One entry of a registry's error body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegistryError {
+    /// The error code.
+    pub code: ErrorCode,
+    /// The registry's message, if any.
+    pub message: String,
+    /// The `detail` member, re-serialised as compact JSON, if present.
+    pub detail: Option<String>,
+}
+
+impl fmt::Display for RegistryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.message.is_empty() {
+            write!(f, "{}", self.code)
+        } else {
+            write!(f, "{}: {}", self.code, self.message)
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    #[serde(default)]
+    errors: Vec<ErrorEntry>,
+}
+
+#[derive(Deserialize)]
+struct ErrorEntry {
+    code: String,
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    detail: Option<serde_json::Value>,
+}
+
+/// Parse a registry error body; anything that is not one yields no entries.
+pub(crate) fn parse_error_body(body: &[u8]) -> Vec<RegistryError> {
+    serde_json::from_slice::<ErrorBody>(body)
+        .map(|b| {
+            b.errors
+                .into_iter()
+                .map(|e| RegistryError {
+                    code: ErrorCode::parse(&e.code),
+                    message: e.message.unwrap_or_default(),
+                    detail: e.detail.filter(|d| !d.is_null()).map(|d| d.to_string()),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Everything that can go wrong in `orca-distribution`.
+///
+/// URLs in errors never carry credentials (user info and query values that look like
+/// secrets are removed), and no error carries a header value.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The registry answered with an error status.
+    #[error("{method} {url}: HTTP {status}{}", display_codes(.errors))]
+    Status {
+        /// The request method.
+        method: String,
+        /// The request URL, credentials stripped.
+        url: String,
+        /// The HTTP status.
+        status: u16,
+        /// The error codes in the response body (possibly none).
+        errors: Vec<RegistryError>,
+        /// How long the registry asked to wait (`Retry-After`), if it did.
+        retry_after: Option<Duration>,
+    },
+    /// The connection to the registry could not be made or broke.
+    #[error("{method} {url}: cannot connect to the registry")]
+    Connect {
+        /// The request method.
+        method: String,
+        /// The request URL, credentials stripped.
+        url: String,
+        /// The transport error.
+        #[source]
+        source: BoxError,
+    },
+    /// The registry did not answer (or stopped sending) within the configured timeout.
+    #[error("{method} {url}: timed out after {after:?}")]
+    Timeout {
+        /// The request method.
+        method: String,
+        /// The request URL, credentials stripped.
+        url: String,
+        /// The timeout that expired.
+        after: Duration,
+    },
+    /// Content does not hash to its expected digest.
+    #[error("{url}: digest mismatch: expected {expected}, content hashes to {actual}")]
+    DigestMismatch {
+        /// The URL the content came from (or went to), credentials stripped.
+        url: String,
+        /// The digest the content should have.
+        expected: Digest,
+        /// The digest the content has.
+        actual: Digest,
+    },
+    /// Content is larger than allowed or than its descriptor says.
+    #[error("{url}: content exceeds {limit} bytes")]
+    SizeExceeded {
+        /// The URL the content came from, credentials stripped.
+        url: String,
+        /// The limit (the descriptor's size or a configured cap).
+        limit: u64,
+    },
+    /// Content ended before its descriptor's size.
+    #[error("{url}: content has {actual} bytes, expected {expected}")]
+    SizeMismatch {
+        /// The URL the content came from, credentials stripped.
+        url: String,
+        /// The expected size.
+        expected: u64,
+        /// The bytes received.
+        actual: u64,
+    },
+    /// The registry's answer breaks the protocol (missing header, bad JSON, wrong media
+    /// type, bad `Content-Range`, too many redirects…).
+    #[error("{method} {url}: protocol error: {message}")]
+    Protocol {
+        /// The request method.
+        method: String,
+        /// The request URL, credentials stripped.
+        url: String,
+        /// What is wrong.
+        message: String,
+        /// The underlying error, if any.
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// Negotiating authentication failed.
+    #[error("authentication with {registry} failed: {message}")]
+    Auth {
+        /// The registry (`host[:port]`).
+        registry: String,
+        /// What failed.
+        message: String,
+        /// The underlying error, if any.
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// The registry is not configured for plain HTTP, and orca refuses to send to it
+    /// without TLS.
+    #[error(
+        "refusing plain HTTP to {registry}: it is not configured for plain HTTP (set it in ClientConfig::plain_http)"
+    )]
+    PlainHttpRefused {
+        /// The registry (`host[:port]`).
+        registry: String,
+    },
+    /// The client configuration or an argument is invalid.
+    #[error("invalid configuration or argument: {message}")]
+    Config {
+        /// What is wrong.
+        message: String,
+        /// The underlying error, if any.
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// Reading an upload's source failed.
+    #[error("reading upload source failed")]
+    Io(#[source] std::io::Error),
+}
+
+fn display_codes(errors: &[RegistryError]) -> String {
+    if errors.is_empty() {
+        String::new()
+    } else {
+        let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        format!(" ({})", list.join("; "))
+    }
+}
+
+impl Error {
+    /// The kind of failure.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Status { status, errors, .. } => status_kind(*status, errors),
+            Error::Connect { .. } => ErrorKind::Connect,
+            Error::Timeout { .. } => ErrorKind::Timeout,
+            Error::DigestMismatch { .. } => ErrorKind::DigestMismatch,
+            Error::SizeExceeded { .. } => ErrorKind::SizeExceeded,
+            Error::SizeMismatch { .. } => ErrorKind::SizeMismatch,
+            Error::Protocol { .. } => ErrorKind::Protocol,
+            Error::Auth { .. } => ErrorKind::Auth,
+            Error::PlainHttpRefused { .. } | Error::Config { .. } => ErrorKind::Config,
+            Error::Io(_) => ErrorKind::Io,
+        }
+    }
+
+    /// Whether repeating the same request may succeed: connection failures, timeouts,
+    /// 408, 429 and 5xx (except 501 and 505).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Status { status, .. } => status_is_retryable(*status),
+            Error::Connect { .. } | Error::Timeout { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// The HTTP status, for [`Error::Status`].
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Error::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// The registry's error codes, for [`Error::Status`] (empty otherwise).
+    pub fn codes(&self) -> Vec<&ErrorCode> {
+        match self {
+            Error::Status { errors, .. } => errors.iter().map(|e| &e.code).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Whether the registry sent this error code.
+    pub fn has_code(&self, code: &ErrorCode) -> bool {
+        self.codes().contains(&code)
+    }
+
+    pub(crate) fn protocol(method: &http::Method, url: &str, message: impl Into<String>) -> Error {
+        Error::Protocol {
+            method: method.to_string(),
+            url: redact_url(url),
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    pub(crate) fn config(message: impl Into<String>) -> Error {
+        Error::Config {
+            message: message.into(),
+            source: None,
+        }
+    }
+}
+
+pub(crate) fn status_is_retryable(status: u16) -> bool {
+    status == 408 || status == 429 || (status >= 500 && status != 501 && status != 505)
+}
+
+fn status_kind(status: u16, errors: &[RegistryError]) -> ErrorKind {
+    for e in errors {
+        match e.code {
+            ErrorCode::Denied => return ErrorKind::Denied,
+            ErrorCode::TooManyRequests => return ErrorKind::TooManyRequests,
+            ErrorCode::BlobUnknown
+            | ErrorCode::ManifestUnknown
+            | ErrorCode::NameUnknown
+            | ErrorCode::BlobUploadUnknown => return ErrorKind::NotFound,
+            ErrorCode::Unsupported => return ErrorKind::Unsupported,
+            _ => {}
+        }
+    }
+    match status {
+        401 => ErrorKind::Unauthorized,
+        403 => ErrorKind::Denied,
+        404 => ErrorKind::NotFound,
+        408 => ErrorKind::Timeout,
+        429 => ErrorKind::TooManyRequests,
+        405 | 501 => ErrorKind::Unsupported,
+        413 => ErrorKind::SizeExceeded,
+        s if s >= 500 => ErrorKind::Unavailable,
+        s if s >= 400 => ErrorKind::Invalid,
+        _ => ErrorKind::Protocol,
+    }
+}
+
+/// Query parameter names whose values are never shown (pre-signed storage URLs put
+/// signatures there).
+const SECRET_QUERY_KEYS: &[&str] = &[
+    "signature",
+    "sig",
+    "token",
+    "access_token",
+    "refresh_token",
+    "password",
+    "x-amz-signature",
+    "x-amz-credential",
+    "x-amz-security-token",
+    "x-goog-signature",
+    "x-goog-credential",
+    "se",
+    "sp",
+    "sv",
+    "sr",
+    "skoid",
+    "sktid",
+    "code",
+    "key",
+];
+
+/// A URL with its user info removed and secret-looking query values replaced by
+/// `<redacted>`, for errors and logs.
+pub(crate) fn redact_url(raw: &str) -> String {
+    let Ok(mut url) = url::Url::parse(raw) else {
+        // Not absolute: keep only the path, never a query.
+        return raw.split(['?', '#']).next().unwrap_or_default().to_owned();
+    };
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    url.set_fragment(None);
+    if url.query().is_some() {
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(k, v)| {
+                let secret = SECRET_QUERY_KEYS.iter().any(|s| k.eq_ignore_ascii_case(s));
+                let value = if secret {
+                    "<redacted>".to_owned()
+                } else {
+                    v.into_owned()
+                };
+                (k.into_owned(), value)
+            })
+            .collect();
+        url.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    url.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_round_trip_and_unknown_codes_are_kept() {
+        let cases = [
+            "BLOB_UNKNOWN",
+            "BLOB_UPLOAD_INVALID",
+            "BLOB_UPLOAD_UNKNOWN",
+            "DIGEST_INVALID",
+            "MANIFEST_BLOB_UNKNOWN",
+            "MANIFEST_INVALID",
+            "MANIFEST_UNKNOWN",
+            "NAME_INVALID",
+            "NAME_UNKNOWN",
+            "SIZE_INVALID",
+            "UNAUTHORIZED",
+            "DENIED",
+            "UNSUPPORTED",
+            "TOOMANYREQUESTS",
+            "SOMETHING_NEW",
+        ];
+        assert_eq!(cases.len(), 15);
+        for c in cases {
+            assert_eq!(ErrorCode::parse(c).as_str(), c);
+        }
+        assert_eq!(
+            ErrorCode::parse("SOMETHING_NEW"),
+            ErrorCode::Other("SOMETHING_NEW".into())
+        );
+    }
+
+    #[test]
+    fn error_body_parses_all_entries() {
+        let body =
+            br#"{"errors":[{"code":"DENIED","message":"no","detail":{"a":1}},{"code":"X_Y"}]}"#;
+        let errors = parse_error_body(body);
+        assert_eq!(errors.len(), 2);
+        assert_eq!(errors[0].code, ErrorCode::Denied);
+        assert_eq!(errors[0].detail.as_deref(), Some(r#"{"a":1}"#));
+        assert_eq!(errors[1].code, ErrorCode::Other("X_Y".into()));
+        assert!(parse_error_body(b"<html>").is_empty());
+    }
+
+    #[test]
+    fn kinds_follow_codes_then_status() {
+        let status = |status, codes: &[&str]| Error::Status {
+            method: "GET".into(),
+            url: "https://r/v2/".into(),
+            status,
+            errors: codes
+                .iter()
+                .map(|c| RegistryError {
+                    code: ErrorCode::parse(c),
+                    message: String::new(),
+                    detail: None,
+                })
+                .collect(),
+            retry_after: None,
+        };
+        assert_eq!(status(403, &["DENIED"]).kind(), ErrorKind::Denied);
+        assert_eq!(status(400, &["DENIED"]).kind(), ErrorKind::Denied);
+        assert_eq!(status(404, &[]).kind(), ErrorKind::NotFound);
+        assert_eq!(
+            status(401, &["UNAUTHORIZED"]).kind(),
+            ErrorKind::Unauthorized
+        );
+        assert_eq!(status(503, &[]).kind(), ErrorKind::Unavailable);
+        assert!(status(503, &[]).is_retryable());
+        assert!(status(429, &[]).is_retryable());
+        assert!(!status(501, &[]).is_retryable());
+        assert!(!status(404, &[]).is_retryable());
+    }
+
+    #[test]
+    fn urls_lose_credentials_and_signatures() {
+        let u = redact_url("https://user:pw@blob.example/x?sig=abc&a=b&X-Amz-Signature=zz#frag");
+        assert!(!u.contains("pw"), "{u}");
+        assert!(!u.contains("user"), "{u}");
+        assert!(!u.contains("abc"), "{u}");
+        assert!(!u.contains("zz"), "{u}");
+        assert!(u.contains("a=b"), "{u}");
+        assert_eq!(redact_url("/v2/x?token=s"), "/v2/x");
+    }
+}
