@@ -1,0 +1,244 @@
+//! What an ORAS pull writes for one layer.
+
+use std::fs;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use orca_manifest::{Descriptor, Digest, Hasher, annotations, media_types};
+
+use crate::error::{DigestTarget, Error};
+use crate::extract::{ExtractOptions, Summary, extract};
+use crate::limits::LimitKind;
+use crate::path::{RelativePath, check_path};
+
+/// Knobs of [`write_layer`].
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct LayerOptions {
+    /// Limits and link policy for extracted folders (and the size limit for single files,
+    /// [`Limits::max_entry_bytes`](crate::Limits::max_entry_bytes)). Its digest and prefix
+    /// fields are ignored: they come from the descriptor.
+    pub extract: ExtractOptions,
+    /// Write layers without a title too, named `<algorithm>-<encoded digest>`.
+    pub write_untitled: bool,
+    /// Extract every `tar+gzip` layer (OCI or Docker media type), not only those annotated
+    /// `io.deis.oras.content.unpack=true`: the convention of the Python `oras` package,
+    /// which pushes folders without the unpack annotations.
+    pub unpack_all_tar_gzip: bool,
+}
+
+/// What [`write_layer`] did.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Written {
+    /// A folder layer was extracted to `path`.
+    Extracted {
+        /// `dest/<title>`.
+        path: PathBuf,
+        /// What the extraction wrote.
+        summary: Summary,
+    },
+    /// The layer was written as one file.
+    File {
+        /// `dest/<title>`.
+        path: PathBuf,
+        /// Its size.
+        size: u64,
+    },
+    /// The layer has no title and untitled layers were not asked for; nothing was read.
+    Skipped,
+}
+
+/// Writes one layer of an artifact below `dest` the way an ORAS pull does.
+///
+/// - A layer annotated `io.deis.oras.content.unpack=true` (or any tar+gzip layer with
+///   [`LayerOptions::unpack_all_tar_gzip`]) is a packed folder: it is extracted to
+///   `dest/<title>` with [`extract`], every entry must lie inside the `<title>` folder
+///   (which is stripped), and the layer digest, size and `io.deis.oras.content.digest`
+///   (when present) are checked while streaming.
+/// - Any other layer is written as one file `dest/<title>`, its digest and size checked.
+/// - A layer without a title is skipped unless [`LayerOptions::write_untitled`].
+///
+/// The title must be a safe relative path ([`check_path`]); missing parent directories
+/// below `dest` are created, and an existing parent that is not a real directory (for
+/// example a symbolic link another layer created) is refused. The target is replaced
+/// atomically; on error it is untouched and nothing is left behind (parent directories
+/// created for it aside).
+///
+/// # Deviation
+///
+/// The Python `oras` package extracts a tar+gzip layer into the output directory whatever
+/// its entries are named; here entries must be inside the folder the title names (which
+/// is how that package and the ORAS CLI pack folders). An unparsable
+/// `io.deis.oras.content.digest` is an error, where `oras-go` ignores it.
+///
+/// # Errors
+///
+/// [`Error::InvalidAnnotation`] for an unusable title or content digest, and everything
+/// [`extract`] returns.
+pub fn write_layer<R: Read>(
+    descriptor: &Descriptor,
+    reader: R,
+    dest: &Path,
+    options: &LayerOptions,
+) -> Result<Written, Error> {
+    let title = match descriptor.title() {
+        Some(title) => title.to_owned(),
+        None if options.write_untitled => format!(
+            "{}-{}",
+            descriptor.digest.algorithm_str(),
+            descriptor.digest.encoded()
+        ),
+        None => return Ok(Written::Skipped),
+    };
+    let invalid = |reason: String| Error::InvalidAnnotation {
+        key: annotations::TITLE.to_owned(),
+        value: title.clone(),
+        reason,
+    };
+    let relative = match check_path(title.as_bytes(), &options.extract.limits) {
+        Ok(path) if path.is_root() => return Err(invalid("it names no file".to_owned())),
+        Ok(path) => path,
+        Err(e) => return Err(invalid(e.to_string())),
+    };
+    let media_type = media_types::essence(&descriptor.media_type);
+    let unpack = descriptor.annotation(annotations::ORAS_CONTENT_UNPACK) == Some("true")
+        || (options.unpack_all_tar_gzip
+            && matches!(
+                media_type,
+                media_types::OCI_LAYER_TAR_GZIP | media_types::DOCKER_LAYER_GZIP
+            ));
+    let target = prepare_parents(dest, &relative)?;
+    if unpack {
+        let content_digest = descriptor
+            .annotation(annotations::ORAS_CONTENT_DIGEST)
+            .map(|value| {
+                Digest::parse(value).map_err(|e| Error::InvalidAnnotation {
+                    key: annotations::ORAS_CONTENT_DIGEST.to_owned(),
+                    value: value.to_owned(),
+                    reason: e.to_string(),
+                })
+            })
+            .transpose()?;
+        let mut extract_options = options.extract.clone();
+        extract_options.layer_digest = Some(descriptor.digest.clone());
+        extract_options.layer_size = Some(descriptor.size);
+        extract_options.content_digest = content_digest;
+        extract_options.strip_prefix = Some(relative.as_string());
+        let summary = extract(reader, &target, &extract_options)?;
+        Ok(Written::Extracted {
+            path: target,
+            summary,
+        })
+    } else {
+        let size = write_file(descriptor, reader, &target, options)?;
+        Ok(Written::File { path: target, size })
+    }
+}
+
+/// Creates the missing parents of `dest/relative` and refuses any that is not a real
+/// directory. Returns the full target path.
+fn prepare_parents(dest: &Path, relative: &RelativePath) -> Result<PathBuf, Error> {
+    fs::create_dir_all(dest).map_err(|e| Error::io("create directory", dest, e))?;
+    let mut current = dest.to_path_buf();
+    let components = relative.components();
+    for component in &components[..components.len() - 1] {
+        current.push(component);
+        match fs::symlink_metadata(&current) {
+            Ok(meta) if meta.file_type().is_dir() => {}
+            Ok(_) => {
+                return Err(Error::ThroughLink {
+                    path: relative.as_string(),
+                    conflict: component.clone(),
+                });
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                fs::create_dir(&current).map_err(|e| Error::io("create directory", &current, e))?;
+            }
+            Err(e) => return Err(Error::io("inspect", &current, e)),
+        }
+    }
+    Ok(dest.join(relative.to_path_buf()))
+}
+
+fn write_file<R: Read>(
+    descriptor: &Descriptor,
+    mut reader: R,
+    target: &Path,
+    options: &LayerOptions,
+) -> Result<u64, Error> {
+    let parent = target.parent().unwrap_or(Path::new("."));
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut staged = tempfile::Builder::new()
+        .prefix(&format!(".{name}.orca-tmp-"))
+        .tempfile_in(parent)
+        .map_err(|e| Error::io("create a staging file in", parent, e))?;
+    let mut hasher =
+        Hasher::new(&descriptor.digest.algorithm()).map_err(|_| Error::UnsupportedDigest {
+            what: DigestTarget::Layer,
+            digest: descriptor.digest.to_string(),
+        })?;
+    let limit = options
+        .extract
+        .limits
+        .max_entry_bytes
+        .min(options.extract.limits.max_total_bytes);
+    let mut buf = vec![0; 256 * 1024];
+    let mut size = 0u64;
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Error::Read(e)),
+        };
+        size += n as u64;
+        if size > descriptor.size {
+            return Err(Error::SizeMismatch {
+                expected: descriptor.size,
+                actual: size,
+                at_least: true,
+            });
+        }
+        if size > limit {
+            return Err(Error::Limit {
+                limit: LimitKind::EntryBytes,
+                value: limit,
+                seen: size,
+                entry: Some(name),
+            });
+        }
+        hasher.update(&buf[..n]);
+        staged
+            .write_all(&buf[..n])
+            .map_err(|e| Error::io("write", staged.path(), e))?;
+    }
+    if size != descriptor.size {
+        return Err(Error::SizeMismatch {
+            expected: descriptor.size,
+            actual: size,
+            at_least: false,
+        });
+    }
+    let actual = hasher.finish();
+    if actual != descriptor.digest {
+        return Err(Error::DigestMismatch {
+            what: DigestTarget::Layer,
+            expected: descriptor.digest.to_string(),
+            actual: actual.to_string(),
+        });
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(staged.path(), fs::Permissions::from_mode(0o644))
+            .map_err(|e| Error::io("set the mode of", staged.path(), e))?;
+    }
+    staged
+        .persist(target)
+        .map_err(|e| Error::io("rename into", target, e.error))?;
+    Ok(size)
+}
