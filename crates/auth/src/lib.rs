@@ -44,6 +44,7 @@ pub mod azure;
 mod cache;
 mod challenge;
 mod credential;
+pub mod docker;
 mod error;
 mod negotiation;
 mod realm;
@@ -59,6 +60,7 @@ pub use credential::{
     CredentialSource, Environment, EnvironmentCredentials, IDENTITY_TOKEN_USER, ProcessEnvironment,
     StaticCredentials, SystemCommandRunner,
 };
+pub use docker::{CredentialHelper, DockerConfig};
 pub use error::{
     ChallengeErrorKind, CredentialKind, Error, RealmRejection, ScopeErrorKind,
     TokenResponseErrorKind,
