@@ -119,7 +119,7 @@ impl Challenge {
         .parse()
     }
 
-    /// Parses every `WWW-Authenticate` header of a response.
+    /// Parses every `WWW-Authenticate` header of a response (values are read as UTF-8).
     ///
     /// A header that does not parse is skipped when another one yields challenges;
     /// when none does, the first error is returned.
@@ -131,19 +131,16 @@ impl Challenge {
         let mut out = Vec::new();
         let mut first_error = None;
         for value in headers.get_all(WWW_AUTHENTICATE) {
-            let parsed = value
-                .to_str()
+            let parsed = std::str::from_utf8(value.as_bytes())
                 .map_err(|_| Error::Challenge {
                     input: String::from_utf8_lossy(value.as_bytes())
                         .chars()
                         .take(ERROR_INPUT_LIMIT)
                         .collect(),
                     kind: ChallengeErrorKind::InvalidCharacter,
-                    position: value
-                        .as_bytes()
-                        .iter()
-                        .position(|b| !(b.is_ascii_graphic() || *b == b' ' || *b == b'\t'))
-                        .unwrap_or(0),
+                    position: std::str::from_utf8(value.as_bytes())
+                        .err()
+                        .map_or(0, |e| e.valid_up_to()),
                 })
                 .and_then(Challenge::parse);
             match parsed {

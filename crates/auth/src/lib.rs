@@ -46,6 +46,7 @@ mod challenge;
 mod credential;
 pub mod docker;
 mod error;
+pub mod fuzzing;
 mod negotiation;
 mod realm;
 mod scope;

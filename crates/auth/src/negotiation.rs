@@ -385,10 +385,14 @@ impl Negotiation {
     /// ended. [`Error::OutOfOrder`] when no response was awaited.
     #[allow(clippy::needless_pass_by_value)] // the caller hands the response over; it is done with it
     pub fn receive(&mut self, response: Response<Bytes>, now: SystemTime) -> Result<(), Error> {
-        let State::Waiting(awaiting) = std::mem::replace(&mut self.state, State::Finished) else {
-            return Err(Error::OutOfOrder {
-                detail: "receive() called with no request sent",
-            });
+        let awaiting = match std::mem::replace(&mut self.state, State::Finished) {
+            State::Waiting(awaiting) => awaiting,
+            other => {
+                self.state = other;
+                return Err(Error::OutOfOrder {
+                    detail: "receive() called with no request sent",
+                });
+            }
         };
         let pending = match awaiting {
             Awaiting::TokenGet => self.read_token(&response, now, false)?,

@@ -1,0 +1,7 @@
+//! Fuzzes token-response parsing: never panics, and a parsed token never lives less than
+//! 60 s (see `orca_auth::fuzzing::check_token_response`).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    orca_auth::fuzzing::check_token_response(data);
+});
