@@ -274,3 +274,35 @@ pub(crate) fn is_image_id(s: &str) -> bool {
         && s.bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{is_image_id, is_registry_like};
+
+    #[test]
+    fn registry_rule_is_dockers() {
+        let cases = [
+            ("localhost", true),
+            ("a.io", true),
+            ("host:5000", true),
+            ("[::1]", true),
+            ("Foo", true),
+            ("team", false),
+            ("local-host", false),
+            ("", false),
+        ];
+        assert_eq!(cases.len(), 8);
+        for (component, want) in cases {
+            assert_eq!(is_registry_like(component), want, "{component:?}");
+        }
+    }
+
+    #[test]
+    fn image_ids_are_exactly_64_lowercase_hex() {
+        let hex = "0123456789abcdef".repeat(4);
+        assert!(is_image_id(&hex));
+        assert!(!is_image_id(&hex[..63]));
+        assert!(!is_image_id(&format!("{hex}0")));
+        assert!(!is_image_id(&hex.to_uppercase()));
+    }
+}

@@ -303,3 +303,41 @@ impl fmt::Display for Reference {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Split;
+
+    /// (input, name, tag, digest) as the splitter cuts them, before any validation.
+    #[test]
+    fn split_finds_tag_after_last_slash_and_digest_after_first_at() {
+        let cases = [
+            ("a.io/x", "a.io/x", None, None),
+            ("a.io:5000/x", "a.io:5000/x", None, None),
+            ("a.io:5000/x:1", "a.io:5000/x", Some("1"), None),
+            ("[::1]:5000/x:t@d:e", "[::1]:5000/x", Some("t"), Some("d:e")),
+            ("[::1]/x", "[::1]/x", None, None),
+            ("x:1", "x", Some("1"), None),
+            ("x@a@b", "x", None, Some("a@b")),
+            ("x@a:b/c:d", "x", None, Some("a:b/c:d")),
+            ("a.io/x:1:2", "a.io/x:1", Some("2"), None),
+            ("", "", None, None),
+            (":", "", Some(""), None),
+            ("@", "", None, Some("")),
+        ];
+        assert_eq!(cases.len(), 12);
+        for (input, name, tag, digest) in cases {
+            let split = Split::of(input);
+            let range = |r: Option<(usize, usize)>| r.map(|(start, end)| &input[start..end]);
+            assert_eq!(
+                (
+                    &input[..split.name_end],
+                    range(split.tag),
+                    range(split.digest)
+                ),
+                (name, tag, digest),
+                "{input:?}"
+            );
+        }
+    }
+}
