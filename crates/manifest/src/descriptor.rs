@@ -23,7 +23,11 @@ pub struct Descriptor {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub urls: Vec<String>,
     /// Arbitrary metadata.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "crate::object::null_as_default"
+    )]
     pub annotations: BTreeMap<String, String>,
     /// The content itself, base64, for small content embedded in the descriptor.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -32,7 +36,11 @@ pub struct Descriptor {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub artifact_type: Option<String>,
     /// The platform of a manifest listed in an index.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::optional_object"
+    )]
     pub platform: Option<Platform>,
 }
 

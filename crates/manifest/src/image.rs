@@ -30,14 +30,24 @@ pub struct ImageManifest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub artifact_type: Option<String>,
     /// The configuration blob (for artifacts often the empty descriptor).
+    #[serde(deserialize_with = "crate::object::object")]
     pub config: Descriptor,
     /// The layers, in order.
+    #[serde(deserialize_with = "crate::object::objects")]
     pub layers: Vec<Descriptor>,
     /// The manifest this one refers to (a signature, SBOM, … of that manifest).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::optional_object"
+    )]
     pub subject: Option<Descriptor>,
     /// Arbitrary metadata.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "crate::object::null_as_default"
+    )]
     pub annotations: BTreeMap<String, String>,
 }
 

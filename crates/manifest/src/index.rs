@@ -33,12 +33,21 @@ pub struct ImageIndex {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub artifact_type: Option<String>,
     /// The manifests listed, each with its platform when it is an image for one.
+    #[serde(deserialize_with = "crate::object::objects")]
     pub manifests: Vec<Descriptor>,
     /// The manifest this index refers to.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::optional_object"
+    )]
     pub subject: Option<Descriptor>,
     /// Arbitrary metadata.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "crate::object::null_as_default"
+    )]
     pub annotations: BTreeMap<String, String>,
 }
 

@@ -42,6 +42,7 @@ mod image;
 mod index;
 mod manifest;
 pub mod media_types;
+mod object;
 
 pub use descriptor::{Descriptor, Platform};
 pub use digest::{Algorithm, Digest, DigestErrorKind, Hasher, Verifier, VerifyingReader};

@@ -11,6 +11,9 @@ const OCI_INDEX: &str = media_types::OCI_IMAGE_INDEX;
 const DOCKER: &str = media_types::DOCKER_MANIFEST_V2;
 const LIST: &str = media_types::DOCKER_MANIFEST_LIST;
 
+/// The empty descriptor written as a JSON array, which serde alone would read positionally.
+const ARRAY_DESC: &str = r#"["application/vnd.oci.empty.v1+json","sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",2]"#;
+
 fn image(media_type: Option<&str>) -> String {
     let mt = media_type.map_or(String::new(), |m| format!(r#""mediaType":"{m}","#));
     format!(r#"{{"schemaVersion":2,{mt}"config":{EMPTY_DESC},"layers":[{EMPTY_DESC}]}}"#)
@@ -226,6 +229,68 @@ fn media_type_resolution_table() {
             Err("InvalidManifest"),
         ),
         (
+            "config as an array",
+            image(mt_img).replacen(EMPTY_DESC, ARRAY_DESC, 1),
+            None,
+            Err("InvalidManifest"),
+        ),
+        (
+            "layer as an array",
+            image(mt_img).replace(&format!("[{EMPTY_DESC}]"), &format!("[{ARRAY_DESC}]")),
+            None,
+            Err("InvalidManifest"),
+        ),
+        (
+            "index entry as an array",
+            index(Some(OCI_INDEX)).replace(&format!("[{EMPTY_DESC}]"), &format!("[{ARRAY_DESC}]")),
+            None,
+            Err("InvalidManifest"),
+        ),
+        (
+            "platform as an array",
+            index(Some(OCI_INDEX))
+                .replace(r#""size":2}"#, r#""size":2,"platform":["amd64","linux"]}"#),
+            None,
+            Err("InvalidManifest"),
+        ),
+        (
+            "subject as an array",
+            image(mt_img).replace(
+                r#""schemaVersion":2"#,
+                &format!(r#""schemaVersion":2,"subject":{ARRAY_DESC}"#),
+            ),
+            None,
+            Err("InvalidManifest"),
+        ),
+        (
+            "null subject and platform",
+            index(Some(OCI_INDEX))
+                .replace(r#""size":2}"#, r#""size":2,"platform":null}"#)
+                .replace(
+                    r#""schemaVersion":2"#,
+                    r#""schemaVersion":2,"subject":null"#,
+                ),
+            None,
+            Ok(OCI_INDEX),
+        ),
+        (
+            "null layers and annotations, as Go writes nil",
+            image(mt_img)
+                .replace(&format!("[{EMPTY_DESC}]"), "null")
+                .replace(
+                    r#""schemaVersion":2"#,
+                    r#""schemaVersion":2,"annotations":null"#,
+                ),
+            None,
+            Ok(OCI_IMAGE),
+        ),
+        (
+            "layers missing",
+            image(mt_img).replace(&format!(r#","layers":[{EMPTY_DESC}]"#), ""),
+            None,
+            Err("InvalidManifest"),
+        ),
+        (
             "trailing data",
             format!("{} x", image(mt_img)),
             None,
@@ -282,7 +347,7 @@ fn media_type_resolution_table() {
             Ok(OCI_IMAGE),
         ),
     ];
-    assert_eq!(cases.len(), 43);
+    assert_eq!(cases.len(), 51);
     for (name, body, content_type, expected) in cases {
         let got = Manifest::parse(body.clone(), content_type);
         match (&got, expected) {
