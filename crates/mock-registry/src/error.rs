@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 /// Everything that can go wrong when starting or driving a [`MockRegistry`](crate::MockRegistry)
-/// or a reference registry harness.
+/// or a [`ReferenceRegistry`](crate::reference_registry::ReferenceRegistry).
 ///
 /// Errors the registry *answers* (`BLOB_UNKNOWN`, `DENIED`, …) are HTTP responses, not
 /// values of this type.

@@ -9,7 +9,7 @@
 //! scopes on every request, and it misbehaves on request through a [`FaultPlan`].
 //!
 //! It is proven against Debian's `docker-registry` (distribution 2.8) by a behaviour suite
-//! that runs the same raw HTTP tests against both; `reference_registry` starts that
+//! that runs the same raw HTTP tests against both; [`reference_registry`] starts that
 //! registry. The crate's `README.md` lists where the two differ.
 //!
 //! It never depends on orca's client or auth crates, so the two sides cannot agree on a
@@ -36,6 +36,7 @@ mod config;
 mod error;
 mod faults;
 mod log;
+pub mod reference_registry;
 
 mod routes;
 mod server;
