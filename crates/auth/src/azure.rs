@@ -524,6 +524,6 @@ pub fn provider_from_env(env: &dyn Environment) -> Result<Arc<dyn AzureTokenProv
     }
     Err(Error::MissingEnvironment {
         variable: "AZURE_FEDERATED_TOKEN_FILE",
-        needed_by: "Azure provider detection (or AZURE_CLIENT_SECRET)",
+        needed_by: "Azure provider detection, which also accepts AZURE_CLIENT_SECRET",
     })
 }

@@ -121,7 +121,7 @@ pub enum Error {
         detail: String,
     },
     /// An Azure AD token provider failed.
-    #[error("Azure {provider} token provider failed: {detail}")]
+    #[error("Azure AD token provider ({provider}) failed: {detail}")]
     Azure {
         /// The provider (`client secret`, `workload identity`, `managed identity`, `Azure CLI`).
         provider: &'static str,

@@ -2,12 +2,12 @@
 //! (with snapshots of the requests built), docker config and credential helpers, Azure AD
 //! providers, redaction, and the fuzz corpora.
 
-// mod azure;
+mod azure;
 mod challenges;
 mod corpus;
-// mod docker;
+mod docker;
 mod negotiation;
-// mod redaction;
+mod redaction;
 
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
