@@ -70,3 +70,8 @@ pub use negotiation::{AuthOptions, Authenticator, Negotiation, ResponseHeaders, 
 pub use scope::{Action, Scope};
 pub use secret::Secret;
 pub use token::{MAXIMUM_TOKEN_LIFETIME, MINIMUM_TOKEN_LIFETIME, TokenResponse, jwt_expiry};
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
