@@ -186,10 +186,17 @@ pub enum Error {
     Read(#[source] io::Error),
 }
 
+/// Long paths are cut in messages (the payload keeps them whole).
 fn entry_suffix(entry: Option<&str>) -> String {
-    entry
-        .map(|e| format!(" (at entry {e:?})"))
-        .unwrap_or_default()
+    const SHOWN: usize = 120;
+    match entry {
+        Some(e) if e.chars().count() > SHOWN => {
+            let head: String = e.chars().take(SHOWN).collect();
+            format!(" (at entry {head:?}…, {} bytes)", e.len())
+        }
+        Some(e) => format!(" (at entry {e:?})"),
+        None => String::new(),
+    }
 }
 
 impl Error {

@@ -37,7 +37,7 @@ pub struct Limits {
 
 impl Limits {
     /// Bytes that may be decompressed before [`Limits::max_compression_ratio`] applies.
-    pub const RATIO_GRACE_BYTES: u64 = 1024 * 1024;
+    pub const RATIO_GRACE_BYTES: u64 = 16 * 1024 * 1024;
 
     /// For configuration folders and templates: 256 MiB total, 64 MiB per file, 10,000
     /// entries, depth 32, paths of 1,024 bytes, ratio 100.

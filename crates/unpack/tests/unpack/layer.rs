@@ -1,0 +1,250 @@
+//! ORAS pull semantics: what `write_layer` writes for each kind of layer.
+
+use std::fs;
+
+use orca_manifest::{Descriptor, annotations, media_types};
+use orca_unpack::{DigestTarget, Error, LayerOptions, PackOptions, Written, pack_dir, write_layer};
+
+use crate::craft::{RawTar, gzip};
+use crate::snapshot;
+
+fn folder_layer() -> (tempfile::TempDir, Vec<u8>, Descriptor) {
+    let work = tempfile::tempdir().unwrap();
+    let folder = work.path().join("templates");
+    fs::create_dir_all(folder.join("sub")).unwrap();
+    fs::write(folder.join("sub/t.liquid"), "{{ x }}").unwrap();
+    let mut layer = Vec::new();
+    let descriptor = pack_dir(&folder, &mut layer, &PackOptions::default()).unwrap();
+    (work, layer, descriptor)
+}
+
+#[test]
+fn an_unpack_layer_is_extracted_under_its_title() {
+    let (work, layer, descriptor) = folder_layer();
+    let out = work.path().join("out");
+    let written = write_layer(
+        &descriptor,
+        layer.as_slice(),
+        &out,
+        &LayerOptions::default(),
+    )
+    .unwrap();
+    let Written::Extracted { path, summary } = written else {
+        panic!("{written:?}")
+    };
+    assert_eq!(path, out.join("templates"));
+    assert_eq!(summary.bytes, 7);
+    assert_eq!(snapshot(&path), snapshot(&work.path().join("templates")));
+}
+
+#[test]
+fn a_wrong_content_digest_is_refused() {
+    let (work, layer, mut descriptor) = folder_layer();
+    descriptor.annotations.insert(
+        annotations::ORAS_CONTENT_DIGEST.to_owned(),
+        orca_manifest::Digest::sha256(b"other").to_string(),
+    );
+    let out = work.path().join("out");
+    let error = write_layer(
+        &descriptor,
+        layer.as_slice(),
+        &out,
+        &LayerOptions::default(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            Error::DigestMismatch {
+                what: DigestTarget::Content,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(snapshot(&out).is_empty());
+}
+
+#[test]
+fn a_wrong_layer_digest_or_size_is_refused() {
+    let (work, mut layer, descriptor) = folder_layer();
+    let out = work.path().join("out");
+    let mut longer = layer.clone();
+    longer.push(0);
+    let error = write_layer(
+        &descriptor,
+        longer.as_slice(),
+        &out,
+        &LayerOptions::default(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(error, Error::SizeMismatch { at_least: true, .. }),
+        "{error:?}"
+    );
+    let n = layer.len();
+    layer[n - 1] ^= 1; // ISIZE of the gzip trailer: the stream still decodes as far as tar goes
+    let error = write_layer(
+        &descriptor,
+        layer.as_slice(),
+        &out,
+        &LayerOptions::default(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            Error::DigestMismatch {
+                what: DigestTarget::Layer,
+                ..
+            } | Error::Malformed { .. }
+        ),
+        "{error:?}"
+    );
+    assert!(snapshot(&out).is_empty());
+}
+
+#[test]
+fn other_layers_are_written_as_one_file() {
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("out");
+    let descriptor = Descriptor::for_bytes(media_types::ORAS_DEFAULT_LAYER, b"hello")
+        .with_annotation(annotations::TITLE, "nested/dir/hello.txt");
+    let written = write_layer(&descriptor, &b"hello"[..], &out, &LayerOptions::default()).unwrap();
+    assert!(
+        matches!(written, Written::File { size: 5, .. }),
+        "{written:?}"
+    );
+    assert_eq!(
+        fs::read(out.join("nested/dir/hello.txt")).unwrap(),
+        b"hello"
+    );
+    // Again, with other content of the right digest: replaced in place.
+    write_layer(&descriptor, &b"hello"[..], &out, &LayerOptions::default()).unwrap();
+    let error =
+        write_layer(&descriptor, &b"hellO"[..], &out, &LayerOptions::default()).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            Error::DigestMismatch {
+                what: DigestTarget::Layer,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    let error = write_layer(&descriptor, &b"hell"[..], &out, &LayerOptions::default()).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            Error::SizeMismatch {
+                expected: 5,
+                actual: 4,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    let names: Vec<String> = snapshot(&out).into_keys().collect();
+    assert_eq!(
+        names,
+        ["nested", "nested/dir", "nested/dir/hello.txt"],
+        "no leftovers"
+    );
+}
+
+#[test]
+fn untitled_layers_are_skipped_unless_asked() {
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("out");
+    let descriptor = Descriptor::for_bytes(media_types::ORAS_DEFAULT_LAYER, b"x");
+    let written = write_layer(&descriptor, &b"x"[..], &out, &LayerOptions::default()).unwrap();
+    assert!(matches!(written, Written::Skipped));
+    let mut options = LayerOptions::default();
+    options.write_untitled = true;
+    let written = write_layer(&descriptor, &b"x"[..], &out, &options).unwrap();
+    let Written::File { path, .. } = written else {
+        panic!("{written:?}")
+    };
+    assert_eq!(
+        path,
+        out.join(format!("sha256-{}", descriptor.digest.encoded()))
+    );
+}
+
+#[test]
+fn unsafe_titles_are_refused() {
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("out");
+    let titles = ["../escape", "/etc/passwd", "a/../../b", "C:\\x", "", "."];
+    assert_eq!(titles.len(), 6);
+    for title in titles {
+        let descriptor = Descriptor::for_bytes(media_types::ORAS_DEFAULT_LAYER, b"x")
+            .with_annotation(annotations::TITLE, title);
+        let error =
+            write_layer(&descriptor, &b"x"[..], &out, &LayerOptions::default()).unwrap_err();
+        assert!(
+            matches!(&error, Error::InvalidAnnotation { key, .. } if key == annotations::TITLE),
+            "{title:?}: {error:?}"
+        );
+    }
+    assert!(!work.path().join("escape").exists());
+}
+
+#[cfg(unix)]
+#[test]
+fn a_link_left_by_another_layer_is_not_written_through() {
+    let work = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let out = work.path().join("out");
+    fs::create_dir(&out).unwrap();
+    std::os::unix::fs::symlink(elsewhere.path(), out.join("a")).unwrap();
+    let descriptor = Descriptor::for_bytes(media_types::ORAS_DEFAULT_LAYER, b"x")
+        .with_annotation(annotations::TITLE, "a/x");
+    let error = write_layer(&descriptor, &b"x"[..], &out, &LayerOptions::default()).unwrap_err();
+    assert!(
+        matches!(&error, Error::ThroughLink { conflict, .. } if conflict == "a"),
+        "{error:?}"
+    );
+    assert!(snapshot(elsewhere.path()).is_empty());
+}
+
+#[test]
+fn python_style_tar_gzip_layers_are_files_by_default_and_extracted_when_asked() {
+    let work = tempfile::tempdir().unwrap();
+    let blob = gzip(&RawTar::new().dir("cfg").file("cfg/a", b"a").finish());
+    // What the Python package pushes: a title, the tar+gzip media type, no unpack annotation.
+    let descriptor = Descriptor::for_bytes(media_types::OCI_LAYER_TAR_GZIP, &blob)
+        .with_annotation(annotations::TITLE, "cfg");
+    let out = work.path().join("default");
+    let written =
+        write_layer(&descriptor, blob.as_slice(), &out, &LayerOptions::default()).unwrap();
+    assert!(matches!(written, Written::File { .. }), "{written:?}");
+    assert_eq!(fs::read(out.join("cfg")).unwrap(), blob);
+    let mut options = LayerOptions::default();
+    options.unpack_all_tar_gzip = true;
+    let out = work.path().join("unpack-all");
+    let written = write_layer(&descriptor, blob.as_slice(), &out, &options).unwrap();
+    assert!(matches!(written, Written::Extracted { .. }), "{written:?}");
+    assert_eq!(fs::read(out.join("cfg/a")).unwrap(), b"a");
+}
+
+#[test]
+fn a_malformed_content_digest_annotation_is_refused() {
+    let (work, layer, mut descriptor) = folder_layer();
+    descriptor.annotations.insert(
+        annotations::ORAS_CONTENT_DIGEST.to_owned(),
+        "sha256:nothex".to_owned(),
+    );
+    let error = write_layer(
+        &descriptor,
+        layer.as_slice(),
+        &work.path().join("o"),
+        &LayerOptions::default(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&error, Error::InvalidAnnotation { key, .. } if key == annotations::ORAS_CONTENT_DIGEST),
+        "{error:?}"
+    );
+}
