@@ -326,6 +326,16 @@ impl Manifest {
         self.as_index().map_or(&[], |i| &i.manifests)
     }
 
+    /// What this manifest points at, the subject excepted: the config and then the layers of
+    /// an image manifest, or the manifests an index lists. What a copy must transfer first and
+    /// what a registry checks exists before accepting the manifest.
+    pub fn children(&self) -> impl Iterator<Item = &Descriptor> {
+        self.config()
+            .into_iter()
+            .chain(self.layers())
+            .chain(self.manifests())
+    }
+
     /// Whether this is an index (OCI index or Docker manifest list).
     pub fn is_index(&self) -> bool {
         self.as_index().is_some()

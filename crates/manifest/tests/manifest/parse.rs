@@ -484,6 +484,12 @@ fn accessors_for_images_and_indexes() {
     assert!(list.is_index());
     assert!(list.layers().is_empty() && list.config().is_none() && list.subject().is_none());
     assert_eq!(list.manifests().len(), 1);
+    assert_eq!(
+        list.children().collect::<Vec<_>>(),
+        list.manifests().iter().collect::<Vec<_>>()
+    );
+    let children: Vec<_> = m.children().map(|d| &d.media_type).collect();
+    assert_eq!(children.len(), 3, "config then two layers");
     assert_eq!(list.artifact_type(), None);
     assert_eq!(list.referrer_descriptor().artifact_type, None);
 }
