@@ -169,8 +169,9 @@ impl CredentialSource for Anonymous {
     }
 }
 
-/// Explicit credentials per registry (`host[:port]`), with an optional fallback for
-/// every other registry.
+/// Explicit credentials per registry (`host[:port]`, case-insensitive), with an optional
+/// fallback for every other registry. Docker Hub's names (`docker.io`, `index.docker.io`,
+/// `registry-1.docker.io`) share one credential.
 #[derive(Clone, Debug, Default)]
 pub struct StaticCredentials {
     by_registry: HashMap<String, Credential>,
@@ -204,11 +205,26 @@ impl StaticCredentials {
     }
 }
 
+/// Docker Hub's names: a credential given for one serves the others.
+const DOCKER_HUB_ALIASES: [&str; 3] = ["docker.io", "index.docker.io", "registry-1.docker.io"];
+
 impl CredentialSource for StaticCredentials {
     fn credential(&self, registry: &str) -> Result<Credential, Error> {
+        let registry = registry.to_ascii_lowercase();
+        let alias = || {
+            DOCKER_HUB_ALIASES
+                .contains(&registry.as_str())
+                .then(|| {
+                    DOCKER_HUB_ALIASES
+                        .iter()
+                        .find_map(|a| self.by_registry.get(*a))
+                })
+                .flatten()
+        };
         Ok(self
             .by_registry
-            .get(&registry.to_ascii_lowercase())
+            .get(&registry)
+            .or_else(alias)
             .or(self.fallback.as_ref())
             .cloned()
             .unwrap_or(Credential::Anonymous))

@@ -8,6 +8,7 @@ mod corpus;
 mod docker;
 mod negotiation;
 mod redaction;
+mod sources;
 
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
