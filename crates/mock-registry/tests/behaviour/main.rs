@@ -3,7 +3,10 @@
 //! `docker-registry` is installed, against a fresh reference registry too; where the two
 //! differ the expectation is per target, as the crate README's difference table says.
 
+mod auth;
 mod client;
 mod faults;
+mod interop;
 mod spec;
+mod storage;
 mod target;
