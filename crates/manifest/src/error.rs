@@ -5,7 +5,24 @@ use std::io;
 use crate::Digest;
 use crate::digest::DigestErrorKind;
 
+/// The most characters of untrusted text (a media type, a JSON error that quotes the input)
+/// an error keeps; longer text is cut there and ends in `…`.
+pub const MAX_QUOTED_CHARS: usize = 256;
+
+/// `text`, cut to [`MAX_QUOTED_CHARS`] characters.
+pub(crate) fn clip(text: &str) -> String {
+    match text.char_indices().nth(MAX_QUOTED_CHARS) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
+    }
+}
+
 /// Everything that can go wrong in `orca-manifest`.
+///
+/// # Security
+///
+/// Text that comes from a manifest or a header (media types, JSON error details) is cut to
+/// [`MAX_QUOTED_CHARS`] characters, so an error about a hostile 4 MiB body stays small.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {

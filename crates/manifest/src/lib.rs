@@ -46,7 +46,7 @@ mod object;
 
 pub use descriptor::{Descriptor, Platform};
 pub use digest::{Algorithm, Digest, DigestErrorKind, Hasher, Verifier, VerifyingReader};
-pub use error::Error;
+pub use error::{Error, MAX_QUOTED_CHARS};
 pub use image::ImageManifest;
 pub use index::ImageIndex;
 pub use manifest::{DEFAULT_MAX_MANIFEST_SIZE, Manifest, ParseOptions, Parsed};

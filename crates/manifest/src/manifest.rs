@@ -8,6 +8,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde::de::{DeserializeOwned, IgnoredAny};
 
+use crate::error::clip;
 use crate::{Descriptor, Digest, Error, ImageIndex, ImageManifest, media_types};
 
 /// The default [`ParseOptions::max_size`]: 4 MiB, the limit distribution and most registries
@@ -167,6 +168,9 @@ impl Manifest {
                 limit: options.max_size,
             });
         }
+        let header = content_type
+            .filter(|ct| !media_types::is_generic(ct))
+            .map(media_types::essence);
         let Some(first) = bytes.iter().position(|b| !b.is_ascii_whitespace()) else {
             return Err(Error::EmptyManifest);
         };
@@ -174,20 +178,17 @@ impl Manifest {
             // serde would read a JSON array positionally into a struct; a manifest is an object.
             let (line, column) = line_and_column(&bytes[..=first]);
             return Err(Error::InvalidManifest {
-                media_type: content_type.map(|ct| media_types::essence(ct).to_owned()),
+                media_type: header.map(clip),
                 reason: "a manifest is a JSON object".to_owned(),
                 line,
                 column,
             });
         }
-        let header = content_type
-            .filter(|ct| !media_types::is_generic(ct))
-            .map(media_types::essence);
         if let Some(header) = header {
             refuse_withdrawn(header)?;
         }
         let probe: Probe =
-            serde_json::from_slice(&bytes).map_err(|e| invalid(header.map(str::to_owned), &e))?;
+            serde_json::from_slice(&bytes).map_err(|e| invalid(header.map(clip), &e))?;
         let body = probe.media_type.as_deref().filter(|t| !t.is_empty());
         if let Some(body) = body {
             refuse_withdrawn(body)?;
@@ -195,8 +196,8 @@ impl Manifest {
                 && body != header
             {
                 return Err(Error::MediaTypeMismatch {
-                    body: body.to_owned(),
-                    content_type: header.to_owned(),
+                    body: clip(body),
+                    content_type: clip(header),
                 });
             }
         }
@@ -213,7 +214,7 @@ impl Manifest {
                 Ok(Manifest::DockerList(typed(bytes, media_type)?))
             }
             other => Err(Error::UnsupportedMediaType {
-                media_type: other.to_owned(),
+                media_type: clip(other),
             }),
         }
     }
@@ -363,7 +364,7 @@ fn refuse_withdrawn(media_type: &str) -> Result<(), Error> {
     match media_type {
         media_types::DOCKER_MANIFEST_V1 | media_types::DOCKER_MANIFEST_V1_SIGNED => {
             Err(Error::DockerSchema1 {
-                identified_by: media_type.to_owned(),
+                identified_by: clip(media_type),
             })
         }
         media_types::OCI_ARTIFACT_MANIFEST => Err(Error::OciArtifactManifest),
@@ -381,7 +382,7 @@ fn check_schema_version(found: Option<&serde_json::Value>) -> Result<(), Error> 
             identified_by: "schemaVersion 1".to_owned(),
         }),
         _ => Err(Error::SchemaVersion {
-            found: Some(found.to_string()),
+            found: Some(clip(&found.to_string())),
         }),
     }
 }
@@ -401,8 +402,7 @@ fn media_type_by_shape(probe: &Probe) -> Result<&'static str, Error> {
 }
 
 fn typed<T: DeserializeOwned>(bytes: Bytes, media_type: &str) -> Result<Parsed<T>, Error> {
-    let value =
-        serde_json::from_slice(&bytes).map_err(|e| invalid(Some(media_type.to_owned()), &e))?;
+    let value = serde_json::from_slice(&bytes).map_err(|e| invalid(Some(clip(media_type)), &e))?;
     let digest = Digest::sha256(&bytes);
     Ok(Parsed {
         value,
@@ -426,7 +426,7 @@ fn line_and_column(prefix: &[u8]) -> (usize, usize) {
 fn invalid(media_type: Option<String>, err: &serde_json::Error) -> Error {
     let text = err.to_string();
     let position = format!(" at line {} column {}", err.line(), err.column());
-    let reason = text.strip_suffix(&position).unwrap_or(&text).to_owned();
+    let reason = clip(text.strip_suffix(&position).unwrap_or(&text));
     Error::InvalidManifest {
         media_type,
         reason,

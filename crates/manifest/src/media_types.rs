@@ -94,7 +94,7 @@ pub fn is_generic(content_type: &str) -> bool {
 pub fn validate(value: &str) -> Result<(), Error> {
     let fail = |reason| {
         Err(Error::InvalidMediaType {
-            value: value.to_owned(),
+            value: crate::error::clip(value),
             reason,
         })
     };

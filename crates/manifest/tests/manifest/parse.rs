@@ -399,6 +399,38 @@ fn error_messages() {
 }
 
 #[test]
+fn errors_quote_untrusted_text_briefly() {
+    let long = "x".repeat(100_000);
+    let bodies = [
+        image(Some(&format!("application/{long}"))),
+        image(Some(OCI_IMAGE)).replace(r#""size":2"#, &format!(r#""size":"{long}""#)),
+        image(Some(OCI_IMAGE)).replace(
+            r#""schemaVersion":2"#,
+            &format!(r#""schemaVersion":"{long}""#),
+        ),
+    ];
+    assert_eq!(bodies.len(), 3);
+    for body in bodies {
+        let message = Manifest::parse(body, None).unwrap_err().to_string();
+        assert!(
+            message.len() < 1000,
+            "{} bytes: {}",
+            message.len(),
+            &message[..200]
+        );
+        assert!(message.contains("xxx…"), "{message}");
+    }
+    let header = format!("application/{long}");
+    let message = Manifest::parse(image(Some(OCI_IMAGE)), Some(&header))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.len() < 1000 && message.contains(OCI_IMAGE),
+        "{message}"
+    );
+}
+
+#[test]
 fn size_cap_is_checked_first_and_exactly() {
     let body = image(Some(OCI_IMAGE));
     let at_limit = ParseOptions {
