@@ -157,6 +157,37 @@ proptest! {
     }
 
     #[test]
+    fn body_media_type_and_content_type_must_agree(m in image_manifest()) {
+        let bytes = m.to_bytes();
+        let headers = media_types::MANIFEST_ACCEPT;
+        prop_assert_eq!(headers.len(), 4);
+        for header in headers {
+            let result = Manifest::parse(bytes.clone(), Some(header));
+            match (m.media_type.as_deref(), result) {
+                (Some(body), Err(orca_manifest::Error::MediaTypeMismatch { body: b, content_type })) => {
+                    prop_assert_ne!(body, *header);
+                    prop_assert_eq!((b.as_str(), content_type.as_str()), (body, *header));
+                }
+                (Some(body), Ok(parsed)) => {
+                    prop_assert_eq!(body, *header);
+                    prop_assert_eq!(parsed.media_type(), body);
+                }
+                // Without a body type the header decides: image types parse, index types
+                // miss `manifests`.
+                (None, Ok(parsed)) => {
+                    prop_assert!(media_types::is_image_manifest(header));
+                    prop_assert_eq!(parsed.media_type(), *header);
+                }
+                (None, Err(e)) => {
+                    prop_assert!(media_types::is_index(header), "{}: {}", header, e);
+                    prop_assert_eq!(crate::kind(&e), "InvalidManifest");
+                }
+                (Some(_), Err(e)) => prop_assert!(false, "unexpected error {}", e),
+            }
+        }
+    }
+
+    #[test]
     fn arbitrary_bytes_never_panic(data in vec(any::<u8>(), 0..512)) {
         let _ = check_manifest(&data);
     }
