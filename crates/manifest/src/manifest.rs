@@ -171,6 +171,9 @@ impl Manifest {
         let header = content_type
             .filter(|ct| !media_types::is_generic(ct))
             .map(media_types::essence);
+        if let Some(header) = header {
+            refuse_withdrawn(header)?;
+        }
         let Some(first) = bytes.iter().position(|b| !b.is_ascii_whitespace()) else {
             return Err(Error::EmptyManifest);
         };
@@ -183,9 +186,6 @@ impl Manifest {
                 line,
                 column,
             });
-        }
-        if let Some(header) = header {
-            refuse_withdrawn(header)?;
         }
         let probe: Probe =
             serde_json::from_slice(&bytes).map_err(|e| invalid(header.map(clip), &e))?;
