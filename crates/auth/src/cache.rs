@@ -92,6 +92,11 @@ impl TokenCache {
         });
     }
 
+    /// Drops tokens that have expired at `now`.
+    pub(crate) fn purge_expired(&mut self, now: SystemTime) {
+        self.tokens.retain(|t| t.expires_at > now);
+    }
+
     pub(crate) fn insert_basic(&mut self, registry: &str, authorization: Authorization) {
         self.basic.insert(registry.to_owned(), authorization);
     }

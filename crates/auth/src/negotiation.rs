@@ -188,7 +188,8 @@ impl Authenticator {
     /// challenge, wanting `scopes`.
     ///
     /// A response without a usable challenge (a 400/403 `DENIED`) re-uses the last Bearer
-    /// challenge seen from the same registry.
+    /// challenge seen from the same registry. Tokens expired at `now` are dropped from the
+    /// cache.
     ///
     /// # Errors
     ///
@@ -201,8 +202,8 @@ impl Authenticator {
         scopes: &[Scope],
         now: SystemTime,
     ) -> Result<Negotiation, Error> {
-        let _ = now;
         let registry = registry_of(request_uri)?;
+        self.inner.cache().purge_expired(now);
         let parsed = Challenge::from_headers(response.response_headers());
         let mut challenges = parsed.as_ref().map(Vec::clone).unwrap_or_default();
         let usable = |c: &Challenge| c.is_scheme("bearer") || c.is_scheme("basic");
@@ -352,7 +353,8 @@ impl Negotiation {
         &self.scopes
     }
 
-    /// The next step.
+    /// The next step. (`now` is taken for symmetry with [`receive`](Self::receive); no
+    /// step depends on it today.)
     ///
     /// # Errors
     ///
@@ -401,7 +403,12 @@ impl Negotiation {
                 cached_refresh,
             } => {
                 let status = response.status();
-                if cached_refresh && !status.is_success() {
+                if cached_refresh
+                    && matches!(
+                        status,
+                        StatusCode::BAD_REQUEST | StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
+                    )
+                {
                     // The cached refresh token is no longer good: forget it, start over
                     // with the configured credential.
                     self.inner

@@ -224,7 +224,10 @@ fn identity_token_refresh_grant_then_cached_refresh_token() {
         negotiation,
         vec![
             reply(401, r#"{"error":"invalid_grant"}"#),
-            reply(200, r#"{"access_token":"t3"}"#),
+            reply(
+                200,
+                r#"{"access_token":"t3","refresh_token":"rotated-again"}"#,
+            ),
         ],
     );
     insta::assert_snapshot!("identity_token_cached_refresh_refused", outcome.transcript);
@@ -241,6 +244,22 @@ fn identity_token_refresh_grant_then_cached_refresh_token() {
         ]
     );
     assert_eq!(outcome.result.expect("token").header_value(), "Bearer t3");
+
+    // A server error on the cached refresh token is reported, not papered over.
+    let negotiation = auth
+        .challenge(&request, &unauthorized(&[challenge]), &[pull("d")], now())
+        .expect("negotiation");
+    let outcome = drive(negotiation, vec![reply(503, "")]);
+    assert_eq!(outcome.requests.len(), 1);
+    match outcome.result {
+        Err(Error::TokenRejected {
+            status, credential, ..
+        }) => {
+            assert_eq!(status, 503);
+            assert_eq!(*credential, orca_auth::CredentialKind::CachedRefreshToken);
+        }
+        other => panic!("expected TokenRejected, got {other:?}"),
+    }
 }
 
 #[test]
