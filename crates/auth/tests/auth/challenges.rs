@@ -303,6 +303,11 @@ proptest! {
     }
 
     #[test]
+    fn grammar_alphabet_never_panics_and_round_trips(text in "[a-cA-C =\",\\\\\t/:.]{0,60}") {
+        orca_auth::fuzzing::check_www_authenticate(text.as_bytes());
+    }
+
+    #[test]
     fn structured_input_round_trips(
         scheme in "[A-Za-z][A-Za-z0-9!#$%&'*+.^_`|~-]{0,8}",
         params in prop::collection::vec(("[a-z]{1,6}", "[ -~]{0,12}"), 0..4),
