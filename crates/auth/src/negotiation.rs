@@ -561,12 +561,14 @@ impl Negotiation {
         match &self.credential {
             Credential::Anonymous => Ok(send_pending(self.token_get(None)?, Awaiting::TokenGet)),
             Credential::Basic { username, password } if options.oauth2_password_grant => {
-                let form = self.post_form(&[
-                    ("grant_type", "password"),
-                    ("username", username),
-                    ("password", password.expose()),
-                    ("access_type", "offline"),
-                ]);
+                let form = self.post_form(
+                    "password",
+                    &[
+                        ("username", username),
+                        ("password", password.expose()),
+                        ("access_type", "offline"),
+                    ],
+                );
                 Ok(send_pending(
                     self.token_post(form)?,
                     Awaiting::TokenPost {
@@ -622,10 +624,11 @@ impl Negotiation {
         canonical_key(&self.scopes)
     }
 
-    fn post_form(&self, grant: &[(&str, &str)]) -> Bytes {
+    /// `grant_type=<grant_type>`, then `service`, `client_id`, `scope`, then `rest`.
+    fn post_form(&self, grant_type: &str, rest: &[(&str, &str)]) -> Bytes {
         let scope = self.scope_text();
-        let mut pairs: Vec<(&str, &str)> = Vec::with_capacity(grant.len() + 3);
-        pairs.push(grant[0]);
+        let mut pairs: Vec<(&str, &str)> = Vec::with_capacity(rest.len() + 4);
+        pairs.push(("grant_type", grant_type));
         if !self.service.is_empty() {
             pairs.push(("service", &self.service));
         }
@@ -633,7 +636,7 @@ impl Negotiation {
         if !scope.is_empty() {
             pairs.push(("scope", &scope));
         }
-        pairs.extend_from_slice(&grant[1..]);
+        pairs.extend_from_slice(rest);
         form_body(&pairs)
     }
 
@@ -669,10 +672,7 @@ impl Negotiation {
     }
 
     fn token_post_refresh(&self, refresh: &Secret) -> Result<Request<Bytes>, Error> {
-        let form = self.post_form(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh.expose()),
-        ]);
+        let form = self.post_form("refresh_token", &[("refresh_token", refresh.expose())]);
         self.token_post(form)
     }
 
