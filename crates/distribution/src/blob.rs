@@ -978,33 +978,18 @@ impl<R: AsyncRead + Unpin> StreamState<R> {
                 match verifier.finish() {
                     Ok(()) => None,
                     Err(e) => {
-                        let err = match e {
-                            orca_manifest::Error::DigestMismatch { expected, actual } => {
-                                Error::DigestMismatch {
-                                    url: redact_url(&self.url),
-                                    expected,
-                                    actual,
-                                }
-                            }
-                            orca_manifest::Error::SizeMismatch {
-                                expected, actual, ..
-                            } => Error::SizeMismatch {
-                                url: redact_url(&self.url),
-                                expected,
-                                actual,
-                            },
-                            other => Error::Config {
-                                message: "verification failed".into(),
-                                source: Some(Box::new(other)),
-                            },
-                        };
-                        self.record(err);
+                        self.record(self.verify_error(e));
                         Some(Err("the upload source does not match its descriptor".into()))
                     }
                 }
             }
             Ok(_) => {
                 verifier.update(&buf);
+                if verifier.bytes_seen() == self.size {
+                    // hyper stops polling once `Content-Length` bytes are out, so the
+                    // last piece is held back until the content is known to be right.
+                    return self.finish_early(buf.freeze()).await;
+                }
                 if verifier.exceeded().is_err() {
                     self.verifier = None;
                     self.record(Error::SizeExceeded {
@@ -1015,6 +1000,56 @@ impl<R: AsyncRead + Unpin> StreamState<R> {
                 }
                 Some(Ok(Frame::data(buf.freeze())))
             }
+        }
+    }
+
+    /// All expected bytes were read: check that the source ends here and that the digest
+    /// matches, then release the last piece (or fail the body so the upload is aborted).
+    async fn finish_early(&mut self, last: Bytes) -> Option<Result<Frame<Bytes>, BoxError>> {
+        let verifier = self.verifier.take()?;
+        let mut probe = [0u8; 1];
+        match self.reader.read(&mut probe).await {
+            Ok(0) => {}
+            Ok(_) => {
+                self.record(Error::SizeExceeded {
+                    url: redact_url(&self.url),
+                    limit: self.size,
+                });
+                return Some(Err("the upload source is larger than its descriptor".into()));
+            }
+            Err(e) => {
+                let message = e.to_string();
+                self.record(Error::Io(e));
+                return Some(Err(message.into()));
+            }
+        }
+        match verifier.finish() {
+            Ok(()) => Some(Ok(Frame::data(last))),
+            Err(e) => {
+                self.record(self.verify_error(e));
+                Some(Err("the upload source does not match its descriptor".into()))
+            }
+        }
+    }
+
+    fn verify_error(&self, e: orca_manifest::Error) -> Error {
+        match e {
+            orca_manifest::Error::DigestMismatch { expected, actual } => Error::DigestMismatch {
+                url: redact_url(&self.url),
+                expected,
+                actual,
+            },
+            orca_manifest::Error::SizeMismatch {
+                expected, actual, ..
+            } => Error::SizeMismatch {
+                url: redact_url(&self.url),
+                expected,
+                actual,
+            },
+            other => Error::Config {
+                message: "verification failed".into(),
+                source: Some(Box::new(other)),
+            },
         }
     }
 

@@ -415,6 +415,12 @@ impl Transport {
         *request.headers_mut() = headers;
         tracing::trace!(%method, url = %redact_url(url.as_str()), "sending");
         let timeout = self.config.read_timeout + self.config.connect_timeout;
+        // hyper-util hands a finished HTTP/1 connection back to the pool from a task of its
+        // own; letting that task run first keeps back-to-back requests on one connection
+        // instead of racing it with a new connect.
+        for _ in 0..3 {
+            tokio::task::yield_now().await;
+        }
         match tokio::time::timeout(timeout, self.client.request(request)).await {
             Err(_) => Err(Error::Timeout {
                 method: method.to_string(),

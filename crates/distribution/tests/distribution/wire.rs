@@ -854,3 +854,56 @@ async fn plain_http_is_refused_unless_configured() {
     );
     assert!(requests(&server).await.is_empty());
 }
+
+#[tokio::test]
+async fn a_streamed_upload_that_does_not_match_its_descriptor_is_aborted() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(202).insert_header("Location", "/upload/u3"))
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .respond_with(ResponseTemplate::new(201))
+        .mount(&server)
+        .await;
+    let client = client_for(&server);
+    let data = vec![7u8; 70_000];
+    let mut claimed = Descriptor::for_bytes(media_types::OCI_LAYER_TAR, &vec![8u8; 70_000]);
+    claimed.size = data.len() as u64;
+    let options = PushOptions {
+        method: UploadMethod::Streamed,
+        ..PushOptions::default()
+    };
+    let e = client
+        .push_blob_reader(
+            &reference(&server, "team/app"),
+            Some(&claimed),
+            std::io::Cursor::new(data.clone()),
+            &options,
+        )
+        .await
+        .expect_err("mismatch");
+    assert_eq!(e.kind(), ErrorKind::DigestMismatch, "{e}");
+    let mut longer = Descriptor::for_bytes(media_types::OCI_LAYER_TAR, &data);
+    longer.size -= 1;
+    let e = client
+        .push_blob_reader(
+            &reference(&server, "team/app"),
+            Some(&longer),
+            std::io::Cursor::new(data),
+            &options,
+        )
+        .await
+        .expect_err("source longer than descriptor");
+    assert_eq!(e.kind(), ErrorKind::SizeExceeded, "{e}");
+    let puts: Vec<usize> = requests(&server)
+        .await
+        .iter()
+        .filter(|r| r.method.as_str() == "PUT")
+        .map(|r| r.body.len())
+        .collect();
+    assert!(
+        puts.iter().all(|&n| n < 70_000),
+        "a complete body went out: {puts:?}"
+    );
+}
