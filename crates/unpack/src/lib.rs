@@ -68,6 +68,11 @@ mod replace;
 mod async_read;
 pub mod fuzzing;
 
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 #[cfg(feature = "tokio")]
 pub use async_read::extract_async;
 pub use error::{DigestTarget, EntryType, Error, LinkKind, PathProblem};
