@@ -4,7 +4,18 @@
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
 
 use orca_manifest::Digest;
 use orca_mock_registry::Secret;
@@ -152,12 +163,30 @@ fn skopeo_copies_to_and_from_the_binary() {
     }
 }
 
+/// A hyper client trusting only `ca_pem`.
+fn tls_client(ca_pem: &str) -> Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots.add(cert.expect("PEM certificate")).expect("add root");
+    }
+    assert_eq!(roots.len(), 1);
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("protocol versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(config)
+        .https_only()
+        .enable_http1()
+        .build();
+    Client::builder(TokioExecutor::new()).build(https)
+}
+
 #[tokio::test]
 async fn reference_registry_over_tls_with_htpasswd() {
-    if !tool("curl") {
-        println!("skipped: curl not on PATH");
-        return;
-    }
     let options = ReferenceOptions {
         tls: true,
         users: vec![("alice".to_owned(), Secret::new("s3cret"))],
@@ -169,26 +198,54 @@ async fn reference_registry_over_tls_with_htpasswd() {
         return;
     };
     assert!(reference.base_url().starts_with("https://127.0.0.1:"));
-    let ca = reference.dir().join("ca-copy.pem");
-    std::fs::write(&ca, reference.ca_pem().expect("ca")).expect("write ca");
+    let client = tls_client(reference.ca_pem().expect("ca"));
     let url = format!("{}/v2/", reference.base_url());
-    let curl = |creds: Option<&str>| {
-        let mut cmd = Command::new("curl");
-        cmd.args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert"])
-            .arg(&ca)
-            .arg(&url);
-        if let Some(c) = creds {
-            cmd.args(["-u", c]);
+    let status = |auth: Option<String>| {
+        let mut req = http::Request::get(&url);
+        if let Some(a) = auth {
+            req = req.header("authorization", a);
         }
-        let out = cmd.output().expect("curl");
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        let req = req.body(Full::new(Bytes::new())).expect("request");
+        let client = client.clone();
+        async move {
+            client
+                .request(req)
+                .await
+                .expect("TLS request")
+                .status()
+                .as_u16()
+        }
     };
-    assert_eq!(curl(None), "401", "{}", reference.log_tail());
-    assert_eq!(curl(Some("alice:wrong")), "401");
+    let basic = |c: &str| format!("Basic {}", STANDARD.encode(c));
+    assert_eq!(status(None).await, 401, "{}", reference.log_tail());
+    assert_eq!(status(Some(basic("alice:wrong"))).await, 401);
     assert_eq!(
-        curl(Some("alice:s3cret")),
-        "200",
+        status(Some(basic("alice:s3cret"))).await,
+        200,
         "{}",
         reference.log_tail()
+    );
+    // A client that does not trust the certificate cannot connect.
+    let plain: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build(
+        hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(
+                rustls::ClientConfig::builder_with_provider(Arc::new(
+                    rustls::crypto::ring::default_provider(),
+                ))
+                .with_safe_default_protocol_versions()
+                .expect("protocol versions")
+                .with_root_certificates(rustls::RootCertStore::empty())
+                .with_no_client_auth(),
+            )
+            .https_only()
+            .enable_http1()
+            .build(),
+    );
+    let req = http::Request::get(&url)
+        .body(Full::new(Bytes::new()))
+        .expect("request");
+    assert!(
+        plain.request(req).await.is_err(),
+        "an untrusted certificate is refused"
     );
 }

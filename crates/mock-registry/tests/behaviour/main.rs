@@ -7,6 +7,7 @@ mod auth;
 mod client;
 mod faults;
 mod interop;
+mod log;
 mod spec;
 mod storage;
 mod target;
