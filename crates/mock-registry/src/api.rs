@@ -152,3 +152,43 @@ impl From<std::io::Error> for ApiError {
         ApiError::new(Code::Unknown).detail(e.to_string())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use http_body_util::BodyExt;
+
+    use super::*;
+
+    const ALL: [Code; 17] = [
+        Code::BlobUnknown,
+        Code::BlobUploadInvalid,
+        Code::BlobUploadUnknown,
+        Code::DigestInvalid,
+        Code::ManifestBlobUnknown,
+        Code::ManifestInvalid,
+        Code::ManifestUnknown,
+        Code::NameInvalid,
+        Code::NameUnknown,
+        Code::SizeInvalid,
+        Code::Unauthorized,
+        Code::Denied,
+        Code::Unsupported,
+        Code::TooManyRequests,
+        Code::RangeInvalid,
+        Code::Unavailable,
+        Code::Unknown,
+    ];
+
+    #[tokio::test]
+    async fn error_bodies() {
+        assert_eq!(ALL.len(), 17);
+        let mut lines = Vec::new();
+        for code in ALL {
+            let resp = ApiError::new(code).detail("d").into_response();
+            let status = resp.status().as_u16();
+            let body = resp.into_body().collect().await.unwrap().to_bytes();
+            lines.push(format!("{status} {}", String::from_utf8_lossy(&body)));
+        }
+        insta::assert_snapshot!(lines.join("\n"));
+    }
+}

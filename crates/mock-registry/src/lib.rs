@@ -29,6 +29,11 @@
 //!
 //! [distribution spec v1.1]: https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md
 
+/// The README's examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 mod api;
 mod auth;
 mod body;

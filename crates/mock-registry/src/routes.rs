@@ -261,6 +261,26 @@ mod tests {
         assert!(!valid_tag(&"a".repeat(129)));
     }
 
+    proptest::proptest! {
+        #[test]
+        fn encoded_pairs_round_trip(k in "[a-zA-Z_]{1,8}", v in "\\PC{0,20}") {
+            let query = format!("{}={}&other=1", encode(&k), encode(&v));
+            let p = pairs(&query);
+            proptest::prop_assert_eq!(first(&p, &k), Some(v.as_str()));
+        }
+
+        #[test]
+        fn generated_names_are_valid_and_route(
+            name in "[a-z0-9]{1,5}(([._]|__|-{1,3})[a-z0-9]{1,5}){0,2}(/[a-z0-9]{1,5}(([._]|__|-{1,3})[a-z0-9]{1,5}){0,2}){0,3}",
+        ) {
+            proptest::prop_assert!(valid_name(&name));
+            let route = parse(&format!("/v2/{name}/manifests/latest"));
+            proptest::prop_assert_eq!(route.name(), Some(name.as_str()));
+            let route = parse(&format!("/v2/{name}/blobs/uploads/"));
+            proptest::prop_assert_eq!(route, Route::StartUpload { name: name.clone() });
+        }
+    }
+
     #[test]
     fn query_pairs() {
         let p = pairs("scope=repository%3Aa%3Apull&scope=b&x=a+b&flag");
