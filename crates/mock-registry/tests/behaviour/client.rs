@@ -43,12 +43,23 @@ impl Resp {
 #[derive(Clone)]
 pub(crate) struct Http {
     client: Client<HttpConnector, Full<Bytes>>,
+    /// An `Authorization` value sent when a request sets none.
+    authorization: Option<String>,
 }
 
 impl Http {
     pub(crate) fn new() -> Http {
         Http {
             client: Client::builder(TokioExecutor::new()).build_http(),
+            authorization: None,
+        }
+    }
+
+    /// A client that sends `authorization` on every request that sets none.
+    pub(crate) fn with_authorization(authorization: String) -> Http {
+        Http {
+            authorization: Some(authorization),
+            ..Http::new()
         }
     }
 
@@ -78,6 +89,13 @@ impl Http {
             .uri(url);
         for (k, v) in headers {
             builder = builder.header(*k, *v);
+        }
+        if let Some(a) = &self.authorization
+            && !headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+        {
+            builder = builder.header("authorization", a);
         }
         let req = builder.body(Full::new(body.into())).expect("request");
         let resp = self

@@ -1006,3 +1006,31 @@ async fn head_of_unknown_manifest_has_no_body() {
         assert!(r.body.is_empty(), "{t}");
     }
 }
+
+#[tokio::test]
+async fn basic_auth_challenge() {
+    let mut checked = 0;
+    for t in targets().await.into_iter().filter(|t| t.basic) {
+        let anonymous = crate::client::Http::new();
+        for path in ["/v2/", "/v2/auth/x/tags/list"] {
+            let r = anonymous.get(&t.url(path)).await;
+            assert_eq!(r.status, 401, "{t} {path}");
+            assert_eq!(r.code(), "UNAUTHORIZED", "{t} {path}");
+            let challenge = r.header("www-authenticate").expect("challenge");
+            assert!(challenge.starts_with("Basic realm=\""), "{t}: {challenge}");
+        }
+        let r = t
+            .http
+            .req(
+                "GET",
+                &t.url("/v2/"),
+                &[("authorization", "Basic c3VpdGU6d3Jvbmc=")],
+                "",
+            )
+            .await;
+        assert_eq!(r.status, 401, "{t}: wrong password");
+        assert_eq!(t.http.get(&t.url("/v2/")).await.status, 200, "{t}");
+        checked += 1;
+    }
+    assert!(checked >= 1, "at least the mock with Basic auth");
+}

@@ -6,7 +6,7 @@ use std::fmt;
 use bytes::Bytes;
 use orca_manifest::Digest;
 use orca_mock_registry::reference_registry::{ReferenceOptions, ReferenceRegistry};
-use orca_mock_registry::{Config, MockRegistry};
+use orca_mock_registry::{AuthMode, Config, MockRegistry, Secret};
 
 use crate::client::{Http, Resp};
 
@@ -22,6 +22,8 @@ pub(crate) enum Kind {
 
 pub(crate) struct Target {
     pub(crate) kind: Kind,
+    /// Whether the registry requires Basic auth (the client then sends it).
+    pub(crate) basic: bool,
     pub(crate) base: String,
     pub(crate) http: Http,
     pub(crate) mock: Option<MockRegistry>,
@@ -30,21 +32,51 @@ pub(crate) struct Target {
 
 impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?} at {}", self.kind, self.base)
+        let auth = if self.basic { " with Basic auth" } else { "" };
+        write!(f, "{:?}{auth} at {}", self.kind, self.base)
     }
 }
 
-/// The mock, and the reference registry when it is installed.
+const USER: &str = "suite";
+const PASSWORD: &str = "suite-password";
+
+fn basic_http() -> Http {
+    use base64::Engine;
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"));
+    Http::with_authorization(format!("Basic {token}"))
+}
+
+/// The mock without auth and with Basic auth, and the reference registry the same two ways
+/// when it is installed (htpasswd for Basic).
 pub(crate) async fn targets() -> Vec<Target> {
-    let mut out = vec![mock(Config::default()).await];
-    if let Some(reference) = ReferenceRegistry::start(ReferenceOptions::default())
-        .await
-        .expect("reference registry starts")
-    {
+    let mut out = vec![
+        mock(Config::default()).await,
+        Target {
+            basic: true,
+            http: basic_http(),
+            ..mock(Config::default().with_auth(AuthMode::basic(USER, PASSWORD))).await
+        },
+    ];
+    for basic in [false, true] {
+        let options = ReferenceOptions {
+            users: if basic {
+                vec![(USER.to_owned(), Secret::new(PASSWORD))]
+            } else {
+                Vec::new()
+            },
+            ..ReferenceOptions::default()
+        };
+        let Some(reference) = ReferenceRegistry::start(options)
+            .await
+            .expect("reference registry starts")
+        else {
+            break;
+        };
         out.push(Target {
             kind: Kind::Reference,
+            basic,
             base: reference.base_url().to_owned(),
-            http: Http::new(),
+            http: if basic { basic_http() } else { Http::new() },
             mock: None,
             _reference: Some(reference),
         });
@@ -56,6 +88,7 @@ pub(crate) async fn mock(config: Config) -> Target {
     let reg = MockRegistry::start(config).await.expect("mock starts");
     Target {
         kind: Kind::Mock,
+        basic: false,
         base: reg.base_url().to_owned(),
         http: Http::new(),
         mock: Some(reg),
