@@ -1,0 +1,328 @@
+#![allow(missing_docs)]
+// criterion macros generate undocumented items
+// Byte counts become f64 only to print rates; 52 bits of mantissa are plenty for them.
+#![allow(clippy::cast_precision_loss)]
+//! `orca-distribution` against `orca-mock-registry` over loopback.
+//!
+//! Prints, before criterion's own figures, the targets measured in this run:
+//! - verified pull throughput as a ratio of single-core sha256 speed (target ≥ 80 %), and
+//!   peak resident memory during the pull (`VmHWM` after resetting it; target < 64 MiB);
+//! - streamed push throughput as a ratio of sha256 speed (target ≥ 70 %);
+//! - TCP connects (`reg.connections()`) and token requests (`reg.requests()`) for 1,000
+//!   sequential manifest `HEAD`s on one registry (targets ≤ 2 and 1).
+//!
+//! The blob is `ORCA_BENCH_BLOB_BYTES` bytes (default 256 MiB; the figure is 1 GiB),
+//! 1 MiB when criterion runs in test mode (`cargo test`, `--test`). The mock stores it in a
+//! temporary directory and the client streams it from a generator, so neither side holds
+//! the blob in memory.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use futures_util::StreamExt;
+use orca_auth::{AuthOptions, Authenticator, Credential, StaticCredentials};
+use orca_distribution::{Client, ClientConfig, PushOptions, UploadMethod};
+use orca_manifest::{Descriptor, Digest, Hasher, media_types};
+use orca_mock_registry::{AuthMode, Config, MockRegistry, Storage};
+use orca_reference::Reference;
+use tokio::io::{AsyncRead, ReadBuf};
+
+/// Deterministic incompressible bytes, produced as they are read (in 64 KiB blocks, so the
+/// output does not depend on the reader's buffer sizes).
+struct Generator {
+    state: u64,
+    remaining: u64,
+    block: Vec<u8>,
+    offset: usize,
+}
+
+impl Generator {
+    fn new(len: u64) -> Generator {
+        Generator {
+            state: 0x9E37_79B9_7F4A_7C15,
+            remaining: len,
+            block: Vec::new(),
+            offset: 0,
+        }
+    }
+
+    fn refill(&mut self) {
+        self.block.clear();
+        self.offset = 0;
+        while self.block.len() < 64 * 1024 {
+            let mut s = self.state;
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            self.state = s;
+            self.block.extend_from_slice(&s.to_le_bytes());
+        }
+    }
+}
+
+impl AsyncRead for Generator {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        while self.remaining > 0 && buf.remaining() > 0 {
+            if self.offset == self.block.len() {
+                self.refill();
+            }
+            let n = (self.block.len() - self.offset)
+                .min(buf.remaining())
+                .min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
+            let start = self.offset;
+            buf.put_slice(&self.block[start..start + n]);
+            self.offset += n;
+            self.remaining -= n as u64;
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+fn blob_bytes() -> u64 {
+    let test_mode =
+        !std::env::args().any(|a| a == "--bench") || std::env::args().any(|a| a == "--test");
+    if test_mode {
+        return 1024 * 1024;
+    }
+    std::env::var("ORCA_BENCH_BLOB_BYTES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(256 * 1024 * 1024)
+}
+
+/// The generator's digest, computed by reading it once.
+fn generator_descriptor(len: u64) -> Descriptor {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        use tokio::io::AsyncReadExt;
+        let mut g = Generator::new(len);
+        let mut hasher = Hasher::sha256();
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let n = g.read(&mut buf).await.expect("generator");
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+        }
+        Descriptor::new(media_types::OCI_LAYER_TAR, hasher.finish(), len)
+    })
+}
+
+fn sha256_rate() -> f64 {
+    let data = orca_benches::pseudo_random_bytes(64 * 1024 * 1024, 7);
+    let mut best = Duration::MAX;
+    for _ in 0..3 {
+        let started = Instant::now();
+        std::hint::black_box(Digest::sha256(&data));
+        best = best.min(started.elapsed());
+    }
+    data.len() as f64 / best.as_secs_f64()
+}
+
+fn vm_hwm_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn reset_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    reg: MockRegistry,
+    client: Client,
+    repo: Reference,
+    descriptor: Descriptor,
+}
+
+async fn setup(len: u64, descriptor: Descriptor) -> Setup {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let reg = MockRegistry::start(
+        Config::default().with_storage(Storage::Directory(dir.path().to_owned())),
+    )
+    .await
+    .expect("mock");
+    let client = Client::new(ClientConfig::default().with_plain_http(reg.host().to_owned()))
+        .expect("client");
+    let repo = Reference::new(reg.host(), "bench/blob").expect("reference");
+    push(&client, &repo, &descriptor, len).await;
+    Setup {
+        _dir: dir,
+        reg,
+        client,
+        repo,
+        descriptor,
+    }
+}
+
+async fn push(client: &Client, repo: &Reference, descriptor: &Descriptor, len: u64) {
+    let options = PushOptions {
+        method: UploadMethod::Streamed,
+        ..PushOptions::default()
+    };
+    client
+        .push_blob_reader(repo, Some(descriptor), Generator::new(len), &options)
+        .await
+        .expect("push");
+}
+
+async fn pull(client: &Client, repo: &Reference, descriptor: &Descriptor) -> u64 {
+    let mut stream = client.fetch_blob(repo, descriptor).await.expect("fetch");
+    let mut n = 0;
+    while let Some(piece) = stream.next().await {
+        n += piece.expect("verified piece").len() as u64;
+    }
+    n
+}
+
+/// 1,000 sequential manifest HEADs through a bearer-token mock.
+async fn heads() -> (u64, usize) {
+    let reg =
+        MockRegistry::start(Config::default().with_auth(AuthMode::bearer("bench", "bench-pw")))
+            .await
+            .expect("mock");
+    let credentials =
+        StaticCredentials::new().with(reg.host(), Credential::basic("bench", "bench-pw"));
+    let config = ClientConfig::default().with_plain_http(reg.host().to_owned());
+    let client = Client::with_authenticator(
+        config.clone(),
+        Authenticator::new(credentials.clone(), AuthOptions::default()),
+    )
+    .expect("client");
+    let tagged = Reference::new(reg.host(), "bench/heads")
+        .and_then(|r| r.with_tag("v1"))
+        .expect("reference");
+    client
+        .push_blob(
+            &tagged,
+            &Descriptor::empty(),
+            Bytes::from_static(orca_manifest::EMPTY_JSON),
+            &PushOptions::default(),
+        )
+        .await
+        .expect("config");
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": media_types::OCI_IMAGE_MANIFEST,
+        "config": Descriptor::empty(),
+        "layers": [],
+    }))
+    .expect("json");
+    client
+        .push_manifest(
+            &tagged,
+            Bytes::from(manifest),
+            media_types::OCI_IMAGE_MANIFEST,
+        )
+        .await
+        .expect("manifest");
+    // A fresh client: its connects and token requests are what is counted.
+    let client = Client::with_authenticator(
+        config,
+        Authenticator::new(credentials, AuthOptions::default()),
+    )
+    .expect("client");
+    let connections = reg.connections();
+    reg.clear_requests();
+    for _ in 0..1000 {
+        client.resolve(&tagged).await.expect("HEAD");
+    }
+    let tokens = reg
+        .requests()
+        .iter()
+        .filter(|r| r.path.starts_with("/token"))
+        .count();
+    (reg.connections() - connections, tokens)
+}
+
+fn mib_per_s(rate: f64) -> f64 {
+    rate / (1024.0 * 1024.0)
+}
+
+fn figures(rt: &tokio::runtime::Runtime, len: u64, descriptor: &Descriptor) {
+    let sha = sha256_rate();
+    let setup = rt.block_on(setup(len, descriptor.clone()));
+    let started = Instant::now();
+    rt.block_on(push(
+        &setup.client,
+        &Reference::new(setup.reg.host(), "bench/push-figure").expect("reference"),
+        descriptor,
+        len,
+    ));
+    let push_rate = len as f64 / started.elapsed().as_secs_f64();
+    let reset = reset_peak_rss();
+    let started = Instant::now();
+    let pulled = rt.block_on(pull(&setup.client, &setup.repo, &setup.descriptor));
+    let pull_rate = pulled as f64 / started.elapsed().as_secs_f64();
+    let peak = vm_hwm_kib();
+    let (connects, tokens) = rt.block_on(heads());
+    println!(
+        "distribution figures ({} MiB blob, one run):",
+        len / (1024 * 1024)
+    );
+    println!("  sha256 single core: {:.0} MiB/s", mib_per_s(sha));
+    println!(
+        "  pull (verified):    {:.0} MiB/s = {:.0} % of sha256 (target >= 80 %)",
+        mib_per_s(pull_rate),
+        100.0 * pull_rate / sha
+    );
+    println!(
+        "  push (streamed):    {:.0} MiB/s = {:.0} % of sha256 (target >= 70 %)",
+        mib_per_s(push_rate),
+        100.0 * push_rate / sha
+    );
+    match (reset, peak) {
+        (true, Some(kib)) => println!(
+            "  peak RSS during pull (VmHWM, client and mock): {} MiB (target < 64 MiB)",
+            kib / 1024
+        ),
+        _ => println!("  peak RSS: unavailable (no /proc/self/clear_refs or VmHWM)"),
+    }
+    println!(
+        "  1000 sequential HEADs: {connects} TCP connects (target <= 2), {tokens} token requests (target 1)"
+    );
+}
+
+fn distribution(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let len = blob_bytes();
+    let descriptor = generator_descriptor(len);
+    figures(&rt, len, &descriptor);
+
+    let setup = rt.block_on(setup(len, descriptor.clone()));
+    let mut group = c.benchmark_group("distribution");
+    group.throughput(Throughput::Bytes(len));
+    group.sample_size(10);
+    group.bench_function("pull_verified", |b| {
+        b.iter(|| {
+            assert_eq!(
+                rt.block_on(pull(&setup.client, &setup.repo, &setup.descriptor)),
+                len
+            );
+        });
+    });
+    group.bench_function("push_streamed", |b| {
+        let repo = Reference::new(setup.reg.host(), "bench/push").expect("reference");
+        b.iter(|| rt.block_on(push(&setup.client, &repo, &setup.descriptor, len)));
+    });
+    group.finish();
+}
+
+criterion_group!(benches, distribution);
+criterion_main!(benches);
