@@ -107,7 +107,8 @@ impl FaultAction {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fault {
-    method: Option<Method>,
+    /// Upper-case method name.
+    method: Option<String>,
     path: Option<String>,
     nth: Option<u64>,
     times: Option<u64>,
@@ -166,16 +167,16 @@ impl Fault {
         Fault::new(FaultAction::RedirectBlobs)
     }
 
-    /// Only requests with this method (`"GET"`, `"PUT"`, …; an invalid name matches
-    /// nothing).
+    /// Only requests with this method (`"GET"`, `"put"`, …; compared case-insensitively).
     #[must_use]
     pub fn on(mut self, method: &str) -> Self {
-        self.method = Some(Method::from_bytes(method.as_bytes()).unwrap_or(Method::CONNECT));
+        self.method = Some(method.to_ascii_uppercase());
         self
     }
 
     /// Only requests whose path (without the query) matches `pattern`, where `*` stands
-    /// for any run of characters, `/` included: `/v2/*/blobs/sha256:*`.
+    /// for any run of characters, `/` included: `/v2/*/blobs/sha256:*`. Requests to the
+    /// blob-storage listener have paths `/storage/blobs/<digest>`.
     #[must_use]
     pub fn path(mut self, pattern: &str) -> Self {
         self.path = Some(pattern.to_owned());
@@ -211,7 +212,7 @@ impl Fault {
     }
 
     fn matches(&self, method: &Method, path: &str) -> bool {
-        self.method.as_ref().is_none_or(|m| m == method)
+        self.method.as_deref().is_none_or(|m| m == method.as_str())
             && self.path.as_deref().is_none_or(|p| glob_match(p, path))
     }
 }
@@ -424,7 +425,7 @@ mod tests {
     #[test]
     fn method_filter_and_blob_phase() {
         let faults = Faults::default();
-        faults.add(Fault::status(500).on("PUT"));
+        faults.add(Fault::status(500).on("put"));
         faults.add(Fault::close_after(5).path("/v2/*/blobs/*"));
         assert!(
             faults

@@ -89,11 +89,18 @@ pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>, which: Lis
 
 async fn handle(shared: Arc<Shared>, req: Request<Incoming>, which: Listener) -> Res {
     let method = req.method().clone();
-    let path = req.uri().path().to_owned();
-    let path_and_query = req
-        .uri()
-        .path_and_query()
-        .map_or_else(|| path.clone(), |pq| pq.as_str().to_owned());
+    // The blob-storage listener's paths are logged and matched with a `/storage` prefix.
+    let prefix = match which {
+        Listener::Registry => "",
+        Listener::BlobStorage => "/storage",
+    };
+    let path = format!("{prefix}{}", req.uri().path());
+    let path_and_query = format!(
+        "{prefix}{}",
+        req.uri()
+            .path_and_query()
+            .map_or_else(|| req.uri().path(), |pq| pq.as_str())
+    );
     let seen = auth::seen(req.headers());
     let request_faults = shared.faults.for_request(&method, &path);
     if let Some(delay) = request_faults.delay {
@@ -115,17 +122,13 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>, which: Listener) ->
             HeaderValue::from_static("registry/2.0"),
         );
     }
-    let logged_path = match which {
-        Listener::Registry => path_and_query,
-        Listener::BlobStorage => format!("/storage{path_and_query}"),
-    };
     shared
         .log
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .push(LoggedRequest {
             method,
-            path: logged_path,
+            path: path_and_query,
             status: resp.status(),
             auth: seen,
         });
@@ -854,7 +857,8 @@ fn storage(shared: &Shared, req: &Request<Incoming>) -> Result<Res> {
     let faults = if head {
         BodyFaults::default()
     } else {
-        let mut f = shared.faults.for_blob(req.method(), req.uri().path());
+        let path = format!("/storage{}", req.uri().path());
+        let mut f = shared.faults.for_blob(req.method(), &path);
         f.redirect = false;
         f
     };

@@ -202,6 +202,16 @@ async fn redirect_blob_gets_to_storage_that_refuses_authorization() {
         .filter(|r| r.path.starts_with("/storage/"))
         .count();
     assert_eq!(storage_requests, 4);
+    // Blob faults can target the storage listener alone.
+    reg(&t)
+        .faults()
+        .add(Fault::close_after(5).path("/storage/*").times(1));
+    assert!(
+        t.http.try_req("GET", &storage, &[], "").await.is_err(),
+        "cut at storage"
+    );
+    let r = t.http.get(&storage).await;
+    assert_eq!(&r.body[..], &data[..], "the fault is spent");
 }
 
 #[tokio::test]
