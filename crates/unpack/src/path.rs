@@ -124,6 +124,14 @@ pub fn check_path(raw: &[u8], limits: &Limits) -> Result<RelativePath, Error> {
             name => components.push(name.to_owned()),
         }
     }
+    // `C:` (also after `./`) is a drive on Windows.
+    if let Some(first) = components.first().map(String::as_bytes)
+        && first.len() >= 2
+        && first[0].is_ascii_alphabetic()
+        && first[1] == b':'
+    {
+        return Err(unsafe_path(PathProblem::WindowsDrive));
+    }
     if components.len() as u64 > limits.max_path_depth {
         return Err(Error::Limit {
             limit: LimitKind::PathDepth,
@@ -280,12 +288,13 @@ mod tests {
             ("C:\\Windows\\system32", PathProblem::WindowsDrive),
             ("c:/x", PathProblem::WindowsDrive),
             ("C:x", PathProblem::WindowsDrive),
+            ("./C:x", PathProblem::WindowsDrive),
             ("\\\\server\\share\\x", PathProblem::Backslash),
             ("\\x", PathProblem::Absolute),
             ("a\\..\\..\\x", PathProblem::Backslash),
             ("a\0b", PathProblem::Nul),
         ];
-        assert_eq!(refused.len(), 14);
+        assert_eq!(refused.len(), 15);
         for (input, problem) in refused {
             match check_path(input.as_bytes(), &Limits::default()) {
                 Err(Error::UnsafePath { problem: seen, .. }) => {
@@ -381,5 +390,21 @@ mod tests {
         assert!(tree.check_hardlink(&p("l/f")).is_err());
         assert!(tree.check_hardlink(&p("d")).is_err());
         assert!(tree.check_hardlink(&p("nope")).is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn accepted_paths_stay_inside_and_round_trip(input in "[a.b/\\\\:\\x00C]{0,24}") {
+            if let Ok(path) = check_path(input.as_bytes(), &Limits::default()) {
+                for component in path.components() {
+                    proptest::prop_assert!(!component.is_empty());
+                    proptest::prop_assert!(component != "." && component != "..");
+                    proptest::prop_assert!(!component.contains(['/', '\\', '\0']));
+                }
+                proptest::prop_assert!(!input.starts_with('/'));
+                let again = check_path(path.as_string().as_bytes(), &Limits::default()).unwrap();
+                proptest::prop_assert_eq!(again, path);
+            }
+        }
     }
 }
