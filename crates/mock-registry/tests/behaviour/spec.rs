@@ -1034,3 +1034,19 @@ async fn basic_auth_challenge() {
     }
     assert!(checked >= 1, "at least the mock with Basic auth");
 }
+
+#[tokio::test]
+async fn manifest_is_not_a_blob_of_its_repository() {
+    // Distribution links manifests apart from layers; the mock does the same.
+    for t in targets().await {
+        let image = t
+            .push_image("man/asblob", "v1", b"l", serde_json::json!({}))
+            .await;
+        let r = t
+            .http
+            .get(&t.url(&format!("/v2/man/asblob/blobs/{}", image.digest)))
+            .await;
+        assert_eq!(r.status, 404, "{t}");
+        assert_eq!(r.code(), "BLOB_UNKNOWN", "{t}");
+    }
+}

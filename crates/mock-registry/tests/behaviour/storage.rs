@@ -190,3 +190,33 @@ async fn corrupt_state_is_a_clear_error() {
     assert!(matches!(err, Error::CorruptState { .. }), "{err:?}");
     assert!(err.to_string().contains("state.json"), "{err}");
 }
+
+#[tokio::test]
+async fn concurrent_uploads_of_the_same_blob() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let t = std::sync::Arc::new(mock(dir_config(dir.path())).await);
+    let data: Vec<u8> = (0..200_000u32).map(|i| (i % 199) as u8).collect();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..8 {
+        let t = t.clone();
+        let data = data.clone();
+        tasks.spawn(async move { t.push_blob(&format!("st/concurrent{}", i % 2), &data).await });
+    }
+    let mut digests = Vec::new();
+    while let Some(d) = tasks.join_next().await {
+        digests.push(d.expect("task"));
+    }
+    assert_eq!(digests.len(), 8);
+    assert!(digests.iter().all(|d| *d == Digest::sha256(&data)));
+    for repo in ["st/concurrent0", "st/concurrent1"] {
+        let r = t
+            .http
+            .get(&t.url(&format!("/v2/{repo}/blobs/{}", digests[0])))
+            .await;
+        assert_eq!(Digest::sha256(&r.body), digests[0]);
+    }
+    assert!(
+        files_under(&dir.path().join("uploads")).is_empty(),
+        "no temporary files left"
+    );
+}
