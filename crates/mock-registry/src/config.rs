@@ -287,3 +287,38 @@ impl Default for AcrService {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_print() {
+        let modes = [
+            AuthMode::basic("u", "hunter2"),
+            AuthMode::bearer("u", "hunter2"),
+            AuthMode::acr("hunter2", "u", "hunter2"),
+        ];
+        assert_eq!(modes.len(), 3);
+        for mode in modes {
+            let debug = format!("{:?}", Config::default().with_auth(mode));
+            assert!(!debug.contains("hunter2"), "{debug}");
+            assert!(debug.contains("<redacted>"), "{debug}");
+        }
+    }
+
+    #[test]
+    fn user_specs() {
+        let u = User::parse("alice:pa:ss").unwrap();
+        assert_eq!((u.name.as_str(), u.password.expose()), ("alice", "pa:ss"));
+        assert_eq!(u.access, Access::Full);
+        for bad in ["nocolon", ":pw"] {
+            let err = User::parse(bad).unwrap_err().to_string();
+            assert!(err.contains("NAME:PASSWORD"), "{err}");
+            assert!(
+                !err.contains(bad) || bad.is_empty(),
+                "the spec is not echoed: {err}"
+            );
+        }
+    }
+}

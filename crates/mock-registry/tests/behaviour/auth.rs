@@ -532,3 +532,26 @@ async fn acr_anonymous_pull() {
         );
     }
 }
+
+#[tokio::test]
+async fn configured_token_lifetime_is_enforced() {
+    let t = mock(Config::default().with_auth(AuthMode::Bearer(TokenService {
+        users: vec![User::new("u", "p")],
+        token_lifetime: std::time::Duration::ZERO,
+        ..TokenService::default()
+    })))
+    .await;
+    let r = token(&t, Some(&basic("u", "p")), &["repository:life/x:pull"]).await;
+    assert_eq!(r.json()["expires_in"], 0);
+    let bearer = format!("Bearer {}", r.json()["token"].as_str().expect("token"));
+    let r = t
+        .http
+        .req(
+            "GET",
+            &t.url("/v2/life/x/tags/list"),
+            &[("authorization", &bearer)],
+            "",
+        )
+        .await;
+    assert!(challenge(&r).contains(r#"error="invalid_token""#));
+}

@@ -249,3 +249,31 @@ async fn reference_registry_over_tls_with_htpasswd() {
         "an untrusted certificate is refused"
     );
 }
+
+#[test]
+fn binary_rejects_bad_flags_clearly() {
+    let out = Command::new(env!("CARGO_BIN_EXE_orca-mock-registry"))
+        .args([
+            "--addr",
+            "127.0.0.1:0",
+            "--auth",
+            "basic",
+            "--user",
+            "secretwithoutcolon",
+        ])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("NAME:PASSWORD"), "{stderr}");
+    assert!(
+        !stderr.contains("secretwithoutcolon"),
+        "the value is not echoed: {stderr}"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_orca-mock-registry"))
+        .args(["--auth", "kerberos"])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("kerberos"));
+}
