@@ -43,7 +43,7 @@ fn reference(c: &mut Criterion) {
     });
     let parsed = Reference::parse(STRICT[2].1).expect("valid reference");
     group.bench_function("display/tag_and_digest", |b| {
-        b.iter(|| black_box(&parsed).to_string())
+        b.iter(|| black_box(&parsed).to_string());
     });
     group.finish();
 }
