@@ -742,3 +742,28 @@ fn long_names_through_gnu_and_pax_records_are_extracted() {
     assert_eq!(fs::read(dest.join(&gnu)).unwrap(), b"gnu");
     assert_eq!(fs::read(dest.join(&pax)).unwrap(), b"pax");
 }
+
+#[test]
+fn a_failing_input_is_a_read_error_and_writes_nothing() {
+    struct Failing(Vec<u8>);
+    impl std::io::Read for Failing {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.0.is_empty() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "peer went away",
+                ));
+            }
+            let n = buf.len().min(self.0.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0.drain(..n);
+            Ok(n)
+        }
+    }
+    let stream = RawTar::new().file("a", &[1; 5000]).finish();
+    let error = refused(Failing(stream[..3000].to_vec()), &ExtractOptions::default());
+    let Error::Read(source) = &error else {
+        panic!("{error:?}")
+    };
+    assert_eq!(source.kind(), std::io::ErrorKind::ConnectionReset);
+}
