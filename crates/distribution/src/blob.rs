@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use bytes::{Buf, Bytes, BytesMut};
+use futures_util::FutureExt;
 use futures_util::stream::{BoxStream, Stream, StreamExt};
 use http::Method;
 use http::header::{self, HeaderName};
@@ -153,7 +154,11 @@ impl Download {
                 return Some(self.fail(e));
             }
             let body = self.body.as_mut()?;
-            let frame = tokio::time::timeout(read_timeout, body.frame()).await;
+            // Most frames are already buffered: take them without arming a timer.
+            let frame = match body.frame().now_or_never() {
+                Some(ready) => Ok(ready),
+                None => tokio::time::timeout(read_timeout, body.frame()).await,
+            };
             match frame {
                 Err(_) => {
                     let cause = Error::Timeout {
