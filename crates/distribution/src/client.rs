@@ -54,6 +54,24 @@ pub struct FetchedManifest {
     pub warnings: Vec<String>,
 }
 
+impl FetchedManifest {
+    /// Parse the bytes received as an OCI or Docker manifest or index (its digest is the
+    /// one computed over these bytes).
+    ///
+    /// # Errors
+    /// [`Error::Protocol`] when the bytes are not a manifest orca understands (unknown or
+    /// refused media type, wrong `schemaVersion`, bad JSON).
+    pub fn manifest(&self) -> Result<orca_manifest::Manifest, Error> {
+        orca_manifest::Manifest::parse(self.bytes.clone(), Some(&self.descriptor.media_type))
+            .map_err(|e| Error::Protocol {
+                method: "GET".into(),
+                url: String::new(),
+                message: format!("manifest {} cannot be parsed", self.descriptor.digest),
+                source: Some(Box::new(e)),
+            })
+    }
+}
+
 /// What a manifest push returned.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PushedManifest {

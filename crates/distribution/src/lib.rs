@@ -51,3 +51,8 @@ pub use client::{Client, FetchOptions, FetchedManifest, PushedManifest, Referrer
 pub use config::{ClientConfig, RetryPolicy};
 pub use error::{BoxError, Error, ErrorCode, ErrorKind, RegistryError};
 pub use listing::Names;
+
+/// The README's examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -840,6 +840,50 @@ mod tests {
     }
 
     #[test]
+    fn plain_http_only_where_configured() {
+        let config = ClientConfig::default().with_plain_http("plain.example:5000");
+        let t = Transport::new(config, None).unwrap();
+        let url = |u: &str| url::Url::parse(u).unwrap();
+        assert_eq!(t.scheme("plain.example:5000"), "http");
+        assert_eq!(t.scheme("tls.example"), "https");
+        // An https registry redirecting (or pointing a Location or realm) to plain HTTP.
+        let e = t
+            .check_scheme("tls.example", &url("http://storage.example/blob"))
+            .unwrap_err();
+        assert!(
+            matches!(e, Error::PlainHttpRefused { ref registry } if registry == "storage.example"),
+            "{e}"
+        );
+        assert!(
+            t.check_scheme("tls.example", &url("https://storage.example/blob"))
+                .is_ok()
+        );
+        // A plain registry may send its clients to another plain host (its storage).
+        assert!(
+            t.check_scheme("plain.example:5000", &url("http://127.0.0.1:9/x"))
+                .is_ok()
+        );
+        assert!(t.check_scheme("tls.example", &url("ftp://x/")).is_err());
+    }
+
+    #[test]
+    fn bad_configurations_are_refused() {
+        let config = ClientConfig {
+            chunk_size: 0,
+            ..ClientConfig::default()
+        };
+        assert!(
+            Transport::new(config, None)
+                .unwrap_err()
+                .to_string()
+                .contains("chunk_size")
+        );
+        let config = ClientConfig::default().with_root_certificate("/nonexistent/ca.pem");
+        let e = Transport::new(config, None).unwrap_err();
+        assert!(e.to_string().contains("/nonexistent/ca.pem"), "{e}");
+    }
+
+    #[test]
     fn hosts_and_origins() {
         assert_eq!(host_of("r.example:5000"), "r.example");
         assert_eq!(host_of("[::1]:5000"), "::1");

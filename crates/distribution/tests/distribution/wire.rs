@@ -907,3 +907,58 @@ async fn a_streamed_upload_that_does_not_match_its_descriptor_is_aborted() {
         "a complete body went out: {puts:?}"
     );
 }
+
+#[tokio::test]
+async fn an_upload_location_on_another_host_gets_no_authorization() {
+    let registry = MockServer::start().await;
+    let uploads = MockServer::start().await;
+    let blob = b"upload elsewhere".to_vec();
+    let digest = Digest::sha256(&blob);
+    Mock::given(method("POST"))
+        .and(header_exists("authorization"))
+        .respond_with(ResponseTemplate::new(202).insert_header(
+            "Location",
+            format!("{}/session/9?sig=x", uploads.uri()).as_str(),
+        ))
+        .with_priority(1)
+        .mount(&registry)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(401)
+                .insert_header("WWW-Authenticate", r#"Basic realm="registry""#),
+        )
+        .mount(&registry)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path("/session/9"))
+        .and(query_param("sig", "x"))
+        .and(query_param("digest", digest.as_str()))
+        .respond_with(ResponseTemplate::new(201))
+        .expect(1)
+        .mount(&uploads)
+        .await;
+    let credentials =
+        StaticCredentials::new().with(&host(&registry), Credential::basic("user", "pw"));
+    let client = Client::with_authenticator(
+        config_for(&registry),
+        Authenticator::new(credentials, AuthOptions::default()),
+    )
+    .expect("client");
+    let descriptor = Descriptor::new(media_types::OCI_LAYER_TAR, digest, blob.len() as u64);
+    client
+        .push_blob(
+            &reference(&registry, "team/app"),
+            &descriptor,
+            Bytes::from(blob),
+            &PushOptions::default(),
+        )
+        .await
+        .expect("push");
+    let puts = requests(&uploads).await;
+    assert_eq!(puts.len(), 1);
+    assert!(
+        header_of(&puts[0], "authorization").is_none(),
+        "credentials sent to the upload host"
+    );
+}
