@@ -31,10 +31,11 @@ const CANARY: &[u8] = b"must never change";
 /// - on error, the sandbox holds nothing but its canary file; on success, the canary and
 ///   the destination;
 /// - the canary (a sibling of the destination) is unchanged;
-/// - on success, no file is larger than the per-entry limit, the files together hold no
-///   more than the total limit, there are no more entries than allowed (counting the
-///   parent directories an entry may create), no device, fifo or socket exists, no mode has
-///   setuid/setgid/sticky, and every symbolic link resolves inside the destination.
+/// - on success, no path is deeper or longer than the limits, no file is larger than the
+///   per-entry limit, the files together hold no more than the total limit, there are no
+///   more entries than allowed (counting the parent directories an entry may create), no
+///   device, fifo or socket exists, no mode has setuid/setgid/sticky, and every symbolic
+///   link resolves inside the destination.
 ///
 /// Returns what [`extract`] returned.
 ///
@@ -87,6 +88,16 @@ fn check_tree(root: &Path, limits: &Limits) {
             let rel = rel.join(entry.file_name());
             let meta = fs::symlink_metadata(root.join(&rel)).expect("inspect");
             count += 1;
+            assert!(
+                rel.components().count() as u64 <= limits.max_path_depth,
+                "{} is deeper than the limit",
+                rel.display()
+            );
+            assert!(
+                rel.as_os_str().len() as u64 <= limits.max_path_length,
+                "{} is longer than the limit",
+                rel.display()
+            );
             #[cfg(unix)]
             {
                 use std::os::unix::fs::MetadataExt;
