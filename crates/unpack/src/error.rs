@@ -200,6 +200,15 @@ fn entry_suffix(entry: Option<&str>) -> String {
 }
 
 impl Error {
+    /// The limit this error is about, when it is [`Error::Limit`] (a caller maps these to
+    /// "artifact too large").
+    pub fn limit(&self) -> Option<LimitKind> {
+        match self {
+            Error::Limit { limit, .. } => Some(*limit),
+            _ => None,
+        }
+    }
+
     pub(crate) fn io(
         operation: &'static str,
         path: impl Into<PathBuf>,

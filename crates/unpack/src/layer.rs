@@ -1,5 +1,6 @@
 //! What an ORAS pull writes for one layer.
 
+use std::collections::HashSet;
 use std::fs;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -241,4 +242,54 @@ fn write_file<R: Read>(
         .persist(target)
         .map_err(|e| Error::io("rename into", target, e.error))?;
     Ok(size)
+}
+
+/// Writes every layer of a manifest below `dest` with [`write_layer`], in order, opening
+/// each blob with `open` only when the layer is going to be written (untitled layers that
+/// are skipped are never opened).
+///
+/// Two layers with the same title are refused before anything is opened
+/// ([`Error::Duplicate`]), as the ORAS CLI refuses them.
+///
+/// # Limitations
+///
+/// Each layer is replaced atomically, the set is not: when a layer fails, the layers
+/// before it stay written.
+///
+/// # Errors
+///
+/// The first error of a layer; an error of `open` is [`Error::Read`].
+pub fn write_layers<F, R>(
+    layers: &[Descriptor],
+    mut open: F,
+    dest: &Path,
+    options: &LayerOptions,
+) -> Result<Vec<Written>, Error>
+where
+    F: FnMut(&Descriptor) -> io::Result<R>,
+    R: Read,
+{
+    let mut titles = HashSet::new();
+    for layer in layers {
+        if let Some(title) = layer.title() {
+            let normalised = check_path(title.as_bytes(), &options.extract.limits)
+                .map_or_else(|_| title.to_owned(), |p| p.as_string());
+            if !titles.insert(normalised) {
+                return Err(Error::Duplicate {
+                    path: title.to_owned(),
+                    type_change: false,
+                });
+            }
+        }
+    }
+    let mut written = Vec::with_capacity(layers.len());
+    for layer in layers {
+        if layer.title().is_none() && !options.write_untitled {
+            written.push(Written::Skipped);
+            continue;
+        }
+        let reader = open(layer).map_err(Error::Read)?;
+        written.push(write_layer(layer, reader, dest, options)?);
+    }
+    Ok(written)
 }

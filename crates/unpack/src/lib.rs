@@ -10,7 +10,8 @@
 //!   checks, atomically.
 //! - [`pack_dir`] / [`pack_file`]: a folder into an ORAS folder layer, a file into a
 //!   titled layer descriptor.
-//! - [`write_layer`]: what an ORAS pull writes for one layer of a manifest.
+//! - [`write_layer`] / [`write_layers`]: what an ORAS pull writes for the layers of a
+//!   manifest.
 //! - [`check_path`]: the pure path check used for entries and titles.
 //!
 //! The crate does file IO only below the destinations it is given (and their temporary
@@ -80,7 +81,7 @@ pub use extract::{
     Compression, Duplicates, EntryKind, ExtractOptions, Extracted, HEADER_BYTES, Summary,
     TRAILING_BYTES, extract,
 };
-pub use layer::{LayerOptions, Written, write_layer};
+pub use layer::{LayerOptions, Written, write_layer, write_layers};
 pub use limits::{LimitKind, Limits};
 pub use pack::{PackOptions, pack_dir, pack_file};
 pub use path::{RelativePath, check_path};

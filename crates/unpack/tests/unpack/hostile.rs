@@ -605,6 +605,7 @@ fn ten_gigabytes_of_zeros_stop_at_the_ratio_limit() {
         ),
         "{error:?}"
     );
+    assert_eq!(error.limit(), Some(LimitKind::CompressionRatio));
     // Stopped early: far less than the ~10 MB of the whole bomb was read.
     assert!(taken.get() < 2 * 1024 * 1024, "read {} bytes", taken.get());
 }

@@ -248,3 +248,62 @@ fn a_malformed_content_digest_annotation_is_refused() {
         "{error:?}"
     );
 }
+
+#[test]
+fn all_layers_of_a_manifest_are_written_and_untitled_ones_never_opened() {
+    let (work, folder_blob, folder) = folder_layer();
+    let file = Descriptor::for_bytes(media_types::ORAS_DEFAULT_LAYER, b"notes")
+        .with_annotation(annotations::TITLE, "notes.txt");
+    let untitled = Descriptor::for_bytes(media_types::ORAS_DEFAULT_LAYER, b"hidden");
+    let layers = [folder.clone(), untitled.clone(), file.clone()];
+    let out = work.path().join("out");
+    let mut opened = Vec::new();
+    let written = orca_unpack::write_layers(
+        &layers,
+        |layer| {
+            opened.push(layer.digest.clone());
+            let bytes = if layer == &folder {
+                folder_blob.clone()
+            } else {
+                b"notes".to_vec()
+            };
+            Ok(std::io::Cursor::new(bytes))
+        },
+        &out,
+        &LayerOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(written.len(), 3);
+    assert!(matches!(written[1], Written::Skipped));
+    assert_eq!(opened, [folder.digest.clone(), file.digest.clone()]);
+    assert_eq!(fs::read(out.join("notes.txt")).unwrap(), b"notes");
+    assert!(out.join("templates/sub/t.liquid").is_file());
+
+    let twice = [
+        file.clone(),
+        file.with_annotation(annotations::TITLE, "./notes.txt"),
+    ];
+    let error = orca_unpack::write_layers(
+        &twice,
+        |_| -> std::io::Result<&[u8]> { panic!("nothing is opened") },
+        &out,
+        &LayerOptions::default(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&error, Error::Duplicate { path, .. } if path == "./notes.txt"),
+        "{error:?}"
+    );
+    let error = orca_unpack::write_layers(
+        &[untitled],
+        |_| -> std::io::Result<&[u8]> { Err(std::io::Error::other("registry down")) },
+        &out,
+        &{
+            let mut o = LayerOptions::default();
+            o.write_untitled = true;
+            o
+        },
+    )
+    .unwrap_err();
+    assert!(matches!(error, Error::Read(_)), "{error:?}");
+}
