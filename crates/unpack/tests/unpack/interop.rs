@@ -38,7 +38,10 @@ fn python() -> Option<PathBuf> {
 
 fn script(python: &Path, args: &[&dyn AsRef<std::ffi::OsStr>]) {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/unpack/oras_interop.py");
+    // The package leaves temporary files behind (`oras-tmp.*`): keep them in ours.
+    let scratch = tempfile::tempdir().unwrap();
     let output = Command::new(python)
+        .env("TMPDIR", scratch.path())
         .arg(script)
         .args(args.iter().map(AsRef::as_ref))
         .output()
