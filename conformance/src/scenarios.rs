@@ -734,6 +734,47 @@ async fn referrers_api(ctx: Arc<Ctx>) -> Result<(), Failure> {
     )
 }
 
+/// Push a referrer of `subject` into `repo`; when the registry acknowledges the subject
+/// although it serves no referrers API (the mock does so with the API off, distribution 2.8
+/// does not), index it in the tag schema explicitly, as a copy would.
+async fn push_unindexed_referrer(
+    client: &orca_distribution::Client,
+    repo: &orca_reference::Reference,
+    subject: &Descriptor,
+    artifact_type: &str,
+    layers: &[Descriptor],
+) -> Result<Digest, Failure> {
+    let bytes = artifact_manifest(artifact_type, layers, Some(subject))?;
+    let digest = Digest::sha256(&bytes);
+    let len = bytes.len() as u64;
+    let reference = repo
+        .clone()
+        .with_digest(digest.as_str())
+        .map_err(|e| Failure(e.to_string()))?;
+    let pushed = client
+        .push_manifest(
+            &reference,
+            Bytes::from(bytes),
+            media_types::OCI_IMAGE_MANIFEST,
+        )
+        .await?;
+    if pushed.subject.is_some() {
+        ensure(!pushed.updated_referrers_tag, || {
+            "the tag index was updated although the registry acknowledged the subject".into()
+        })?;
+        let mut descriptor = Descriptor::new(media_types::OCI_IMAGE_MANIFEST, digest.clone(), len);
+        descriptor.artifact_type = Some(artifact_type.to_owned());
+        client
+            .index_referrer(repo, &subject.digest, descriptor)
+            .await?;
+    } else {
+        ensure(pushed.updated_referrers_tag, || {
+            "the tag-schema index was not maintained".into()
+        })?;
+    }
+    Ok(digest)
+}
+
 async fn referrers_fallback(ctx: Arc<Ctx>) -> Result<(), Failure> {
     let (mock, client) = ctx
         .fresh_mock(
@@ -765,33 +806,30 @@ async fn referrers_fallback(ctx: Arc<Ctx>) -> Result<(), Failure> {
             media_types::OCI_IMAGE_MANIFEST,
         )
         .await?;
-    let referrer = artifact_manifest("application/vnd.orca.sig", &[layer], Some(&subject))?;
-    let referrer_digest = Digest::sha256(&referrer);
-    let referrer_ref = repo
-        .clone()
-        .with_digest(referrer_digest.as_str())
-        .map_err(|e| Failure(e.to_string()))?;
-    let pushed = client
-        .push_manifest(
-            &referrer_ref,
-            Bytes::from(referrer),
-            media_types::OCI_IMAGE_MANIFEST,
+    let sig = push_unindexed_referrer(
+        &client,
+        &repo,
+        &subject,
+        "application/vnd.orca.sig",
+        &[layer],
+    )
+    .await?;
+    push_unindexed_referrer(&client, &repo, &subject, "application/vnd.orca.sbom", &[]).await?;
+    let all = client.referrers(&subject_ref, None).await?;
+    ensure(all.manifests.len() == 2, || {
+        format!(
+            "{} referrers in the tag index, expected 2",
+            all.manifests.len()
         )
+    })?;
+    let r = client
+        .referrers(&subject_ref, Some("application/vnd.orca.sig"))
         .await?;
-    ensure(pushed.subject.is_none(), || {
-        "the registry answered OCI-Subject although its referrers API is off (a registry \
-         without the API must not claim to have processed the subject)"
-            .into()
-    })?;
-    ensure(pushed.updated_referrers_tag, || {
-        "the tag-schema index was not maintained".into()
-    })?;
-    let r = client.referrers(&subject_ref, None).await?;
     ensure(r.from_tag_schema, || {
         "the referrers API was used although it is off".into()
     })?;
     ensure(
-        r.manifests.len() == 1 && r.manifests[0].digest == referrer_digest,
+        r.manifests.len() == 1 && r.manifests[0].digest == sig,
         || format!("referrers {:?}", r.manifests),
     )
 }

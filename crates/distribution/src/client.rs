@@ -365,7 +365,7 @@ impl Client {
                 .clone()
                 .or_else(|| probe.config.as_ref().map(|c| c.media_type.clone()));
             descriptor.annotations = probe.annotations.clone();
-            self.add_to_referrers_tag(reference, &subject.digest, descriptor)
+            self.index_referrer(reference, &subject.digest, descriptor)
                 .await?;
             updated_referrers_tag = true;
         }
@@ -402,12 +402,23 @@ impl Client {
         Ok((subject, response.warnings))
     }
 
-    async fn add_to_referrers_tag(
+    /// Add `referrer` to the referrers tag-schema index of `subject` (the OCI image index
+    /// tagged `<alg>-<hex>` in the reference's repository), creating it if needed.
+    ///
+    /// [`Client::push_manifest`] does this by itself when the registry does not answer
+    /// `OCI-Subject`; call it directly when copying referrers, or for a registry that
+    /// acknowledges subjects without serving the referrers API.
+    ///
+    /// # Limitations
+    /// Read-modify-write without a lock, as the spec describes: two concurrent updates of
+    /// one subject's index can lose an entry.
+    pub async fn index_referrer(
         &self,
         reference: &Reference,
         subject: &Digest,
-        descriptor: Descriptor,
+        referrer: Descriptor,
     ) -> Result<(), Error> {
+        let descriptor = referrer;
         let tag = referrers_tag(subject);
         let index_ref = Reference::new(reference.registry(), reference.repository())
             .and_then(|r| r.with_tag(&tag))
