@@ -900,25 +900,42 @@ async fn token_reused(ctx: Arc<Ctx>) -> Result<(), Failure> {
 }
 
 async fn token_expiry(ctx: Arc<Ctx>) -> Result<(), Failure> {
-    let data = random_bytes(512 * 1024, 33);
+    let data = random_bytes(1024 * 1024, 33);
     let (_, layer) = push_artifact(&ctx, &ctx.client, "token-expiry", "v1", data.clone()).await?;
     let mock = ctx.mock()?;
     let client = ctx.fresh_client()?;
     client
         .fetch_manifest(&ctx.tagged("token-expiry", "v1")?, &FetchOptions::default())
         .await?;
-    let before = token_requests(mock);
+    mock.clear_requests();
+    // The first blob GET starts with a valid token, is throttled to 2 MiB/s and dropped
+    // after 512 KiB (about 250 ms); the registry treats tokens as expired after 150 ms, so
+    // the resume with Range carries an expired token (it still looks valid locally).
     mock.faults()
-        .expire_tokens_after(Some(Duration::from_millis(200)));
-    tokio::time::sleep(Duration::from_millis(400)).await;
+        .expire_tokens_after(Some(Duration::from_millis(150)));
+    mock.faults().add(Fault::throttle(2 * 1024 * 1024).times(1));
+    mock.faults().add(Fault::close_after(512 * 1024).times(1));
     let bytes = client
         .fetch_blob(&ctx.repo("token-expiry")?, &layer)
         .await?
         .bytes()
         .await?;
     ensure(bytes == data, || "blob differs".into())?;
-    let after = token_requests(mock);
-    ensure(after > before, || {
+    let log = mock.requests();
+    let blob_statuses: Vec<u16> = log
+        .iter()
+        .filter(|r| r.path.contains("/blobs/"))
+        .map(|r| r.status.as_u16())
+        .collect();
+    ensure(
+        blob_statuses.contains(&401) && blob_statuses.last() == Some(&206),
+        || {
+            format!(
+                "blob GET statuses {blob_statuses:?}: expected the resume to be refused (401), then served (206)"
+            )
+        },
+    )?;
+    ensure(token_requests(mock) > 0, || {
         "no new token was negotiated after the expiry".into()
     })
 }
