@@ -14,7 +14,7 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use orca_auth::{Authenticator, Authorization, Scope, Step};
+use orca_auth::{AuthScheme, Authenticator, Authorization, Scope, Step};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls_pki_types::pem::PemObject;
@@ -267,12 +267,10 @@ impl Transport {
                 fresh = Some(a);
                 continue;
             }
-            if (status == 403 || status == 400)
-                && authorization.is_some()
-                && !denied_retried
-                && replayable
-                && self.auth.is_some()
-            {
+            let bearer = authorization
+                .as_ref()
+                .is_some_and(|a| a.scheme() == AuthScheme::Bearer);
+            if (status == 403 || status == 400) && bearer && !denied_retried && replayable {
                 // A token that the registry now refuses (revoked, expired early): drop it
                 // and negotiate once more. The body is small: an error document.
                 let headers = response.headers.clone();
@@ -282,11 +280,17 @@ impl Transport {
                     if let (Some(auth), Some(a)) = (&self.auth, &authorization) {
                         auth.reject(&call.registry, a);
                     }
-                    let a = self
+                    match self
                         .negotiate(&call.registry, &call.scopes, &call.url, &headers)
-                        .await?;
-                    fresh = Some(a);
-                    continue;
+                        .await
+                    {
+                        Ok(a) => {
+                            fresh = Some(a);
+                            continue;
+                        }
+                        // The registry's answer says more than a failed renegotiation.
+                        Err(e) => tracing::debug!(error = %e, "renegotiation after DENIED failed"),
+                    }
                 }
                 return Err(head.into_error(errors));
             }

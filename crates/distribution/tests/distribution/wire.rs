@@ -962,3 +962,41 @@ async fn an_upload_location_on_another_host_gets_no_authorization() {
         "credentials sent to the upload host"
     );
 }
+
+#[tokio::test]
+async fn denied_with_basic_credentials_is_reported_as_denied() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(header_exists("authorization"))
+        .respond_with(
+            ResponseTemplate::new(403).set_body_json(
+                serde_json::json!({"errors":[{"code":"DENIED","message":"pull only"}]}),
+            ),
+        )
+        .with_priority(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(401)
+                .insert_header("WWW-Authenticate", r#"Basic realm="registry""#),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let credentials =
+        StaticCredentials::new().with(&host(&server), Credential::basic("reader", "pw"));
+    let client = Client::with_authenticator(
+        config_for(&server),
+        Authenticator::new(credentials, AuthOptions::default()),
+    )
+    .expect("client");
+    let e = client
+        .start_upload(&reference(&server, "team/app"))
+        .await
+        .expect_err("denied");
+    assert_eq!(e.kind(), ErrorKind::Denied, "{e}");
+    assert!(e.has_code(&orca_distribution::ErrorCode::Denied));
+    assert!(e.to_string().contains("pull only"), "{e}");
+}
