@@ -97,7 +97,7 @@ impl Call {
             url,
             headers: HeaderMap::new(),
             body: Body::Empty,
-            registry: registry.to_owned(),
+            registry: endpoint(registry).to_owned(),
             scopes,
             idempotent,
             follow_redirects,
@@ -197,6 +197,7 @@ impl Transport {
 
     /// `scheme://registry`.
     pub(crate) fn base_url(&self, registry: &str) -> String {
+        let registry = endpoint(registry);
         format!("{}://{registry}", self.scheme(registry))
     }
 
@@ -228,7 +229,10 @@ impl Transport {
     /// Send `call`, negotiating authentication on 401, retrying idempotent requests and
     /// following redirects as configured. Any status is returned; see [`Transport::send_expect`].
     pub(crate) async fn send(&self, mut call: Call) -> Result<Response, Error> {
-        let registry_origin = self.base_url(&call.registry);
+        // Normalised as `url` does (default port dropped, host lower-cased), so that a
+        // reference written `r.example:443` still gets its credentials.
+        let base = self.base_url(&call.registry);
+        let registry_origin = url::Url::parse(&base).map_or(base, |u| origin(&u));
         let mut attempt: u32 = 0;
         let mut negotiated = false;
         let mut denied_retried = false;
@@ -612,6 +616,15 @@ fn is_redirect(status: StatusCode) -> bool {
     matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308)
 }
 
+/// The host that serves a registry's API: Docker Hub's references say `docker.io` (or
+/// `index.docker.io`), its API is at `registry-1.docker.io`, as docker and ORAS do it.
+pub(crate) fn endpoint(registry: &str) -> &str {
+    match registry {
+        "docker.io" | "index.docker.io" => "registry-1.docker.io",
+        other => other,
+    }
+}
+
 /// `host[:port]` of a URL, as written in references.
 pub(crate) fn authority(url: &url::Url) -> String {
     let host = url.host_str().unwrap_or_default();
@@ -890,6 +903,25 @@ mod tests {
         let config = ClientConfig::default().with_root_certificate("/nonexistent/ca.pem");
         let e = Transport::new(config, None).unwrap_err();
         assert!(e.to_string().contains("/nonexistent/ca.pem"), "{e}");
+    }
+
+    #[test]
+    fn origins_are_normalised() {
+        let u = url::Url::parse("https://R.Example:443/v2/").unwrap();
+        assert_eq!(origin(&u), "https://r.example");
+    }
+
+    #[test]
+    fn docker_hub_references_reach_its_api_host() {
+        let t = Transport::new(ClientConfig::default(), None).unwrap();
+        assert_eq!(t.base_url("docker.io"), "https://registry-1.docker.io");
+        assert_eq!(
+            t.base_url("index.docker.io"),
+            "https://registry-1.docker.io"
+        );
+        assert_eq!(t.base_url("ghcr.io"), "https://ghcr.io");
+        let call = Call::new(Method::GET, String::new(), "docker.io", Vec::new());
+        assert_eq!(call.registry, "registry-1.docker.io");
     }
 
     #[test]
