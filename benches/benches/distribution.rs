@@ -122,8 +122,11 @@ fn generator_descriptor(len: u64) -> Descriptor {
     })
 }
 
-fn sha256_rate() -> f64 {
-    let data = orca_benches::pseudo_random_bytes(64 * 1024 * 1024, 7);
+fn sha256_rate(len: u64) -> f64 {
+    // 64 MiB, or less for small (test-mode) blobs.
+    let size =
+        usize::try_from(len.clamp(1024 * 1024, 64 * 1024 * 1024)).unwrap_or(64 * 1024 * 1024);
+    let data = orca_benches::pseudo_random_bytes(size, 7);
     let mut best = Duration::MAX;
     for _ in 0..3 {
         let started = Instant::now();
@@ -256,7 +259,7 @@ fn mib_per_s(rate: f64) -> f64 {
 }
 
 fn figures(rt: &tokio::runtime::Runtime, len: u64, descriptor: &Descriptor) {
-    let sha = sha256_rate();
+    let sha = sha256_rate(len);
     let setup = rt.block_on(setup(len, descriptor.clone()));
     let reset = reset_peak_rss();
     let started = Instant::now();
