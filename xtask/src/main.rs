@@ -9,6 +9,8 @@
 //!   (default 30); installs `cargo-fuzz` when missing.
 //! - `bench [ARGS…]`: run the criterion benchmarks; ARGS go to criterion.
 //! - `conformance [ARGS…]`: run the conformance suite (see `orca-conformance --help`).
+//! - `demo [DIR]`: the round trip on the embedded registry (pack a folder, push, pull by
+//!   digest, unpack, compare every byte); DIR instead of the generated sample folder.
 //! - `tools`: install (or say how to install) the external tools the tests use.
 //!
 //! Only the standard library is used, so the task runner builds in a second.
@@ -53,6 +55,7 @@ fn main() -> ExitCode {
         "fuzz" => fuzz_task(&args),
         "bench" => bench(&args),
         "conformance" => conformance(&args, true),
+        "demo" => demo(&args),
         "tools" => tools(false).map(|env| {
             for (key, value) in env {
                 println!("{key}={}", value.to_string_lossy());
@@ -157,6 +160,7 @@ fn ci(args: &[String]) -> Result {
         "clippy",
         "--workspace",
         "--all-targets",
+        "--all-features",
         "--locked",
         "--",
         "-D",
@@ -164,13 +168,24 @@ fn ci(args: &[String]) -> Result {
     ]))?;
     // `--all-targets` also builds the benches and runs each once in criterion's test mode,
     // so CI exercises them without an optimised build; doctests need their own run.
+    // `--all-features` tests the optional adapters too (features never change defaults).
     let mut tests = Command::new(cargo());
-    tests.args(["test", "--workspace", "--all-targets", "--locked"]);
+    tests.args([
+        "test",
+        "--workspace",
+        "--all-targets",
+        "--all-features",
+        "--no-fail-fast",
+        "--locked",
+    ]);
     with_tools(&mut tests);
     run(&mut tests)?;
     let mut doctests = Command::new(cargo());
-    doctests.args(["test", "--workspace", "--doc", "--locked"]);
+    doctests.args(["test", "--workspace", "--doc", "--all-features", "--locked"]);
     run(&mut doctests)?;
+
+    // The README's demo command must keep working.
+    demo(&[])?;
 
     for flavour in ["plain", "tls-basic"] {
         let mut args = vec!["--spawn-reference-registry".to_owned(), flavour.to_owned()];
@@ -213,6 +228,22 @@ fn conformance_with_env(args: &[String], release: bool, tool_env: &[(String, OsS
     }
     cmd.arg("--").args(args);
     cmd.envs(tool_env.iter().map(|(k, v)| (k, v)));
+    run(&mut cmd)
+}
+
+fn demo(args: &[String]) -> Result {
+    let mut cmd = Command::new(cargo());
+    cmd.args([
+        "run",
+        "--quiet",
+        "--locked",
+        "--package",
+        "orca-conformance",
+        "--example",
+        "demo",
+        "--",
+    ])
+    .args(args);
     run(&mut cmd)
 }
 
