@@ -122,6 +122,21 @@ fn generator_descriptor(len: u64) -> Descriptor {
     })
 }
 
+/// How fast the generator alone produces bytes (part of every push figure's cost).
+fn generator_rate(len: u64) -> f64 {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        use tokio::io::AsyncReadExt;
+        let mut g = Generator::new(len);
+        let mut buf = vec![0u8; 256 * 1024];
+        let started = Instant::now();
+        while g.read(&mut buf).await.expect("generator") > 0 {}
+        len as f64 / started.elapsed().as_secs_f64()
+    })
+}
+
 fn sha256_rate(len: u64) -> f64 {
     // 64 MiB, or less for small (test-mode) blobs.
     let size =
@@ -254,12 +269,57 @@ async fn heads() -> (u64, usize) {
     (reg.connections() - connections, tokens)
 }
 
+/// A loopback server that accepts any upload and discards it: `POST` answers 202 with a
+/// session, `PUT` drains the body and answers 201. Measures the client alone.
+async fn start_sink() -> String {
+    use http_body_util::BodyExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let host = listener.local_addr().expect("addr").to_string();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(
+                    |req: http::Request<hyper::body::Incoming>| async move {
+                        let method = req.method().clone();
+                        let mut body = req.into_body();
+                        while let Some(frame) = body.frame().await {
+                            frame?;
+                        }
+                        let status = if method == http::Method::POST {
+                            202
+                        } else {
+                            201
+                        };
+                        let response = http::Response::builder()
+                            .status(status)
+                            .header("Location", "/v2/bench/sink/blobs/uploads/1")
+                            .body(http_body_util::Empty::<Bytes>::new())
+                            .expect("response");
+                        Ok::<_, hyper::Error>(response)
+                    },
+                );
+                let io = hyper_util::rt::TokioIo::new(stream);
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(io, service)
+                    .await;
+            });
+        }
+    });
+    host
+}
+
 fn mib_per_s(rate: f64) -> f64 {
     rate / (1024.0 * 1024.0)
 }
 
 fn figures(rt: &tokio::runtime::Runtime, len: u64, descriptor: &Descriptor) {
     let sha = sha256_rate(len);
+    let generated = generator_rate(len);
     let setup = rt.block_on(setup(len, descriptor.clone()));
     let reset = reset_peak_rss();
     let started = Instant::now();
@@ -278,12 +338,25 @@ fn figures(rt: &tokio::runtime::Runtime, len: u64, descriptor: &Descriptor) {
         push(&client, &repo, descriptor, len).await;
         len as f64 / started.elapsed().as_secs_f64()
     });
+    let sink_rate = rt.block_on(async {
+        let host = start_sink().await;
+        let client =
+            Client::new(ClientConfig::default().with_plain_http(host.clone())).expect("client");
+        let repo = Reference::new(&host, "bench/sink").expect("reference");
+        let started = Instant::now();
+        push(&client, &repo, descriptor, len).await;
+        len as f64 / started.elapsed().as_secs_f64()
+    });
     let (connects, tokens) = rt.block_on(heads());
     println!(
         "distribution figures ({} MiB blob, one run):",
         len / (1024 * 1024)
     );
     println!("  sha256 single core: {:.0} MiB/s", mib_per_s(sha));
+    println!(
+        "  push source (generator) alone: {:.0} MiB/s",
+        mib_per_s(generated)
+    );
     println!(
         "  pull (verified):    {:.0} MiB/s = {:.0} % of sha256 (target >= 80 %)",
         mib_per_s(pull_rate),
@@ -293,6 +366,11 @@ fn figures(rt: &tokio::runtime::Runtime, len: u64, descriptor: &Descriptor) {
         "  push (streamed):    {:.0} MiB/s = {:.0} % of sha256 (target >= 70 %)",
         mib_per_s(push_rate),
         100.0 * push_rate / sha
+    );
+    println!(
+        "  push (streamed) into a discarding sink: {:.0} MiB/s = {:.0} % of sha256 (the client alone)",
+        mib_per_s(sink_rate),
+        100.0 * sink_rate / sha
     );
     match (reset, peak) {
         (true, Some(kib)) => println!(

@@ -697,7 +697,8 @@ impl Client {
         let url = session.with_digest(&expected.digest);
         let state = StreamState {
             reader,
-            verifier: Some(verifier),
+            pipe: Some(HashPipe::start(verifier)),
+            seen: 0,
             failure: failure.clone(),
             url: url.clone(),
             size: expected.size,
@@ -959,51 +960,89 @@ fn session_from(response: &Response) -> Result<UploadSession, Error> {
     })
 }
 
+/// Hashes on a blocking thread, so that reading and sending the next piece overlap with
+/// hashing the previous one (a streamed push is otherwise bound by one core doing both).
+struct HashPipe {
+    tx: Option<tokio::sync::mpsc::Sender<Bytes>>,
+    worker: Option<tokio::task::JoinHandle<Verifier>>,
+}
+
+impl HashPipe {
+    fn start(mut verifier: Verifier) -> HashPipe {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(8);
+        let worker = tokio::task::spawn_blocking(move || {
+            while let Some(piece) = rx.blocking_recv() {
+                verifier.update(&piece);
+            }
+            verifier
+        });
+        HashPipe {
+            tx: Some(tx),
+            worker: Some(worker),
+        }
+    }
+
+    /// Queue a piece; false if the hashing thread is gone.
+    async fn feed(&self, piece: Bytes) -> bool {
+        match &self.tx {
+            Some(tx) => tx.send(piece).await.is_ok(),
+            None => false,
+        }
+    }
+
+    /// Wait for every queued piece to be hashed.
+    async fn finish(mut self) -> Option<Verifier> {
+        drop(self.tx.take());
+        self.worker.take()?.await.ok()
+    }
+}
+
 struct StreamState<R> {
     reader: R,
-    verifier: Option<Verifier>,
+    pipe: Option<HashPipe>,
+    seen: u64,
     failure: Arc<Mutex<Option<Error>>>,
     url: String,
     size: u64,
 }
 
 impl<R: AsyncRead + Unpin> StreamState<R> {
+    fn fail(&mut self, e: Error, message: &'static str) -> Result<Frame<Bytes>, BoxError> {
+        self.pipe = None;
+        self.record(e);
+        Err(message.into())
+    }
+
     async fn next_frame(&mut self) -> Option<Result<Frame<Bytes>, BoxError>> {
-        let verifier = self.verifier.as_mut()?;
+        self.pipe.as_ref()?;
         let mut buf = BytesMut::with_capacity(STREAM_READ);
         match self.reader.read_buf(&mut buf).await {
-            Err(e) => {
-                self.verifier = None;
-                let message = e.to_string();
-                self.record(Error::Io(e));
-                Some(Err(message.into()))
-            }
-            Ok(0) => {
-                let verifier = self.verifier.take()?;
-                match verifier.finish() {
-                    Ok(()) => None,
-                    Err(e) => {
-                        self.record(self.verify_error(e));
-                        Some(Err("the upload source does not match its descriptor".into()))
-                    }
-                }
-            }
-            Ok(_) => {
-                verifier.update(&buf);
-                if verifier.bytes_seen() == self.size {
-                    // hyper stops polling once `Content-Length` bytes are out, so the
-                    // last piece is held back until the content is known to be right.
-                    return self.finish_early(buf.freeze()).await;
-                }
-                if verifier.exceeded().is_err() {
-                    self.verifier = None;
-                    self.record(Error::SizeExceeded {
+            Err(e) => Some(self.fail(Error::Io(e), "reading the upload source failed")),
+            Ok(0) => self.verify(None).await,
+            Ok(n) => {
+                self.seen += n as u64;
+                if self.seen > self.size {
+                    let e = Error::SizeExceeded {
                         url: redact_url(&self.url),
                         limit: self.size,
-                    });
-                    return Some(Err("the upload source is larger than its descriptor".into()));
+                    };
+                    return Some(self.fail(e, "the upload source is larger than its descriptor"));
                 }
-                Some(Ok(Frame::data(buf.freeze())))
+                let piece = buf.freeze();
+                let fed = match &self.pipe {
+                    Some(pipe) => pipe.feed(piece.clone()).await,
+                    None => false,
+                };
+                if !fed {
+                    let e = Error::config("the upload's hashing thread stopped");
+                    return Some(self.fail(e, "the upload's hashing thread stopped"));
+                }
+                if self.seen == self.size {
+                    // hyper stops polling once `Content-Length` bytes are out, so the
+                    // last piece is held back until the content is known to be right.
+                    return self.finish_early(piece).await;
+                }
+                Some(Ok(Frame::data(piece)))
             }
         }
     }
@@ -1011,28 +1050,33 @@ impl<R: AsyncRead + Unpin> StreamState<R> {
     /// All expected bytes were read: check that the source ends here and that the digest
     /// matches, then release the last piece (or fail the body so the upload is aborted).
     async fn finish_early(&mut self, last: Bytes) -> Option<Result<Frame<Bytes>, BoxError>> {
-        let verifier = self.verifier.take()?;
         let mut probe = [0u8; 1];
         match self.reader.read(&mut probe).await {
-            Ok(0) => {}
+            Ok(0) => self.verify(Some(last)).await,
             Ok(_) => {
-                self.record(Error::SizeExceeded {
+                let e = Error::SizeExceeded {
                     url: redact_url(&self.url),
                     limit: self.size,
-                });
-                return Some(Err("the upload source is larger than its descriptor".into()));
+                };
+                Some(self.fail(e, "the upload source is larger than its descriptor"))
             }
-            Err(e) => {
-                let message = e.to_string();
-                self.record(Error::Io(e));
-                return Some(Err(message.into()));
-            }
+            Err(e) => Some(self.fail(Error::Io(e), "reading the upload source failed")),
         }
+    }
+
+    /// Wait for the hash of everything read, then release `last` (or end the stream), or
+    /// fail the body on a mismatch.
+    async fn verify(&mut self, last: Option<Bytes>) -> Option<Result<Frame<Bytes>, BoxError>> {
+        let pipe = self.pipe.take()?;
+        let Some(verifier) = pipe.finish().await else {
+            let e = Error::config("the upload's hashing thread failed");
+            return Some(self.fail(e, "the upload's hashing thread failed"));
+        };
         match verifier.finish() {
-            Ok(()) => Some(Ok(Frame::data(last))),
+            Ok(()) => last.map(|piece| Ok(Frame::data(piece))),
             Err(e) => {
-                self.record(self.verify_error(e));
-                Some(Err("the upload source does not match its descriptor".into()))
+                let e = self.verify_error(e);
+                Some(self.fail(e, "the upload source does not match its descriptor"))
             }
         }
     }
