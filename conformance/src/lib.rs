@@ -85,6 +85,8 @@ pub enum Needs {
     Credentials,
     /// The mock registry with a token service (bearer or ACR mode).
     TokenService,
+    /// A target served over TLS.
+    Tls,
 }
 
 /// One named check.
@@ -164,6 +166,7 @@ fn skip_reason(scenario: &Scenario, ctx: &Ctx) -> Option<String> {
         Needs::Credentials => {
             (!ctx.has_credentials()).then(|| "the target requires no credentials".to_owned())
         }
+        Needs::Tls => (!ctx.tls()).then(|| "the target speaks plain HTTP".to_owned()),
         Needs::TokenService => (!ctx.token_service())
             .then(|| "needs a token service (the mock in bearer or ACR mode)".to_owned()),
     }

@@ -167,6 +167,18 @@ pub fn scenarios() -> Vec<Scenario> {
             LOG,
             connection_reuse
         ),
+        scenario!(
+            "transport/tls-untrusted-refused",
+            Transport,
+            Needs::Tls,
+            tls_untrusted
+        ),
+        scenario!(
+            "transport/tls-skip-verify-opt-in",
+            Transport,
+            Needs::Tls,
+            tls_skip_verify
+        ),
         scenario!("limits/manifest-size-cap", Limits, Needs::Any, manifest_cap),
         scenario!(
             "limits/blob-larger-than-descriptor",
@@ -1096,6 +1108,36 @@ async fn connection_reuse(ctx: Arc<Ctx>) -> Result<(), Failure> {
     })
 }
 
+async fn tls_untrusted(ctx: Arc<Ctx>) -> Result<(), Failure> {
+    // Without the target's CA (only the public roots), the handshake must fail.
+    let client = ctx.client_with(|c| c.extra_root_certificates.clear())?;
+    if ctx.client.config().extra_root_certificates.is_empty() {
+        // The target has a publicly trusted certificate: nothing to distrust.
+        return Ok(client.ping(&ctx.registry).await?);
+    }
+    match client.ping(&ctx.registry).await {
+        Ok(()) => Err(Failure(
+            "TLS to a registry whose CA is not trusted succeeded".into(),
+        )),
+        Err(e) if e.kind() == ErrorKind::Connect && !e.is_retryable() => Ok(()),
+        Err(e) => Err(Failure(format!(
+            "expected a TLS failure that is not retried, got {:?} (retryable: {}): {}",
+            e.kind(),
+            e.is_retryable(),
+            Failure::from(e)
+        ))),
+    }
+}
+
+async fn tls_skip_verify(ctx: Arc<Ctx>) -> Result<(), Failure> {
+    let registry = ctx.registry.clone();
+    let client = ctx.client_with(|c| {
+        c.extra_root_certificates.clear();
+        c.insecure_skip_verify.insert(registry);
+    })?;
+    Ok(client.ping(&ctx.registry).await?)
+}
+
 async fn manifest_cap(ctx: Arc<Ctx>) -> Result<(), Failure> {
     push_artifact(&ctx, &ctx.client, "cap", "v1", random_bytes(10, 39)).await?;
     let options = FetchOptions {
@@ -1151,7 +1193,7 @@ mod tests {
     #[test]
     fn scenarios_are_unique_and_cover_every_group() {
         let all = scenarios();
-        assert_eq!(all.len(), 40);
+        assert_eq!(all.len(), 42);
         let mut names: Vec<_> = all.iter().map(|s| s.name).collect();
         names.sort_unstable();
         names.dedup();

@@ -204,6 +204,11 @@ impl Ctx {
         self.credential.is_some()
     }
 
+    /// Whether the target is reached over TLS.
+    pub fn tls(&self) -> bool {
+        !self.config.plain_http.contains(&self.registry)
+    }
+
     /// Whether the target is the mock with a token service.
     pub fn token_service(&self) -> bool {
         matches!(self.mode, Some(MockMode::Bearer | MockMode::Acr))

@@ -222,6 +222,18 @@ pub enum Error {
         #[source]
         source: BoxError,
     },
+    /// The TLS handshake failed (untrusted or invalid certificate, no common protocol).
+    /// Not retried: repeating the handshake gives the same answer.
+    #[error("{method} {url}: TLS handshake with the registry failed")]
+    Tls {
+        /// The request method.
+        method: String,
+        /// The request URL, credentials stripped.
+        url: String,
+        /// The TLS error.
+        #[source]
+        source: BoxError,
+    },
     /// The registry did not answer (or stopped sending) within the configured timeout.
     #[error("{method} {url}: timed out after {after:?}")]
     Timeout {
@@ -322,7 +334,7 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::Status { status, errors, .. } => status_kind(*status, errors),
-            Error::Connect { .. } => ErrorKind::Connect,
+            Error::Connect { .. } | Error::Tls { .. } => ErrorKind::Connect,
             Error::Timeout { .. } => ErrorKind::Timeout,
             Error::DigestMismatch { .. } => ErrorKind::DigestMismatch,
             Error::SizeExceeded { .. } => ErrorKind::SizeExceeded,

@@ -440,6 +440,11 @@ impl Transport {
                 url: redact_url(url.as_str()),
                 after: timeout,
             }),
+            Ok(Err(e)) if is_tls_error(&e) => Err(Error::Tls {
+                method: method.to_string(),
+                url: redact_url(url.as_str()),
+                source: Box::new(e),
+            }),
             Ok(Err(e)) => Err(Error::Connect {
                 method: method.to_string(),
                 url: redact_url(url.as_str()),
@@ -637,6 +642,27 @@ pub(crate) fn authority(url: &url::Url) -> String {
 /// `scheme://host[:port]` with the default port omitted.
 pub(crate) fn origin(url: &url::Url) -> String {
     format!("{}://{}", url.scheme(), authority(url))
+}
+
+/// Whether a transport error was caused by TLS (rustls errors arrive wrapped in
+/// `io::Error`s inside hyper-util's error).
+fn is_tls_error(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    // Bounded: error chains are short, and this never loops on a cyclic one.
+    for _ in 0..16 {
+        let Some(err) = current else { return false };
+        if err.downcast_ref::<rustls::Error>().is_some() {
+            return true;
+        }
+        // `io::Error::source` skips the error it wraps, so step into it explicitly.
+        current = match err.downcast_ref::<std::io::Error>() {
+            Some(io) => io
+                .get_ref()
+                .map(|inner| inner as &(dyn std::error::Error + 'static)),
+            None => err.source(),
+        };
+    }
+    false
 }
 
 /// `Retry-After` as seconds or an HTTP date.
@@ -903,6 +929,16 @@ mod tests {
         let config = ClientConfig::default().with_root_certificate("/nonexistent/ca.pem");
         let e = Transport::new(config, None).unwrap_err();
         assert!(e.to_string().contains("/nonexistent/ca.pem"), "{e}");
+    }
+
+    #[test]
+    fn tls_errors_are_found_inside_nested_io_errors() {
+        let rustls_error =
+            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        let inner = std::io::Error::new(std::io::ErrorKind::InvalidData, rustls_error);
+        let outer = std::io::Error::other(inner);
+        assert!(is_tls_error(&outer));
+        assert!(!is_tls_error(&std::io::Error::other("connection refused")));
     }
 
     #[test]
