@@ -334,21 +334,25 @@ impl Client {
         bytes: Bytes,
         media_type: &str,
     ) -> Result<PushedManifest, Error> {
-        let digest = Digest::sha256(&bytes);
-        if let Some(pinned) = pinned_digest(reference)? {
-            let actual =
-                Digest::compute(&pinned.algorithm(), &bytes).map_err(|e| Error::Config {
-                    message: format!("cannot compute {pinned}"),
-                    source: Some(Box::new(e)),
-                })?;
-            if actual != pinned {
-                return Err(Error::DigestMismatch {
-                    url: redact_url(&self.manifest_url(reference)),
-                    expected: pinned,
-                    actual,
-                });
+        // The digest is sha256 unless the reference pins one of another algorithm.
+        let digest = match pinned_digest(reference)? {
+            Some(pinned) => {
+                let actual =
+                    Digest::compute(&pinned.algorithm(), &bytes).map_err(|e| Error::Config {
+                        message: format!("cannot compute {pinned}"),
+                        source: Some(Box::new(e)),
+                    })?;
+                if actual != pinned {
+                    return Err(Error::DigestMismatch {
+                        url: redact_url(&self.manifest_url(reference)),
+                        expected: pinned,
+                        actual,
+                    });
+                }
+                pinned
             }
-        }
+            None => Digest::sha256(&bytes),
+        };
         let probe: ManifestProbe = serde_json::from_slice(&bytes).map_err(|e| Error::Config {
             message: "the manifest to push is not a JSON object".into(),
             source: Some(Box::new(e)),
