@@ -1113,6 +1113,14 @@ impl<R: AsyncRead + Unpin> StreamState<R> {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        #[test]
+        fn upload_ranges_round_trip(end in 0u64..u64::MAX - 1) {
+            proptest::prop_assert_eq!(parse_upload_range(&format!("0-{end}")), Some(end + 1));
+            proptest::prop_assert_eq!(parse_content_range_start(&format!("bytes {end}-{end}/{}", end + 1)), Some(end));
+        }
+    }
+
     #[test]
     fn ranges_parse() {
         assert_eq!(parse_content_range_start("bytes 100-199/200"), Some(100));

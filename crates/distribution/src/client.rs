@@ -770,6 +770,22 @@ mod tests {
         assert_eq!(next_link(&h, "https://r.example/"), None);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn next_links_resolve_against_the_page(
+            path in "(/[a-z0-9]{1,8}){1,4}",
+            last in "[a-z0-9._-]{1,12}",
+            quoted in proptest::bool::ANY,
+        ) {
+            let rel = if quoted { "rel=\"next\"" } else { "rel=next" };
+            let value = format!("<{path}?n=10&last={last}>; {rel}");
+            let mut h = http::HeaderMap::new();
+            h.insert(header::LINK, http::HeaderValue::from_str(&value).unwrap());
+            let next = next_link(&h, "https://r.example:5000/v2/a/tags/list?n=10");
+            proptest::prop_assert_eq!(next, Some(format!("https://r.example:5000{path}?n=10&last={last}")));
+        }
+    }
+
     #[test]
     fn referrers_tag_is_alg_dash_hex() {
         let d = Digest::sha256(b"x");

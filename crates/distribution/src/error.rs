@@ -552,6 +552,21 @@ mod tests {
         assert!(!status(404, &[]).is_retryable());
     }
 
+    proptest::proptest! {
+        #[test]
+        fn secret_query_values_and_passwords_never_survive_redaction(
+            secret in "[A-Za-z0-9]{12,24}",
+            key in proptest::sample::select(SECRET_QUERY_KEYS.to_vec()),
+            other in "[a-z]{1,8}",
+        ) {
+            let raw = format!("https://user:{secret}@h.example/p?{other}=1&{key}={secret}");
+            let redacted = redact_url(&raw);
+            proptest::prop_assert!(!redacted.contains(&secret), "{redacted}");
+            let relative = format!("/v2/x?{key}={secret}");
+            proptest::prop_assert!(!redact_url(&relative).contains(&secret));
+        }
+    }
+
     #[test]
     fn urls_lose_credentials_and_signatures() {
         let u = redact_url("https://user:pw@blob.example/x?sig=abc&a=b&X-Amz-Signature=zz#frag");
