@@ -450,7 +450,7 @@ const SECRET_QUERY_KEYS: &[&str] = &[
 ];
 
 /// A URL with its user info removed and secret-looking query values replaced by
-/// `<redacted>`, for errors and logs.
+/// `REDACTED`, for errors and logs.
 pub(crate) fn redact_url(raw: &str) -> String {
     let Ok(mut url) = url::Url::parse(raw) else {
         // Not absolute: keep only the path, never a query.
@@ -465,7 +465,7 @@ pub(crate) fn redact_url(raw: &str) -> String {
             .map(|(k, v)| {
                 let secret = SECRET_QUERY_KEYS.iter().any(|s| k.eq_ignore_ascii_case(s));
                 let value = if secret {
-                    "<redacted>".to_owned()
+                    "REDACTED".to_owned()
                 } else {
                     v.into_owned()
                 };
@@ -565,6 +565,55 @@ mod tests {
             let relative = format!("/v2/x?{key}={secret}");
             proptest::prop_assert!(!redact_url(&relative).contains(&secret));
         }
+    }
+
+    #[test]
+    fn error_messages() {
+        let digest = |b: &[u8]| Digest::sha256(b);
+        let errors = [
+            Error::Status {
+                method: "GET".into(),
+                url: redact_url("https://r.example/v2/team/app/manifests/1.0"),
+                status: 404,
+                errors: parse_error_body(br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}"#),
+                retry_after: None,
+            },
+            Error::Status {
+                method: "PUT".into(),
+                url: redact_url("https://r.example/v2/team/app/blobs/uploads/1?_state=x&sig=secret"),
+                status: 400,
+                errors: parse_error_body(br#"{"errors":[{"code":"DIGEST_INVALID"},{"code":"SIZE_INVALID","message":"bad size"}]}"#),
+                retry_after: None,
+            },
+            Error::DigestMismatch {
+                url: "https://r.example/v2/team/app/blobs/x".into(),
+                expected: digest(b"a"),
+                actual: digest(b"b"),
+            },
+            Error::SizeExceeded {
+                url: "https://r.example/v2/team/app/manifests/1.0".into(),
+                limit: 4_194_304,
+            },
+            Error::Timeout {
+                method: "HEAD".into(),
+                url: "https://r.example/v2/".into(),
+                after: Duration::from_secs(90),
+            },
+            Error::PlainHttpRefused {
+                registry: "storage.example".into(),
+            },
+            Error::Auth {
+                registry: "r.example".into(),
+                message: "cannot answer the registry's challenge".into(),
+                source: None,
+            },
+        ];
+        assert_eq!(errors.len(), 7);
+        let text: Vec<String> = errors
+            .iter()
+            .map(|e| format!("{:?}: {e}", e.kind()))
+            .collect();
+        insta::assert_snapshot!(text.join("\n"));
     }
 
     #[test]
