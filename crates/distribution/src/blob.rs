@@ -648,6 +648,23 @@ impl Client {
         }
     }
 
+    /// Push a blob from a stream of byte pieces (see [`Client::push_blob_reader`], which this
+    /// wraps).
+    pub async fn push_blob_stream<S>(
+        &self,
+        repository: &Reference,
+        expected: Option<&Descriptor>,
+        stream: S,
+        options: &PushOptions,
+    ) -> Result<PushedBlob, Error>
+    where
+        S: Stream<Item = Result<Bytes, std::io::Error>> + Send + Unpin + 'static,
+    {
+        let reader = tokio_util::io::StreamReader::new(stream);
+        self.push_blob_reader(repository, expected, reader, options)
+            .await
+    }
+
     async fn permit(&self) -> Result<OwnedSemaphorePermit, Error> {
         self.inner
             .transfers

@@ -227,7 +227,7 @@ async fn monolithic_upload_keeps_location_query_and_appends_digest() {
     server.reset().await;
     Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(202).insert_header("Location", "/upload/u2"))
-        .expect(1)
+        .expect(2)
         .mount(&server)
         .await;
     Mock::given(method("PUT"))
@@ -235,7 +235,7 @@ async fn monolithic_upload_keeps_location_query_and_appends_digest() {
         .and(query_param("digest", digest.as_str()))
         .and(header("content-length", blob.len().to_string().as_str()))
         .respond_with(ResponseTemplate::new(201))
-        .expect(1)
+        .expect(2)
         .mount(&server)
         .await;
     let reader = std::io::Cursor::new(blob.clone());
@@ -243,6 +243,20 @@ async fn monolithic_upload_keeps_location_query_and_appends_digest() {
         .push_blob_reader(&repo, Some(&descriptor), reader, &PushOptions::default())
         .await
         .expect("streamed push");
+    // And from a stream of pieces.
+    let pieces: Vec<Result<Bytes, std::io::Error>> = blob
+        .chunks(3)
+        .map(|c| Ok(Bytes::copy_from_slice(c)))
+        .collect();
+    client
+        .push_blob_stream(
+            &repo,
+            Some(&descriptor),
+            futures_util::stream::iter(pieces),
+            &PushOptions::default(),
+        )
+        .await
+        .expect("pushed from a stream");
 }
 
 #[tokio::test]
