@@ -18,8 +18,13 @@ type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
 async fn push(client: &HttpClient, reg: &MockRegistry, data: Bytes) -> String {
     let digest = Digest::sha256(&data);
-    let url = format!("{}/v2/bench/blob/blobs/uploads/?digest={digest}", reg.base_url());
-    let req = http::Request::post(url).body(Full::new(data)).expect("request");
+    let url = format!(
+        "{}/v2/bench/blob/blobs/uploads/?digest={digest}",
+        reg.base_url()
+    );
+    let req = http::Request::post(url)
+        .body(Full::new(data))
+        .expect("request");
     let resp = client.request(req).await.expect("push");
     assert_eq!(resp.status(), 201);
     format!("{}/v2/bench/blob/blobs/{digest}", reg.base_url())
@@ -27,7 +32,9 @@ async fn push(client: &HttpClient, reg: &MockRegistry, data: Bytes) -> String {
 
 /// GET the blob and drain it without copying; returns the bytes received.
 async fn pull(client: &HttpClient, url: &str) -> usize {
-    let req = http::Request::get(url).body(Full::new(Bytes::new())).expect("request");
+    let req = http::Request::get(url)
+        .body(Full::new(Bytes::new()))
+        .expect("request");
     let mut body = client.request(req).await.expect("get").into_body();
     let mut n = 0;
     while let Some(frame) = body.frame().await {
