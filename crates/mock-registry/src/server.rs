@@ -610,7 +610,10 @@ fn put_manifest(
         &format!("/v2/{name}/manifests/{digest}"),
     );
     set(&mut resp, "Docker-Content-Digest", digest.as_str());
-    if let Some(subject) = subject {
+    // `OCI-Subject` tells the client the registry indexed the referrer; a registry without
+    // the referrers API (distribution 2.8) sends nothing, and the client must maintain the
+    // `<alg>-<hex>` tag index itself.
+    if let Some(subject) = subject.filter(|_| shared.referrers_api) {
         set(&mut resp, "OCI-Subject", &subject);
     }
     Ok(resp)
