@@ -264,9 +264,12 @@ impl Client {
                 limit,
             });
         }
+        // A generic Content-Type (`application/json`, `text/plain`, …) says nothing about
+        // the manifest: the body's `mediaType` decides, as in `orca_manifest::Manifest`.
         let content_type = response
             .header_str(&header::CONTENT_TYPE)
-            .map(|c| media_types::essence(c).to_owned());
+            .map(|c| media_types::essence(c).to_owned())
+            .filter(|c| !media_types::is_generic(c));
         let header_digest = response
             .header_str(&DOCKER_CONTENT_DIGEST)
             .map(|d| d.trim().to_owned());

@@ -139,6 +139,39 @@ async fn manifest_with_wrong_digest_or_media_type_is_refused() {
 }
 
 #[tokio::test]
+async fn generic_content_type_defers_to_the_body_media_type() {
+    // Some registries and proxies serve manifests as `application/json` or `text/plain`;
+    // orca-manifest reads such a Content-Type as no information, and so must the client.
+    let server = MockServer::start().await;
+    for (tag, content_type) in [
+        ("json", "application/json; charset=utf-8"),
+        ("text", "text/plain"),
+    ] {
+        Mock::given(method("GET"))
+            .and(path(format!("/v2/team/app/manifests/{tag}")))
+            .respond_with(ResponseTemplate::new(200).set_body_raw(MANIFEST.to_vec(), content_type))
+            .mount(&server)
+            .await;
+    }
+    let client = client_for(&server);
+    for tag in ["json", "text"] {
+        let fetched = client
+            .fetch_manifest(
+                &reference(&server, &format!("team/app:{tag}")),
+                &FetchOptions::default(),
+            )
+            .await
+            .expect("generic Content-Type accepted");
+        assert_eq!(
+            fetched.descriptor.media_type,
+            media_types::OCI_IMAGE_MANIFEST
+        );
+        assert_eq!(fetched.descriptor.digest, Digest::sha256(MANIFEST));
+        fetched.manifest().expect("parses with the same rule");
+    }
+}
+
+#[tokio::test]
 async fn resolve_uses_head_and_falls_back_to_get() {
     let server = MockServer::start().await;
     Mock::given(method("HEAD"))
