@@ -1,7 +1,8 @@
 #![allow(missing_docs)] // criterion macros generate undocumented items
-//! Blob `GET` throughput from `orca-mock-registry` over loopback, with a plain hyper
-//! client, from memory and from directory storage. Later client benchmarks compare
-//! against this to know the server is not their bottleneck.
+//! Blob `GET` and monolithic upload throughput of `orca-mock-registry` over loopback, with
+//! a plain hyper client that neither hashes nor copies, from memory and from directory
+//! storage. Client benchmarks compare against these figures to know whether the server is
+//! their bottleneck (an upload is hashed by the registry as it arrives).
 
 use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -16,8 +17,8 @@ const LEN: usize = 16 * 1024 * 1024;
 
 type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
-async fn push(client: &HttpClient, reg: &MockRegistry, data: Bytes) -> String {
-    let digest = Digest::sha256(&data);
+/// Upload `data` (whose digest is `digest`) in one `POST ?digest=`; returns the blob's URL.
+async fn push(client: &HttpClient, reg: &MockRegistry, data: Bytes, digest: &Digest) -> String {
     let url = format!(
         "{}/v2/bench/blob/blobs/uploads/?digest={digest}",
         reg.base_url()
@@ -65,7 +66,7 @@ fn blob_get(c: &mut Criterion) {
                 .await
                 .expect("start");
             let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
-            let url = push(&client, &reg, data.clone()).await;
+            let url = push(&client, &reg, data.clone(), &Digest::sha256(&data)).await;
             (reg, client, url)
         });
         group.bench_function(name, |b| {
@@ -79,5 +80,38 @@ fn blob_get(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, blob_get);
+fn blob_put(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let data = Bytes::from(orca_benches::pseudo_random_bytes(LEN, 43));
+    // Hashed once here: only the registry's hashing is measured.
+    let digest = Digest::sha256(&data);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut group = c.benchmark_group("mock_registry_blob_put");
+    group.throughput(Throughput::Bytes(LEN as u64));
+    group.sample_size(10);
+    for (name, storage) in [
+        ("memory", Storage::Memory),
+        ("directory", Storage::Directory(dir.path().to_owned())),
+    ] {
+        let (reg, client) = rt.block_on(async {
+            let reg = MockRegistry::start(Config::default().with_storage(storage))
+                .await
+                .expect("start");
+            let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
+            (reg, client)
+        });
+        group.bench_function(name, |b| {
+            // The same blob again each time: the registry hashes and stores every upload.
+            b.iter(|| rt.block_on(push(&client, &reg, data.clone(), &digest)));
+        });
+        drop(reg);
+    }
+    group.finish();
+}
+
+criterion_group!(benches, blob_get, blob_put);
 criterion_main!(benches);
