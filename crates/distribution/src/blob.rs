@@ -197,7 +197,14 @@ impl Download {
                     let verifier = self.verifier.take()?;
                     return match verifier.finish() {
                         Ok(()) => None,
-                        Err(e) => Some(Err(self.verify_error(e))),
+                        Err(e) => Some(Err(verification_error(&self.url, e, |other| {
+                            Error::Protocol {
+                                method: "GET".into(),
+                                url: redact_url(&self.url),
+                                message: "verification failed".into(),
+                                source: Some(Box::new(other)),
+                            }
+                        }))),
                     };
                 }
                 Ok(Some(Ok(frame))) => {
@@ -230,28 +237,29 @@ impl Download {
             }
         }
     }
+}
 
-    fn verify_error(&self, e: orca_manifest::Error) -> Error {
-        match e {
-            orca_manifest::Error::DigestMismatch { expected, actual } => Error::DigestMismatch {
-                url: redact_url(&self.url),
-                expected,
-                actual,
-            },
-            orca_manifest::Error::SizeMismatch {
-                expected, actual, ..
-            } => Error::SizeMismatch {
-                url: redact_url(&self.url),
-                expected,
-                actual,
-            },
-            other => Error::Protocol {
-                method: "GET".into(),
-                url: redact_url(&self.url),
-                message: "verification failed".into(),
-                source: Some(Box::new(other)),
-            },
-        }
+/// A failed size or digest check of a transfer to or from `url`, as the client's error;
+/// any other verification failure goes through `other`.
+fn verification_error(
+    url: &str,
+    e: orca_manifest::Error,
+    other: impl FnOnce(orca_manifest::Error) -> Error,
+) -> Error {
+    match e {
+        orca_manifest::Error::DigestMismatch { expected, actual } => Error::DigestMismatch {
+            url: redact_url(url),
+            expected,
+            actual,
+        },
+        orca_manifest::Error::SizeMismatch {
+            expected, actual, ..
+        } => Error::SizeMismatch {
+            url: redact_url(url),
+            expected,
+            actual,
+        },
+        e => other(e),
     }
 }
 
@@ -1092,30 +1100,12 @@ impl<R: AsyncRead + Unpin> StreamState<R> {
         match verifier.finish() {
             Ok(()) => last.map(|piece| Ok(Frame::data(piece))),
             Err(e) => {
-                let e = self.verify_error(e);
+                let e = verification_error(&self.url, e, |other| Error::Config {
+                    message: "verification failed".into(),
+                    source: Some(Box::new(other)),
+                });
                 Some(self.fail(e, "the upload source does not match its descriptor"))
             }
-        }
-    }
-
-    fn verify_error(&self, e: orca_manifest::Error) -> Error {
-        match e {
-            orca_manifest::Error::DigestMismatch { expected, actual } => Error::DigestMismatch {
-                url: redact_url(&self.url),
-                expected,
-                actual,
-            },
-            orca_manifest::Error::SizeMismatch {
-                expected, actual, ..
-            } => Error::SizeMismatch {
-                url: redact_url(&self.url),
-                expected,
-                actual,
-            },
-            other => Error::Config {
-                message: "verification failed".into(),
-                source: Some(Box::new(other)),
-            },
         }
     }
 
