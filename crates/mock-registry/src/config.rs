@@ -31,6 +31,11 @@ pub struct Config {
     /// Serve the referrers API (`GET /v2/<name>/referrers/<digest>`). Default true; false
     /// answers 404 like a registry without it (distribution 2.8), for client fallback tests.
     pub referrers_api: bool,
+    /// Directory storage: flush each blob to disk before it is renamed into place and
+    /// acknowledged, as distribution does. Default true; false keeps blobs in the page cache
+    /// only (they survive a restart of the registry but perhaps not of the machine), for
+    /// benchmarks that measure the network and hashing rather than the disk.
+    pub fsync: bool,
 }
 
 impl Default for Config {
@@ -43,6 +48,7 @@ impl Default for Config {
             chunk_min_length: None,
             max_manifest_size: 4 * 1024 * 1024,
             referrers_api: true,
+            fsync: true,
         }
     }
 }
@@ -59,6 +65,13 @@ impl Config {
     #[must_use]
     pub fn with_storage(mut self, storage: Storage) -> Self {
         self.storage = storage;
+        self
+    }
+
+    /// This config with [`Config::fsync`] set to `fsync`.
+    #[must_use]
+    pub fn with_fsync(mut self, fsync: bool) -> Self {
+        self.fsync = fsync;
         self
     }
 

@@ -94,7 +94,7 @@ impl MockRegistry {
     /// [`Error::Bind`] when a port cannot be bound, [`Error::Storage`] or
     /// [`Error::CorruptState`] when a storage directory is unusable.
     pub async fn start(config: Config) -> Result<MockRegistry, Error> {
-        let store = store::Store::open(&config.storage)?;
+        let store = store::Store::open(&config.storage, config.fsync)?;
         let listener = bind(config.addr).await?;
         let addr = listener.local_addr().map_err(|source| Error::Bind {
             addr: config.addr,

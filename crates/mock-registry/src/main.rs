@@ -1,7 +1,7 @@
 //! `orca-mock-registry`: serve the mock registry on a given address until interrupted.
 //!
 //! ```text
-//! orca-mock-registry --addr 127.0.0.1:5000 [--storage DIR] [--auth none|basic|bearer|acr] [--user U:P]...
+//! orca-mock-registry --addr 127.0.0.1:5000 [--storage DIR [--no-fsync]] [--auth none|basic|bearer|acr] [--user U:P]...
 //! ```
 
 use std::net::SocketAddr;
@@ -23,6 +23,10 @@ struct Args {
     /// Keep content in this directory instead of memory.
     #[arg(long)]
     storage: Option<PathBuf>,
+    /// With --storage: do not fsync blobs before acknowledging them (faster; content may
+    /// not survive a crash of the machine).
+    #[arg(long)]
+    no_fsync: bool,
     /// Authentication mode.
     #[arg(long, value_enum, default_value_t = AuthArg::None)]
     auth: AuthArg,
@@ -70,6 +74,7 @@ fn config(args: Args) -> Result<Config, orca_mock_registry::Error> {
         addr: args.addr,
         auth,
         storage: args.storage.map_or(Storage::Memory, Storage::Directory),
+        fsync: !args.no_fsync,
         ..Config::default()
     })
 }

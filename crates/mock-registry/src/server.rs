@@ -923,16 +923,31 @@ fn upload_accepted(shared: &Shared, name: &str, id: &str, size: u64, status: Sta
 
 /// Stream a request body into an upload; returns the bytes written.
 async fn stream_into(upload: &mut Upload, mut body: Incoming) -> Result<u64> {
-    let mut written = 0u64;
+    let mut feed = upload
+        .start_feed()
+        .map_err(|e| ApiError::new(Code::BlobUploadInvalid).detail(e.to_string()))?;
+    let mut failure = None;
     while let Some(frame) = body.frame().await {
-        let frame =
-            frame.map_err(|e| ApiError::new(Code::BlobUploadInvalid).detail(e.to_string()))?;
-        if let Ok(data) = frame.into_data() {
-            upload.write(&data).await?;
-            written += data.len() as u64;
+        match frame {
+            Err(e) => {
+                failure = Some(ApiError::new(Code::BlobUploadInvalid).detail(e.to_string()));
+                break;
+            }
+            Ok(frame) => {
+                if let Ok(data) = frame.into_data()
+                    && feed.push(data).await.is_err()
+                {
+                    // The storing thread failed; `end_feed` returns its error.
+                    break;
+                }
+            }
         }
     }
-    Ok(written)
+    let written = upload.end_feed(feed).await?;
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(written),
+    }
 }
 
 async fn start_upload(
