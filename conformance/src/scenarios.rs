@@ -479,17 +479,30 @@ async fn push_streamed_mismatch(ctx: Arc<Ctx>) -> Result<(), Failure> {
     let mut claimed =
         Descriptor::for_bytes(media_types::OCI_LAYER_TAR, &random_bytes(64 * 1024, 102));
     claimed.size = data.len() as u64;
-    let options = PushOptions {
-        method: UploadMethod::Streamed,
-        ..PushOptions::default()
-    };
-    expect_kind(
-        ctx.client
-            .push_blob_reader(&repo, Some(&claimed), std::io::Cursor::new(data), &options)
-            .await,
-        &[ErrorKind::DigestMismatch],
-        "streaming bytes that do not match their descriptor",
-    )?;
+    // Refused by the registry's check (the default), and by the client's own.
+    for verify_source in [false, true] {
+        let options = PushOptions {
+            method: UploadMethod::Streamed,
+            verify_source,
+            ..PushOptions::default()
+        };
+        expect_kind(
+            ctx.client
+                .push_blob_reader(
+                    &repo,
+                    Some(&claimed),
+                    std::io::Cursor::new(data.clone()),
+                    &options,
+                )
+                .await,
+            &[ErrorKind::DigestMismatch],
+            if verify_source {
+                "streaming bytes that do not match their descriptor, verified by the client"
+            } else {
+                "streaming bytes that do not match their descriptor, verified by the registry"
+            },
+        )?;
+    }
     let exists = ctx.client.blob_exists(&repo, &claimed.digest).await?;
     ensure(exists.is_none(), || "the mismatched blob landed".into())
 }

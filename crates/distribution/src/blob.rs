@@ -308,6 +308,17 @@ pub struct PushOptions {
     pub mount_from: Option<String>,
     /// `HEAD` the blob first and skip the upload when it exists.
     pub skip_existing: bool,
+    /// Also hash a streamed upload's source here, and hold back its last piece until the
+    /// digest is known to match, so that a wrong source never reaches the registry.
+    ///
+    /// Off by default: the registry verifies every upload against the digest it is
+    /// given (the distribution spec requires it; its `DIGEST_INVALID` becomes
+    /// [`ErrorKind::DigestMismatch`](crate::ErrorKind::DigestMismatch)), and the size is
+    /// always checked here, so a second hash costs a core's worth of work for nothing
+    /// on a conforming registry. ORAS, skopeo and `oci-client` likewise leave it to the
+    /// registry when the digest is known. Turn it on for a registry you do not trust to
+    /// verify. Chunked uploads without a descriptor always hash (to learn the digest).
+    pub verify_source: bool,
 }
 
 /// How a blob got into the repository.
@@ -644,7 +655,8 @@ impl Client {
         };
         match (options.method, expected) {
             (UploadMethod::Auto | UploadMethod::Streamed, Some(d)) => {
-                self.put_streamed(repository, &session, d, reader).await
+                self.put_streamed(repository, &session, d, reader, options.verify_source)
+                    .await
             }
             (UploadMethod::Streamed, None) => Err(Error::config(
                 "a streamed upload needs the blob's descriptor (digest and size)",
@@ -707,22 +719,29 @@ impl Client {
         session: &UploadSession,
         expected: &Descriptor,
         reader: R,
+        verify_source: bool,
     ) -> Result<PushedBlob, Error>
     where
         R: AsyncRead + Send + Unpin + 'static,
     {
-        let verifier =
-            Verifier::new(expected.digest.clone(), Some(expected.size)).map_err(|e| {
-                Error::Config {
-                    message: format!("cannot verify {}", expected.digest),
-                    source: Some(Box::new(e)),
-                }
-            })?;
+        let pipe =
+            if verify_source {
+                let verifier = Verifier::new(expected.digest.clone(), Some(expected.size))
+                    .map_err(|e| Error::Config {
+                        message: format!("cannot verify {}", expected.digest),
+                        source: Some(Box::new(e)),
+                    })?;
+                Some(HashPipe::start(verifier))
+            } else {
+                None
+            };
         let failure: Arc<Mutex<Option<Error>>> = Arc::new(Mutex::new(None));
         let url = session.with_digest(&expected.digest);
         let state = StreamState {
             reader,
-            pipe: Some(HashPipe::start(verifier)),
+            pipe,
+            done: false,
+            buf: BytesMut::new(),
             seen: 0,
             failure: failure.clone(),
             url: url.clone(),
@@ -1024,7 +1043,13 @@ impl HashPipe {
 
 struct StreamState<R> {
     reader: R,
+    /// Hashes what is sent, when the caller asked for the source to be verified here.
     pipe: Option<HashPipe>,
+    /// The body ended or failed: no more frames.
+    done: bool,
+    /// Read into, and split into frames; reused once hyper has sent the earlier frames,
+    /// so a long upload does not touch fresh memory for every piece.
+    buf: BytesMut,
     seen: u64,
     failure: Arc<Mutex<Option<Error>>>,
     url: String,
@@ -1033,15 +1058,18 @@ struct StreamState<R> {
 
 impl<R: AsyncRead + Unpin> StreamState<R> {
     fn fail(&mut self, e: Error, message: &'static str) -> Result<Frame<Bytes>, BoxError> {
+        self.done = true;
         self.pipe = None;
         self.record(e);
         Err(message.into())
     }
 
     async fn next_frame(&mut self) -> Option<Result<Frame<Bytes>, BoxError>> {
-        self.pipe.as_ref()?;
-        let mut buf = BytesMut::with_capacity(STREAM_READ);
-        match self.reader.read_buf(&mut buf).await {
+        if self.done {
+            return None;
+        }
+        self.buf.reserve(STREAM_READ);
+        match self.reader.read_buf(&mut self.buf).await {
             Err(e) => Some(self.fail(Error::Io(e), "reading the upload source failed")),
             Ok(0) => self.verify(None).await,
             Ok(n) => {
@@ -1053,10 +1081,10 @@ impl<R: AsyncRead + Unpin> StreamState<R> {
                     };
                     return Some(self.fail(e, "the upload source is larger than its descriptor"));
                 }
-                let piece = buf.freeze();
+                let piece = self.buf.split().freeze();
                 let fed = match &self.pipe {
                     Some(pipe) => pipe.feed(piece.clone()).await,
-                    None => false,
+                    None => true,
                 };
                 if !fed {
                     let e = Error::config("the upload's hashing thread stopped");
@@ -1089,10 +1117,21 @@ impl<R: AsyncRead + Unpin> StreamState<R> {
         }
     }
 
-    /// Wait for the hash of everything read, then release `last` (or end the stream), or
-    /// fail the body on a mismatch.
+    /// The source ended: check its size and (when hashing here) wait for the hash of
+    /// everything read, then release `last` (or end the stream), or fail the body.
     async fn verify(&mut self, last: Option<Bytes>) -> Option<Result<Frame<Bytes>, BoxError>> {
-        let pipe = self.pipe.take()?;
+        self.done = true;
+        let Some(pipe) = self.pipe.take() else {
+            if self.seen != self.size {
+                let e = Error::SizeMismatch {
+                    url: redact_url(&self.url),
+                    expected: self.size,
+                    actual: self.seen,
+                };
+                return Some(self.fail(e, "the upload source is shorter than its descriptor"));
+            }
+            return last.map(|piece| Ok(Frame::data(piece)));
+        };
         let Some(verifier) = pipe.finish().await else {
             let e = Error::config("the upload's hashing thread failed");
             return Some(self.fail(e, "the upload's hashing thread failed"));

@@ -408,6 +408,8 @@ fn status_kind(status: u16, errors: &[RegistryError]) -> ErrorKind {
             | ErrorCode::NameUnknown
             | ErrorCode::BlobUploadUnknown => return ErrorKind::NotFound,
             ErrorCode::Unsupported => return ErrorKind::Unsupported,
+            // The registry's own check of an upload against its digest.
+            ErrorCode::DigestInvalid => return ErrorKind::DigestMismatch,
             _ => {}
         }
     }

@@ -919,6 +919,7 @@ async fn a_streamed_upload_that_does_not_match_its_descriptor_is_aborted() {
     claimed.size = data.len() as u64;
     let options = PushOptions {
         method: UploadMethod::Streamed,
+        verify_source: true,
         ..PushOptions::default()
     };
     let e = client
@@ -953,6 +954,56 @@ async fn a_streamed_upload_that_does_not_match_its_descriptor_is_aborted() {
         puts.iter().all(|&n| n < 70_000),
         "a complete body went out: {puts:?}"
     );
+}
+
+#[tokio::test]
+async fn by_default_a_streamed_upload_leaves_the_digest_check_to_the_registry() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(202).insert_header("Location", "/upload/u4"))
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .respond_with(ResponseTemplate::new(400).set_body_string(
+            r#"{"errors":[{"code":"DIGEST_INVALID","message":"provided digest did not match uploaded content"}]}"#,
+        ))
+        .mount(&server)
+        .await;
+    let client = client_for(&server);
+    let data = vec![7u8; 70_000];
+    let mut claimed = Descriptor::for_bytes(media_types::OCI_LAYER_TAR, &vec![8u8; 70_000]);
+    claimed.size = data.len() as u64;
+    let e = client
+        .push_blob_reader(
+            &reference(&server, "team/app"),
+            Some(&claimed),
+            std::io::Cursor::new(data.clone()),
+            &PushOptions::default(),
+        )
+        .await
+        .expect_err("the registry refuses the digest");
+    assert_eq!(e.kind(), ErrorKind::DigestMismatch, "{e}");
+    assert!(e.to_string().contains("DIGEST_INVALID"), "{e}");
+    let puts: Vec<usize> = requests(&server)
+        .await
+        .iter()
+        .filter(|r| r.method.as_str() == "PUT")
+        .map(|r| r.body.len())
+        .collect();
+    assert_eq!(puts, [70_000], "the whole body goes to the registry");
+    // The size is still checked here: a short source never completes the body.
+    let mut longer_claim = claimed.clone();
+    longer_claim.size += 1;
+    let e = client
+        .push_blob_reader(
+            &reference(&server, "team/app"),
+            Some(&longer_claim),
+            std::io::Cursor::new(data),
+            &PushOptions::default(),
+        )
+        .await
+        .expect_err("source shorter than its descriptor");
+    assert_eq!(e.kind(), ErrorKind::SizeMismatch, "{e}");
 }
 
 #[tokio::test]
