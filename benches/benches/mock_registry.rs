@@ -62,9 +62,10 @@ fn blob_get(c: &mut Criterion) {
         ("directory", Storage::Directory(dir.path().to_owned())),
     ] {
         let (reg, client, url) = rt.block_on(async {
-            let reg = MockRegistry::start(Config::default().with_storage(storage))
-                .await
-                .expect("start");
+            let reg =
+                MockRegistry::start(Config::default().with_storage(storage).with_fsync(false))
+                    .await
+                    .expect("start");
             let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
             let url = push(&client, &reg, data.clone(), &Digest::sha256(&data)).await;
             (reg, client, url)
@@ -98,9 +99,10 @@ fn blob_put(c: &mut Criterion) {
         ("directory", Storage::Directory(dir.path().to_owned())),
     ] {
         let (reg, client) = rt.block_on(async {
-            let reg = MockRegistry::start(Config::default().with_storage(storage))
-                .await
-                .expect("start");
+            let reg =
+                MockRegistry::start(Config::default().with_storage(storage).with_fsync(false))
+                    .await
+                    .expect("start");
             let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
             (reg, client)
         });
