@@ -121,6 +121,11 @@ impl Feed {
     }
 }
 
+/// A session whose content was lost with a request dropped midway.
+fn interrupted() -> io::Error {
+    io::Error::other("an earlier request to this upload session was interrupted")
+}
+
 impl Upload {
     /// Start writing a request body: the session's hash and bytes move to two blocking
     /// threads until [`Upload::end_feed`] brings them back.
@@ -128,9 +133,7 @@ impl Upload {
         let Content {
             mut hasher,
             mut sink,
-        } = self.content.take().ok_or_else(|| {
-            io::Error::other("an earlier request to this upload session was interrupted")
-        })?;
+        } = self.content.take().ok_or_else(interrupted)?;
         let (hash_tx, mut hash_rx) = tokio::sync::mpsc::channel::<Bytes>(FEED_DEPTH);
         let (store_tx, mut store_rx) = tokio::sync::mpsc::channel::<Bytes>(FEED_DEPTH);
         let hash = tokio::task::spawn_blocking(move || {
@@ -348,9 +351,7 @@ impl Store {
         upload: &mut Upload,
         expected: &Digest,
     ) -> io::Result<bool> {
-        let Content { hasher, sink } = upload.content.take().ok_or_else(|| {
-            io::Error::other("an earlier request to this upload session was interrupted")
-        })?;
+        let Content { hasher, sink } = upload.content.take().ok_or_else(interrupted)?;
         match sink {
             Sink::Memory(buf) => {
                 let bytes = buf.freeze();
