@@ -31,8 +31,9 @@ pub struct Config {
     /// Serve the referrers API (`GET /v2/<name>/referrers/<digest>`). Default true; false
     /// answers 404 like a registry without it (distribution 2.8), for client fallback tests.
     pub referrers_api: bool,
-    /// Directory storage: flush each blob to disk before it is renamed into place and
-    /// acknowledged, as distribution does. Default true; false keeps blobs in the page cache
+    /// Directory storage: flush each blob and each new `state.json` to disk before it is
+    /// renamed into place and acknowledged, as distribution does for blobs. Default true;
+    /// false keeps them in the page cache
     /// only (they survive a restart of the registry but perhaps not of the machine), for
     /// benchmarks that measure the network and hashing rather than the disk.
     pub fsync: bool,

@@ -12,7 +12,6 @@ use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use orca_manifest::{Digest, media_types};
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
@@ -729,30 +728,30 @@ async fn produce(
         None => 256 * 1024,
     };
     let mut file = match &source {
-        BlobSource::File(path) => {
-            let mut f = tokio::fs::File::open(path).await?;
-            f.seek(io::SeekFrom::Start(start)).await?;
-            Some(f)
-        }
+        BlobSource::File(path) => Some(crate::store::read_file(
+            path.clone(),
+            start,
+            len,
+            usize::try_from(chunk).map_err(io::Error::other)?,
+        )),
         BlobSource::Memory(_) => None,
     };
     let gone = |_| io::Error::other("receiver gone");
     let mut sent = 0u64;
     while sent < len {
-        let want = chunk.min(len - sent);
-        let want_usize = usize::try_from(want).map_err(io::Error::other)?;
         let mut bytes = match (&source, file.as_mut()) {
             (BlobSource::Memory(b), _) => {
+                let want = usize::try_from(chunk.min(len - sent)).map_err(io::Error::other)?;
                 let from = usize::try_from(start + sent).map_err(io::Error::other)?;
-                b.slice(from..from + want_usize)
+                b.slice(from..from + want)
             }
-            (BlobSource::File(_), Some(f)) => {
-                let mut buf = vec![0u8; want_usize];
-                f.read_exact(&mut buf).await?;
-                Bytes::from(buf)
-            }
+            (BlobSource::File(_), Some(pieces)) => match pieces.recv().await {
+                Some(piece) => piece?,
+                None => return Err(io::Error::other("the blob file's reader stopped")),
+            },
             (BlobSource::File(_), None) => return Err(io::Error::other("file not open")),
         };
+        let want = bytes.len() as u64;
         if faults.corrupt && sent == 0 && !bytes.is_empty() {
             let mut v = BytesMut::from(&bytes[..]);
             v[0] ^= 0xff;

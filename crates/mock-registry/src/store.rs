@@ -121,6 +121,17 @@ impl Feed {
     }
 }
 
+impl Drop for Upload {
+    /// A session that ends without being committed (cancelled, refused, or dropped with
+    /// a request that failed midway) takes its temporary file with it.
+    fn drop(&mut self) {
+        if let Some(path) = self.path.take() {
+            // Best effort: a leftover temporary file is never visible as a blob.
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
 /// A session whose content was lost with a request dropped midway.
 fn interrupted() -> io::Error {
     io::Error::other("an earlier request to this upload session was interrupted")
@@ -239,15 +250,27 @@ impl Store {
         f(&lock(&self.meta))
     }
 
-    /// Change the metadata; a directory store writes `state.json` (temp file and rename).
+    /// Change the metadata; a directory store writes `state.json` (temp file, flushed when
+    /// the store fsyncs, then renamed).
     pub(crate) fn write<R>(&self, f: impl FnOnce(&mut Meta) -> R) -> io::Result<R> {
         let mut meta = lock(&self.meta);
         let result = f(&mut meta);
         if let Backend::Directory(dir) = &self.backend {
             let bytes = serde_json::to_vec(&*meta).map_err(io::Error::other)?;
             let tmp = dir.join(format!("uploads/state-{}.json", random_id()));
-            std::fs::write(&tmp, bytes)?;
-            std::fs::rename(&tmp, dir.join("state.json"))?;
+            let written = (|| {
+                let mut file = std::fs::File::create(&tmp)?;
+                file.write_all(&bytes)?;
+                if self.fsync {
+                    // As for blobs: a crash after the rename never leaves a torn state.json.
+                    file.sync_all()?;
+                }
+                std::fs::rename(&tmp, dir.join("state.json"))
+            })();
+            if written.is_err() {
+                let _ = std::fs::remove_file(&tmp);
+            }
+            written?;
         }
         Ok(result)
     }
@@ -330,17 +353,9 @@ impl Store {
         lock(&self.uploads).get(id).cloned()
     }
 
-    /// Forget an upload session and delete its bytes.
+    /// Forget an upload session; its bytes go when no request holds it any more.
     pub(crate) fn cancel_upload(&self, id: &str) -> bool {
-        let removed = lock(&self.uploads).remove(id);
-        if let Some(upload) = &removed
-            && let Ok(upload) = upload.try_lock()
-            && let Some(path) = &upload.path
-        {
-            // Best effort: a leftover temporary file is never visible as a blob.
-            let _ = std::fs::remove_file(path);
-        }
-        removed.is_some()
+        lock(&self.uploads).remove(id).is_some()
     }
 
     /// Finish upload `id` (already removed from the table by the caller holding it):
@@ -369,7 +384,9 @@ impl Store {
                 Ok(true)
             }
             Sink::File(file) => {
-                let Some(path) = upload.path.take() else {
+                // The path stays with the session: if committing fails, dropping the
+                // session removes the file (after a rename, there is nothing to remove).
+                let Some(path) = upload.path.clone() else {
                     return Err(io::Error::other("a file upload without its path"));
                 };
                 let Backend::Directory(dir) = &self.backend else {
@@ -419,6 +436,76 @@ fn commit_file(
     }
     std::fs::rename(path, &dest)?;
     Ok(true)
+}
+
+/// A piece of a blob file read by [`read_file`]; its buffer goes back to the reader when
+/// the last handle to it is dropped, so a long download reuses a few buffers instead of
+/// asking for fresh memory (a page fault per 4 KiB) for every piece.
+struct Recycled {
+    buf: Vec<u8>,
+    len: usize,
+    home: std::sync::mpsc::Sender<Vec<u8>>,
+}
+
+impl AsRef<[u8]> for Recycled {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+impl Drop for Recycled {
+    fn drop(&mut self) {
+        // The reader may be gone; the buffer is then simply freed.
+        let _ = self.home.send(std::mem::take(&mut self.buf));
+    }
+}
+
+/// Pieces a [`read_file`] thread reads ahead of its consumer.
+const READ_AHEAD: usize = 4;
+
+/// Read `len` bytes of the file at `path` from `start`, in pieces of at most `piece`
+/// bytes, on a blocking thread with std file reads (`tokio::fs` would copy every read
+/// through a buffer of its own, and hop threads per read). The thread stops at the end,
+/// on the first error (sent as the last item) or when the receiver is dropped.
+pub(crate) fn read_file(
+    path: PathBuf,
+    start: u64,
+    len: u64,
+    piece: usize,
+) -> tokio::sync::mpsc::Receiver<io::Result<Bytes>> {
+    let piece = piece.max(1);
+    let (tx, rx) = tokio::sync::mpsc::channel(READ_AHEAD);
+    tokio::task::spawn_blocking(move || {
+        let (home, returned) = std::sync::mpsc::channel::<Vec<u8>>();
+        let read = || -> io::Result<()> {
+            let mut file = std::fs::File::open(&path)?;
+            io::Seek::seek(&mut file, io::SeekFrom::Start(start))?;
+            let mut left = len;
+            while left > 0 {
+                let n = usize::try_from(left).map_or(piece, |l| l.min(piece));
+                let mut buf = returned
+                    .try_recv()
+                    .ok()
+                    .filter(|b| b.len() >= n)
+                    .unwrap_or_else(|| vec![0; piece]);
+                file.read_exact(&mut buf[..n])?;
+                let bytes = Bytes::from_owner(Recycled {
+                    buf,
+                    len: n,
+                    home: home.clone(),
+                });
+                if tx.blocking_send(Ok(bytes)).is_err() {
+                    return Ok(()); // the consumer is gone
+                }
+                left -= n as u64;
+            }
+            Ok(())
+        };
+        if let Err(e) = read() {
+            let _ = tx.blocking_send(Err(e));
+        }
+    });
+    rx
 }
 
 fn hash_file(path: &Path, algorithm: &Algorithm) -> io::Result<Option<Digest>> {
@@ -482,6 +569,78 @@ mod tests {
             .expect("uploads dir")
             .count();
         assert_eq!(left, 0);
+    }
+
+    async fn read_all(path: &Path, start: u64, len: u64, piece: usize) -> io::Result<Vec<u8>> {
+        let mut rx = read_file(path.to_owned(), start, len, piece);
+        let mut out = Vec::new();
+        while let Some(bytes) = rx.recv().await {
+            out.extend_from_slice(&bytes?);
+        }
+        Ok(out)
+    }
+
+    #[tokio::test]
+    async fn a_file_is_read_in_pieces_from_any_offset() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("blob");
+        let content: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &content).expect("write");
+        // Pieces that do not divide the length, so the last one is short and buffers of
+        // earlier pieces come back for reuse.
+        assert_eq!(
+            read_all(&path, 0, 10_000, 999).await.expect("read"),
+            content
+        );
+        assert_eq!(
+            read_all(&path, 1234, 5000, 64).await.expect("read"),
+            &content[1234..6234]
+        );
+        assert!(read_all(&path, 0, 0, 64).await.expect("read").is_empty());
+        // Asking for more than the file holds ends in an error, after the bytes that exist.
+        let e = read_all(&path, 9_990, 20, 8).await.expect_err("short file");
+        assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof);
+        let e = read_all(&dir.path().join("missing"), 0, 1, 8)
+            .await
+            .expect_err("missing file");
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
+    }
+
+    #[tokio::test]
+    async fn a_session_that_ends_uncommitted_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&Storage::Directory(dir.path().to_owned()), false).expect("store");
+        let uploads = || {
+            std::fs::read_dir(dir.path().join("uploads"))
+                .expect("uploads dir")
+                .count()
+        };
+        // Taken to be completed, then dropped with a request that failed midway.
+        let id = store.start_upload("team/app").await.expect("session");
+        let upload = store.take_upload(&id).expect("taken");
+        let mut feed = upload.lock().await.start_feed().expect("feed");
+        feed.push(Bytes::from_static(b"part"))
+            .await
+            .expect("queued");
+        assert_eq!(uploads(), 1);
+        drop(feed);
+        drop(upload);
+        assert_eq!(uploads(), 0);
+        // Cancelled while a request still holds it: the file goes with the request.
+        let id = store.start_upload("team/app").await.expect("session");
+        let held = store.upload(&id).expect("session");
+        assert!(store.cancel_upload(&id));
+        assert_eq!(uploads(), 1);
+        drop(held);
+        assert_eq!(uploads(), 0);
+        // A committed upload's file is the blob now, not a leftover to remove.
+        let digest = Digest::sha256(b"kept");
+        assert!(feed_and_commit(&store, &[b"kept"], &digest).await);
+        assert_eq!(uploads(), 0);
+        assert_eq!(
+            &store.blob_bytes(&digest).expect("read").expect("stored")[..],
+            b"kept"
+        );
     }
 
     #[tokio::test]
