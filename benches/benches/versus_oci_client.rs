@@ -1,0 +1,533 @@
+#![allow(missing_docs)]
+// criterion macros generate undocumented items
+// Byte counts become f64 only to print rates; 52 bits of mantissa are plenty for them.
+#![allow(clippy::cast_precision_loss)]
+//! `orca-distribution` against the `oci-client` crate, each pushing to and pulling from
+//! `orca-mock-registry` over loopback (plain HTTP, no auth), as DESIGN.md's "How it is
+//! proven" asks.
+//!
+//! Prints, before criterion's own figures, rates measured in this run, each the median of
+//! three runs after one warm-up (the three are printed too; contenders take turns, so a
+//! slow spell of the machine does not fall on one of them alone):
+//! - pull of one blob: orca's `fetch_blob` stream read to its end (it checks size and
+//!   digest) against `oci-client`'s `pull_blob` into a discarding writer and its
+//!   `pull_blob_stream` read to its end (both check the digest);
+//! - streamed push: orca's `push_blob_reader` (one streamed `PUT`) against `oci-client`'s
+//!   `push_blob_stream`, in its default chunked mode and with `use_monolithic_push`;
+//! - push from memory: `oci-client`'s `push_blob`, which needs the whole blob in memory
+//!   (and does not hash it), against orca's `push_blob` given the same `Bytes` (which
+//!   hashes them before sending) and orca's `push_blob_stream` of them (which does not).
+//!
+//! Every push goes into a fresh directory-backed mock that does not fsync (as the
+//! distribution bench's push figures do); the pulls share one mock holding the blob. The
+//! blob is `ORCA_BENCH_BLOB_BYTES` bytes if set, else 256 MiB, or 1 MiB when criterion runs
+//! in test mode (`cargo test`, `--test`). Then criterion measures each client's pull.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use futures_util::StreamExt;
+use oci_client::client::{ClientConfig as OciConfig, ClientProtocol};
+use orca_distribution::{Client, ClientConfig, PushOptions, UploadMethod};
+use orca_manifest::{Descriptor, Digest, media_types};
+use orca_mock_registry::{Config, MockRegistry, Storage};
+use orca_reference::Reference;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
+
+/// Length of the block a [`Generator`] repeats.
+const BLOCK: usize = 1024 * 1024;
+
+/// `oci-client`'s largest `PATCH` (its `PUSH_CHUNK_MAX_SIZE`): it sends each item of a
+/// pushed stream as `PATCH`es of at most this, so the stream it is given yields pieces of
+/// this size, its best case.
+const OCI_CHUNK: usize = 4 * 1024 * 1024;
+
+/// The repository every blob goes to.
+const REPOSITORY: &str = "bench/blob";
+
+/// A blob produced as it is read, so that a streamed push does not hold it in memory: one
+/// pseudo-random 1 MiB block over and over, each copy stamped with its index in its first
+/// 8 bytes (the same source as the distribution bench's). Reading it costs one copy.
+struct Generator {
+    block: Arc<Vec<u8>>,
+    position: u64,
+    len: u64,
+}
+
+impl Generator {
+    fn new(len: u64) -> Generator {
+        static BLOCK_BYTES: std::sync::OnceLock<Arc<Vec<u8>>> = std::sync::OnceLock::new();
+        let block = BLOCK_BYTES
+            .get_or_init(|| Arc::new(orca_benches::pseudo_random_bytes(BLOCK, 11)))
+            .clone();
+        Generator {
+            block,
+            position: 0,
+            len,
+        }
+    }
+}
+
+impl AsyncRead for Generator {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        while self.position < self.len && buf.remaining() > 0 {
+            let offset = usize::try_from(self.position % BLOCK as u64).expect("below 1 MiB");
+            let n = (BLOCK - offset)
+                .min(buf.remaining())
+                .min(usize::try_from(self.len - self.position).unwrap_or(usize::MAX));
+            let start = buf.filled().len();
+            buf.put_slice(&self.block[offset..offset + n]);
+            if offset < 8 {
+                let stamp = (self.position / BLOCK as u64).to_le_bytes();
+                let k = (8 - offset).min(n);
+                buf.filled_mut()[start..start + k].copy_from_slice(&stamp[offset..offset + k]);
+            }
+            self.position += n as u64;
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// The generator's bytes as a stream of `OCI_CHUNK`-sized pieces, for `oci-client`'s
+/// `push_blob_stream` (one copy per byte, as the generator costs orca's push).
+fn generator_stream(
+    len: u64,
+) -> impl futures_util::Stream<Item = oci_client::errors::Result<Bytes>> + Send + 'static {
+    futures_util::stream::unfold(Generator::new(len), |mut g| async move {
+        let mut piece = BytesMut::with_capacity(OCI_CHUNK);
+        while piece.len() < OCI_CHUNK {
+            match g.read_buf(&mut piece).await {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) => return Some((Err(e.into()), g)),
+            }
+        }
+        (!piece.is_empty()).then(|| (Ok(piece.freeze()), g))
+    })
+}
+
+fn blob_bytes() -> u64 {
+    if let Some(len) = std::env::var("ORCA_BENCH_BLOB_BYTES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        return len;
+    }
+    let test_mode =
+        !std::env::args().any(|a| a == "--bench") || std::env::args().any(|a| a == "--test");
+    if test_mode {
+        1024 * 1024
+    } else {
+        256 * 1024 * 1024
+    }
+}
+
+/// The whole blob in memory, for the pushes that need it there.
+fn generator_bytes(rt: &tokio::runtime::Runtime, len: u64) -> Bytes {
+    rt.block_on(async {
+        let mut out = Vec::with_capacity(usize::try_from(len).expect("blob fits in memory"));
+        Generator::new(len)
+            .read_to_end(&mut out)
+            .await
+            .expect("generator");
+        Bytes::from(out)
+    })
+}
+
+fn sha256_rate(len: u64) -> f64 {
+    // 64 MiB, or less for small (test-mode) blobs.
+    let size =
+        usize::try_from(len.clamp(1024 * 1024, 64 * 1024 * 1024)).unwrap_or(64 * 1024 * 1024);
+    let data = orca_benches::pseudo_random_bytes(size, 7);
+    let mut best = Duration::MAX;
+    for _ in 0..3 {
+        let started = Instant::now();
+        std::hint::black_box(Digest::sha256(&data));
+        best = best.min(started.elapsed());
+    }
+    data.len() as f64 / best.as_secs_f64()
+}
+
+/// An `oci-client` client speaking plain HTTP; `use_monolithic_push` as given.
+fn oci_client(use_monolithic_push: bool) -> oci_client::Client {
+    // reqwest builds a rustls configuration even for plain HTTP, and the crate is built
+    // without a bundled crypto provider; install ring's (already in the tree) once.
+    static PROVIDER: std::sync::Once = std::sync::Once::new();
+    PROVIDER.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+    oci_client::Client::new(OciConfig {
+        protocol: ClientProtocol::Http,
+        use_monolithic_push,
+        ..OciConfig::default()
+    })
+}
+
+fn oci_reference(host: &str) -> oci_client::Reference {
+    oci_client::Reference::with_tag(host.to_owned(), REPOSITORY.to_owned(), "latest".to_owned())
+}
+
+fn orca_client(host: &str) -> (Client, Reference) {
+    let client =
+        Client::new(ClientConfig::default().with_plain_http(host.to_owned())).expect("client");
+    let repo = Reference::new(host, REPOSITORY).expect("reference");
+    (client, repo)
+}
+
+fn streamed() -> PushOptions {
+    PushOptions {
+        method: UploadMethod::Streamed,
+        ..PushOptions::default()
+    }
+}
+
+/// A writer that counts what it is given and keeps none of it.
+#[derive(Default)]
+struct CountingSink(u64);
+
+impl AsyncWrite for CountingSink {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        self.0 += buf.len() as u64;
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// The mock the pulls read from, holding the blob (pushed by orca).
+struct PullSetup {
+    _dir: tempfile::TempDir,
+    _reg: MockRegistry,
+    orca: Client,
+    repo: Reference,
+    oci: oci_client::Client,
+    oci_repo: oci_client::Reference,
+    descriptor: Descriptor,
+}
+
+async fn pull_setup(len: u64, descriptor: &Descriptor) -> PullSetup {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let reg = MockRegistry::start(
+        // fsync (the default), so that no writeback of the blob runs during the pulls.
+        Config::default().with_storage(Storage::Directory(dir.path().to_owned())),
+    )
+    .await
+    .expect("mock");
+    let (orca, repo) = orca_client(reg.host());
+    orca.push_blob_reader(&repo, Some(descriptor), Generator::new(len), &streamed())
+        .await
+        .expect("push");
+    PullSetup {
+        oci: oci_client(false),
+        oci_repo: oci_reference(reg.host()),
+        _dir: dir,
+        _reg: reg,
+        orca,
+        repo,
+        descriptor: descriptor.clone(),
+    }
+}
+
+/// One way of pulling the blob; each reads it to its end and checks its digest.
+#[derive(Clone, Copy)]
+enum Pull {
+    /// orca `fetch_blob`, its stream read to its end (checks size and digest).
+    Orca,
+    /// oci-client `pull_blob` into a writer that discards.
+    Oci,
+    /// oci-client `pull_blob_stream`, read to its end.
+    OciStream,
+}
+
+impl Pull {
+    const ALL: [Pull; 3] = [Pull::Orca, Pull::Oci, Pull::OciStream];
+
+    fn label(self) -> &'static str {
+        match self {
+            Pull::Orca => "orca fetch_blob, stream read to its end (checks size and digest)",
+            Pull::Oci => {
+                "oci-client pull_blob into a discarding writer (hashes the blob TWICE: for the descriptor's digest and for Docker-Content-Digest, though they are equal)"
+            }
+            Pull::OciStream => {
+                "oci-client pull_blob_stream, read to its end (hashes once when Docker-Content-Digest equals the descriptor's digest)"
+            }
+        }
+    }
+
+    /// Bytes pulled.
+    async fn run(self, s: &PullSetup) -> u64 {
+        match self {
+            Pull::Orca => {
+                let stream = s.orca.fetch_blob(&s.repo, &s.descriptor).await;
+                count(stream.expect("orca fetch_blob")).await
+            }
+            Pull::Oci => {
+                let mut sink = CountingSink::default();
+                s.oci
+                    .pull_blob(&s.oci_repo, s.descriptor.digest.as_str(), &mut sink)
+                    .await
+                    .expect("oci-client pull_blob");
+                sink.0
+            }
+            Pull::OciStream => {
+                let stream = s
+                    .oci
+                    .pull_blob_stream(&s.oci_repo, s.descriptor.digest.as_str())
+                    .await;
+                count(stream.expect("oci-client pull_blob_stream")).await
+            }
+        }
+    }
+}
+
+/// Reads a verifying stream to its end; its length.
+async fn count<S, E>(mut stream: S) -> u64
+where
+    S: futures_util::Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Debug,
+{
+    let mut n = 0;
+    while let Some(piece) = stream.next().await {
+        n += piece.expect("verified piece").len() as u64;
+    }
+    n
+}
+
+/// One way of pushing the blob. None hashes it in the client but orca's `push_blob`; the
+/// registry checks every upload's digest.
+#[derive(Clone, Copy)]
+enum Push {
+    /// orca `push_blob_reader` from the generator, `UploadMethod::Streamed`.
+    OrcaStreamed,
+    /// oci-client `push_blob_stream` from the generator, default configuration.
+    OciStream,
+    /// oci-client `push_blob_stream` from the generator, `use_monolithic_push`.
+    OciStreamMonolithic,
+    /// oci-client `push_blob` from memory, default configuration.
+    OciMemory,
+    /// orca `push_blob` from memory.
+    OrcaMemory,
+    /// orca `push_blob_stream` of the in-memory bytes, `UploadMethod::Streamed`.
+    OrcaMemoryStreamed,
+}
+
+impl Push {
+    const STREAMED: [Push; 3] = [
+        Push::OrcaStreamed,
+        Push::OciStream,
+        Push::OciStreamMonolithic,
+    ];
+    const FROM_MEMORY: [Push; 3] = [Push::OciMemory, Push::OrcaMemory, Push::OrcaMemoryStreamed];
+
+    fn label(self) -> &'static str {
+        match self {
+            Push::OrcaStreamed => "orca push_blob_reader, Streamed (one PUT)",
+            Push::OciStream => "oci-client push_blob_stream, default (a PATCH per 4 MiB piece)",
+            Push::OciStreamMonolithic => {
+                "oci-client push_blob_stream, use_monolithic_push (one PUT)"
+            }
+            Push::OciMemory => {
+                "oci-client push_blob, default (a PATCH per 4 MiB; no client hash; needs the whole blob in memory)"
+            }
+            Push::OrcaMemory => "orca push_blob (hashes the bytes before sending them; one PUT)",
+            Push::OrcaMemoryStreamed => {
+                "orca push_blob_stream of the same Bytes, Streamed (no client hash; one PUT)"
+            }
+        }
+    }
+
+    /// One push into a fresh directory-backed mock that does not fsync; bytes per second.
+    async fn run(self, descriptor: &Descriptor, blob: &Bytes) -> f64 {
+        let len = descriptor.size;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let reg = MockRegistry::start(
+            Config::default()
+                .with_storage(Storage::Directory(dir.path().to_owned()))
+                .with_fsync(false),
+        )
+        .await
+        .expect("mock");
+        let (orca, repo) = orca_client(reg.host());
+        let oci = oci_client(matches!(self, Push::OciStreamMonolithic));
+        let oci_repo = oci_reference(reg.host());
+        let digest = descriptor.digest.as_str();
+        let started = Instant::now();
+        match self {
+            Push::OrcaStreamed => {
+                let source = Generator::new(len);
+                let options = streamed();
+                let pushed = orca.push_blob_reader(&repo, Some(descriptor), source, &options);
+                pushed.await.expect("orca push_blob_reader");
+            }
+            Push::OciStream | Push::OciStreamMonolithic => {
+                let source = generator_stream(len);
+                let pushed = oci.push_blob_stream(&oci_repo, source, digest, Some(len));
+                pushed.await.expect("oci-client push_blob_stream");
+            }
+            Push::OciMemory => {
+                let pushed = oci.push_blob(&oci_repo, blob.clone(), digest);
+                pushed.await.expect("oci-client push_blob");
+            }
+            Push::OrcaMemory => {
+                let options = PushOptions::default();
+                let pushed = orca.push_blob(&repo, descriptor, blob.clone(), &options);
+                pushed.await.expect("orca push_blob");
+            }
+            Push::OrcaMemoryStreamed => {
+                let source = futures_util::stream::iter([Ok(blob.clone())]);
+                let options = streamed();
+                let pushed = orca.push_blob_stream(&repo, Some(descriptor), source, &options);
+                pushed.await.expect("orca push_blob_stream");
+            }
+        }
+        let rate = len as f64 / started.elapsed().as_secs_f64();
+        // Every push is checked the same way: the registry (which verified it) has the blob.
+        let stored = orca.blob_exists(&repo, &descriptor.digest).await;
+        assert!(stored.expect("HEAD").is_some(), "the push left no blob");
+        rate
+    }
+}
+
+/// Runs every contender once to warm up, then three rounds in which each runs once in
+/// turn (so that a slow spell of the machine does not fall on one alone); each
+/// contender's three rates, in run order.
+fn rounds(contenders: &mut [&mut dyn FnMut() -> f64]) -> Vec<[f64; 3]> {
+    for run in contenders.iter_mut() {
+        run();
+    }
+    let mut out = vec![[0.0; 3]; contenders.len()];
+    for round in 0..3 {
+        for (rates, run) in out.iter_mut().zip(contenders.iter_mut()) {
+            rates[round] = run();
+        }
+    }
+    out
+}
+
+fn median(rates: [f64; 3]) -> f64 {
+    let mut sorted = rates;
+    sorted.sort_by(f64::total_cmp);
+    sorted[1]
+}
+
+fn mib_per_s(rate: f64) -> f64 {
+    rate / (1024.0 * 1024.0)
+}
+
+/// Prints each contender's median and runs, and after each but the first its ratio to
+/// the first, as orca / oci-client (`orca_first` tells which side the first is on).
+fn print_group(title: &str, labels: &[&str], rates: &[[f64; 3]], orca_first: bool) {
+    println!("{title}");
+    for (i, (label, r)) in labels.iter().zip(rates).enumerate() {
+        println!(
+            "  {label}: {:.0} MiB/s (runs {:.0}, {:.0}, {:.0})",
+            mib_per_s(median(*r)),
+            mib_per_s(r[0]),
+            mib_per_s(r[1]),
+            mib_per_s(r[2])
+        );
+        if i > 0 {
+            let (orca, oci) = if orca_first {
+                (rates[0], *r)
+            } else {
+                (*r, rates[0])
+            };
+            println!(
+                "    ratio orca / oci-client: {:.2}",
+                median(orca) / median(oci)
+            );
+        }
+    }
+}
+
+fn figures(rt: &tokio::runtime::Runtime, len: u64, blob: &Bytes, descriptor: &Descriptor) {
+    let sha = sha256_rate(len);
+    let setup = rt.block_on(pull_setup(len, descriptor));
+    let pull = |how: Pull| {
+        let setup = &setup;
+        move || {
+            let started = Instant::now();
+            let n = rt.block_on(how.run(setup));
+            assert_eq!(n, len, "pulled a different length");
+            n as f64 / started.elapsed().as_secs_f64()
+        }
+    };
+    let pulls = rounds(&mut Pull::ALL.map(pull).each_mut().map(|f| f as _));
+    drop(setup);
+    let push = |how: Push| move || rt.block_on(how.run(descriptor, blob));
+    let streamed = rounds(&mut Push::STREAMED.map(push).each_mut().map(|f| f as _));
+    let from_memory = rounds(&mut Push::FROM_MEMORY.map(push).each_mut().map(|f| f as _));
+
+    println!(
+        "orca versus oci-client ({} MiB blob, loopback mock, plain HTTP; median of 3 runs after a warm-up):",
+        len / (1024 * 1024)
+    );
+    println!("  sha256 single core: {:.0} MiB/s", mib_per_s(sha));
+    print_group(
+        "pull (every client checks the digest):",
+        &Pull::ALL.map(Pull::label),
+        &pulls,
+        true,
+    );
+    print_group(
+        "push streamed from a generator (neither client hashes; the registry checks the digest):",
+        &Push::STREAMED.map(Push::label),
+        &streamed,
+        true,
+    );
+    print_group(
+        "push from memory (oci-client's push_blob takes the whole blob in memory; orca gets the same Bytes):",
+        &Push::FROM_MEMORY.map(Push::label),
+        &from_memory,
+        false,
+    );
+}
+
+fn versus_oci_client(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let len = blob_bytes();
+    let blob = generator_bytes(&rt, len);
+    let descriptor = Descriptor::new(media_types::OCI_LAYER_TAR, Digest::sha256(&blob), len);
+    figures(&rt, len, &blob, &descriptor);
+    drop(blob);
+
+    let setup = rt.block_on(pull_setup(len, &descriptor));
+    let mut group = c.benchmark_group("versus_oci_client");
+    group.throughput(Throughput::Bytes(len));
+    group.sample_size(10);
+    for (name, how) in [
+        ("pull_orca", Pull::Orca),
+        ("pull_oci_client", Pull::Oci),
+        ("pull_oci_client_stream", Pull::OciStream),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter(|| assert_eq!(rt.block_on(how.run(&setup)), len));
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, versus_oci_client);
+criterion_main!(benches);
