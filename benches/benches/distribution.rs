@@ -4,7 +4,8 @@
 #![allow(clippy::cast_precision_loss)]
 //! `orca-distribution` against `orca-mock-registry` over loopback.
 //!
-//! Prints, before criterion's own figures, the targets measured in this run:
+//! Prints, before criterion's own figures, the targets measured in this run (each
+//! throughput is the median of 3 runs after a warm-up, with every run's ratio shown):
 //! - verified pull throughput as a ratio of single-core sha256 speed (target ≥ 80 %), and
 //!   peak resident memory during the pull (`VmHWM` after resetting it; target < 64 MiB);
 //! - streamed push throughput as a ratio of sha256 speed (target ≥ 70 %), with the
@@ -18,88 +19,17 @@
 //! temporary directory (without fsync) and the client streams it from a generator, so
 //! neither side holds the blob in memory.
 
-use std::pin::Pin;
-use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use futures_util::StreamExt;
 use orca_auth::{AuthOptions, Authenticator, Credential, StaticCredentials};
+use orca_benches::{Generator, blob_bytes, mib_per_s, sha256_rate};
 use orca_distribution::{Client, ClientConfig, PushOptions, UploadMethod};
-use orca_manifest::{Descriptor, Digest, Hasher, media_types};
+use orca_manifest::{Descriptor, Hasher, media_types};
 use orca_mock_registry::{AuthMode, Config, MockRegistry, Storage};
 use orca_reference::Reference;
-use tokio::io::{AsyncRead, ReadBuf};
-
-/// Length of the block a [`Generator`] repeats.
-const BLOCK: usize = 1024 * 1024;
-
-/// A blob produced as it is read, so neither side holds it in memory: one pseudo-random
-/// 1 MiB block over and over, each copy stamped with its index in its first 8 bytes.
-/// Reading it costs one copy, about what reading a file from the page cache costs (a
-/// generator that computes every byte would charge the client for work no real source
-/// does).
-struct Generator {
-    block: std::sync::Arc<Vec<u8>>,
-    position: u64,
-    len: u64,
-}
-
-impl Generator {
-    fn new(len: u64) -> Generator {
-        static BLOCK_BYTES: std::sync::OnceLock<std::sync::Arc<Vec<u8>>> =
-            std::sync::OnceLock::new();
-        let block = BLOCK_BYTES
-            .get_or_init(|| std::sync::Arc::new(orca_benches::pseudo_random_bytes(BLOCK, 11)))
-            .clone();
-        Generator {
-            block,
-            position: 0,
-            len,
-        }
-    }
-}
-
-impl AsyncRead for Generator {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        while self.position < self.len && buf.remaining() > 0 {
-            let offset = usize::try_from(self.position % BLOCK as u64).expect("below 1 MiB");
-            let n = (BLOCK - offset)
-                .min(buf.remaining())
-                .min(usize::try_from(self.len - self.position).unwrap_or(usize::MAX));
-            let start = buf.filled().len();
-            buf.put_slice(&self.block[offset..offset + n]);
-            if offset < 8 {
-                let stamp = (self.position / BLOCK as u64).to_le_bytes();
-                let k = (8 - offset).min(n);
-                buf.filled_mut()[start..start + k].copy_from_slice(&stamp[offset..offset + k]);
-            }
-            self.position += n as u64;
-        }
-        Poll::Ready(Ok(()))
-    }
-}
-
-fn blob_bytes() -> u64 {
-    if let Some(len) = std::env::var("ORCA_BENCH_BLOB_BYTES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
-        return len;
-    }
-    let test_mode =
-        !std::env::args().any(|a| a == "--bench") || std::env::args().any(|a| a == "--test");
-    if test_mode {
-        1024 * 1024
-    } else {
-        256 * 1024 * 1024
-    }
-}
 
 /// The generator's digest, computed by reading it once.
 fn generator_descriptor(len: u64) -> Descriptor {
@@ -135,20 +65,6 @@ fn generator_rate(len: u64) -> f64 {
         while g.read(&mut buf).await.expect("generator") > 0 {}
         len as f64 / started.elapsed().as_secs_f64()
     })
-}
-
-fn sha256_rate(len: u64) -> f64 {
-    // 64 MiB, or less for small (test-mode) blobs.
-    let size =
-        usize::try_from(len.clamp(1024 * 1024, 64 * 1024 * 1024)).unwrap_or(64 * 1024 * 1024);
-    let data = orca_benches::pseudo_random_bytes(size, 7);
-    let mut best = Duration::MAX;
-    for _ in 0..3 {
-        let started = Instant::now();
-        std::hint::black_box(Digest::sha256(&data));
-        best = best.min(started.elapsed());
-    }
-    data.len() as f64 / best.as_secs_f64()
 }
 
 fn vm_hwm_kib() -> Option<u64> {
@@ -347,34 +263,66 @@ async fn push_into_fresh_mock(descriptor: &Descriptor, len: u64, verify_source: 
     len as f64 / started.elapsed().as_secs_f64()
 }
 
-fn mib_per_s(rate: f64) -> f64 {
-    rate / (1024.0 * 1024.0)
+/// Timed runs per throughput figure, after one untimed warm-up; the figure is their median.
+/// One run alone swings by a third on a shared 2-core VM (the threads of client and mock
+/// take uneven turns on the cores, and the first write of a GiB into memory the VM has not
+/// touched yet is slow), so a single run says more about the machine than about the code.
+const RUNS: usize = 3;
+
+/// Rates of [`RUNS`] timed runs of `run` after one warm-up: (median, every run in order).
+fn median_rate(mut run: impl FnMut() -> f64) -> (f64, Vec<f64>) {
+    run();
+    let rates: Vec<f64> = (0..RUNS).map(|_| run()).collect();
+    let mut sorted = rates.clone();
+    sorted.sort_by(f64::total_cmp);
+    (sorted[RUNS / 2], rates)
+}
+
+/// `median MiB/s = ratio % of sha256 (runs: a, b, c %)`.
+fn describe(sha: f64, (median, runs): &(f64, Vec<f64>)) -> String {
+    let each: Vec<String> = runs
+        .iter()
+        .map(|r| format!("{:.0}", 100.0 * r / sha))
+        .collect();
+    format!(
+        "{:.0} MiB/s = {:.0} % of sha256 (runs: {} %)",
+        mib_per_s(*median),
+        100.0 * median / sha,
+        each.join(", ")
+    )
 }
 
 fn figures(rt: &tokio::runtime::Runtime, len: u64, descriptor: &Descriptor) {
     let sha = sha256_rate(len);
     let generated = generator_rate(len);
     let setup = rt.block_on(setup(len, descriptor.clone()));
-    let reset = reset_peak_rss();
-    let started = Instant::now();
-    let pulled = rt.block_on(pull(&setup.client, &setup.repo, &setup.descriptor));
-    let pull_rate = pulled as f64 / started.elapsed().as_secs_f64();
-    let peak = vm_hwm_kib();
-    // Pull first: memory freed by the pushes' mock may stay resident and count in VmHWM.
-    let push_rate = rt.block_on(push_into_fresh_mock(descriptor, len, false));
-    let push_hashing_rate = rt.block_on(push_into_fresh_mock(descriptor, len, true));
-    let sink_rate = rt.block_on(async {
-        let host = start_sink().await;
-        let client =
-            Client::new(ClientConfig::default().with_plain_http(host.clone())).expect("client");
-        let repo = Reference::new(&host, "bench/sink").expect("reference");
+    let timed_pull = || {
         let started = Instant::now();
-        push_with(&client, &repo, descriptor, len, true).await;
-        len as f64 / started.elapsed().as_secs_f64()
+        let pulled = rt.block_on(pull(&setup.client, &setup.repo, &setup.descriptor));
+        pulled as f64 / started.elapsed().as_secs_f64()
+    };
+    // The warm-up pull comes before the reset, so the peak is that of steady pulls.
+    timed_pull();
+    let reset = reset_peak_rss();
+    let pull = median_rate(timed_pull);
+    let peak = vm_hwm_kib();
+    // Pull first: memory freed by the pushes' mocks may stay resident and count in VmHWM.
+    let push = median_rate(|| rt.block_on(push_into_fresh_mock(descriptor, len, false)));
+    let push_hashing = median_rate(|| rt.block_on(push_into_fresh_mock(descriptor, len, true)));
+    let sink = rt.block_on(start_sink());
+    let sink_client =
+        Client::new(ClientConfig::default().with_plain_http(sink.clone())).expect("client");
+    let sink_repo = Reference::new(&sink, "bench/sink").expect("reference");
+    let into_sink = median_rate(|| {
+        rt.block_on(async {
+            let started = Instant::now();
+            push_with(&sink_client, &sink_repo, descriptor, len, true).await;
+            len as f64 / started.elapsed().as_secs_f64()
+        })
     });
     let (connects, tokens) = rt.block_on(heads());
     println!(
-        "distribution figures ({} MiB blob, one run):",
+        "distribution figures ({} MiB blob; throughput is the median of {RUNS} runs after a warm-up):",
         len / (1024 * 1024)
     );
     println!("  sha256 single core: {:.0} MiB/s", mib_per_s(sha));
@@ -383,28 +331,24 @@ fn figures(rt: &tokio::runtime::Runtime, len: u64, descriptor: &Descriptor) {
         mib_per_s(generated)
     );
     println!(
-        "  pull (verified):    {:.0} MiB/s = {:.0} % of sha256 (target >= 80 %)",
-        mib_per_s(pull_rate),
-        100.0 * pull_rate / sha
+        "  pull (verified): {} (target >= 80 %)",
+        describe(sha, &pull)
     );
     println!(
-        "  push (streamed, the registry verifies): {:.0} MiB/s = {:.0} % of sha256 (target >= 70 %)",
-        mib_per_s(push_rate),
-        100.0 * push_rate / sha
+        "  push (streamed, the registry verifies): {} (target >= 70 %)",
+        describe(sha, &push)
     );
     println!(
-        "  push (streamed, verify_source: the client hashes too): {:.0} MiB/s = {:.0} % of sha256",
-        mib_per_s(push_hashing_rate),
-        100.0 * push_hashing_rate / sha
+        "  push (streamed, verify_source: the client hashes too): {}",
+        describe(sha, &push_hashing)
     );
     println!(
-        "  push (streamed, verify_source) into a discarding sink: {:.0} MiB/s = {:.0} % of sha256 (the client alone)",
-        mib_per_s(sink_rate),
-        100.0 * sink_rate / sha
+        "  push (streamed, verify_source) into a discarding sink, the client alone: {}",
+        describe(sha, &into_sink)
     );
     match (reset, peak) {
         (true, Some(kib)) => println!(
-            "  peak RSS during pull (VmHWM, client and mock): {} MiB (target < 64 MiB)",
+            "  peak RSS during the timed pulls (VmHWM, client and mock): {} MiB (target < 64 MiB)",
             kib / 1024
         ),
         _ => println!("  peak RSS: unavailable (no /proc/self/clear_refs or VmHWM)"),

@@ -24,22 +24,19 @@
 //! in test mode (`cargo test`, `--test`). Then criterion measures each client's pull.
 
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use futures_util::StreamExt;
 use oci_client::client::{ClientConfig as OciConfig, ClientProtocol};
+use orca_benches::{Generator, blob_bytes, mib_per_s, sha256_rate};
 use orca_distribution::{Client, ClientConfig, PushOptions, UploadMethod};
 use orca_manifest::{Descriptor, Digest, media_types};
 use orca_mock_registry::{Config, MockRegistry, Storage};
 use orca_reference::Reference;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
-
-/// Length of the block a [`Generator`] repeats.
-const BLOCK: usize = 1024 * 1024;
+use tokio::io::{AsyncReadExt, AsyncWrite};
 
 /// `oci-client`'s largest `PATCH` (its `PUSH_CHUNK_MAX_SIZE`): it sends each item of a
 /// pushed stream as `PATCH`es of at most this, so the stream it is given yields pieces of
@@ -48,53 +45,6 @@ const OCI_CHUNK: usize = 4 * 1024 * 1024;
 
 /// The repository every blob goes to.
 const REPOSITORY: &str = "bench/blob";
-
-/// A blob produced as it is read, so that a streamed push does not hold it in memory: one
-/// pseudo-random 1 MiB block over and over, each copy stamped with its index in its first
-/// 8 bytes (the same source as the distribution bench's). Reading it costs one copy.
-struct Generator {
-    block: Arc<Vec<u8>>,
-    position: u64,
-    len: u64,
-}
-
-impl Generator {
-    fn new(len: u64) -> Generator {
-        static BLOCK_BYTES: std::sync::OnceLock<Arc<Vec<u8>>> = std::sync::OnceLock::new();
-        let block = BLOCK_BYTES
-            .get_or_init(|| Arc::new(orca_benches::pseudo_random_bytes(BLOCK, 11)))
-            .clone();
-        Generator {
-            block,
-            position: 0,
-            len,
-        }
-    }
-}
-
-impl AsyncRead for Generator {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        while self.position < self.len && buf.remaining() > 0 {
-            let offset = usize::try_from(self.position % BLOCK as u64).expect("below 1 MiB");
-            let n = (BLOCK - offset)
-                .min(buf.remaining())
-                .min(usize::try_from(self.len - self.position).unwrap_or(usize::MAX));
-            let start = buf.filled().len();
-            buf.put_slice(&self.block[offset..offset + n]);
-            if offset < 8 {
-                let stamp = (self.position / BLOCK as u64).to_le_bytes();
-                let k = (8 - offset).min(n);
-                buf.filled_mut()[start..start + k].copy_from_slice(&stamp[offset..offset + k]);
-            }
-            self.position += n as u64;
-        }
-        Poll::Ready(Ok(()))
-    }
-}
 
 /// The generator's bytes as a stream of `OCI_CHUNK`-sized pieces, for `oci-client`'s
 /// `push_blob_stream` (one copy per byte, as the generator costs orca's push).
@@ -114,22 +64,6 @@ fn generator_stream(
     })
 }
 
-fn blob_bytes() -> u64 {
-    if let Some(len) = std::env::var("ORCA_BENCH_BLOB_BYTES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
-        return len;
-    }
-    let test_mode =
-        !std::env::args().any(|a| a == "--bench") || std::env::args().any(|a| a == "--test");
-    if test_mode {
-        1024 * 1024
-    } else {
-        256 * 1024 * 1024
-    }
-}
-
 /// The whole blob in memory, for the pushes that need it there.
 fn generator_bytes(rt: &tokio::runtime::Runtime, len: u64) -> Bytes {
     rt.block_on(async {
@@ -140,20 +74,6 @@ fn generator_bytes(rt: &tokio::runtime::Runtime, len: u64) -> Bytes {
             .expect("generator");
         Bytes::from(out)
     })
-}
-
-fn sha256_rate(len: u64) -> f64 {
-    // 64 MiB, or less for small (test-mode) blobs.
-    let size =
-        usize::try_from(len.clamp(1024 * 1024, 64 * 1024 * 1024)).unwrap_or(64 * 1024 * 1024);
-    let data = orca_benches::pseudo_random_bytes(size, 7);
-    let mut best = Duration::MAX;
-    for _ in 0..3 {
-        let started = Instant::now();
-        std::hint::black_box(Digest::sha256(&data));
-        best = best.min(started.elapsed());
-    }
-    data.len() as f64 / best.as_secs_f64()
 }
 
 /// An `oci-client` client speaking plain HTTP; `use_monolithic_push` as given.
@@ -426,10 +346,6 @@ fn median(rates: [f64; 3]) -> f64 {
     let mut sorted = rates;
     sorted.sort_by(f64::total_cmp);
     sorted[1]
-}
-
-fn mib_per_s(rate: f64) -> f64 {
-    rate / (1024.0 * 1024.0)
 }
 
 /// Prints each contender's median and runs, and after each but the first its ratio to
