@@ -934,7 +934,7 @@ async fn stream_into(upload: &mut Upload, mut body: Incoming) -> Result<u64> {
             }
             Ok(frame) => {
                 if let Ok(data) = frame.into_data()
-                    && feed.push(data).await.is_err()
+                    && feed.push(&data).await.is_err()
                 {
                     // The storing thread failed; `end_feed` returns its error.
                     break;
