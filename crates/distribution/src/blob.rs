@@ -12,7 +12,6 @@ use http::Method;
 use http::header::{self, HeaderName};
 use http_body::Frame;
 use http_body_util::{BodyExt, StreamBody};
-use hyper::body::Incoming;
 use orca_auth::{Action, Scope};
 use orca_manifest::{Algorithm, Descriptor, Digest, Hasher, Verifier};
 use orca_reference::Reference;
@@ -78,7 +77,7 @@ struct Download {
     verifier: Option<Verifier>,
     received: u64,
     skip: u64,
-    body: Option<Incoming>,
+    body: Option<crate::pool::PooledBody>,
     resumes_left: u32,
     done: bool,
     _permit: OwnedSemaphorePermit,

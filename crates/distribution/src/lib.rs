@@ -42,6 +42,7 @@ mod client;
 mod config;
 mod error;
 mod listing;
+mod pool;
 mod transport;
 
 pub use blob::{
