@@ -307,8 +307,10 @@ pub struct PushOptions {
     pub mount_from: Option<String>,
     /// `HEAD` the blob first and skip the upload when it exists.
     pub skip_existing: bool,
-    /// Also hash a streamed upload's source here, and hold back its last piece until the
-    /// digest is known to match, so that a wrong source never reaches the registry.
+    /// Also hash the blob here before the registry gets all of it, so that wrong content
+    /// never reaches the registry: [`Client::push_blob`] hashes the bytes before sending
+    /// them; a streamed upload hashes its source as it is read and holds back the last
+    /// piece until the digest is known to match.
     ///
     /// Off by default: the registry verifies every upload against the digest it is
     /// given (the distribution spec requires it; its `DIGEST_INVALID` becomes
@@ -498,7 +500,8 @@ impl Client {
 
     /// Push a blob held in memory: `POST` then one `PUT ?digest=`.
     ///
-    /// The bytes are checked against `descriptor` first. A failed `PUT` is repeated only
+    /// The size is checked against `descriptor` first, and the digest too with
+    /// [`PushOptions::verify_source`] (otherwise the registry checks it). A failed `PUT` is repeated only
     /// after checking (`HEAD`) that the blob did not land, with a fresh session.
     pub async fn push_blob(
         &self,
@@ -514,17 +517,21 @@ impl Client {
                 descriptor.size
             )));
         }
-        descriptor.digest.verify(&bytes).map_err(|e| match e {
-            orca_manifest::Error::DigestMismatch { expected, actual } => Error::DigestMismatch {
-                url: String::new(),
-                expected,
-                actual,
-            },
-            other => Error::Config {
-                message: "cannot verify the blob to push".into(),
-                source: Some(Box::new(other)),
-            },
-        })?;
+        if options.verify_source {
+            descriptor.digest.verify(&bytes).map_err(|e| match e {
+                orca_manifest::Error::DigestMismatch { expected, actual } => {
+                    Error::DigestMismatch {
+                        url: String::new(),
+                        expected,
+                        actual,
+                    }
+                }
+                other => Error::Config {
+                    message: "cannot verify the blob to push".into(),
+                    source: Some(Box::new(other)),
+                },
+            })?;
+        }
         let _permit = self.permit().await?;
         let pushed = |outcome| PushedBlob {
             digest: descriptor.digest.clone(),

@@ -1007,6 +1007,68 @@ async fn by_default_a_streamed_upload_leaves_the_digest_check_to_the_registry() 
 }
 
 #[tokio::test]
+async fn an_in_memory_push_hashes_here_only_with_verify_source() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(202).insert_header("Location", "/upload/u5"))
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .respond_with(ResponseTemplate::new(400).set_body_string(
+            r#"{"errors":[{"code":"DIGEST_INVALID","message":"provided digest did not match uploaded content"}]}"#,
+        ))
+        .mount(&server)
+        .await;
+    let client = client_for(&server);
+    let data = Bytes::from(vec![7u8; 1000]);
+    let mut claimed = Descriptor::for_bytes(media_types::OCI_LAYER_TAR, &[8u8; 1000]);
+    claimed.size = data.len() as u64;
+    let puts = |requests: Vec<Request>| {
+        requests
+            .iter()
+            .filter(|r| r.method.as_str() == "PUT")
+            .count()
+    };
+    // By default the registry checks the digest.
+    let e = client
+        .push_blob(
+            &reference(&server, "team/app"),
+            &claimed,
+            data.clone(),
+            &PushOptions::default(),
+        )
+        .await
+        .expect_err("the registry refuses the digest");
+    assert_eq!(e.kind(), ErrorKind::DigestMismatch, "{e}");
+    assert!(e.to_string().contains("DIGEST_INVALID"), "{e}");
+    assert_eq!(puts(requests(&server).await), 1);
+    // With verify_source the bytes never leave.
+    let options = PushOptions {
+        verify_source: true,
+        ..PushOptions::default()
+    };
+    let e = client
+        .push_blob(&reference(&server, "team/app"), &claimed, data, &options)
+        .await
+        .expect_err("refused here");
+    assert_eq!(e.kind(), ErrorKind::DigestMismatch, "{e}");
+    assert_eq!(puts(requests(&server).await), 1, "no second PUT");
+    // The size is always checked here.
+    claimed.size += 1;
+    let e = client
+        .push_blob(
+            &reference(&server, "team/app"),
+            &claimed,
+            Bytes::from(vec![7u8; 1000]),
+            &PushOptions::default(),
+        )
+        .await
+        .expect_err("wrong size");
+    assert!(e.to_string().contains("1000 bytes"), "{e}");
+    assert_eq!(puts(requests(&server).await), 1);
+}
+
+#[tokio::test]
 async fn an_upload_location_on_another_host_gets_no_authorization() {
     let registry = MockServer::start().await;
     let uploads = MockServer::start().await;
