@@ -15,8 +15,8 @@
 //! - streamed push: orca's `push_blob_reader` (one streamed `PUT`) against `oci-client`'s
 //!   `push_blob_stream`, in its default chunked mode and with `use_monolithic_push`;
 //! - push from memory: `oci-client`'s `push_blob`, which needs the whole blob in memory
-//!   (and does not hash it), against orca's `push_blob` given the same `Bytes` (which
-//!   hashes them before sending) and orca's `push_blob_stream` of them (which does not).
+//!   (and does not hash it), against orca's `push_blob` given the same `Bytes` and orca's
+//!   `push_blob_stream` of them (neither hashes them unless `verify_source` is set).
 //!
 //! Every push goes into a fresh directory-backed mock that does not fsync (as the
 //! distribution bench's push figures do); the pulls share one mock holding the blob. The
@@ -267,7 +267,7 @@ impl Push {
             Push::OciMemory => {
                 "oci-client push_blob, default (a PATCH per 4 MiB; no client hash; needs the whole blob in memory)"
             }
-            Push::OrcaMemory => "orca push_blob (hashes the bytes before sending them; one PUT)",
+            Push::OrcaMemory => "orca push_blob (size checked, no client hash; one PUT)",
             Push::OrcaMemoryStreamed => {
                 "orca push_blob_stream of the same Bytes, Streamed (no client hash; one PUT)"
             }
