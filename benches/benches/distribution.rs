@@ -242,19 +242,9 @@ async fn start_sink() -> String {
     host
 }
 
-/// A streamed push into a fresh directory-backed mock that does not fsync; bytes per
-/// second. Its write to the page cache costs a copy, where a memory-backed mock pays a page
-/// fault for every 4 KiB of the blob (as much as hashing it), and an fsync would measure
-/// the disk.
+/// A streamed push into a fresh mock ([`orca_benches::fresh_push_mock`]); bytes per second.
 async fn push_into_fresh_mock(descriptor: &Descriptor, len: u64, verify_source: bool) -> f64 {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let reg = MockRegistry::start(
-        Config::default()
-            .with_storage(Storage::Directory(dir.path().to_owned()))
-            .with_fsync(false),
-    )
-    .await
-    .expect("mock");
+    let (_dir, reg) = orca_benches::fresh_push_mock().await;
     let client = Client::new(ClientConfig::default().with_plain_http(reg.host().to_owned()))
         .expect("client");
     let repo = Reference::new(reg.host(), "bench/push-figure").expect("reference");
@@ -359,11 +349,7 @@ fn figures(rt: &tokio::runtime::Runtime, len: u64, descriptor: &Descriptor) {
 }
 
 fn distribution(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = orca_benches::runtime();
     let len = blob_bytes();
     let descriptor = generator_descriptor(len);
     figures(&rt, len, &descriptor);

@@ -277,14 +277,7 @@ impl Push {
     /// One push into a fresh directory-backed mock that does not fsync; bytes per second.
     async fn run(self, descriptor: &Descriptor, blob: &Bytes) -> f64 {
         let len = descriptor.size;
-        let dir = tempfile::tempdir().expect("tempdir");
-        let reg = MockRegistry::start(
-            Config::default()
-                .with_storage(Storage::Directory(dir.path().to_owned()))
-                .with_fsync(false),
-        )
-        .await
-        .expect("mock");
+        let (_dir, reg) = orca_benches::fresh_push_mock().await;
         let (orca, repo) = orca_client(reg.host());
         let oci = oci_client(matches!(self, Push::OciStreamMonolithic));
         let oci_repo = oci_reference(reg.host());
@@ -418,11 +411,7 @@ fn figures(rt: &tokio::runtime::Runtime, len: u64, blob: &Bytes, descriptor: &De
 }
 
 fn versus_oci_client(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = orca_benches::runtime();
     let len = blob_bytes();
     let blob = generator_bytes(&rt, len);
     let descriptor = Descriptor::new(media_types::OCI_LAYER_TAR, Digest::sha256(&blob), len);

@@ -116,6 +116,42 @@ pub fn sha256_rate(len: u64) -> f64 {
     data.len() as f64 / best.as_secs_f64()
 }
 
+/// A mock registry storing into a fresh temporary directory without fsync, for a push
+/// figure: its write to the page cache costs a copy, where a memory-backed mock pays a
+/// page fault for every 4 KiB (as much as hashing), and an fsync would measure the disk.
+/// Bind it as `let (_dir, reg) = …` so that the mock stops before its directory goes.
+///
+/// # Panics
+///
+/// When the directory or the mock cannot be made (a benchmark cannot go on then).
+pub async fn fresh_push_mock() -> (tempfile::TempDir, orca_mock_registry::MockRegistry) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let reg = orca_mock_registry::MockRegistry::start(
+        orca_mock_registry::Config::default()
+            .with_storage(orca_mock_registry::Storage::Directory(
+                dir.path().to_owned(),
+            ))
+            .with_fsync(false),
+    )
+    .await
+    .expect("mock");
+    (dir, reg)
+}
+
+/// The runtime the throughput benches run client and mock on: two workers, like the
+/// 2-core machine the figures are reported for.
+///
+/// # Panics
+///
+/// When the runtime cannot be built.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
 /// Bytes per second as MiB per second.
 pub fn mib_per_s(rate: f64) -> f64 {
     rate / (1024.0 * 1024.0)

@@ -956,8 +956,8 @@ async fn a_streamed_upload_that_does_not_match_its_descriptor_is_aborted() {
     );
 }
 
-#[tokio::test]
-async fn by_default_a_streamed_upload_leaves_the_digest_check_to_the_registry() {
+/// A registry that opens upload sessions and answers every `PUT` with `DIGEST_INVALID`.
+async fn refusing_every_digest() -> MockServer {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(202).insert_header("Location", "/upload/u4"))
@@ -969,6 +969,12 @@ async fn by_default_a_streamed_upload_leaves_the_digest_check_to_the_registry() 
         ))
         .mount(&server)
         .await;
+    server
+}
+
+#[tokio::test]
+async fn by_default_a_streamed_upload_leaves_the_digest_check_to_the_registry() {
+    let server = refusing_every_digest().await;
     let client = client_for(&server);
     let data = vec![7u8; 70_000];
     let mut claimed = Descriptor::for_bytes(media_types::OCI_LAYER_TAR, &vec![8u8; 70_000]);
@@ -1008,17 +1014,7 @@ async fn by_default_a_streamed_upload_leaves_the_digest_check_to_the_registry() 
 
 #[tokio::test]
 async fn an_in_memory_push_hashes_here_only_with_verify_source() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(202).insert_header("Location", "/upload/u5"))
-        .mount(&server)
-        .await;
-    Mock::given(method("PUT"))
-        .respond_with(ResponseTemplate::new(400).set_body_string(
-            r#"{"errors":[{"code":"DIGEST_INVALID","message":"provided digest did not match uploaded content"}]}"#,
-        ))
-        .mount(&server)
-        .await;
+    let server = refusing_every_digest().await;
     let client = client_for(&server);
     let data = Bytes::from(vec![7u8; 1000]);
     let mut claimed = Descriptor::for_bytes(media_types::OCI_LAYER_TAR, &[8u8; 1000]);
