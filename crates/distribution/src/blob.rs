@@ -41,6 +41,7 @@ const STREAM_READ: usize = 256 * 1024;
 /// ([`crate::ClientConfig::max_resumes`] times).
 pub struct BlobStream {
     inner: BoxStream<'static, Result<Bytes, Error>>,
+    warnings: Vec<String>,
 }
 
 impl std::fmt::Debug for BlobStream {
@@ -58,6 +59,12 @@ impl Stream for BlobStream {
 }
 
 impl BlobStream {
+    /// `Warning: 299` texts of the response that started the download (those of a
+    /// resumed request are logged).
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
     /// Read the whole blob into memory (for small blobs such as configs).
     pub async fn bytes(mut self) -> Result<Bytes, Error> {
         let mut out = BytesMut::new();
@@ -78,6 +85,8 @@ struct Download {
     received: u64,
     skip: u64,
     body: Option<crate::pool::PooledBody>,
+    /// `Warning: 299` texts of the first response.
+    warnings: Vec<String>,
     resumes_left: u32,
     done: bool,
     _permit: OwnedSemaphorePermit,
@@ -118,6 +127,9 @@ impl Download {
                 self.skip = 0;
             }
             _ => return Err(status_error(response).await),
+        }
+        if self.received == 0 && self.warnings.is_empty() {
+            self.warnings = response.warnings;
         }
         self.body = Some(response.body);
         Ok(())
@@ -343,6 +355,10 @@ pub struct PushedBlob {
     pub size: u64,
     /// How it got there.
     pub outcome: PushOutcome,
+    /// `Warning: 299` texts of the response that completed the upload (none when nothing
+    /// was uploaded, or when a lost response was confirmed with `HEAD`; every warning is
+    /// also logged).
+    pub warnings: Vec<String>,
 }
 
 /// What a mount request did.
@@ -448,17 +464,20 @@ impl Client {
             received: 0,
             skip: 0,
             body: None,
+            warnings: Vec::new(),
             resumes_left: self.inner.config.max_resumes,
             done: false,
             _permit: permit,
         };
         download.open().await?;
+        let warnings = std::mem::take(&mut download.warnings);
         let stream = futures_util::stream::unfold(download, |mut d| async move {
             let item = d.next_piece().await?;
             Some((item, d))
         });
         Ok(BlobStream {
             inner: stream.boxed(),
+            warnings,
         })
     }
 
@@ -533,16 +552,17 @@ impl Client {
             })?;
         }
         let _permit = self.permit().await?;
-        let pushed = |outcome| PushedBlob {
+        let pushed = |outcome, warnings| PushedBlob {
             digest: descriptor.digest.clone(),
             size: descriptor.size,
             outcome,
+            warnings,
         };
         let mut session = match self
             .prepare(repository, &descriptor.digest, options)
             .await?
         {
-            Prepared::Done(outcome) => return Ok(pushed(outcome)),
+            Prepared::Done(outcome) => return Ok(pushed(outcome, Vec::new())),
             Prepared::Session(s) => s,
         };
         let mut attempt = 0;
@@ -556,7 +576,9 @@ impl Client {
             .header(header::CONTENT_TYPE, OCTET_STREAM)?
             .body(Body::Bytes(bytes.clone()));
             let e = match self.inner.send(call).await {
-                Ok(r) if r.status.as_u16() == 201 => return Ok(pushed(PushOutcome::Uploaded)),
+                Ok(r) if r.status.as_u16() == 201 => {
+                    return Ok(pushed(PushOutcome::Uploaded, r.warnings));
+                }
                 Ok(r) => status_error(r).await,
                 Err(e) => e,
             };
@@ -570,7 +592,7 @@ impl Client {
                 .await?
                 .is_some()
             {
-                return Ok(pushed(PushOutcome::Uploaded));
+                return Ok(pushed(PushOutcome::Uploaded, Vec::new()));
             }
             session = self.start_upload(repository).await?;
         }
@@ -603,13 +625,14 @@ impl Client {
         .header(header::CONTENT_TYPE, OCTET_STREAM)?
         .body(Body::Bytes(bytes.clone()));
         let response = self.inner.send_expect(call, &[201, 202]).await?;
-        let pushed = PushedBlob {
+        let pushed = |warnings| PushedBlob {
             digest: descriptor.digest.clone(),
             size: descriptor.size,
             outcome: PushOutcome::Uploaded,
+            warnings,
         };
         if response.status.as_u16() == 201 {
-            return Ok(pushed);
+            return Ok(pushed(response.warnings));
         }
         let session = session_from(&response)?;
         drop(response);
@@ -621,8 +644,8 @@ impl Client {
         )
         .header(header::CONTENT_TYPE, OCTET_STREAM)?
         .body(Body::Bytes(bytes));
-        self.inner.send_expect(call, &[201]).await?;
-        Ok(pushed)
+        let response = self.inner.send_expect(call, &[201]).await?;
+        Ok(pushed(response.warnings))
     }
 
     /// Push a blob read from `reader`, never holding more than one chunk in memory.
@@ -653,6 +676,7 @@ impl Client {
                         digest: d.digest.clone(),
                         size: d.size,
                         outcome,
+                        warnings: Vec::new(),
                     });
                 }
                 Prepared::Session(s) => s,
@@ -772,11 +796,12 @@ impl Client {
         if let Some(e) = local {
             return Err(e);
         }
-        result?;
+        let response = result?;
         Ok(PushedBlob {
             digest: expected.digest.clone(),
             size: expected.size,
             outcome: PushOutcome::Uploaded,
+            warnings: response.warnings,
         })
     }
 
@@ -861,21 +886,23 @@ impl Client {
         )
         .header(header::CONTENT_LENGTH, "0")?;
         let response = self.inner.send(call).await?;
-        match response.status.as_u16() {
-            201 => {}
+        let warnings = match response.status.as_u16() {
+            201 => response.warnings,
             s if status_is_retryable(s) || s == 404 => {
                 // The PUT may have landed before the failure was reported.
                 let e = status_error(response).await;
                 if self.blob_exists(repository, &digest).await?.is_none() {
                     return Err(e);
                 }
+                Vec::new()
             }
             _ => return Err(status_error(response).await),
-        }
+        };
         Ok(PushedBlob {
             digest,
             size: offset,
             outcome: PushOutcome::Uploaded,
+            warnings,
         })
     }
 

@@ -1156,3 +1156,59 @@ async fn denied_with_basic_credentials_is_reported_as_denied() {
     assert!(e.has_code(&orca_distribution::ErrorCode::Denied));
     assert!(e.to_string().contains("pull only"), "{e}");
 }
+
+#[tokio::test]
+async fn warnings_of_blob_downloads_and_uploads_reach_the_caller() {
+    let server = MockServer::start().await;
+    let blob = b"warned blob".to_vec();
+    let descriptor = Descriptor::for_bytes(media_types::OCI_LAYER_TAR, &blob);
+    Mock::given(method("GET"))
+        .and(path(format!("/v2/team/app/blobs/{}", descriptor.digest)))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_bytes(blob.clone())
+                .insert_header("Warning", r#"299 - "blob storage is read-only soon""#),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(202).insert_header("Location", "/upload/w1"))
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .respond_with(
+            ResponseTemplate::new(201)
+                .insert_header("Warning", r#"299 - "quota almost used up""#)
+                .append_header("Warning", r#"199 - "not a 299 warning""#),
+        )
+        .mount(&server)
+        .await;
+    let client = client_for(&server);
+    let repo = reference(&server, "team/app");
+    let stream = client.fetch_blob(&repo, &descriptor).await.expect("fetch");
+    assert_eq!(stream.warnings(), ["blob storage is read-only soon"]);
+    assert_eq!(stream.bytes().await.expect("verified"), blob);
+    let pushed = client
+        .push_blob(
+            &repo,
+            &descriptor,
+            Bytes::from(blob.clone()),
+            &PushOptions::default(),
+        )
+        .await
+        .expect("push");
+    assert_eq!(pushed.warnings, ["quota almost used up"]);
+    let streamed = client
+        .push_blob_reader(
+            &repo,
+            Some(&descriptor),
+            std::io::Cursor::new(blob),
+            &PushOptions {
+                method: UploadMethod::Streamed,
+                ..PushOptions::default()
+            },
+        )
+        .await
+        .expect("streamed push");
+    assert_eq!(streamed.warnings, ["quota almost used up"]);
+}
