@@ -128,9 +128,15 @@ impl Pool {
             match conn {
                 Conn::H2(mut sender) => {
                     *request.uri_mut() = absolute.clone();
-                    if sender.ready().await.is_err() {
+                    if let Err(e) = sender.ready().await {
                         self.forget_h2(&key, &sender);
-                        continue;
+                        // As for HTTP/1: a shared connection may have gone; a new one failing
+                        // is final.
+                        if reused {
+                            last = Some(e);
+                            continue;
+                        }
+                        return Err(PoolError::Http(e));
                     }
                     match sender.try_send_request(request).await {
                         Ok(response) => return Ok(response.map(|b| PooledBody::new(b, None))),
