@@ -184,12 +184,6 @@ impl ImageManifest {
             .media_type
             .as_deref()
             .unwrap_or(media_types::OCI_IMAGE_MANIFEST);
-        let manifest = Manifest::parse(self.to_bytes(), Some(content_type))?;
-        if manifest.as_image().is_none() {
-            return Err(Error::UnsupportedMediaType {
-                media_type: content_type.to_owned(),
-            });
-        }
-        Ok(manifest)
+        Manifest::parse_own(self.to_bytes(), content_type, |m| m.as_image().is_some())
     }
 }

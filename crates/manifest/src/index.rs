@@ -144,12 +144,6 @@ impl ImageIndex {
             .media_type
             .as_deref()
             .unwrap_or(media_types::OCI_IMAGE_INDEX);
-        let manifest = Manifest::parse(self.to_bytes(), Some(content_type))?;
-        if manifest.as_index().is_none() {
-            return Err(Error::UnsupportedMediaType {
-                media_type: content_type.to_owned(),
-            });
-        }
-        Ok(manifest)
+        Manifest::parse_own(self.to_bytes(), content_type, |m| m.as_index().is_some())
     }
 }

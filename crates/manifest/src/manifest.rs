@@ -123,6 +123,22 @@ struct Probe {
 }
 
 impl Manifest {
+    /// Parse bytes this crate serialised with `content_type` as their media type, and
+    /// refuse them unless `kind` picks the parsed value (an image manifest, an index).
+    pub(crate) fn parse_own(
+        bytes: Vec<u8>,
+        content_type: &str,
+        kind: impl Fn(&Manifest) -> bool,
+    ) -> Result<Manifest, Error> {
+        let manifest = Manifest::parse(bytes, Some(content_type))?;
+        if !kind(&manifest) {
+            return Err(Error::UnsupportedMediaType {
+                media_type: content_type.to_owned(),
+            });
+        }
+        Ok(manifest)
+    }
+
     /// Parse a manifest received with an optional `Content-Type`, with the default
     /// [`ParseOptions`] (a 4 MiB cap). See [`Manifest::parse_with`].
     ///
