@@ -6,7 +6,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use orca_distribution::{
-    ErrorKind, FetchOptions, MountOutcome, PushOptions, PushOutcome, UploadMethod,
+    Client, ErrorKind, FetchOptions, MountOutcome, PushOptions, PushOutcome, PushedBlob,
+    UploadMethod,
 };
 use orca_manifest::{Descriptor, Digest, media_types};
 use orca_mock_registry::{AuthSeen, Fault};
@@ -429,17 +430,26 @@ async fn push_single_post(ctx: Arc<Ctx>) -> Result<(), Failure> {
     ensure(size == Some(layer.size), || format!("HEAD says {size:?}"))
 }
 
-async fn push_chunked(ctx: Arc<Ctx>) -> Result<(), Failure> {
-    let client = ctx.client_with(|c| c.chunk_size = 64 * 1024)?;
-    let repo = ctx.repo("chunked")?;
-    let data = random_bytes(200 * 1024 + 17, 12);
+/// A chunked push of `data` without a descriptor (the client computes the digest).
+async fn push_chunked_bytes(
+    client: &Client,
+    repo: &orca_reference::Reference,
+    data: &[u8],
+) -> Result<PushedBlob, Failure> {
     let options = PushOptions {
         method: UploadMethod::Chunked,
         ..PushOptions::default()
     };
-    let pushed = client
-        .push_blob_reader(&repo, None, std::io::Cursor::new(data.clone()), &options)
-        .await?;
+    Ok(client
+        .push_blob_reader(repo, None, std::io::Cursor::new(data.to_vec()), &options)
+        .await?)
+}
+
+async fn push_chunked(ctx: Arc<Ctx>) -> Result<(), Failure> {
+    let client = ctx.client_with(|c| c.chunk_size = 64 * 1024)?;
+    let repo = ctx.repo("chunked")?;
+    let data = random_bytes(200 * 1024 + 17, 12);
+    let pushed = push_chunked_bytes(&client, &repo, &data).await?;
     ensure(pushed.digest == Digest::sha256(&data), || {
         "computed digest differs".into()
     })?;
@@ -515,13 +525,7 @@ async fn push_chunked_416(ctx: Arc<Ctx>) -> Result<(), Failure> {
     mock.clear_requests();
     mock.faults()
         .add(Fault::status(416).on("PATCH").nth(2).times(1));
-    let options = PushOptions {
-        method: UploadMethod::Chunked,
-        ..PushOptions::default()
-    };
-    let pushed = client
-        .push_blob_reader(&repo, None, std::io::Cursor::new(data.clone()), &options)
-        .await?;
+    let pushed = push_chunked_bytes(&client, &repo, &data).await?;
     let log = mock.requests();
     let refused = log
         .iter()
@@ -553,13 +557,7 @@ async fn push_chunk_min_length(ctx: Arc<Ctx>) -> Result<(), Failure> {
     let repo = orca_reference::Reference::new(mock.host(), "conformance/min-chunk")
         .map_err(|e| Failure(e.to_string()))?;
     let data = random_bytes(400 * 1024, 17);
-    let options = PushOptions {
-        method: UploadMethod::Chunked,
-        ..PushOptions::default()
-    };
-    let pushed = client
-        .push_blob_reader(&repo, None, std::io::Cursor::new(data.clone()), &options)
-        .await?;
+    let pushed = push_chunked_bytes(&client, &repo, &data).await?;
     ensure(pushed.digest == Digest::sha256(&data), || {
         "digest differs".into()
     })?;
@@ -717,7 +715,7 @@ async fn catalog(ctx: Arc<Ctx>) -> Result<(), Failure> {
 
 async fn push_two_referrers(
     ctx: &Ctx,
-    client: &orca_distribution::Client,
+    client: &Client,
     name: &str,
 ) -> Result<(Descriptor, Digest, Digest), Failure> {
     let (subject, _) = push_artifact(ctx, client, name, "v1", random_bytes(100, 25)).await?;
@@ -763,7 +761,7 @@ async fn referrers_api(ctx: Arc<Ctx>) -> Result<(), Failure> {
 /// must not acknowledge the subject (`OCI-Subject`), and the client must then maintain the
 /// `<alg>-<hex>` tag-schema index itself.
 async fn push_unindexed_referrer(
-    client: &orca_distribution::Client,
+    client: &Client,
     repo: &orca_reference::Reference,
     subject: &Descriptor,
     artifact_type: &str,
