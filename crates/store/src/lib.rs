@@ -52,6 +52,7 @@ mod size;
 
 pub use cache::{
     BlobWriter, CacheEntry, CacheOptions, CacheStats, ContentCache, REF_NAME_ANNOTATION,
+    SIZE_ANNOTATION,
 };
 pub use error::Error;
 pub use registry::{CredentialSource, Limits, Store, StoreRegistry, Tls};

@@ -404,14 +404,13 @@ impl StoreRegistry {
                     plain_http: entry.plain_http,
                     ca_file: entry.ca_file,
                 },
-                limits: Limits {
-                    default: entry.limits.default.map(|s| s.0),
-                    operations: entry
-                        .limits
-                        .operations
-                        .into_iter()
-                        .map(|(k, v)| (k, v.0))
-                        .collect(),
+                limits: {
+                    let mut operations: BTreeMap<String, u64> =
+                        entry.limits.into_iter().map(|(k, v)| (k, v.0)).collect();
+                    Limits {
+                        default: operations.remove("default"),
+                        operations,
+                    }
                 },
             };
             if registry.add(store).is_some() {
@@ -491,7 +490,8 @@ fn parse_error(text: &str, path: Option<&Path>, offset: usize, message: String) 
 }
 
 /// The key a byte offset within one line belongs to: the key before the nearest `=` to
-/// its left, else the key the offset points into, else a table header's name.
+/// its left, else the key the offset points into, else a table header's name; keys of
+/// enclosing inline tables are prefixed (`credentials.kind`).
 fn key_at(line: &str, offset: usize) -> Option<String> {
     let trimmed = line.trim();
     if trimmed.starts_with('[') {
@@ -504,14 +504,42 @@ fn key_at(line: &str, offset: usize) -> Option<String> {
     }
     let offset = offset.min(line.len());
     let left = line.get(..offset).unwrap_or(line);
-    let candidate = if let Some(eq) = left.rfind('=') {
-        &left[..eq]
+    let mut end = if let Some(eq) = left.rfind('=') {
+        eq
     } else {
         let rest = line.get(offset..).unwrap_or("");
-        let end = rest.find('=').unwrap_or(rest.len());
-        &line[..offset + end]
+        offset + rest.find('=').unwrap_or(rest.len())
     };
-    let key = candidate
+    let mut keys = Vec::new();
+    loop {
+        let key = last_key(&line[..end])?;
+        keys.push(key);
+        // The enclosing inline table, if any: the last `{` not closed before `end`.
+        let mut depth = 0i32;
+        let mut open = None;
+        for (i, c) in line[..end].char_indices().rev() {
+            match c {
+                '}' => depth += 1,
+                '{' if depth == 0 => {
+                    open = Some(i);
+                    break;
+                }
+                '{' => depth -= 1,
+                _ => {}
+            }
+        }
+        match open.and_then(|i| line[..i].rfind('=')) {
+            Some(eq) => end = eq,
+            None => break,
+        }
+    }
+    keys.reverse();
+    Some(keys.join("."))
+}
+
+/// The last bare or quoted key in `text` (which ends just before an `=`).
+fn last_key(text: &str) -> Option<String> {
+    let key = text
         .rsplit(['{', ',', '\t', ' '].as_slice())
         .find(|s| !s.trim().is_empty())?
         .trim()
@@ -555,13 +583,8 @@ impl<'de> Deserialize<'de> for Spanned<String> {
     }
 }
 
-#[derive(Default, Deserialize)]
-struct LimitsModel {
-    #[serde(default)]
-    default: Option<Size>,
-    #[serde(flatten)]
-    operations: BTreeMap<String, Size>,
-}
+/// `default` and the operations' limits (one map, so that an error points at the value).
+type LimitsModel = BTreeMap<String, Size>;
 
 /// A size in TOML: an integer of bytes or a string with a unit.
 struct Size(u64);
