@@ -1,20 +1,26 @@
 //! [`ArtifactStore`]: the facade's one entry point.
 
-// The skeleton's bodies are not written yet.
-#![allow(clippy::unused_async)]
-
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
-use orca_distribution::ClientConfig;
-use orca_manifest::Descriptor;
-use orca_store::{CacheOptions, ContentCache, CredentialSource, StoreRegistry};
+use futures_util::TryStreamExt;
+use orca_auth::{AuthOptions, Authenticator};
+use orca_distribution::{Client, ClientConfig};
+use orca_manifest::{Descriptor, Digest};
+use orca_reference::Reference;
+use orca_store::{CacheOptions, ContentCache, CredentialSource, Limits, StoreRegistry};
+use tracing::Instrument;
 
 use crate::Error;
-use crate::observer::Observer;
+use crate::credentials::StoreCredentials;
+use crate::error::{from_distribution, from_store};
+use crate::observer::{Call, Event, Observer};
 use crate::options::{BlobOptions, CopyOptions, FetchOptions, FileSpec, PushOptions};
 use crate::results::{Copied, Fetched, ManifestContent, Pushed, Referrers};
+use crate::telemetry::{self, Reporter};
 
 /// Fetches, pushes, copies and discovers artifacts in registered stores.
 ///
@@ -25,15 +31,16 @@ use crate::results::{Copied, Fetched, ManifestContent, Pushed, Referrers};
 /// `tracing` span named after the call with the reference and, once known, the digest.
 #[derive(Clone)]
 pub struct ArtifactStore {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
-struct Inner {
-    stores: StoreRegistry,
-    cache: Option<ContentCache>,
-    observer: Option<Arc<dyn Observer>>,
-    concurrency: usize,
-    unregistered: Option<CredentialSource>,
+pub(crate) struct Inner {
+    pub(crate) stores: StoreRegistry,
+    pub(crate) client: Client,
+    pub(crate) cache: Option<ContentCache>,
+    pub(crate) observer: Option<Arc<dyn Observer>>,
+    pub(crate) concurrency: usize,
+    pub(crate) unregistered: bool,
 }
 
 impl std::fmt::Debug for ArtifactStore {
@@ -117,8 +124,36 @@ impl ArtifactStoreBuilder {
     /// variable, an unreadable docker config), the TLS configuration is invalid or the
     /// cache directory cannot be created.
     pub fn build(self) -> Result<ArtifactStore, Error> {
-        let _ = self.client;
-        todo!()
+        let mut config = self.client;
+        for store in self.stores.iter() {
+            if store.tls().plain_http {
+                config.plain_http.insert(store.registry().to_owned());
+            }
+            if let Some(ca) = &store.tls().ca_file {
+                config.extra_root_certificates.push(ca.clone());
+            }
+        }
+        let credentials = StoreCredentials::new(&self.stores, self.unregistered.as_ref())?;
+        let auth = Authenticator::new(credentials, AuthOptions::default());
+        let client = Client::with_authenticator(config, auth).map_err(|e| Error::Internal {
+            message: "the HTTP client cannot be built (TLS settings, CA files)".to_owned(),
+            source: Some(Box::new(e)),
+        })?;
+        let cache = self
+            .cache
+            .map(|(dir, options)| ContentCache::open(dir, options))
+            .transpose()
+            .map_err(from_store)?;
+        Ok(ArtifactStore {
+            inner: Arc::new(Inner {
+                stores: self.stores,
+                client,
+                cache,
+                observer: self.observer,
+                concurrency: self.concurrency,
+                unregistered: self.unregistered.is_some(),
+            }),
+        })
     }
 }
 
@@ -157,8 +192,7 @@ impl ArtifactStore {
         operation: &str,
         dest: &Path,
     ) -> Result<Fetched, Error> {
-        self.fetch_with(reference, operation, dest, &FetchOptions::default())
-            .await
+        Box::pin(self.fetch_with(reference, operation, dest, &FetchOptions::default())).await
     }
 
     /// Fetch the artifact `reference` for `operation` into `dest`.
@@ -194,16 +228,18 @@ impl ArtifactStore {
         dest: &Path,
         options: &FetchOptions,
     ) -> Result<Fetched, Error> {
-        let _ = (
+        self.instrument(
+            Call::Fetch,
             reference,
             operation,
-            dest,
-            options,
-            &self.inner.observer,
-            self.inner.concurrency,
-            &self.inner.unregistered,
-        );
-        todo!()
+            Box::pin(async {
+                let fetched =
+                    Box::pin(self.fetch_inner(reference, operation, dest, options)).await?;
+                let size = fetched.artifact_bytes;
+                Ok((fetched, Some(size)))
+            }),
+        )
+        .await
     }
 
     /// Push the folder `dir` as a one-layer ORAS folder artifact (tar+gzip, titled with the
@@ -219,8 +255,7 @@ impl ArtifactStore {
         dir: &Path,
         options: &PushOptions,
     ) -> Result<Pushed, Error> {
-        self.push_files(reference, &[FileSpec::new(dir)], options)
-            .await
+        Box::pin(self.push_files(reference, &[FileSpec::new(dir)], options)).await
     }
 
     /// Push files and folders as one artifact, one layer each (see [`FileSpec`]); blobs
@@ -238,8 +273,18 @@ impl ArtifactStore {
         files: &[FileSpec],
         options: &PushOptions,
     ) -> Result<Pushed, Error> {
-        let _ = (reference, files, options);
-        todo!()
+        let operation = options.operation.clone().unwrap_or_default();
+        self.instrument(
+            Call::Push,
+            reference,
+            &operation,
+            Box::pin(async {
+                let pushed = Box::pin(self.push_files_inner(reference, files, options)).await?;
+                let size = pushed.layers.iter().map(|l| l.size).sum();
+                Ok((pushed, Some(size)))
+            }),
+        )
+        .await
     }
 
     /// Push `content` as a single-layer artifact of [`BlobOptions::artifact_type`] (the
@@ -255,8 +300,17 @@ impl ArtifactStore {
         content: Bytes,
         options: &BlobOptions,
     ) -> Result<Pushed, Error> {
-        let _ = (reference, content, options);
-        todo!()
+        self.instrument(
+            Call::Push,
+            reference,
+            "",
+            Box::pin(async {
+                let pushed = Box::pin(self.push_blob_inner(reference, content, options)).await?;
+                let size = pushed.layers.iter().map(|l| l.size).sum();
+                Ok((pushed, Some(size)))
+            }),
+        )
+        .await
     }
 
     /// Resolve `reference` to its manifest's descriptor (one `HEAD`, or none when it is
@@ -266,8 +320,29 @@ impl ArtifactStore {
     ///
     /// [`Error::ArtifactNotFound`] and the registry's errors.
     pub async fn resolve(&self, reference: &str) -> Result<Descriptor, Error> {
-        let _ = reference;
-        todo!()
+        self.instrument(
+            Call::Resolve,
+            reference,
+            "",
+            Box::pin(async {
+                let (parsed, _) = self.locate(reference)?;
+                if let (Some(cache), Some(pinned)) = (&self.inner.cache, pinned_digest(&parsed))
+                    && let Ok(Some(bytes)) = cache.read_blob(&pinned)
+                    && let Ok(manifest) = orca_manifest::Manifest::parse(bytes, None)
+                {
+                    telemetry::cache_hit("manifest");
+                    return Ok((manifest.descriptor(), None));
+                }
+                let descriptor = self
+                    .inner
+                    .client
+                    .resolve(&parsed)
+                    .await
+                    .map_err(|e| remote(&parsed, e))?;
+                Ok((descriptor, None))
+            }),
+        )
+        .await
     }
 
     /// Fetch the manifest or index `reference` names, digest verified.
@@ -277,8 +352,17 @@ impl ArtifactStore {
     /// [`Error::ArtifactNotFound`], [`Error::InvalidArtifact`] for bytes that are not a
     /// manifest, and the registry's errors.
     pub async fn fetch_manifest(&self, reference: &str) -> Result<ManifestContent, Error> {
-        let _ = reference;
-        todo!()
+        self.instrument(
+            Call::FetchManifest,
+            reference,
+            "",
+            Box::pin(async {
+                let (parsed, _) = self.locate(reference)?;
+                let content = self.get_manifest(&parsed).await?;
+                Ok((content, None))
+            }),
+        )
+        .await
     }
 
     /// The tags of `repository` (`registry/name`, any tag or digest ignored), every page.
@@ -287,8 +371,23 @@ impl ArtifactStore {
     ///
     /// The registry's errors.
     pub async fn tags(&self, repository: &str) -> Result<Vec<String>, Error> {
-        let _ = repository;
-        todo!()
+        self.instrument(
+            Call::Tags,
+            repository,
+            "",
+            Box::pin(async {
+                let (parsed, _) = self.locate(repository)?;
+                let tags = self
+                    .inner
+                    .client
+                    .tags(&parsed, None)
+                    .try_collect::<Vec<String>>()
+                    .await
+                    .map_err(|e| remote(&parsed, e))?;
+                Ok((tags, None))
+            }),
+        )
+        .await
     }
 
     /// The repositories of `registry` (`host[:port]`), every page.
@@ -298,8 +397,28 @@ impl ArtifactStore {
     /// [`Error::ArtifactStoreIsNotRegistered`], and the registry's errors (many
     /// registries refuse the catalog: [`Error::Unauthorized`]).
     pub async fn catalog(&self, registry: &str) -> Result<Vec<String>, Error> {
-        let _ = registry;
-        todo!()
+        self.instrument(
+            Call::Catalog,
+            registry,
+            "",
+            Box::pin(async {
+                if self.inner.stores.get(registry).is_none() && !self.inner.unregistered {
+                    return Err(Error::ArtifactStoreIsNotRegistered {
+                        reference: registry.to_owned(),
+                        registry: Some(registry.to_owned()),
+                    });
+                }
+                let names = self
+                    .inner
+                    .client
+                    .catalog(registry, None)
+                    .try_collect::<Vec<String>>()
+                    .await
+                    .map_err(|e| from_distribution(registry, registry, e))?;
+                Ok((names, None))
+            }),
+        )
+        .await
     }
 
     /// The manifests referring to `reference` (signatures, SBOMs…), optionally only those
@@ -313,8 +432,33 @@ impl ArtifactStore {
         reference: &str,
         artifact_type: Option<&str>,
     ) -> Result<Referrers, Error> {
-        let _ = (reference, artifact_type);
-        todo!()
+        self.instrument(
+            Call::Referrers,
+            reference,
+            "",
+            Box::pin(async {
+                let (parsed, _) = self.locate(reference)?;
+                let pinned = self.pin(&parsed).await?;
+                let subject = pinned_digest(&pinned).ok_or_else(|| Error::Internal {
+                    message: format!("{pinned}: no digest after resolving"),
+                    source: None,
+                })?;
+                let found = self
+                    .inner
+                    .client
+                    .referrers(&pinned, artifact_type)
+                    .await
+                    .map_err(|e| remote(&pinned, e))?;
+                Ok((
+                    Referrers {
+                        subject,
+                        manifests: found.manifests,
+                    },
+                    None,
+                ))
+            }),
+        )
+        .await
     }
 
     /// Copy the manifest or index `src` names, with every manifest and blob it reaches, to
@@ -326,8 +470,17 @@ impl ArtifactStore {
     ///
     /// The registries' errors; both must be registered.
     pub async fn copy(&self, src: &str, dst: &str, options: &CopyOptions) -> Result<Copied, Error> {
-        let _ = (src, dst, options);
-        todo!()
+        self.instrument(
+            Call::Copy,
+            src,
+            "",
+            Box::pin(async {
+                let copied = Box::pin(self.copy_inner(src, dst, options)).await?;
+                let bytes = copied.bytes;
+                Ok((copied, Some(bytes)))
+            }),
+        )
+        .await
     }
 
     /// Tag the manifest `reference` names with each of `tags` (its bytes pushed again
@@ -337,8 +490,34 @@ impl ArtifactStore {
     ///
     /// [`Error::InvalidReference`] for an invalid tag, and the registry's errors.
     pub async fn tag(&self, reference: &str, tags: &[&str]) -> Result<Descriptor, Error> {
-        let _ = (reference, tags);
-        todo!()
+        self.instrument(
+            Call::Tag,
+            reference,
+            "",
+            Box::pin(async {
+                let (parsed, _) = self.locate(reference)?;
+                let content = self.get_manifest(&parsed).await?;
+                for tag in tags {
+                    let target = repository_of(&parsed).with_tag(tag).map_err(|source| {
+                        Error::InvalidReference {
+                            reference: (*tag).to_owned(),
+                            source,
+                        }
+                    })?;
+                    self.inner
+                        .client
+                        .push_manifest(
+                            &target,
+                            content.bytes.clone(),
+                            &content.descriptor.media_type,
+                        )
+                        .await
+                        .map_err(|e| remote(&target, e))?;
+                }
+                Ok((content.descriptor, None))
+            }),
+        )
+        .await
     }
 
     /// Delete the manifest `reference` names (a tag is resolved to its digest first, as
@@ -348,8 +527,181 @@ impl ArtifactStore {
     ///
     /// [`Error::ArtifactNotFound`], [`Error::Unauthorized`] (deletion is often disabled:
     /// 405 becomes [`Error::InvalidArgument`]), and the registry's errors.
-    pub async fn delete(&self, reference: &str) -> Result<orca_manifest::Digest, Error> {
-        let _ = reference;
-        todo!()
+    pub async fn delete(&self, reference: &str) -> Result<Digest, Error> {
+        self.instrument(
+            Call::Delete,
+            reference,
+            "",
+            Box::pin(async {
+                let (parsed, _) = self.locate(reference)?;
+                let pinned = self.pin(&parsed).await?;
+                let digest = pinned_digest(&pinned).ok_or_else(|| Error::Internal {
+                    message: format!("{pinned}: no digest after resolving"),
+                    source: None,
+                })?;
+                let by_digest = repository_of(&pinned)
+                    .with_digest(digest.as_str())
+                    .map_err(|source| Error::InvalidReference {
+                        reference: reference.to_owned(),
+                        source,
+                    })?;
+                self.inner
+                    .client
+                    .delete_manifest(&by_digest)
+                    .await
+                    .map_err(|e| remote(&by_digest, e))?;
+                Ok((digest, None))
+            }),
+        )
+        .await
     }
+
+    /// Parse `input` strictly and find its store (or, with
+    /// [`ArtifactStoreBuilder::allow_unregistered`], no limits for an unregistered one).
+    /// No network IO.
+    pub(crate) fn locate(&self, input: &str) -> Result<(Reference, Limits), Error> {
+        match self.inner.stores.resolve(input) {
+            Ok((reference, store)) => Ok((reference, store.limits().clone())),
+            Err(orca_store::Error::NotRegistered {
+                registry: Some(_), ..
+            }) if self.inner.unregistered => {
+                let reference =
+                    Reference::parse(input).map_err(|source| Error::InvalidReference {
+                        reference: input.to_owned(),
+                        source,
+                    })?;
+                Ok((reference, Limits::default()))
+            }
+            Err(e) => Err(from_store(e)),
+        }
+    }
+
+    /// `reference` pinned to a digest: as it is when it has one, else resolved (`HEAD`).
+    pub(crate) async fn pin(&self, reference: &Reference) -> Result<Reference, Error> {
+        if pinned_digest(reference).is_some() {
+            return Ok(reference.clone());
+        }
+        let descriptor = self
+            .inner
+            .client
+            .resolve(reference)
+            .await
+            .map_err(|e| remote(reference, e))?;
+        with_digest(reference, &descriptor.digest)
+    }
+
+    /// The manifest `reference` names, digest verified and parsed.
+    pub(crate) async fn get_manifest(
+        &self,
+        reference: &Reference,
+    ) -> Result<ManifestContent, Error> {
+        let fetched = self
+            .inner
+            .client
+            .fetch_manifest(reference, &orca_distribution::FetchOptions::default())
+            .await
+            .map_err(|e| remote(reference, e))?;
+        if let Some(pinned) = pinned_digest(reference)
+            && pinned != fetched.descriptor.digest
+        {
+            return Err(Error::DigestMismatch {
+                reference: reference.to_string(),
+                source: format!(
+                    "the manifest received hashes to {}, not {pinned}",
+                    fetched.descriptor.digest
+                )
+                .into(),
+            });
+        }
+        let manifest = fetched.manifest().map_err(|e| Error::InvalidArtifact {
+            reference: reference.to_string(),
+            message: "the manifest cannot be parsed".to_owned(),
+            source: Some(Box::new(e)),
+        })?;
+        Ok(ManifestContent {
+            descriptor: fetched.descriptor,
+            bytes: fetched.bytes,
+            manifest,
+        })
+    }
+
+    pub(crate) fn reporter(&self) -> Reporter {
+        Reporter::new(self.inner.observer.clone())
+    }
+
+    /// Runs one call: its `tracing` span, its observer events and its metrics.
+    async fn instrument<T, F>(
+        &self,
+        call: Call,
+        reference: &str,
+        operation: &str,
+        body: F,
+    ) -> Result<T, Error>
+    where
+        F: Future<Output = Result<(T, Option<u64>), Error>>,
+    {
+        let reporter = self.reporter();
+        reporter.event(|| Event::Started {
+            call,
+            reference: reference.to_owned(),
+        });
+        let span = tracing::info_span!(
+            "orca",
+            call = call.as_str(),
+            reference,
+            operation,
+            digest = tracing::field::Empty,
+        );
+        let started = Instant::now();
+        let result = body.instrument(span.clone()).await;
+        let elapsed = started.elapsed();
+        let _entered = span.enter();
+        match result {
+            Ok((value, size)) => {
+                tracing::debug!(elapsed_ms = elapsed.as_millis(), "done");
+                telemetry::finished(call, operation, elapsed, None, size);
+                reporter.event(|| Event::Finished {
+                    call,
+                    error_code: None,
+                });
+                Ok(value)
+            }
+            Err(e) => {
+                tracing::info!(code = e.code(), error = %e.full_message(), "failed");
+                telemetry::finished(call, operation, elapsed, Some(e.code()), None);
+                reporter.event(|| Event::Finished {
+                    call,
+                    error_code: Some(e.code()),
+                });
+                Err(e)
+            }
+        }
+    }
+}
+
+/// A client failure about `reference`, mapped.
+pub(crate) fn remote(reference: &Reference, e: orca_distribution::Error) -> Error {
+    from_distribution(&reference.to_string(), reference.registry(), e)
+}
+
+/// The digest a reference pins, typed.
+pub(crate) fn pinned_digest(reference: &Reference) -> Option<Digest> {
+    reference.digest().and_then(|d| Digest::parse(d).ok())
+}
+
+/// The reference's repository, without tag or digest.
+pub(crate) fn repository_of(reference: &Reference) -> Reference {
+    Reference::new(reference.registry(), reference.repository())
+        .unwrap_or_else(|_| reference.clone())
+}
+
+/// `reference` pinned to `digest` (its tag kept).
+pub(crate) fn with_digest(reference: &Reference, digest: &Digest) -> Result<Reference, Error> {
+    reference
+        .clone()
+        .with_digest(digest.as_str())
+        .map_err(|source| Error::InvalidReference {
+            reference: reference.to_string(),
+            source,
+        })
 }

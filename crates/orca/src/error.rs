@@ -252,3 +252,127 @@ impl fmt::Display for ErrorBody {
         write!(f, "{}: {}", self.code, self.message)
     }
 }
+
+/// Maps a client failure for `reference` to the facade's codes.
+pub(crate) fn from_distribution(
+    reference: &str,
+    registry: &str,
+    e: orca_distribution::Error,
+) -> Error {
+    use orca_distribution::ErrorKind as K;
+    let reference = reference.to_owned();
+    match e.kind() {
+        K::Connect | K::Timeout => Error::FailedToConnectToArtifactStore {
+            reference,
+            registry: registry.to_owned(),
+            source: Box::new(e),
+        },
+        K::Config if matches!(e, orca_distribution::Error::PlainHttpRefused { .. }) => {
+            Error::FailedToConnectToArtifactStore {
+                reference,
+                registry: registry.to_owned(),
+                source: Box::new(e),
+            }
+        }
+        K::Unauthorized | K::Auth => Error::Unauthorized {
+            reference,
+            status: 401,
+            source: Box::new(e),
+        },
+        K::Denied => Error::Unauthorized {
+            reference,
+            status: 403,
+            source: Box::new(e),
+        },
+        K::NotFound => Error::ArtifactNotFound {
+            reference,
+            source: Some(Box::new(e)),
+        },
+        K::DigestMismatch | K::SizeExceeded | K::SizeMismatch => Error::DigestMismatch {
+            reference,
+            source: Box::new(e),
+        },
+        K::TooManyRequests => Error::TooManyRequests {
+            reference,
+            source: Box::new(e),
+        },
+        K::Unsupported | K::Invalid => Error::InvalidArgument {
+            message: format!("{reference}: the artifact store refused the request"),
+            source: Some(Box::new(e)),
+        },
+        K::Config | K::Io => Error::Internal {
+            message: format!("{reference}: the request could not be made"),
+            source: Some(Box::new(e)),
+        },
+        _ => Error::ArtifactStoreUnavailable {
+            reference,
+            source: Box::new(e),
+        },
+    }
+}
+
+/// Maps an extraction or packing failure for `reference` to the facade's codes.
+pub(crate) fn from_unpack(reference: &str, e: orca_unpack::Error) -> Error {
+    use orca_unpack::Error as U;
+    let reference = reference.to_owned();
+    match e {
+        U::DigestMismatch { .. } | U::SizeMismatch { .. } => Error::DigestMismatch {
+            reference,
+            source: Box::new(e),
+        },
+        U::Io { .. } | U::Read(_) => Error::Internal {
+            message: format!("{reference}: writing the artifact failed"),
+            source: Some(Box::new(e)),
+        },
+        U::InvalidDestination { .. } | U::Unpackable { .. } => Error::InvalidArgument {
+            message: e.to_string(),
+            source: Some(Box::new(e)),
+        },
+        U::UnsupportedDigest { .. } | U::UnsupportedCompression { .. } => Error::InvalidArtifact {
+            reference,
+            message: "the artifact cannot be read".to_owned(),
+            source: Some(Box::new(e)),
+        },
+        _ => Error::UnsafeArtifactContent {
+            reference,
+            source: Box::new(e),
+        },
+    }
+}
+
+/// Maps a store-registry failure to the facade's codes.
+pub(crate) fn from_store(e: orca_store::Error) -> Error {
+    match e {
+        orca_store::Error::NotRegistered {
+            reference,
+            registry,
+        } => Error::ArtifactStoreIsNotRegistered {
+            reference,
+            registry,
+        },
+        orca_store::Error::InvalidReference(source) => Error::InvalidReference {
+            reference: source.input().to_owned(),
+            source,
+        },
+        other => Error::Internal {
+            message: "the artifact store configuration or cache failed".to_owned(),
+            source: Some(Box::new(other)),
+        },
+    }
+}
+
+/// A local IO failure.
+pub(crate) fn io(action: &str, path: &std::path::Path, e: std::io::Error) -> Error {
+    Error::Internal {
+        message: format!("cannot {action} {}", path.display()),
+        source: Some(Box::new(e)),
+    }
+}
+
+impl From<orca_store::Error> for Error {
+    /// [`orca_store::Error::NotRegistered`] is `ArtifactStoreIsNotRegistered`, an invalid
+    /// reference `InvalidReference`, the rest (a bad stores file, the cache) `InternalError`.
+    fn from(e: orca_store::Error) -> Error {
+        from_store(e)
+    }
+}

@@ -47,10 +47,15 @@
 //! ```
 
 mod artifact_store;
+mod copy;
+mod credentials;
 mod error;
+mod fetch;
 mod observer;
 mod options;
+mod push;
 mod results;
+mod telemetry;
 
 pub use orca_auth as auth;
 pub use orca_distribution as distribution;
