@@ -47,6 +47,7 @@
 //! ```
 
 mod artifact_store;
+mod cli_support; // blobs by digest and a login check, for `orca blob` and `orca login` (added by the CLI)
 mod copy;
 mod credentials;
 mod error;
@@ -70,6 +71,9 @@ pub use observer::{Call, Direction, Event, Observer, TransferOutcome};
 pub use options::{BlobOptions, ConfigStyle, CopyOptions, FetchOptions, FileSpec, PushOptions};
 pub use orca_distribution::ClientConfig;
 pub use orca_manifest::{Descriptor, Digest};
+#[cfg(feature = "registry")]
+#[doc(inline)]
+pub use orca_mock_registry as registry; // `orca serve` (added by the CLI)
 pub use orca_reference::Reference;
 pub use orca_store::{
     CacheOptions, ContentCache, CredentialSource, Limits, Store, StoreRegistry, Tls,
