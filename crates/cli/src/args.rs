@@ -136,7 +136,7 @@ Examples:
   orca login myacr.azurecr.io -u admin -p \"$PASSWORD\"
   echo \"$PASSWORD\" | orca login localhost:5000 -u admin --password-stdin
   orca login myacr.azurecr.io --identity-token \"$REFRESH_TOKEN\"
-  orca login myacr.azurecr.io --azure      # like `az acr login`, without the Azure CLI")]
+  orca pull myacr.azurecr.io/app:v1 --azure     # Azure AD from the environment, nothing stored")]
 pub(crate) struct LoginArgs {
     /// The registry, e.g. myacr.azurecr.io or localhost:5000.
     pub(crate) registry: String,

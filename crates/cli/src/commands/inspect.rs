@@ -151,8 +151,7 @@ pub(crate) async fn manifest_fetch(ctx: &Context, args: &ManifestFetchArgs) -> R
     let value: Value = serde_json::from_slice(&content.bytes)
         .map_err(|e| Failure::other(format!("the manifest is not JSON: {e}")))?;
     let text = if args.pretty {
-        serde_json::to_string_pretty(&value)
-            .map_err(|e| Failure::other(format!("printing the manifest: {e}")))?
+        indent_json(&String::from_utf8_lossy(&content.bytes))
     } else {
         // The bytes as received: their digest is the manifest's.
         String::from_utf8_lossy(&content.bytes).into_owned()
@@ -310,4 +309,81 @@ pub(crate) fn repository_of(reference: &str) -> Result<String, Failure> {
     let parsed = Reference::parse(reference)
         .map_err(|e| Failure::usage(format!("invalid reference {reference:?}: {e}")))?;
     Ok(format!("{}/{}", parsed.registry(), parsed.repository()))
+}
+
+/// Indent JSON text by two spaces per level, keeping its keys in the order received
+/// (`serde_json::Value` would sort them). The input must be valid JSON.
+fn indent_json(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() * 2);
+    let mut level = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut chars = text.chars().peekable();
+    let newline = |out: &mut String, level: usize| {
+        out.push('\n');
+        out.push_str(&"  ".repeat(level));
+    };
+    while let Some(c) = chars.next() {
+        if in_string {
+            out.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match c {
+            '"' => {
+                in_string = true;
+                out.push(c);
+            }
+            '{' | '[' => {
+                out.push(c);
+                while chars.peek().is_some_and(char::is_ascii_whitespace) {
+                    chars.next();
+                }
+                if matches!(chars.peek(), Some('}' | ']')) {
+                    if let Some(close) = chars.next() {
+                        out.push(close);
+                    }
+                } else {
+                    level += 1;
+                    newline(&mut out, level);
+                }
+            }
+            '}' | ']' => {
+                level = level.saturating_sub(1);
+                newline(&mut out, level);
+                out.push(c);
+            }
+            ',' => {
+                out.push(c);
+                newline(&mut out, level);
+            }
+            ':' => out.push_str(": "),
+            c if c.is_ascii_whitespace() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn indenting_keeps_the_order_and_the_strings() {
+        let text = r#"{"schemaVersion":2,"a":{},"b":[],"c":["x, y: {z}", 1],"d":{"e":"\"q\""}}"#;
+        let pretty = indent_json(text);
+        assert_eq!(
+            pretty,
+            "{\n  \"schemaVersion\": 2,\n  \"a\": {},\n  \"b\": [],\n  \"c\": [\n    \"x, y: {z}\",\n    1\n  ],\n  \"d\": {\n    \"e\": \"\\\"q\\\"\"\n  }\n}"
+        );
+        let back: Value = serde_json::from_str(&pretty).unwrap();
+        assert_eq!(back, serde_json::from_str::<Value>(text).unwrap());
+    }
 }

@@ -112,6 +112,13 @@ async fn check(
 /// `orca login`.
 pub(crate) async fn login(ctx: &Context, args: &LoginArgs) -> Result<(), Failure> {
     let registry = registry_name(&args.registry);
+    if ctx.global.azure {
+        return Err(Failure::other(format!(
+            "login --azure is not available yet: the facade does not hand out the refresh token \
+             it exchanges; use --azure on each command instead (e.g. orca pull --azure {registry}/repo:tag), \
+             or log in with an ACR refresh token: orca login {registry} --identity-token-stdin"
+        )));
+    }
     let path = ctx.docker_config_path().ok_or_else(|| {
         Failure::usage("no docker config (HOME is not set): give --registry-config FILE")
     })?;

@@ -411,7 +411,17 @@ fn demo_round_trip() {
     let demo = home.json(&["demo"]);
     assert_eq!(demo["identical"], true, "{demo}");
     assert_eq!(demo["referrers"], 1, "{demo}");
-    assert!(demo["refused"].as_str().unwrap().starts_with("TooLargeArtifacts"), "{demo}");
+    assert!(
+        demo["refused"]
+            .as_str()
+            .unwrap()
+            .starts_with("TooLargeArtifacts"),
+        "{demo}"
+    );
     let text = home.run(&["demo"]);
-    assert!(text.success().stdout.contains("7. fetch for operation"), "{}", text.stdout);
+    assert!(
+        text.success().stdout.contains("7. fetch for operation"),
+        "{}",
+        text.stdout
+    );
 }
