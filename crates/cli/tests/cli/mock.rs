@@ -425,3 +425,65 @@ fn demo_round_trip() {
         text.stdout
     );
 }
+
+#[test]
+fn registry_config_and_cache_flags() {
+    let home = Home::new();
+    let (file, _) = write_inputs(&home);
+    let reg = Served::start(&home, &["--auth", "basic", "--user", "admin:s3cret"]);
+    let auth_file = home.join("elsewhere/auth.json");
+    let auth_file = auth_file.to_str().unwrap();
+    home.json(&[
+        "login",
+        PLAIN,
+        "--registry-config",
+        auth_file,
+        &reg.host,
+        "-u",
+        "admin",
+        "-p",
+        "s3cret",
+    ]);
+    assert!(!home.join("docker/config.json").exists());
+    let reference = reg.at("cached/app:v1");
+    home.run(&["push", PLAIN, &reference, &file, "--output", "json"])
+        .fails_with(4, "Unauthorized");
+    home.json(&[
+        "push",
+        PLAIN,
+        "--registry-config",
+        auth_file,
+        &reference,
+        &file,
+    ]);
+
+    // --no-cache leaves the cache alone; the default cache fills; --cache DIR is used.
+    let out = home.join("out");
+    let out = out.to_str().unwrap();
+    let with = |extra: &[&str]| {
+        let mut args = vec![
+            "pull",
+            PLAIN,
+            "--registry-config",
+            auth_file,
+            &reference,
+            "-o",
+            out,
+        ];
+        args.extend_from_slice(extra);
+        home.json(&args)
+    };
+    with(&["--no-cache"]);
+    assert!(!home.join("cache/orca").join("index.json").exists());
+    with(&[]);
+    let listed = home.json(&["cache", "ls"]);
+    assert!(listed["blobs"].as_u64().unwrap() >= 1, "{listed}");
+    let custom = home.join("my-cache");
+    with(&["--cache", custom.to_str().unwrap()]);
+    let listed = home.json(&["cache", "ls", "--cache", custom.to_str().unwrap()]);
+    assert!(listed["blobs"].as_u64().unwrap() >= 1, "{listed}");
+    let pruned = home.json(&["cache", "prune", "--cache", custom.to_str().unwrap()]);
+    assert!(pruned["freedBytes"].as_u64().unwrap() > 0, "{pruned}");
+    let listed = home.json(&["cache", "ls", "--cache", custom.to_str().unwrap()]);
+    assert_eq!(listed["bytes"], 0, "{listed}");
+}

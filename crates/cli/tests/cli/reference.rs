@@ -146,4 +146,8 @@ fn login_over_tls_with_basic_auth_then_push_and_pull() {
         out.to_str().unwrap(),
     ]);
     assert_eq!(fs::read(out.join("app.toml")).unwrap(), b"level = 1\n");
+
+    // --insecure skips verification for the registry named, instead of trusting the CA.
+    let resolved = home.json(&["resolve", "--insecure", &reference]);
+    assert!(resolved["digest"].as_str().unwrap().starts_with("sha256:"));
 }
