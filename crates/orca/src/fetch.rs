@@ -146,7 +146,11 @@ impl ArtifactStore {
         } else {
             install(staging, dest, &parent, &name)?;
         }
-        if let Some(cache) = &self.inner.cache {
+        // A pinned fetch served from the cache has its entry already (the fetch that
+        // cached the manifest named it); anything else names it now.
+        if let Some(cache) = &self.inner.cache
+            && !(manifest_from_cache && pinned_digest(&reference).is_some())
+        {
             self.remember(cache, &reference, &pinned, &content).await;
         }
         Ok(Fetched {
