@@ -152,6 +152,13 @@ pub enum ErrorKind {
     InvalidIpv6,
     /// The registry port is empty, not decimal digits, or outside 1–65535.
     InvalidPort,
+    /// The registry was written with a scheme (`http://localhost:5000`); a registry is
+    /// `host[:port]`, and plain HTTP is a client setting.
+    SchemeNotAllowed,
+    /// Once lower-cased (registry names are compared in lower case) the registry does not
+    /// read as one: a host without `.` or port that is not `localhost` (`MyHost`, or
+    /// `myhost` given alone) would be a Docker Hub namespace in `myhost/app`.
+    AmbiguousRegistry,
     /// The tag starts with `.` or `-`; it must start with a letter, digit or `_`.
     InvalidTagStart(char),
     /// The tag is longer than [`MAX_TAG_LEN`] characters (reported at the first byte
@@ -214,6 +221,15 @@ impl fmt::Display for ErrorKind {
                  \"[2001:db8::1]:5000\" (no zone, no embedded IPv4)",
             ),
             ErrorKind::InvalidPort => f.write_str("the port must be a number from 1 to 65535"),
+            ErrorKind::SchemeNotAllowed => f.write_str(
+                "a registry is host[:port] without a scheme: write \"localhost:5000\", not \
+                 \"http://localhost:5000\" (plain HTTP is a client setting)",
+            ),
+            ErrorKind::AmbiguousRegistry => f.write_str(
+                "a registry host without '.' or a port must be \"localhost\" (names are \
+                 compared in lower case, and \"name/app\" would be a Docker Hub repository); \
+                 add the domain or the port",
+            ),
             ErrorKind::InvalidTagStart(c) => write!(
                 f,
                 "a tag cannot start with {c:?}; it starts with a letter, digit or '_'"

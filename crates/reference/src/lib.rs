@@ -4,15 +4,20 @@ mod error;
 pub mod fuzzing;
 mod grammar;
 mod reference;
+mod registry;
 
 pub use error::{Error, ErrorKind, Part};
 pub use reference::Reference;
+pub use registry::{DEFAULT_PORT, Registry, Repository};
 
 /// The tag fetched when a reference has neither tag nor digest.
 pub const DEFAULT_TAG: &str = "latest";
 
 /// Docker Hub's registry name in normalised references.
 pub const DOCKER_HUB: &str = "docker.io";
+
+/// The host serving Docker Hub's registry API ([`Registry::api_host`] of [`DOCKER_HUB`]).
+pub const DOCKER_HUB_API: &str = "registry-1.docker.io";
 
 /// The longest repository path accepted, in bytes (the registry is not counted).
 pub const MAX_REPOSITORY_LEN: usize = 255;

@@ -8,10 +8,15 @@ use crate::SHA256_F;
 fn new_validates_registry_and_repository() {
     let r = Reference::new("registry.example:443", "team/app").expect("valid");
     assert_eq!(
-        (r.registry(), r.repository(), r.tag(), r.digest()),
-        ("registry.example:443", "team/app", None, None)
+        (
+            r.registry().as_str(),
+            r.repository().as_str(),
+            r.tag(),
+            r.digest()
+        ),
+        ("registry.example", "team/app", None, None)
     );
-    assert_eq!(r.to_string(), "registry.example:443/team/app");
+    assert_eq!(r.to_string(), "registry.example/team/app");
     assert_eq!(r.manifest_reference(), "latest");
 
     let cases: [(&str, &str, Part, ErrorKind, usize); 7] = [

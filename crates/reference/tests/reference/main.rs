@@ -7,6 +7,7 @@ mod errors;
 mod normalize;
 mod parse;
 mod props;
+mod registry;
 
 use orca_reference::{ErrorKind, Part};
 
