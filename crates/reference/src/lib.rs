@@ -7,6 +7,9 @@ mod reference;
 mod registry;
 
 pub use error::{Error, ErrorKind, Part};
+/// The digest type of a reference: `orca-manifest`'s, re-exported so that users of this
+/// crate alone can name it.
+pub use orca_manifest::{Digest, DigestErrorKind};
 pub use reference::Reference;
 pub use registry::{DEFAULT_PORT, Registry, Repository};
 

@@ -3,9 +3,11 @@
 use std::fmt;
 use std::str::FromStr;
 
+use orca_manifest::Digest;
+
 use crate::grammar::{
-    check_digest, check_registry, check_repository, check_repository_len, check_tag, is_image_id,
-    is_registry_like,
+    check_registry, check_repository, check_repository_len, check_tag, is_image_id,
+    is_registry_like, parse_digest,
 };
 use crate::registry::check_no_scheme;
 use crate::{DEFAULT_TAG, Error, ErrorKind, Part, Registry, Repository};
@@ -28,7 +30,7 @@ pub struct Reference {
     registry: Registry,
     repository: Repository,
     tag: Option<String>,
-    digest: Option<String>,
+    digest: Option<Digest>,
 }
 
 /// Byte ranges of the name, tag and digest of a reference string.
@@ -69,8 +71,8 @@ impl Split {
         }
     }
 
-    /// Validate the tag and digest and return them as owned strings.
-    fn tag_and_digest(&self, input: &str) -> Result<(Option<String>, Option<String>), Error> {
+    /// Validate the tag and digest and return them.
+    fn tag_and_digest(&self, input: &str) -> Result<(Option<String>, Option<Digest>), Error> {
         let tag = match self.tag {
             Some((start, end)) => {
                 check_tag(input, start, end)?;
@@ -79,10 +81,7 @@ impl Split {
             None => None,
         };
         let digest = match self.digest {
-            Some((start, end)) => {
-                check_digest(input, start, end)?;
-                Some(input[start..end].to_owned())
-            }
+            Some((start, end)) => Some(parse_digest(input, start, end)?),
             None => None,
         };
         Ok((tag, digest))
@@ -247,16 +246,11 @@ impl Reference {
     }
 
     /// This reference with its digest set to `digest` (replacing any digest; a tag is
-    /// kept).
-    ///
-    /// # Errors
-    ///
-    /// An [`Error`] whose input is `digest`, when it is not a well-formed digest (see the
-    /// crate documentation).
-    pub fn with_digest(mut self, digest: &str) -> Result<Reference, Error> {
-        check_digest(digest, 0, digest.len())?;
-        self.digest = Some(digest.to_owned());
-        Ok(self)
+    /// kept). A [`Digest`] is valid already, so this cannot fail.
+    #[must_use]
+    pub fn with_digest(mut self, digest: Digest) -> Reference {
+        self.digest = Some(digest);
+        self
     }
 
     /// The registry, normalised `host[:port]`: `myacr.azurecr.io`, `localhost:5000`,
@@ -276,8 +270,8 @@ impl Reference {
     }
 
     /// The digest (`algorithm:encoded`), if one was given.
-    pub fn digest(&self) -> Option<&str> {
-        self.digest.as_deref()
+    pub fn digest(&self) -> Option<&Digest> {
+        self.digest.as_ref()
     }
 
     /// What to fetch: the `<reference>` in `/v2/<name>/manifests/<reference>`.
@@ -286,7 +280,8 @@ impl Reference {
     /// [`DEFAULT_TAG`] (`latest`).
     pub fn manifest_reference(&self) -> &str {
         self.digest
-            .as_deref()
+            .as_ref()
+            .map(Digest::as_str)
             .or(self.tag.as_deref())
             .unwrap_or(DEFAULT_TAG)
     }

@@ -114,7 +114,11 @@ fn normalised_parts_are_split_as_docker_splits_them() {
     let r = Reference::parse_normalized(&format!("redis@{REDIS_DIGEST}")).expect("valid");
     assert_eq!(
         (r.tag(), r.digest(), r.manifest_reference()),
-        (None, Some(REDIS_DIGEST), REDIS_DIGEST)
+        (
+            None,
+            Some(&REDIS_DIGEST.parse().expect("a digest")),
+            REDIS_DIGEST
+        )
     );
 }
 

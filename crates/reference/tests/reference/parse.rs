@@ -2,13 +2,12 @@
 //! distribution's `reference_test.go` (rewritten for a parser that requires a registry).
 
 use orca_reference::ErrorKind::{
-    AmbiguousRegistry, DigestLength, DigestNotLowercaseHex, Empty, EmptyComponent,
-    InvalidCharacter, InvalidDigestAlgorithm, InvalidDigestEncoded, InvalidHostLabel, InvalidIpv6,
-    InvalidPort, InvalidSeparator, InvalidTagStart, MissingDigestSeparator, MissingRegistry,
+    AmbiguousRegistry, Empty, EmptyComponent, InvalidCharacter, InvalidDigest, InvalidHostLabel,
+    InvalidIpv6, InvalidPort, InvalidSeparator, InvalidTagStart, MissingRegistry,
     RepositoryTooLong, SchemeNotAllowed, TagTooLong, Uppercase,
 };
 use orca_reference::Part::{Digest, Registry, Repository, Tag};
-use orca_reference::Reference;
+use orca_reference::{DigestErrorKind as D, Reference};
 
 use crate::{Case, SHA256_F, Want, err, ok, run_table};
 
@@ -394,81 +393,91 @@ fn invalid() -> Vec<Case> {
         err(
             "repo.io/x@sha256:ffffffffffffffffffffffffffffffffff",
             Digest,
-            DigestLength {
+            InvalidDigest(D::WrongLength {
                 expected: 64,
                 actual: 34,
-            },
+            }),
             17,
         ),
         err(
             format!("a.io/x@sha256:{}", "f".repeat(65)),
             Digest,
-            DigestLength {
+            InvalidDigest(D::WrongLength {
                 expected: 64,
                 actual: 65,
-            },
+            }),
             14,
         ),
         err(
             format!("a.io/x@sha512:{}", "f".repeat(64)),
             Digest,
-            DigestLength {
+            InvalidDigest(D::WrongLength {
                 expected: 128,
                 actual: 64,
-            },
+            }),
             14,
         ),
         err(
             format!("a.io/x@sha256:{}", "F".repeat(64)),
             Digest,
-            DigestNotLowercaseHex,
+            InvalidDigest(D::NotLowercaseHex),
             14,
         ),
         err(
             format!("a.io/x@sha256:{}g", "f".repeat(63)),
             Digest,
-            DigestNotLowercaseHex,
+            InvalidDigest(D::NotLowercaseHex),
             14 + 63,
         ),
         err("a.io/x@", Digest, Empty, 7),
-        err("a.io/x@sha256", Digest, MissingDigestSeparator, 13),
+        err(
+            "a.io/x@sha256",
+            Digest,
+            InvalidDigest(D::MissingSeparator),
+            13,
+        ),
         err(
             format!("a.io/x@:{}", "f".repeat(64)),
             Digest,
-            InvalidDigestAlgorithm,
+            InvalidDigest(D::InvalidAlgorithm),
             7,
         ),
         err(
             format!("a.io/x@SHA256:{}", "f".repeat(64)),
             Digest,
-            InvalidCharacter('S'),
+            InvalidDigest(D::InvalidAlgorithm),
             7,
         ),
         err(
             format!("a.io/x@sha256-:{}", "f".repeat(64)),
             Digest,
-            InvalidDigestAlgorithm,
+            InvalidDigest(D::InvalidAlgorithm),
             13,
         ),
         err(
             format!("a.io/x@-sha256:{}", "f".repeat(64)),
             Digest,
-            InvalidDigestAlgorithm,
+            InvalidDigest(D::InvalidAlgorithm),
             7,
         ),
         err(
             format!("a.io/x@sha--256:{}", "f".repeat(64)),
             Digest,
-            InvalidDigestAlgorithm,
+            InvalidDigest(D::InvalidAlgorithm),
             11,
         ),
-        err("a.io/x@foo:", Digest, InvalidDigestEncoded, 11),
-        err("a.io/x@foo:a/b", Digest, InvalidCharacter('/'), 12),
+        err("a.io/x@foo:", Digest, InvalidDigest(D::InvalidEncoded), 11),
+        err(
+            "a.io/x@foo:a/b",
+            Digest,
+            InvalidDigest(D::InvalidEncoded),
+            12,
+        ),
         // A second `@` is a character a digest does not allow.
         err(
             format!("a.io/x:tag@{SHA256_F}@x"),
             Digest,
-            InvalidCharacter('@'),
+            InvalidDigest(D::InvalidEncoded),
             11 + SHA256_F.len(),
         ),
     ]

@@ -154,7 +154,7 @@ proptest! {
         prop_assert_eq!(parsed.registry().as_str(), normalised.as_str());
         prop_assert_eq!(parsed.repository().as_str(), repository.as_str());
         prop_assert_eq!(parsed.tag(), tag.as_deref());
-        prop_assert_eq!(parsed.digest(), digest.as_deref());
+        prop_assert_eq!(parsed.digest().map(orca_reference::Digest::as_str), digest.as_deref());
         let rest = &text[registry.len()..];
         prop_assert_eq!(parsed.to_string(), format!("{normalised}{rest}"));
         prop_assert_eq!(Reference::parse(&parsed.to_string()), Ok(parsed.clone()));
@@ -165,7 +165,8 @@ proptest! {
             built = built.with_tag(tag).map_err(|e| TestCaseError::fail(e.to_string()))?;
         }
         if let Some(digest) = &digest {
-            built = built.with_digest(digest).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let digest: orca_reference::Digest = digest.parse().map_err(|e: <orca_reference::Digest as std::str::FromStr>::Err| TestCaseError::fail(e.to_string()))?;
+            built = built.with_digest(digest);
         }
         prop_assert_eq!(&built, &parsed);
         fuzzing::check_str(&text);
