@@ -106,7 +106,7 @@ impl ArtifactStore {
                 fs::create_dir_all(&dir).map_err(|e| io_error("create", &dir, e))?;
             }
         }
-        let pinned = with_digest(&reference, &content.descriptor.digest)?;
+        let pinned = with_digest(&reference, &content.descriptor.digest);
         let jobs = layers
             .iter()
             .zip(&titles)
