@@ -238,7 +238,7 @@ fn demo(args: &[String]) -> Result {
         "--quiet",
         "--locked",
         "--package",
-        "orca-conformance",
+        "orca",
         "--example",
         "demo",
         "--",

@@ -127,7 +127,7 @@ impl ArtifactStoreBuilder {
         let mut config = self.client;
         for store in self.stores.iter() {
             if store.tls().plain_http {
-                config.plain_http.insert(store.registry().to_owned());
+                config.plain_http.insert(store.registry().to_string());
             }
             if let Some(ca) = &store.tls().ca_file {
                 config.extra_root_certificates.push(ca.clone());
@@ -539,12 +539,7 @@ impl ArtifactStore {
                     message: format!("{pinned}: no digest after resolving"),
                     source: None,
                 })?;
-                let by_digest = repository_of(&pinned)
-                    .with_digest(digest.as_str())
-                    .map_err(|source| Error::InvalidReference {
-                        reference: reference.to_owned(),
-                        source,
-                    })?;
+                let by_digest = repository_of(&pinned).with_digest(digest.clone());
                 self.inner
                     .client
                     .delete_manifest(&by_digest)
@@ -587,7 +582,7 @@ impl ArtifactStore {
             .resolve(reference)
             .await
             .map_err(|e| remote(reference, e))?;
-        with_digest(reference, &descriptor.digest)
+        Ok(with_digest(reference, &descriptor.digest))
     }
 
     /// The manifest `reference` names, digest verified and parsed.
@@ -686,7 +681,7 @@ pub(crate) fn remote(reference: &Reference, e: orca_distribution::Error) -> Erro
 
 /// The digest a reference pins, typed.
 pub(crate) fn pinned_digest(reference: &Reference) -> Option<Digest> {
-    reference.digest().and_then(|d| Digest::parse(d).ok())
+    reference.digest().cloned()
 }
 
 /// The reference's repository, without tag or digest.
@@ -696,12 +691,6 @@ pub(crate) fn repository_of(reference: &Reference) -> Reference {
 }
 
 /// `reference` pinned to `digest` (its tag kept).
-pub(crate) fn with_digest(reference: &Reference, digest: &Digest) -> Result<Reference, Error> {
-    reference
-        .clone()
-        .with_digest(digest.as_str())
-        .map_err(|source| Error::InvalidReference {
-            reference: reference.to_string(),
-            source,
-        })
+pub(crate) fn with_digest(reference: &Reference, digest: &Digest) -> Reference {
+    reference.clone().with_digest(digest.clone())
 }

@@ -38,14 +38,14 @@ impl ArtifactStore {
                     source: e,
                 })?
         } else {
-            with_digest(&repository_of(&target), &root.descriptor.digest)?
+            with_digest(&repository_of(&target), &root.descriptor.digest)
         };
         let mut copied = Copied {
             digest: Some(root.descriptor.digest.clone()),
             ..Copied::default()
         };
         let reporter = self.reporter();
-        let pinned_source = with_digest(&repository_of(&source), &root.descriptor.digest)?;
+        let pinned_source = with_digest(&repository_of(&source), &root.descriptor.digest);
         self.copy_children(
             &pinned_source,
             &target,
@@ -87,7 +87,7 @@ impl ArtifactStore {
             });
         }
         for child in manifest.manifests() {
-            let child_source = with_digest(&repository_of(source), &child.digest)?;
+            let child_source = with_digest(&repository_of(source), &child.digest);
             let content = self.get_manifest(&child_source).await?;
             Box::pin(self.copy_children(
                 &child_source,
@@ -98,7 +98,7 @@ impl ArtifactStore {
                 depth + 1,
             ))
             .await?;
-            let child_target = with_digest(&repository_of(target), &child.digest)?;
+            let child_target = with_digest(&repository_of(target), &child.digest);
             self.inner
                 .client
                 .push_manifest(
@@ -240,7 +240,7 @@ impl ArtifactStore {
             .await
             .map_err(|e| remote(source, e))?;
         for referrer in found.manifests {
-            let referrer_source = with_digest(&repository_of(source), &referrer.digest)?;
+            let referrer_source = with_digest(&repository_of(source), &referrer.digest);
             let content = self.get_manifest(&referrer_source).await?;
             Box::pin(self.copy_children(
                 &referrer_source,
@@ -251,7 +251,7 @@ impl ArtifactStore {
                 0,
             ))
             .await?;
-            let referrer_target = with_digest(&repository_of(target), &referrer.digest)?;
+            let referrer_target = with_digest(&repository_of(target), &referrer.digest);
             self.inner
                 .client
                 .push_manifest(

@@ -50,7 +50,7 @@ impl StoreCredentials {
                     ),
                     source: None,
                 })?;
-            by_registry.insert(store.registry().to_owned(), resolved);
+            by_registry.insert(store.registry().to_string(), resolved);
         }
         let fallback = unregistered
             .map(|source| {
@@ -167,11 +167,9 @@ fn read_secret(path: &Path) -> Result<Secret, orca_auth::Error> {
 
 impl orca_auth::CredentialSource for StoreCredentials {
     fn credential(&self, registry: &str) -> Result<Credential, orca_auth::Error> {
-        let Some(resolved) = self
-            .by_registry
-            .get(&registry.to_ascii_lowercase())
-            .or(self.fallback.as_ref())
-        else {
+        let key = orca_reference::Registry::parse(registry)
+            .map_or_else(|_| registry.to_ascii_lowercase(), |r| r.to_string());
+        let Some(resolved) = self.by_registry.get(&key).or(self.fallback.as_ref()) else {
             return Ok(Credential::Anonymous);
         };
         match resolved {

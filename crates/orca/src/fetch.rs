@@ -106,7 +106,7 @@ impl ArtifactStore {
                 fs::create_dir_all(&dir).map_err(|e| io_error("create", &dir, e))?;
             }
         }
-        let pinned = with_digest(&reference, &content.descriptor.digest)?;
+        let pinned = with_digest(&reference, &content.descriptor.digest);
         let jobs = layers
             .iter()
             .zip(&titles)
@@ -146,7 +146,11 @@ impl ArtifactStore {
         } else {
             install(staging, dest, &parent, &name)?;
         }
-        if let Some(cache) = &self.inner.cache {
+        // A pinned fetch served from the cache has its entry already (the fetch that
+        // cached the manifest named it); anything else names it now.
+        if let Some(cache) = &self.inner.cache
+            && !(manifest_from_cache && pinned_digest(&reference).is_some())
+        {
             self.remember(cache, &reference, &pinned, &content).await;
         }
         Ok(Fetched {

@@ -79,3 +79,8 @@ pub use orca_store::{
     CacheOptions, ContentCache, CredentialSource, Limits, Store, StoreRegistry, Tls,
 };
 pub use results::{Copied, Fetched, FetchedFile, FileKind, ManifestContent, Pushed, Referrers};
+
+/// The README's examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

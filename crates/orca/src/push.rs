@@ -206,14 +206,14 @@ impl ArtifactStore {
         subject: &str,
     ) -> Result<Descriptor, Error> {
         let target = match Digest::parse(subject) {
-            Ok(digest) => with_digest(&repository_of(reference), &digest)?,
+            Ok(digest) => with_digest(&repository_of(reference), &digest),
             Err(_) => match subject.strip_prefix('@') {
                 Some(digest) => {
                     let digest = Digest::parse(digest).map_err(|e| Error::InvalidArgument {
                         message: format!("invalid subject {subject:?}"),
                         source: Some(Box::new(e)),
                     })?;
-                    with_digest(&repository_of(reference), &digest)?
+                    with_digest(&repository_of(reference), &digest)
                 }
                 None => self.locate(subject)?.0,
             },
@@ -360,7 +360,7 @@ impl ArtifactStore {
                 .map_err(|e| remote(&tagged, e))?;
         }
         tracing::Span::current().record("digest", descriptor.digest.as_str());
-        let pinned = with_digest(&target, &descriptor.digest)?;
+        let pinned = with_digest(&target, &descriptor.digest);
         Ok((pinned, descriptor))
     }
 }

@@ -57,3 +57,8 @@ pub use cache::{
 pub use error::Error;
 pub use registry::{CredentialSource, Limits, Store, StoreRegistry, Tls};
 pub use size::{format_size, parse_size};
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

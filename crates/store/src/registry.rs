@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use orca_reference::Reference;
+use orca_reference::{Reference, Registry};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::Error;
@@ -169,7 +169,7 @@ impl Limits {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Store {
-    registry: String,
+    registry: Registry,
     credentials: CredentialSource,
     tls: Tls,
     limits: Limits,
@@ -226,8 +226,8 @@ impl Store {
         self
     }
 
-    /// The registry (`host[:port]`, lower case).
-    pub fn registry(&self) -> &str {
+    /// The registry, normalised (`host[:port]`, lower case, default port dropped).
+    pub fn registry(&self) -> &Registry {
         &self.registry
     }
 
@@ -247,34 +247,21 @@ impl Store {
     }
 }
 
-fn check_registry(registry: &str) -> Result<String, Error> {
-    let invalid = |reason: String| Error::InvalidRegistry {
+fn check_registry(registry: &str) -> Result<Registry, Error> {
+    Registry::parse(registry).map_err(|e| Error::InvalidRegistry {
         registry: registry.to_owned(),
-        reason,
-    };
-    if registry.is_empty() {
-        return Err(invalid("it is empty".to_owned()));
-    }
-    if registry.contains('/') {
-        return Err(invalid(
-            "a registry is `host[:port]`, without a scheme or a path".to_owned(),
-        ));
-    }
-    let reference = format!("{registry}/x");
-    match Reference::parse(&reference) {
-        Ok(parsed) if parsed.registry() == registry => Ok(registry.to_ascii_lowercase()),
-        Ok(_) => Err(invalid("it is not a `host[:port]`".to_owned())),
-        Err(e) => Err(invalid(e.to_string())),
-    }
+        reason: e.to_string(),
+    })
 }
 
 /// The registered artifact stores, keyed by registry.
 ///
-/// Registries compare case-insensitively (`MyACR.azurecr.io` is `myacr.azurecr.io`); a
-/// port is part of the name (`localhost` and `localhost:5000` are two stores).
+/// Keys are [`Registry`]s, normalised once: `MyACR.azurecr.io:443` is
+/// `myacr.azurecr.io`; any other port is part of the name (`localhost` and
+/// `localhost:5000` are two stores).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct StoreRegistry {
-    stores: BTreeMap<String, Store>,
+    stores: BTreeMap<Registry, Store>,
 }
 
 impl StoreRegistry {
@@ -295,14 +282,21 @@ impl StoreRegistry {
         self
     }
 
-    /// Remove the store for `registry`, returning it.
+    /// Remove the store for `registry` (any spelling), returning it.
     pub fn remove(&mut self, registry: &str) -> Option<Store> {
-        self.stores.remove(&registry.to_ascii_lowercase())
+        let registry = Registry::parse(registry).ok()?;
+        self.stores.remove(&registry)
     }
 
-    /// The store for `registry`, if registered.
+    /// The store for `registry` (any spelling), if registered.
     pub fn get(&self, registry: &str) -> Option<&Store> {
-        self.stores.get(&registry.to_ascii_lowercase())
+        let registry = Registry::parse(registry).ok()?;
+        self.stores.get(&registry)
+    }
+
+    /// The store for a registry already parsed.
+    pub fn get_registry(&self, registry: &Registry) -> Option<&Store> {
+        self.stores.get(registry)
     }
 
     /// Every store, ordered by registry.
@@ -338,6 +332,14 @@ impl StoreRegistry {
                     registry: None,
                 });
             }
+            // `MyTeam/app`: a registry by Docker's rule only for its capitals, so never a
+            // registered one.
+            Err(e) if e.kind() == orca_reference::ErrorKind::AmbiguousRegistry => {
+                return Err(Error::NotRegistered {
+                    reference: input.to_owned(),
+                    registry: input.split('/').next().map(ToOwned::to_owned),
+                });
+            }
             Err(e) => return Err(Error::InvalidReference(e)),
         };
         let store = self.store_for(&reference)?;
@@ -350,10 +352,10 @@ impl StoreRegistry {
     ///
     /// [`Error::NotRegistered`] when its registry is not registered.
     pub fn store_for(&self, reference: &Reference) -> Result<&Store, Error> {
-        self.get(reference.registry())
+        self.get_registry(reference.registry())
             .ok_or_else(|| Error::NotRegistered {
                 reference: reference.to_string(),
-                registry: Some(reference.registry().to_owned()),
+                registry: Some(reference.registry().to_string()),
             })
     }
 
@@ -557,7 +559,7 @@ struct FileModel {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct StoreModel {
-    registry: Spanned<String>,
+    registry: Spanned<Registry>,
     #[serde(default)]
     plain_http: bool,
     #[serde(default)]
@@ -574,7 +576,7 @@ struct Spanned<T> {
     span: std::ops::Range<usize>,
 }
 
-impl<'de> Deserialize<'de> for Spanned<String> {
+impl<'de> Deserialize<'de> for Spanned<Registry> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let spanned = toml::Spanned::<String>::deserialize(deserializer)?;
         let span = spanned.span();

@@ -168,7 +168,7 @@ fn stores_are_added_listed_and_removed() {
     assert!(stores.add(Store::new("a.example").unwrap()).is_none());
     assert!(stores.add(Store::new("A.EXAMPLE").unwrap()).is_some());
     stores.add(Store::new("b.example:5000").unwrap());
-    let names: Vec<&str> = stores.iter().map(Store::registry).collect();
+    let names: Vec<&str> = stores.iter().map(|s| s.registry().as_str()).collect();
     assert_eq!(names, ["a.example", "b.example:5000"]);
     assert!(stores.remove("a.Example").is_some());
     assert_eq!(stores.len(), 1);
