@@ -238,6 +238,31 @@ fn referrers_discover_and_copy_with_referrers() {
         "{tree}"
     );
 
+    // --include-subject: the signature and what it signs.
+    let both = home.join("both");
+    let sig_ref = format!(
+        "{}@{}",
+        src.at("app"),
+        signature["digest"].as_str().unwrap()
+    );
+    let pulled = home.json(&[
+        "pull",
+        PLAIN,
+        "--include-subject",
+        &sig_ref,
+        "-o",
+        both.to_str().unwrap(),
+    ]);
+    assert_eq!(pulled.as_array().map(Vec::len), Some(2), "{pulled}");
+    assert_eq!(
+        fs::read(both.join("sig.json")).unwrap(),
+        b"{\"signature\": true}"
+    );
+    assert_eq!(
+        fs::read(both.join("config.json")).unwrap(),
+        fs::read(&file).unwrap()
+    );
+
     let copied = home.json(&["copy", PLAIN, "-r", &subject, &dst.at("mirror/app:v1")]);
     assert!(copied["referrers"].as_u64().unwrap() >= 2, "{copied}");
     let mirrored = home.json(&["discover", PLAIN, &dst.at("mirror/app:v1")]);
@@ -486,4 +511,67 @@ fn registry_config_and_cache_flags() {
     assert!(pruned["freedBytes"].as_u64().unwrap() > 0, "{pruned}");
     let listed = home.json(&["cache", "ls", "--cache", custom.to_str().unwrap()]);
     assert_eq!(listed["bytes"], 0, "{listed}");
+}
+
+/// Text output with the registry's address and every digest replaced, for snapshots.
+fn redact(text: &str, host: &str) -> String {
+    let text = text.replace(host, "<registry>");
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text.as_str();
+    while let Some(i) = rest.find("sha256:") {
+        out.push_str(&rest[..i + 7]);
+        rest = &rest[i + 7..];
+        let hex = rest.bytes().take_while(u8::is_ascii_hexdigit).count();
+        // Whole digests and the 12-digit short form of the progress lines.
+        if hex >= 12 {
+            out.push_str("<digest>");
+        } else {
+            out.push_str(&rest[..hex]);
+        }
+        rest = &rest[hex..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[test]
+fn text_output_snapshots() {
+    let home = Home::new();
+    let reg = Served::start(&home, &[]);
+    let (file, dir) = write_inputs(&home);
+    let reference = reg.at("text/app:v1");
+    let text = |args: &[&str]| {
+        let run = home.run(args);
+        run.success();
+        redact(&run.stdout, &reg.host).replace(home.join("").to_str().unwrap(), "<home>/")
+    };
+    // The folder layer's gzip bytes (and so its digest) are fixed, file times aside: the
+    // digests are redacted anyway.
+    insta::assert_snapshot!("push", text(&["push", PLAIN, &reference, &file, &dir]));
+    let sig = home.join("sig.json");
+    fs::write(&sig, b"{}").unwrap();
+    home.json(&[
+        "push",
+        PLAIN,
+        &reg.at("text/app"),
+        sig.to_str().unwrap(),
+        "--subject",
+        &reference,
+        "--artifact-type",
+        "application/vnd.cncf.notary.signature",
+    ]);
+    insta::assert_snapshot!(
+        "repo_tags_long",
+        text(&["repo", "tags", PLAIN, "--long", &reg.at("text/app")])
+    );
+    insta::assert_snapshot!("discover_tree", text(&["discover", PLAIN, &reference]));
+    insta::assert_snapshot!(
+        "discover_table",
+        text(&["discover", PLAIN, "--format", "table", &reference])
+    );
+    let out = home.join("out");
+    insta::assert_snapshot!(
+        "pull",
+        text(&["pull", PLAIN, &reference, "-o", out.to_str().unwrap()])
+    );
 }
