@@ -163,14 +163,9 @@ fn tags_repositories_and_delete() {
     assert!(gone.stderr.contains("not found"), "{}", gone.stderr);
 }
 
-#[test]
-fn referrers_discover_and_copy_with_referrers() {
-    let home = Home::new();
-    let src = Served::start(&home, &[]);
-    let dst = Served::start(&home, &[]);
-    let (file, _) = write_inputs(&home);
-    let subject = src.at("app:v1");
-    home.json(&["push", PLAIN, &subject, &file]);
+/// Attach a signature and an SBOM to `subject`, and a signature to the SBOM; returns
+/// what the first push printed.
+fn push_referrers(home: &Home, src: &Served, subject: &str) -> serde_json::Value {
     let sig = home.join("sig.json");
     fs::write(&sig, b"{\"signature\": true}").unwrap();
     let sbom = home.join("sbom.spdx.json");
@@ -181,7 +176,7 @@ fn referrers_discover_and_copy_with_referrers() {
         &src.at("app"),
         sig.to_str().unwrap(),
         "--subject",
-        &subject,
+        subject,
         "--artifact-type",
         "application/vnd.cncf.notary.signature",
     ]);
@@ -191,7 +186,7 @@ fn referrers_discover_and_copy_with_referrers() {
         &src.at("app"),
         sbom.to_str().unwrap(),
         "--subject",
-        &subject,
+        subject,
         "--artifact-type",
         "application/spdx+json",
     ]);
@@ -211,6 +206,19 @@ fn referrers_discover_and_copy_with_referrers() {
         "--artifact-type",
         "application/vnd.cncf.notary.signature",
     ]);
+
+    signature
+}
+
+#[test]
+fn referrers_discover_and_copy_with_referrers() {
+    let home = Home::new();
+    let src = Served::start(&home, &[]);
+    let dst = Served::start(&home, &[]);
+    let (file, _) = write_inputs(&home);
+    let subject = src.at("app:v1");
+    home.json(&["push", PLAIN, &subject, &file]);
+    let signature = push_referrers(&home, &src, &subject);
 
     let found = home.json(&["discover", PLAIN, &subject]);
     let referrers = found["referrers"].as_array().unwrap();
