@@ -341,7 +341,7 @@ impl ArtifactStore {
             .fetch_blob(reference, layer)
             .await
             .map_err(|e| remote(reference, e))?;
-        let (sender, receiver) = tokio::sync::mpsc::channel::<Bytes>(16);
+        let (sender, receiver) = tokio::sync::mpsc::channel::<Bytes>(4);
         let tee = match &cache {
             Some(cache) => match cache.blob_writer(layer) {
                 Ok(writer) => Some(writer),
