@@ -62,6 +62,7 @@ pub struct ArtifactStoreBuilder {
     observer: Option<Arc<dyn Observer>>,
     concurrency: usize,
     unregistered: Option<CredentialSource>,
+    credential_source: Option<Arc<dyn orca_auth::CredentialSource>>,
 }
 
 impl std::fmt::Debug for ArtifactStoreBuilder {
@@ -116,6 +117,14 @@ impl ArtifactStoreBuilder {
         self
     }
 
+    /// Ask `source` for a registry's credential first; when it has none (anonymous), the
+    /// store's [`CredentialSource`] answers. For callers that hold credentials of their own
+    /// (a CLI's login, a test's static credentials, a custom secret store).
+    pub fn credential_source(mut self, source: Arc<dyn orca_auth::CredentialSource>) -> Self {
+        self.credential_source = Some(source);
+        self
+    }
+
     /// Build the store: one HTTP client, the credential sources, the cache directory.
     ///
     /// # Errors
@@ -133,7 +142,11 @@ impl ArtifactStoreBuilder {
                 config.extra_root_certificates.push(ca.clone());
             }
         }
-        let credentials = StoreCredentials::new(&self.stores, self.unregistered.as_ref())?;
+        let credentials = StoreCredentials::new(
+            &self.stores,
+            self.unregistered.as_ref(),
+            self.credential_source,
+        )?;
         let auth = Authenticator::new(credentials, AuthOptions::default());
         let client = Client::with_authenticator(config, auth).map_err(|e| Error::Internal {
             message: "the HTTP client cannot be built (TLS settings, CA files)".to_owned(),
@@ -167,6 +180,7 @@ impl ArtifactStore {
             observer: None,
             concurrency: 4,
             unregistered: None,
+            credential_source: None,
         }
     }
 

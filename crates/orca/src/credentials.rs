@@ -31,12 +31,14 @@ enum Resolved {
 pub(crate) struct StoreCredentials {
     by_registry: HashMap<String, Resolved>,
     fallback: Option<Resolved>,
+    first: Option<Arc<dyn orca_auth::CredentialSource>>,
 }
 
 impl StoreCredentials {
     pub(crate) fn new(
         stores: &StoreRegistry,
         unregistered: Option<&CredentialSource>,
+        first: Option<Arc<dyn orca_auth::CredentialSource>>,
     ) -> Result<StoreCredentials, Error> {
         let env = ProcessEnvironment;
         let mut by_registry = HashMap::new();
@@ -66,6 +68,7 @@ impl StoreCredentials {
         Ok(StoreCredentials {
             by_registry,
             fallback,
+            first,
         })
     }
 }
@@ -167,6 +170,12 @@ fn read_secret(path: &Path) -> Result<Secret, orca_auth::Error> {
 
 impl orca_auth::CredentialSource for StoreCredentials {
     fn credential(&self, registry: &str) -> Result<Credential, orca_auth::Error> {
+        if let Some(first) = &self.first {
+            let credential = first.credential(registry)?;
+            if !credential.is_anonymous() {
+                return Ok(credential);
+            }
+        }
         let key = orca_reference::Registry::parse(registry)
             .map_or_else(|_| registry.to_ascii_lowercase(), |r| r.to_string());
         let Some(resolved) = self.by_registry.get(&key).or(self.fallback.as_ref()) else {

@@ -111,10 +111,11 @@ impl ArtifactStore {
             .iter()
             .zip(&titles)
             .filter(|(_, title)| title.is_some());
-        let done: Vec<LayerDone> = futures_util::stream::iter(jobs.map(|(layer, _)| {
+        let done: Vec<LayerDone> = futures_util::stream::iter(jobs.map(|(layer, title)| {
             self.write_one_layer(
                 &pinned,
                 layer,
+                title.as_deref().unwrap_or(Path::new("")),
                 Arc::clone(&staging),
                 &layer_options,
                 &reporter,
@@ -276,6 +277,7 @@ impl ArtifactStore {
         &self,
         reference: &Reference,
         layer: &Descriptor,
+        title: &Path,
         staging: Arc<TempDir>,
         options: &LayerOptions,
         reporter: &Reporter,
@@ -291,18 +293,23 @@ impl ArtifactStore {
             && let Ok(Some(file)) = cache.open_blob(&layer.digest)
         {
             telemetry::cache_hit("blob");
-            let (layer_c, options_c, staging_c) =
-                (layer.clone(), options.clone(), Arc::clone(&staging));
-            let result = tokio::task::spawn_blocking(move || {
-                orca_unpack::write_layer(
-                    &layer_c,
-                    io::BufReader::with_capacity(256 * 1024, file),
-                    staging_c.path(),
-                    &options_c,
-                )
-            })
-            .await
-            .map_err(join_error)?;
+            let result = if layer.size <= INLINE_BYTES {
+                // A small file: a few syscalls, cheaper here than a hop to the blocking pool.
+                orca_unpack::write_layer(layer, file, staging.path(), options)
+            } else {
+                let (layer_c, options_c, staging_c) =
+                    (layer.clone(), options.clone(), Arc::clone(&staging));
+                tokio::task::spawn_blocking(move || {
+                    orca_unpack::write_layer(
+                        &layer_c,
+                        io::BufReader::with_capacity(256 * 1024, file),
+                        staging_c.path(),
+                        &options_c,
+                    )
+                })
+                .await
+                .map_err(join_error)?
+            };
             match result {
                 Ok(written) => {
                     reporter.event(|| Event::TransferFinished {
@@ -334,7 +341,7 @@ impl ArtifactStore {
             .fetch_blob(reference, layer)
             .await
             .map_err(|e| remote(reference, e))?;
-        let (sender, receiver) = tokio::sync::mpsc::channel::<Bytes>(16);
+        let (sender, receiver) = tokio::sync::mpsc::channel::<Bytes>(4);
         let tee = match &cache {
             Some(cache) => match cache.blob_writer(layer) {
                 Ok(writer) => Some(writer),
@@ -345,16 +352,25 @@ impl ArtifactStore {
             },
             None => None,
         };
-        let (layer_c, options_c, staging_c) =
-            (layer.clone(), options.clone(), Arc::clone(&staging));
+        let (layer_c, options_c, staging_c, title_c) = (
+            layer.clone(),
+            options.clone(),
+            Arc::clone(&staging),
+            title.to_path_buf(),
+        );
         let writer = tokio::task::spawn_blocking(move || {
             let mut reader = ChannelReader {
                 receiver,
                 current: Bytes::new(),
                 tee,
             };
-            let written =
-                orca_unpack::write_layer(&layer_c, &mut reader, staging_c.path(), &options_c)?;
+            let written = write_streamed(
+                &layer_c,
+                &title_c,
+                &mut reader,
+                staging_c.path(),
+                &options_c,
+            )?;
             // Drain what the writer did not need (a tar's padding), so the cached copy is whole.
             let _ = io::copy(&mut reader, &mut io::sink());
             Ok::<_, orca_unpack::Error>((written, reader.tee))
@@ -367,9 +383,10 @@ impl ArtifactStore {
                     let n = bytes.len() as u64;
                     downloaded += n;
                     reporter.progress(Direction::Download, &layer.digest, n);
-                    if sender.send(bytes).await.is_err() {
-                        break; // the writer stopped: its error says why
-                    }
+                    // When the writer stopped (its error says why), the rest is still read:
+                    // content that fails to extract because it is corrupt must be reported
+                    // as the digest mismatch it is, which only the stream's end shows.
+                    let _ = sender.send(bytes).await;
                 }
                 Err(e) => {
                     failure = Some(remote(reference, e));
@@ -404,6 +421,56 @@ impl ArtifactStore {
             cached: 0,
         })
     }
+}
+
+/// Cached layers up to this size are written on the task itself.
+const INLINE_BYTES: u64 = 64 * 1024;
+
+/// What [`orca_unpack::write_layer`] does for a layer arriving from the client's verified
+/// stream, without hashing the layer a second time: the stream checks size and digest as
+/// bytes arrive and fails at the end when they are wrong, and the caller looks at that
+/// failure before it looks at what was written (a staging directory that is then
+/// discarded). Folder layers still have their `io.deis.oras.content.digest` (over the
+/// uncompressed tar) checked here; single files go through `write_layer` unchanged.
+fn write_streamed(
+    layer: &Descriptor,
+    title: &Path,
+    reader: &mut ChannelReader,
+    dest: &Path,
+    options: &LayerOptions,
+) -> Result<Written, orca_unpack::Error> {
+    let media_type = orca_manifest::media_types::essence(&layer.media_type);
+    let unpack = layer.annotation(annotations::ORAS_CONTENT_UNPACK) == Some("true")
+        || (options.unpack_all_tar_gzip
+            && matches!(
+                media_type,
+                orca_manifest::media_types::OCI_LAYER_TAR_GZIP
+                    | orca_manifest::media_types::DOCKER_LAYER_GZIP
+            ));
+    if !unpack {
+        return orca_unpack::write_layer(layer, reader, dest, options);
+    }
+    let content_digest = layer
+        .annotation(annotations::ORAS_CONTENT_DIGEST)
+        .map(|value| {
+            Digest::parse(value).map_err(|e| orca_unpack::Error::InvalidAnnotation {
+                key: annotations::ORAS_CONTENT_DIGEST.to_owned(),
+                value: value.to_owned(),
+                reason: e.to_string(),
+            })
+        })
+        .transpose()?;
+    let mut extract = options.extract.clone();
+    extract.layer_digest = None;
+    extract.layer_size = Some(layer.size);
+    extract.content_digest = content_digest;
+    extract.strip_prefix = Some(title.to_string_lossy().into_owned());
+    let target = dest.join(title);
+    let summary = orca_unpack::extract(reader, &target, &extract)?;
+    Ok(Written::Extracted {
+        path: target,
+        summary,
+    })
 }
 
 /// The name a pinned reference gets in the cache's `index.json`: `registry/repo@digest`.

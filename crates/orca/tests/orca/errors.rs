@@ -336,3 +336,38 @@ fn every_code_has_its_status() {
         assert_eq!((e.code(), e.http_status()), ("Unauthorized", status));
     }
 }
+
+#[tokio::test]
+async fn a_credential_source_of_the_callers_answers_first() {
+    let locked = env_with(
+        Config::default().with_auth(AuthMode::bearer("user", "pw")),
+        |s| s,
+        None,
+    )
+    .await;
+    let stores = StoreRegistry::new().with(
+        Store::new(locked.mock.host())
+            .unwrap()
+            .with_plain_http(true),
+    );
+    let source = orca::auth::StaticCredentials::new().with(
+        locked.mock.host(),
+        orca::auth::Credential::basic("user", "pw"),
+    );
+    let store = ArtifactStore::builder(stores)
+        .credential_source(std::sync::Arc::new(source))
+        .build()
+        .unwrap();
+    let folder = sample_folder(locked.dir.path());
+    store
+        .push_dir(&locked.reference("a/b:1"), &folder, &PushOptions::default())
+        .await
+        .unwrap();
+    // The store's own (anonymous) credentials are refused.
+    let error = locked
+        .store
+        .resolve(&locked.reference("a/b:1"))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), "Unauthorized");
+}

@@ -243,6 +243,18 @@ async fn path_escaping_titles_are_refused_before_any_blob_is_requested() {
 async fn a_failed_fetch_leaves_the_destination_as_it_was() {
     let env = env().await;
     let folder = sample_folder(env.dir.path());
+    // Incompressible, so the layer arrives in many pieces and the corruption breaks the
+    // extraction long before the stream's end reveals the digest mismatch.
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let noise: Vec<u8> = (0..2 << 20)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state.to_le_bytes()[0]
+        })
+        .collect();
+    std::fs::write(folder.join("noise.bin"), noise).unwrap();
     let reference = env.reference("configs/app:1");
     env.store
         .push_dir(&reference, &folder, &PushOptions::default())
