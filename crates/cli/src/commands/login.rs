@@ -1,9 +1,10 @@
 //! `login` and `logout`: docker's `config.json`, so docker, skopeo and ORAS share the login.
 
-use std::io::{IsTerminal, Read, Write};
+use std::io::{IsTerminal, Read};
+use std::sync::Arc;
 
-use orca::auth::Secret;
-use orca::{ArtifactStore, CredentialSource, Store, StoreRegistry};
+use orca::auth::{Credential, Secret, StaticCredentials};
+use orca::{ArtifactStore, Store, StoreRegistry};
 use serde_json::json;
 
 use crate::args::{LoginArgs, LogoutArgs};
@@ -69,41 +70,25 @@ fn credential(args: &LoginArgs) -> Result<(String, Secret), Failure> {
     Ok((username, password))
 }
 
-/// Check the credential against the registry before storing it, as `docker login` does:
-/// the secret goes to a private temporary file that a one-store registry reads, then the
-/// file is removed.
+/// Check the credential against the registry before storing it, as `docker login` does
+/// (`GET /v2/`, authenticating when asked). The secret stays in memory.
 async fn check(
     ctx: &Context,
     registry: &str,
     username: &str,
     secret: &Secret,
 ) -> Result<(), Failure> {
-    let mut file = tempfile::Builder::new()
-        .prefix(".orca-login-")
-        .tempfile()
-        .map_err(|e| Failure::other(format!("creating a temporary file: {e}")))?;
-    file.write_all(secret.expose().as_bytes())
-        .and_then(|()| file.flush())
-        .map_err(|e| Failure::other(format!("writing a temporary file: {e}")))?;
-    let source = if username == IDENTITY_TOKEN_USER {
-        CredentialSource::AcrRefreshTokenFile {
-            token_file: file.path().to_path_buf(),
-        }
-    } else {
-        CredentialSource::BasicFile {
-            username: username.to_owned(),
-            password_file: file.path().to_path_buf(),
-        }
-    };
+    let credential = Credential::from_username_secret(username, secret.clone());
+    let source = StaticCredentials::new().with(registry, credential);
     let mut store = Store::new(registry)
         .map_err(|e| Failure::usage(format!("login: {}", chain(&e))))?
-        .with_credentials(source)
         .with_plain_http(ctx.global.plain_http);
     if let Some(ca) = &ctx.global.ca_file {
         store = store.with_ca_file(ca.clone());
     }
     let artifacts = ArtifactStore::builder(StoreRegistry::new().with(store))
         .client_config(ctx.client_config(&[registry.to_owned()]))
+        .credential_source(Arc::new(source))
         .build()?;
     artifacts.check_registry(registry).await?;
     Ok(())
