@@ -18,6 +18,7 @@ Exit codes:
   5  too large: the artifact exceeds the operation's size limit (TooLargeArtifacts)
   6  not registered: the registry is not in the store registry (ArtifactStoreIsNotRegistered)
   7  unreachable: the registry could not be reached (FailedToConnectToArtifactStore)
+  130  interrupted (Ctrl-C); a pull or fetch removes what it was writing
 
 With --output json, a failure prints {\"code\", \"http_status\", \"message\"} on stdout.";
 

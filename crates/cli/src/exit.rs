@@ -23,6 +23,8 @@ pub(crate) enum Kind {
     NotRegistered,
     /// The registry could not be reached: exit code 7.
     Unreachable,
+    /// Ctrl-C: exit code 130, as shells report a process ended by SIGINT.
+    Interrupted,
 }
 
 impl Kind {
@@ -36,6 +38,7 @@ impl Kind {
             Kind::TooLarge => 5,
             Kind::NotRegistered => 6,
             Kind::Unreachable => 7,
+            Kind::Interrupted => 130,
         }
     }
 
@@ -49,6 +52,7 @@ impl Kind {
             Kind::TooLarge => "TooLargeArtifacts",
             Kind::NotRegistered => "ArtifactStoreIsNotRegistered",
             Kind::Unreachable => "FailedToConnectToArtifactStore",
+            Kind::Interrupted => "Interrupted",
         }
     }
 
@@ -59,6 +63,8 @@ impl Kind {
             Kind::Usage | Kind::TooLarge | Kind::NotRegistered | Kind::Unreachable => 400,
             Kind::NotFound => 404,
             Kind::Unauthorized => 401,
+            // nginx's "client closed request": the caller gave up.
+            Kind::Interrupted => 499,
         }
     }
 }
@@ -145,6 +151,7 @@ mod tests {
             Kind::TooLarge,
             Kind::NotRegistered,
             Kind::Unreachable,
+            Kind::Interrupted,
         ];
         let mut codes: Vec<u8> = kinds.iter().map(|k| k.code()).collect();
         codes.sort_unstable();

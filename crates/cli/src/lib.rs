@@ -48,15 +48,34 @@ pub fn main() -> ExitCode {
             return failure.exit_code();
         }
     };
-    let result = runtime.block_on(commands::run(cli, printer));
-    // Do not wait for blocking tasks still reading stdin or a file after a failure.
-    runtime.shutdown_background();
+    let result = runtime.block_on(run_interruptibly(cli, printer));
+    // Give blocking tasks of a dropped (interrupted or failed) transfer a moment to see their
+    // channel closed and remove their staging files.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(5));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
             printer.failure(&failure);
             failure.exit_code()
         }
+    }
+}
+
+/// Run the command; Ctrl-C drops it (so a fetch or pull removes what it was staging) and
+/// ends with exit code 130. `serve` handles Ctrl-C itself as its normal stop.
+async fn run_interruptibly(cli: Cli, printer: Printer) -> Result<(), Failure> {
+    if matches!(cli.command, args::Command::Serve(_)) {
+        return commands::run(cli, printer).await;
+    }
+    let interrupted = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            // Signals cannot be watched: run to the end.
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        result = commands::run(cli, printer) => result,
+        () = interrupted => Err(Failure::new(exit::Kind::Interrupted, "interrupted")),
     }
 }
 
