@@ -126,7 +126,12 @@ mod tests {
         let shown = super::Args::try_parse_from(["orca-conformance", "--help"])
             .expect_err("--help stops parsing");
         assert_eq!(shown.kind(), clap::error::ErrorKind::DisplayHelp);
-        let help = shown.render().to_string();
+        // Trailing spaces (clap pads blank lines) are dropped, so editors cannot break it.
+        let mut help = String::new();
+        for line in shown.render().to_string().lines() {
+            help.push_str(line.trim_end());
+            help.push('\n');
+        }
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/help.txt");
         if std::env::var_os("ORCA_UPDATE_HELP").is_some() {
             std::fs::write(path, &help).expect("write help.txt");
