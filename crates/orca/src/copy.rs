@@ -116,14 +116,15 @@ impl ArtifactStore {
             .chain(manifest.layers())
             .cloned()
             .collect();
-        let outcomes: Vec<(TransferOutcome, u64)> = futures_util::stream::iter(
-            blobs
-                .iter()
-                .map(|blob| self.copy_blob(source, target, blob, reporter)),
-        )
-        .buffer_unordered(self.inner.concurrency)
-        .try_collect()
-        .await?;
+        // Built in a loop: a closure over references fails the `Send` check (rust#102211).
+        let mut jobs = Vec::with_capacity(blobs.len());
+        for blob in &blobs {
+            jobs.push(self.copy_blob(source, target, blob, reporter));
+        }
+        let outcomes: Vec<(TransferOutcome, u64)> = futures_util::stream::iter(jobs)
+            .buffer_unordered(self.inner.concurrency)
+            .try_collect()
+            .await?;
         for (outcome, bytes) in outcomes {
             match outcome {
                 TransferOutcome::Transferred => copied.blobs_copied += 1,

@@ -107,23 +107,25 @@ impl ArtifactStore {
             }
         }
         let pinned = with_digest(&reference, &content.descriptor.digest);
-        let jobs = layers
-            .iter()
-            .zip(&titles)
-            .filter(|(_, title)| title.is_some());
-        let done: Vec<LayerDone> = futures_util::stream::iter(jobs.map(|(layer, title)| {
-            self.write_one_layer(
-                &pinned,
-                layer,
-                title.as_deref().unwrap_or(Path::new("")),
-                Arc::clone(&staging),
-                &layer_options,
-                &reporter,
-            )
-        }))
-        .buffered(self.inner.concurrency)
-        .try_collect()
-        .await?;
+        // The futures are built in a loop, not by a closure over references: a closure
+        // here makes the whole future fail the `Send` check (rust-lang/rust#102211).
+        let mut jobs = Vec::with_capacity(layers.len());
+        for (layer, title) in layers.iter().zip(&titles) {
+            if let Some(title) = title {
+                jobs.push(self.write_one_layer(
+                    &pinned,
+                    layer,
+                    title,
+                    Arc::clone(&staging),
+                    &layer_options,
+                    &reporter,
+                ));
+            }
+        }
+        let done: Vec<LayerDone> = futures_util::stream::iter(jobs)
+            .buffered(self.inner.concurrency)
+            .try_collect()
+            .await?;
 
         let mut files = Vec::new();
         let (mut downloaded_bytes, mut cached_bytes, mut written_bytes) = (0, 0, 0);

@@ -238,44 +238,54 @@ impl ArtifactStore {
         prepared: Vec<Prepared>,
         reporter: &Reporter,
     ) -> Result<Uploaded, Error> {
-        let results: Vec<(u64, bool)> = futures_util::stream::iter(prepared.into_iter().map(|p| {
-            let reporter = reporter.clone();
-            async move {
-                reporter.event(|| Event::TransferStarted {
-                    direction: Direction::Upload,
-                    descriptor: p.descriptor.clone(),
-                });
-                let reader = Progress {
-                    inner: tokio::fs::File::from_std(p.file),
-                    reporter: reporter.clone(),
-                    digest: p.descriptor.digest.clone(),
-                };
-                let push_options = orca_distribution::PushOptions {
-                    skip_existing: true,
-                    ..Default::default()
-                };
-                let pushed = self
-                    .inner
-                    .client
-                    .push_blob_reader(reference, Some(&p.descriptor), reader, &push_options)
-                    .await
-                    .map_err(|e| remote(reference, e))?;
-                let skipped = pushed.outcome != PushOutcome::Uploaded;
-                reporter.event(|| Event::TransferFinished {
-                    direction: Direction::Upload,
-                    descriptor: p.descriptor.clone(),
-                    outcome: outcome(pushed.outcome),
-                });
-                Ok::<_, Error>((if skipped { 0 } else { p.descriptor.size }, skipped))
-            }
-        }))
-        .buffer_unordered(self.inner.concurrency)
-        .try_collect()
-        .await?;
+        // Built in a loop: a closure over references fails the `Send` check (rust#102211).
+        let mut jobs = Vec::with_capacity(prepared.len());
+        for p in prepared {
+            jobs.push(self.upload_one(reference, p, reporter));
+        }
+        let results: Vec<(u64, bool)> = futures_util::stream::iter(jobs)
+            .buffer_unordered(self.inner.concurrency)
+            .try_collect()
+            .await?;
         Ok(Uploaded {
             bytes: results.iter().map(|(b, _)| b).sum(),
             skipped: results.iter().filter(|(_, s)| *s).count(),
         })
+    }
+
+    /// Uploads one prepared file unless the registry has it: (bytes uploaded, skipped).
+    async fn upload_one(
+        &self,
+        reference: &Reference,
+        p: Prepared,
+        reporter: &Reporter,
+    ) -> Result<(u64, bool), Error> {
+        reporter.event(|| Event::TransferStarted {
+            direction: Direction::Upload,
+            descriptor: p.descriptor.clone(),
+        });
+        let reader = Progress {
+            inner: tokio::fs::File::from_std(p.file),
+            reporter: reporter.clone(),
+            digest: p.descriptor.digest.clone(),
+        };
+        let push_options = orca_distribution::PushOptions {
+            skip_existing: true,
+            ..Default::default()
+        };
+        let pushed = self
+            .inner
+            .client
+            .push_blob_reader(reference, Some(&p.descriptor), reader, &push_options)
+            .await
+            .map_err(|e| remote(reference, e))?;
+        let skipped = pushed.outcome != PushOutcome::Uploaded;
+        reporter.event(|| Event::TransferFinished {
+            direction: Direction::Upload,
+            descriptor: p.descriptor.clone(),
+            outcome: outcome(pushed.outcome),
+        });
+        Ok((if skipped { 0 } else { p.descriptor.size }, skipped))
     }
 
     /// Uploads one blob held in memory, unless the registry has it.

@@ -371,3 +371,25 @@ async fn a_credential_source_of_the_callers_answers_first() {
         .unwrap_err();
     assert_eq!(error.code(), "Unauthorized");
 }
+
+/// Every call's future is `Send`, so a service can `tokio::spawn` it.
+#[test]
+fn every_call_can_be_spawned() {
+    fn spawnable<T: Send>(_: &T) {}
+    let store = ArtifactStore::builder(StoreRegistry::new())
+        .build()
+        .unwrap();
+    let dest = std::path::Path::new("/nonexistent");
+    spawnable(&store.fetch("r", "o", dest));
+    spawnable(&store.push_dir("r", dest, &PushOptions::default()));
+    spawnable(&store.push_files("r", &[], &PushOptions::default()));
+    spawnable(&store.push_blob("r", bytes::Bytes::new(), &orca::BlobOptions::new("a/b")));
+    spawnable(&store.copy("a", "b", &orca::CopyOptions::default()));
+    spawnable(&store.resolve("r"));
+    spawnable(&store.fetch_manifest("r"));
+    spawnable(&store.tags("r"));
+    spawnable(&store.catalog("r"));
+    spawnable(&store.referrers("r", None));
+    spawnable(&store.tag("r", &["t"]));
+    spawnable(&store.delete("r"));
+}
