@@ -97,6 +97,26 @@ fn push_resolve_fetch_manifest_pull_files_and_folders() {
     ])
     .success();
     assert_eq!(fs::read(&blob_out).unwrap(), fs::read(&file).unwrap());
+    let blob_ref = format!("{}@{layer}", reg.at("samples/app"));
+    let to_stdout = home.run(&["blob", "fetch", PLAIN, &blob_ref, "-O", "-"]);
+    assert_eq!(
+        to_stdout.success().stdout.as_bytes(),
+        fs::read(&file).unwrap()
+    );
+    let described = home.json(&["blob", "fetch", PLAIN, "--descriptor", &blob_ref]);
+    assert_eq!(described["digest"], layer);
+    assert_eq!(described["size"], layers[0]["size"]);
+    home.json(&["blob", "delete", PLAIN, &blob_ref]);
+    home.run(&[
+        "blob",
+        "fetch",
+        PLAIN,
+        "--descriptor",
+        &blob_ref,
+        "--output",
+        "json",
+    ])
+    .fails_with(3, "ArtifactNotFound");
 }
 
 #[test]
@@ -148,6 +168,8 @@ fn tags_repositories_and_delete() {
         repos["repositories"],
         serde_json::json!(["team/config", "team/other"])
     );
+    let after = home.json(&["repo", "ls", PLAIN, &reg.host, "--last", "team/config"]);
+    assert_eq!(after["repositories"], serde_json::json!(["team/other"]));
     let ns = home.run(&["repo", "ls", PLAIN, &reg.at("team")]);
     assert_eq!(ns.success().stdout, "config\nother\n");
 
@@ -582,4 +604,101 @@ fn text_output_snapshots() {
         "pull",
         text(&["pull", PLAIN, &reference, "-o", out.to_str().unwrap()])
     );
+}
+
+#[test]
+fn store_entries_name_where_credentials_come_from() {
+    let home = Home::new();
+    let stores = home.join("stores.toml");
+    let stores = stores.to_str().unwrap();
+    let with_env = |args: &[&str]| {
+        let mut all = vec!["--stores", stores, "--output", "json"];
+        all.extend_from_slice(args);
+        let out = home
+            .orca()
+            .env("REG_USER", "svc")
+            .args(&all)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    };
+    with_env(&[
+        "store",
+        "add",
+        "a.example",
+        "--username-env",
+        "REG_USER",
+        "--password-env",
+        "REG_PASS",
+    ]);
+    with_env(&[
+        "store",
+        "add",
+        "b.example",
+        "--docker-config",
+        "--limit",
+        "*=1GiB",
+    ]);
+    with_env(&[
+        "store",
+        "add",
+        "c.example:5000",
+        "--plain-http",
+        "--limit",
+        "export=10MiB",
+    ]);
+    let listed = home.json(&["--stores", stores, "store", "list"]);
+    let list = listed["stores"].as_array().unwrap();
+    assert_eq!(list.len(), 3, "{listed}");
+    assert_eq!(list[0]["credentials"]["kind"], "basic-env");
+    assert_eq!(list[0]["credentials"]["username"], "svc");
+    assert_eq!(list[0]["credentials"]["password_env"], "REG_PASS");
+    assert_eq!(list[1]["credentials"]["kind"], "docker-config");
+    assert_eq!(list[1]["defaultLimit"], 1u64 << 30);
+    assert_eq!(list[2]["plainHttp"], true);
+    assert_eq!(list[2]["limits"]["export"], 10u64 << 20);
+    // The file names the variable, never a secret.
+    let text = fs::read_to_string(home.join("stores.toml")).unwrap();
+    assert!(text.contains("REG_PASS"), "{text}");
+
+    let bad = home.run(&[
+        "--stores",
+        stores,
+        "store",
+        "add",
+        "d.example",
+        "--limit",
+        "x=lots",
+        "--output",
+        "json",
+    ]);
+    bad.fails_with(2, "InvalidArgument");
+    let missing = home.run(&[
+        "--stores",
+        stores,
+        "store",
+        "remove",
+        "nowhere.example",
+        "--output",
+        "json",
+    ]);
+    missing.fails_with(6, "ArtifactStoreIsNotRegistered");
+    let env_missing = home.run(&[
+        "--stores",
+        stores,
+        "store",
+        "add",
+        "e.example",
+        "--username-env",
+        "NOT_SET_ANYWHERE",
+        "--password-env",
+        "P",
+        "--output",
+        "json",
+    ]);
+    env_missing.fails_with(2, "InvalidArgument");
 }
