@@ -702,3 +702,72 @@ fn store_entries_name_where_credentials_come_from() {
     ]);
     env_missing.fails_with(2, "InvalidArgument");
 }
+
+/// `--azure` end to end: an Azure CLI on `PATH` (a script printing a token) gives the Azure
+/// AD token, which orca exchanges at the registry's `/oauth2/exchange` (the embedded
+/// registry in ACR mode), as `az acr login` would, without storing anything.
+#[cfg(unix)]
+#[test]
+fn azure_credentials_from_the_environment() {
+    use std::os::unix::fs::PermissionsExt;
+    let home = Home::new();
+    let bin = home.join("bin");
+    fs::create_dir_all(&bin).unwrap();
+    let az = bin.join("az");
+    fs::write(
+        &az,
+        "#!/bin/sh\necho '{\"accessToken\": \"aad-token-for-tests\", \"expiresOn\": \"2999-01-01 00:00:00.000000\"}'\n",
+    )
+    .unwrap();
+    fs::set_permissions(&az, fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let reg = Served::start(
+        &home,
+        &["--auth", "acr", "--aad-token", "aad-token-for-tests"],
+    );
+    let (file, _) = write_inputs(&home);
+    let reference = reg.at("azure/app:v1");
+    let orca = |args: &[&str]| {
+        let out = home.orca().env("PATH", &path).args(args).output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+
+    let (code, stdout) = orca(&["push", PLAIN, &reference, &file, "--output", "json"]);
+    assert_eq!(code, Some(4), "{stdout}");
+    let (code, stdout) = orca(&[
+        "push", PLAIN, "--azure", &reference, &file, "--output", "json",
+    ]);
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(
+        !home.join("docker/config.json").exists(),
+        "--azure stored something"
+    );
+
+    let (code, stdout) = orca(&[
+        "store", "add", &reg.host, PLAIN, "--azure", "--limit", "op=1MiB",
+    ]);
+    assert_eq!(code, Some(0), "{stdout}");
+    let out = home.join("fetched");
+    let (code, stdout) = orca(&[
+        "fetch",
+        &reference,
+        "--operation",
+        "op",
+        "-o",
+        out.to_str().unwrap(),
+        "--output",
+        "json",
+    ]);
+    assert_eq!(code, Some(0), "{stdout}");
+    assert_eq!(
+        fs::read(out.join("config.json")).unwrap(),
+        fs::read(&file).unwrap()
+    );
+}
