@@ -771,3 +771,67 @@ fn azure_credentials_from_the_environment() {
         fs::read(&file).unwrap()
     );
 }
+
+#[test]
+fn push_annotation_file_config_and_export_manifest() {
+    let home = Home::new();
+    let reg = Served::start(&home, &[]);
+    let (file, _) = write_inputs(&home);
+    let annotations = home.join("annotations.json");
+    fs::write(
+        &annotations,
+        format!(
+            r#"{{"$manifest": {{"org.opencontainers.image.version": "1.2.3"}}, {file:?}: {{"purpose": "settings"}}}}"#
+        ),
+    )
+    .unwrap();
+    let config = home.join("config.toml");
+    fs::write(&config, b"kind = \"demo\"\n").unwrap();
+    let exported = home.join("manifest.json");
+    let reference = reg.at("options/app:v1,stable");
+    home.json(&[
+        "push",
+        PLAIN,
+        &reference,
+        &file,
+        "--annotation-file",
+        annotations.to_str().unwrap(),
+        "--config",
+        &format!(
+            "{}:application/vnd.example.config.v1+toml",
+            config.display()
+        ),
+        "--export-manifest",
+        exported.to_str().unwrap(),
+    ]);
+    let manifest = home.json(&["manifest", "fetch", PLAIN, &reg.at("options/app:stable")]);
+    assert_eq!(
+        manifest["annotations"]["org.opencontainers.image.version"],
+        "1.2.3"
+    );
+    assert_eq!(manifest["layers"][0]["annotations"]["purpose"], "settings");
+    assert_eq!(
+        manifest["config"]["mediaType"],
+        "application/vnd.example.config.v1+toml"
+    );
+    assert_eq!(manifest["config"]["size"], 14);
+    let raw = home.run(&["manifest", "fetch", PLAIN, &reg.at("options/app:v1")]);
+    assert_eq!(
+        fs::read_to_string(&exported).unwrap(),
+        raw.success().stdout.trim_end()
+    );
+
+    // An annotation file naming a file that is not pushed is refused before any upload.
+    fs::write(&annotations, r#"{"other.txt": {"a": "b"}}"#).unwrap();
+    home.run(&[
+        "push",
+        PLAIN,
+        &reference,
+        &file,
+        "--annotation-file",
+        annotations.to_str().unwrap(),
+        "--output",
+        "json",
+    ])
+    .fails_with(2, "InvalidArgument");
+}
