@@ -96,6 +96,17 @@ fn usage_error(e: &clap::Error) -> ExitCode {
             ExitCode::SUCCESS
         };
     }
+    // ORAS habit: `pull REF --output DIR`. Here --output is the format; say where the folder goes.
+    if e.kind() == ErrorKind::InvalidValue
+        && e.get(clap::error::ContextKind::InvalidArg)
+            .is_some_and(|arg| arg.to_string().starts_with("--output"))
+    {
+        let _ = e.print();
+        eprintln!(
+            "\nhint: --output is the output format; give the folder with -o DIR (--output-dir DIR)"
+        );
+        return ExitCode::from(2);
+    }
     if wants_json(std::env::args()) {
         let failure = Failure::usage(e.render().to_string().trim().to_owned());
         Printer::new(OutputFormat::Json).failure(&failure);

@@ -54,6 +54,15 @@ fn help_and_version_exit_zero_usage_errors_exit_two() {
     assert!(bad.stderr.contains("REFERENCE"), "{}", bad.stderr);
     assert!(bad.stdout.is_empty());
 
+    // ORAS habit: `--output DIR`; the hint names -o.
+    let oras_habit = home.run(&["pull", "localhost:5000/a:1", "--output", "./dir"]);
+    assert_eq!(oras_habit.code, 2);
+    assert!(
+        oras_habit.stderr.contains("-o DIR"),
+        "{}",
+        oras_habit.stderr
+    );
+
     let bad = home.run(&["--output", "json", "pull", "--no-such-flag", "x"]);
     let v = bad.fails_with(2, "InvalidArgument");
     assert!(
