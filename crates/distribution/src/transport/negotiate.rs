@@ -1,0 +1,94 @@
+//! The authentication driver: after a 401, run an `orca-auth` negotiation to its end,
+//! sending the requests it builds (token service, ACR exchange) through the pool.
+
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use http::Request;
+use http::header::HeaderMap;
+use http_body_util::{BodyExt, Full};
+use orca_auth::{Authorization, Scope, Step};
+
+use super::Transport;
+use super::call::parse_url;
+use crate::error::{BoxError, Error};
+
+/// The most bytes of a token-service response read during negotiation.
+const AUTH_BODY_LIMIT: u64 = 1024 * 1024;
+/// The most steps one authentication negotiation may take.
+const MAX_AUTH_STEPS: usize = 8;
+
+impl Transport {
+    /// Drive an `orca-auth` negotiation after a 401.
+    pub(super) async fn negotiate(
+        &self,
+        registry: &str,
+        scopes: &[Scope],
+        request_url: &str,
+        headers: &HeaderMap,
+    ) -> Result<Authorization, Error> {
+        let auth = self.auth.as_ref().ok_or_else(|| Error::Auth {
+            registry: registry.to_owned(),
+            message: "no authenticator".into(),
+            source: None,
+        })?;
+        let auth_error = |message: &str, e: Option<BoxError>| Error::Auth {
+            registry: registry.to_owned(),
+            message: message.to_owned(),
+            source: e,
+        };
+        let uri: http::Uri = request_url
+            .parse()
+            .map_err(|e| auth_error("the request URL is not a URI", Some(Box::new(e))))?;
+        let mut negotiation = auth
+            .challenge(&uri, headers, scopes, SystemTime::now())
+            .map_err(|e| auth_error("cannot answer the registry's challenge", Some(Box::new(e))))?;
+        for _ in 0..MAX_AUTH_STEPS {
+            match negotiation
+                .next(SystemTime::now())
+                .map_err(|e| auth_error("negotiation failed", Some(Box::new(e))))?
+            {
+                Step::Authorize(a) => return Ok(a),
+                Step::Send(request) => {
+                    let reply = self.send_auth_request(registry, request).await?;
+                    negotiation.receive(reply, SystemTime::now()).map_err(|e| {
+                        auth_error("the token service's answer was refused", Some(Box::new(e)))
+                    })?;
+                }
+                _ => {
+                    return Err(auth_error(
+                        "orca-auth asked for a step this client does not know",
+                        None,
+                    ));
+                }
+            }
+        }
+        Err(auth_error(
+            &format!("negotiation took more than {MAX_AUTH_STEPS} steps"),
+            None,
+        ))
+    }
+
+    /// Send a request built by `orca-auth` (token service, ACR exchange) and collect its
+    /// (small) response.
+    async fn send_auth_request(
+        &self,
+        registry: &str,
+        request: Request<Bytes>,
+    ) -> Result<http::Response<Bytes>, Error> {
+        let (parts, body) = request.into_parts();
+        let url = parse_url(&parts.method, &parts.uri.to_string())?;
+        self.check_scheme(registry, &url)?;
+        let body = Full::new(body)
+            .map_err(|never| match never {})
+            .boxed_unsync();
+        let response = self
+            .send_once(&parts.method, &url, parts.headers, body)
+            .await?;
+        let (rparts, rbody) = response.into_parts();
+        let bytes = self
+            .collect(rbody, AUTH_BODY_LIMIT, &parts.method, url.as_str())
+            .await?;
+        Ok(http::Response::from_parts(rparts, bytes))
+    }
+}
