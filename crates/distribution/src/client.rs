@@ -33,13 +33,52 @@ pub struct Client {
 }
 
 /// Options for [`Client::fetch_manifest`].
+///
+/// ```
+/// use orca_distribution::FetchOptions;
+///
+/// let options = FetchOptions::builder().max_bytes(64 * 1024).build();
+/// assert_eq!(options.max_bytes, Some(64 * 1024));
+/// ```
 #[derive(Clone, Debug, Default)]
+#[non_exhaustive]
 pub struct FetchOptions {
     /// Media types for the `Accept` header; empty means
     /// [`media_types::MANIFEST_ACCEPT`] (OCI manifest and index, Docker manifest and list).
     pub accept: Vec<String>,
-    /// The largest manifest accepted; `None` means [`ClientConfig::max_manifest_bytes`].
+    /// The largest manifest accepted; `None` means the registry's [`RegistryPolicy::max_manifest_bytes`](crate::RegistryPolicy::max_manifest_bytes).
     pub max_bytes: Option<u64>,
+}
+
+impl FetchOptions {
+    /// A builder starting from [`FetchOptions::default`].
+    pub fn builder() -> FetchOptionsBuilder {
+        FetchOptionsBuilder(FetchOptions::default())
+    }
+}
+
+/// Builds [`FetchOptions`].
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct FetchOptionsBuilder(FetchOptions);
+
+impl FetchOptionsBuilder {
+    /// Add a media type to [`FetchOptions::accept`].
+    pub fn accept(mut self, media_type: impl Into<String>) -> Self {
+        self.0.accept.push(media_type.into());
+        self
+    }
+
+    /// [`FetchOptions::max_bytes`].
+    pub fn max_bytes(mut self, n: u64) -> Self {
+        self.0.max_bytes = Some(n);
+        self
+    }
+
+    /// The options.
+    pub fn build(self) -> FetchOptions {
+        self.0
+    }
 }
 
 /// A manifest as received: its exact bytes and the descriptor computed over them.
@@ -253,7 +292,7 @@ impl Client {
         let response = self.inner.send_expect(call, &[200]).await?;
         let limit = options
             .max_bytes
-            .unwrap_or(self.inner.config.max_manifest_bytes);
+            .unwrap_or(self.inner.policy(reference.registry()).max_manifest_bytes);
         if let Some(length) = response
             .header_str(&header::CONTENT_LENGTH)
             .and_then(|l| l.trim().parse::<u64>().ok())
@@ -605,7 +644,7 @@ impl Client {
                 .inner
                 .collect(
                     response.body,
-                    self.inner.config.max_manifest_bytes,
+                    self.inner.policy(subject.registry()).max_manifest_bytes,
                     &method,
                     &page_url,
                 )

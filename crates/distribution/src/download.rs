@@ -2,6 +2,7 @@
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use futures_util::FutureExt;
@@ -15,6 +16,7 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use crate::client::{Client, pull_scope};
 use crate::error::{Error, redact_url};
+use crate::observe::{Direction, Event, RetryReason};
 use crate::transport::{Call, status_error};
 
 /// A blob's bytes as they arrive, verified.
@@ -137,8 +139,47 @@ impl Download {
             return Err(cause);
         }
         self.resumes_left -= 1;
+        let attempt = self.client.inner.config.max_resumes - self.resumes_left;
+        self.client.inner.observe(|| Event::Retry {
+            method: &Method::GET,
+            registry: &self.registry,
+            repository: Some(&self.repository),
+            attempt,
+            reason: RetryReason::Resume {
+                received: self.received,
+            },
+            delay: Duration::ZERO,
+        });
         tracing::debug!(received = self.received, error = %cause, "blob download interrupted; resuming with Range");
         Ok(())
+    }
+
+    /// Every byte arrived: check the digest, and report the blob verified.
+    fn finish(&mut self) -> Option<Result<Bytes, Error>> {
+        let size = self.expected.size;
+        self.done = true;
+        self.body = None;
+        let verifier = self.verifier.take()?;
+        match verifier.finish() {
+            Ok(()) => {
+                self.client.inner.observe(|| Event::Verified {
+                    registry: &self.registry,
+                    repository: &self.repository,
+                    digest: &self.expected.digest,
+                    size,
+                    direction: Direction::Download,
+                });
+                None
+            }
+            Err(e) => Some(Err(verification_error(&self.url, e, |other| {
+                Error::Protocol {
+                    method: "GET".into(),
+                    url: redact_url(&self.url),
+                    message: "verification failed".into(),
+                    source: Some(Box::new(other)),
+                }
+            }))),
+        }
     }
 
     async fn next_piece(&mut self) -> Option<Result<Bytes, Error>> {
@@ -192,20 +233,7 @@ impl Download {
                         }
                         continue;
                     }
-                    self.done = true;
-                    self.body = None;
-                    let verifier = self.verifier.take()?;
-                    return match verifier.finish() {
-                        Ok(()) => None,
-                        Err(e) => Some(Err(verification_error(&self.url, e, |other| {
-                            Error::Protocol {
-                                method: "GET".into(),
-                                url: redact_url(&self.url),
-                                message: "verification failed".into(),
-                                source: Some(Box::new(other)),
-                            }
-                        }))),
-                    };
+                    return self.finish();
                 }
                 Ok(Some(Ok(frame))) => {
                     let Ok(mut data) = frame.into_data() else {
@@ -232,6 +260,14 @@ impl Download {
                         v.update(&data);
                     }
                     self.received += data.len() as u64;
+                    self.client.inner.observe(|| Event::Bytes {
+                        registry: &self.registry,
+                        repository: &self.repository,
+                        digest: Some(&self.expected.digest),
+                        direction: Direction::Download,
+                        bytes: self.received,
+                        total: Some(size),
+                    });
                     return Some(Ok(data));
                 }
             }
@@ -272,6 +308,23 @@ fn parse_content_range_start(value: &str) -> Option<u64> {
 }
 
 impl Client {
+    /// Refuse a blob above the registry's [`RegistryPolicy::max_blob_bytes`](crate::RegistryPolicy::max_blob_bytes)
+    /// before any byte moves.
+    pub(crate) fn check_blob_cap(
+        &self,
+        repository: &Reference,
+        size: u64,
+        url: &str,
+    ) -> Result<(), Error> {
+        match self.inner.policy(repository.registry()).max_blob_bytes {
+            Some(limit) if size > limit => Err(Error::SizeExceeded {
+                url: redact_url(url),
+                limit,
+            }),
+            _ => Ok(()),
+        }
+    }
+
     fn blob_url(&self, repository: &Reference, digest: &Digest) -> String {
         self.repo_url(
             repository.registry(),
@@ -297,18 +350,14 @@ impl Client {
                     source: Some(Box::new(e)),
                 }
             })?;
-        let permit = self
-            .inner
-            .transfers
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| Error::config("the client's transfer limit was closed"))?;
+        let url = self.blob_url(repository, &descriptor.digest);
+        self.check_blob_cap(repository, descriptor.size, &url)?;
+        let permit = self.inner.transfer_permit(repository.registry()).await?;
         let mut download = Download {
             client: self.clone(),
             registry: repository.registry().to_owned(),
             repository: repository.repository().to_owned(),
-            url: self.blob_url(repository, &descriptor.digest),
+            url,
             expected: descriptor.clone(),
             verifier: Some(verifier),
             received: 0,

@@ -42,16 +42,29 @@ mod config;
 mod download;
 mod error;
 mod listing;
+mod observe;
 mod pool;
+mod registry;
 mod transport;
 mod upload;
 
-pub use client::{Client, FetchOptions, FetchedManifest, PushedManifest, Referrers, referrers_tag};
-pub use config::{ClientConfig, RetryPolicy};
+pub use client::{
+    Client, FetchOptions, FetchOptionsBuilder, FetchedManifest, PushedManifest, Referrers,
+    referrers_tag,
+};
+pub use config::{
+    ClientConfig, ClientConfigBuilder, RegistryPolicy, RegistryPolicyBuilder, RetryPolicy,
+    RetryPolicyBuilder,
+};
 pub use download::BlobStream;
 pub use error::{BoxError, Error, ErrorCode, ErrorKind, RegistryError};
 pub use listing::Names;
-pub use upload::{MountOutcome, PushOptions, PushOutcome, PushedBlob, UploadMethod, UploadSession};
+pub use observe::{AuthOutcome, Direction, Event, Observer, RetryReason};
+pub use registry::Registry;
+pub use upload::{
+    MountOutcome, PushOptions, PushOptionsBuilder, PushOutcome, PushedBlob, UploadMethod,
+    UploadSession,
+};
 
 /// The README's examples, compiled as doctests.
 #[cfg(doctest)]

@@ -9,8 +9,9 @@ mod call;
 mod negotiate;
 mod tls;
 
-use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
@@ -22,8 +23,9 @@ use tokio::sync::Semaphore;
 pub(crate) use call::{Body, Call, ReqBody, Response, endpoint, status_error};
 pub(crate) use tls::connector;
 
-use crate::config::ClientConfig;
+use crate::config::{ClientConfig, RegistryPolicy};
 use crate::error::{Error, redact_url, status_is_retryable};
+use crate::observe::{AuthOutcome, Event, RetryReason, repository_of};
 use crate::pool::{Pool, PooledBody};
 use call::{authority, is_redirect, origin, parse_url, read_error, retry_after, warnings};
 use tls::is_tls_error;
@@ -33,7 +35,9 @@ pub(crate) struct Transport {
     pool: Pool,
     pub(crate) config: ClientConfig,
     auth: Option<Authenticator>,
-    pub(crate) transfers: Arc<Semaphore>,
+    /// One transfer limit per registry (its policy's `max_concurrent_transfers`), made
+    /// when the registry is first used.
+    transfers: Mutex<HashMap<String, Arc<Semaphore>>>,
 }
 
 impl std::fmt::Debug for Transport {
@@ -50,25 +54,59 @@ impl Transport {
         config: ClientConfig,
         auth: Option<Authenticator>,
     ) -> Result<Transport, Error> {
-        if config.chunk_size == 0 {
-            return Err(Error::config("chunk_size must be at least 1 byte"));
-        }
-        if config.max_concurrent_transfers == 0 {
-            return Err(Error::config("max_concurrent_transfers must be at least 1"));
-        }
+        config.validate()?;
         let pool = Pool::new(connector(&config)?, Duration::from_secs(90));
-        let transfers = Arc::new(Semaphore::new(config.max_concurrent_transfers));
         Ok(Transport {
             pool,
             config,
             auth,
-            transfers,
+            transfers: Mutex::default(),
         })
+    }
+
+    /// The policy for `registry` (its own, else the default).
+    pub(crate) fn policy(&self, registry: &str) -> &RegistryPolicy {
+        self.config.policy(registry)
+    }
+
+    /// Report `event` to the observer, if there is one. The event is built only then.
+    #[inline]
+    pub(crate) fn observe<'a>(&self, event: impl FnOnce() -> Event<'a>) {
+        if let Some(observer) = &self.config.observer {
+            observer.event(&event());
+        }
+    }
+
+    /// Whether an observer listens (to skip preparing events nobody reads).
+    pub(crate) fn observed(&self) -> bool {
+        self.config.observer.is_some()
+    }
+
+    /// Wait for a transfer slot of `registry`.
+    pub(crate) async fn transfer_permit(
+        &self,
+        registry: &str,
+    ) -> Result<tokio::sync::OwnedSemaphorePermit, Error> {
+        let semaphore = {
+            let mut map = self
+                .transfers
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let limit = || self.policy(registry).max_concurrent_transfers;
+            Arc::clone(
+                map.entry(registry.to_owned())
+                    .or_insert_with(|| Arc::new(Semaphore::new(limit()))),
+            )
+        };
+        semaphore
+            .acquire_owned()
+            .await
+            .map_err(|_| Error::config("the client's transfer limit was closed"))
     }
 
     /// `http` or `https` for `registry`.
     pub(crate) fn scheme(&self, registry: &str) -> &'static str {
-        if self.config.plain_http.contains(registry) {
+        if self.config.is_plain_http(registry) {
             "http"
         } else {
             "https"
@@ -87,9 +125,7 @@ impl Transport {
             "https" => Ok(()),
             "http" => {
                 let authority = authority(url);
-                if self.config.plain_http.contains(registry)
-                    || self.config.plain_http.contains(&authority)
-                {
+                if self.config.is_plain_http(registry) || self.config.is_plain_http(&authority) {
                     Ok(())
                 } else {
                     Err(Error::PlainHttpRefused {
@@ -117,6 +153,7 @@ impl Transport {
         let mut negotiated = false;
         let mut denied_retried = false;
         let mut fresh: Option<Authorization> = None;
+        let retry = &self.policy(&call.registry).retry;
         loop {
             let authorization = match fresh.take() {
                 Some(a) => Some(a),
@@ -126,13 +163,20 @@ impl Transport {
             let result = self
                 .send_following(&mut call, &registry_origin, authorization.as_ref())
                 .await;
-            let retry_left =
-                call.idempotent && replayable && attempt < self.config.retry.max_retries;
+            let retry_left = call.idempotent && replayable && attempt < retry.max_retries;
             let response = match result {
                 Ok(r) => r,
                 Err(e) if e.is_retryable() && retry_left => {
                     attempt += 1;
-                    let delay = self.config.retry.delay(attempt, None);
+                    let delay = retry.delay(attempt, None);
+                    self.observe(|| Event::Retry {
+                        method: &call.method,
+                        registry: &call.registry,
+                        repository: repository_of(&call.scopes),
+                        attempt,
+                        reason: RetryReason::Transport,
+                        delay,
+                    });
                     tracing::debug!(error = %e, attempt, ?delay, "retrying after a transport error");
                     tokio::time::sleep(delay).await;
                     continue;
@@ -146,7 +190,7 @@ impl Transport {
                     auth.reject(&call.registry, a);
                 }
                 let a = self
-                    .negotiate(&call.registry, &call.scopes, &call.url, &response.headers)
+                    .negotiate_observed(&call.registry, &call.scopes, &call.url, &response.headers)
                     .await?;
                 fresh = Some(a);
                 continue;
@@ -165,7 +209,7 @@ impl Transport {
                         auth.reject(&call.registry, a);
                     }
                     match self
-                        .negotiate(&call.registry, &call.scopes, &call.url, &headers)
+                        .negotiate_observed(&call.registry, &call.scopes, &call.url, &headers)
                         .await
                     {
                         Ok(a) => {
@@ -181,7 +225,15 @@ impl Transport {
             if status_is_retryable(status) && retry_left {
                 attempt += 1;
                 let retry_after = retry_after(&response.headers);
-                let delay = self.config.retry.delay(attempt, retry_after);
+                let delay = retry.delay(attempt, retry_after);
+                self.observe(|| Event::Retry {
+                    method: &call.method,
+                    registry: &call.registry,
+                    repository: repository_of(&call.scopes),
+                    attempt,
+                    reason: RetryReason::Status(status),
+                    delay,
+                });
                 tracing::debug!(status, attempt, ?delay, url = %redact_url(&response.url), "retrying");
                 drop(response);
                 tokio::time::sleep(delay).await;
@@ -204,6 +256,29 @@ impl Transport {
         } else {
             Err(status_error(response).await)
         }
+    }
+
+    /// [`Transport::negotiate`], reported to the observer.
+    async fn negotiate_observed(
+        &self,
+        registry: &str,
+        scopes: &[Scope],
+        request_url: &str,
+        headers: &HeaderMap,
+    ) -> Result<Authorization, Error> {
+        let started = Instant::now();
+        let result = self.negotiate(registry, scopes, request_url, headers).await;
+        self.observe(|| Event::Auth {
+            registry,
+            scopes,
+            outcome: if result.is_ok() {
+                AuthOutcome::Granted
+            } else {
+                AuthOutcome::Failed
+            },
+            duration: started.elapsed(),
+        });
+        result
     }
 
     fn cached_authorization(&self, registry: &str, scopes: &[Scope]) -> Option<Authorization> {
@@ -237,7 +312,23 @@ impl Transport {
                     "a streamed request body cannot be sent twice",
                 ));
             };
-            let response = self.send_once(&call.method, &url, headers, body).await?;
+            self.observe(|| Event::Sent {
+                method: &call.method,
+                registry: &call.registry,
+                repository: repository_of(&call.scopes),
+            });
+            let started = self.observed().then(Instant::now);
+            let response = self.send_once(&call.method, &url, headers, body).await;
+            if let Some(started) = started {
+                self.observe(|| Event::Answered {
+                    method: &call.method,
+                    registry: &call.registry,
+                    repository: repository_of(&call.scopes),
+                    status: response.as_ref().ok().map(|r| r.status().as_u16()),
+                    duration: started.elapsed(),
+                });
+            }
+            let response = response?;
             if call.follow_redirects
                 && is_redirect(response.status())
                 && redirects < self.config.max_redirects
@@ -400,10 +491,8 @@ mod tests {
 
     #[test]
     fn bad_configurations_are_refused() {
-        let config = ClientConfig {
-            chunk_size: 0,
-            ..ClientConfig::default()
-        };
+        let mut config = ClientConfig::default();
+        config.chunk_size = 0;
         assert!(
             Transport::new(config, None)
                 .unwrap_err()

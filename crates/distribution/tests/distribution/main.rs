@@ -22,11 +22,13 @@ pub(crate) fn client_for(server: &MockServer) -> Client {
 pub(crate) fn config_for(server: &MockServer) -> ClientConfig {
     let mut config = ClientConfig::default()
         .with_plain_http(host(server))
-        .with_retry(RetryPolicy {
-            max_retries: 3,
-            initial_backoff: Duration::from_millis(1),
-            max_backoff: Duration::from_millis(20),
-        });
+        .with_retry(
+            RetryPolicy::builder()
+                .max_retries(3)
+                .initial_backoff(Duration::from_millis(1))
+                .max_backoff(Duration::from_millis(20))
+                .build(),
+        );
     config.read_timeout = Duration::from_secs(10);
     config.connect_timeout = Duration::from_secs(5);
     config

@@ -128,10 +128,7 @@ async fn manifest_with_wrong_digest_or_media_type_is_refused() {
     let e = client
         .fetch_manifest(
             &reference(&server, "team/app:bad-type"),
-            &FetchOptions {
-                max_bytes: Some(10),
-                ..FetchOptions::default()
-            },
+            &FetchOptions::builder().max_bytes(10).build(),
         )
         .await
         .expect_err("size cap");
@@ -345,10 +342,7 @@ async fn chunked_upload_uses_bare_content_range_and_recovers_from_416() {
     let mut config = config_for(&server);
     config.chunk_size = 4;
     let client = Client::new(config).expect("client");
-    let options = PushOptions {
-        method: UploadMethod::Chunked,
-        ..PushOptions::default()
-    };
+    let options = PushOptions::builder().method(UploadMethod::Chunked).build();
     let pushed = client
         .push_blob_reader(
             &reference(&server, "team/app"),
@@ -863,10 +857,9 @@ async fn mount_falls_back_to_upload_and_deletes_use_202() {
         digest.clone(),
         blob.len() as u64,
     );
-    let options = PushOptions {
-        mount_from: Some("team/source".into()),
-        ..PushOptions::default()
-    };
+    let options = PushOptions::builder()
+        .mount_from("team/source")
+        .build();
     let pushed = client
         .push_blob(&target, &descriptor, Bytes::from(blob), &options)
         .await
@@ -886,7 +879,7 @@ async fn mount_falls_back_to_upload_and_deletes_use_202() {
 async fn plain_http_is_refused_unless_configured() {
     let server = MockServer::start().await;
     let mut config = config_for(&server);
-    config.plain_http.clear();
+    config.registries.clear();
     config.connect_timeout = Duration::from_secs(2);
     let client = Client::new(config).expect("client");
     // Without the plain-HTTP opt-in the client speaks TLS, which a plain server cannot
@@ -917,11 +910,10 @@ async fn a_streamed_upload_that_does_not_match_its_descriptor_is_aborted() {
     let data = vec![7u8; 70_000];
     let mut claimed = Descriptor::for_bytes(media_types::OCI_LAYER_TAR, &vec![8u8; 70_000]);
     claimed.size = data.len() as u64;
-    let options = PushOptions {
-        method: UploadMethod::Streamed,
-        verify_source: true,
-        ..PushOptions::default()
-    };
+    let options = PushOptions::builder()
+        .method(UploadMethod::Streamed)
+        .verify_source(true)
+        .build();
     let e = client
         .push_blob_reader(
             &reference(&server, "team/app"),
@@ -1039,10 +1031,7 @@ async fn an_in_memory_push_hashes_here_only_with_verify_source() {
     assert!(e.to_string().contains("DIGEST_INVALID"), "{e}");
     assert_eq!(puts(requests(&server).await), 1);
     // With verify_source the bytes never leave.
-    let options = PushOptions {
-        verify_source: true,
-        ..PushOptions::default()
-    };
+    let options = PushOptions::builder().verify_source(true).build();
     let e = client
         .push_blob(&reference(&server, "team/app"), &claimed, data, &options)
         .await
@@ -1203,10 +1192,9 @@ async fn warnings_of_blob_downloads_and_uploads_reach_the_caller() {
             &repo,
             Some(&descriptor),
             std::io::Cursor::new(blob),
-            &PushOptions {
-                method: UploadMethod::Streamed,
-                ..PushOptions::default()
-            },
+            &PushOptions::builder()
+                .method(UploadMethod::Streamed)
+                .build(),
         )
         .await
         .expect("streamed push");
