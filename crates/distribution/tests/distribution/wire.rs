@@ -857,9 +857,7 @@ async fn mount_falls_back_to_upload_and_deletes_use_202() {
         digest.clone(),
         blob.len() as u64,
     );
-    let options = PushOptions::builder()
-        .mount_from("team/source")
-        .build();
+    let options = PushOptions::builder().mount_from("team/source").build();
     let pushed = client
         .push_blob(&target, &descriptor, Bytes::from(blob), &options)
         .await
