@@ -383,8 +383,9 @@ impl Client {
         if let (Some(subject), None) = (manifest.subject(), &subject_header) {
             let mut referrer = manifest.referrer_descriptor();
             referrer.digest = descriptor.digest.clone();
-            self.index_referrer(reference, &subject.digest, referrer)
-                .await?;
+            // Boxed: a read-modify-write of the index inside a push would make every
+            // push's future several kilobytes larger.
+            Box::pin(self.index_referrer(reference, &subject.digest, referrer)).await?;
             updated_referrers_tag = true;
         }
         Ok(PushedManifest {
