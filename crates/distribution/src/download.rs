@@ -12,10 +12,11 @@ use http::header::{self};
 use http_body_util::BodyExt;
 use orca_manifest::{Descriptor, Digest, Verifier};
 use orca_reference::Reference;
+use tokio::io::{AsyncRead, ReadBuf};
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::client::{Client, pull_scope};
-use crate::error::{Error, redact_url};
+use crate::error::{Error, ErrorKind, redact_url};
 use crate::observe::{Direction, Event, RetryReason};
 use crate::transport::{Call, status_error};
 
@@ -56,6 +57,24 @@ impl BlobStream {
         &self.warnings
     }
 
+    /// The blob as an [`AsyncRead`], for consumers that read rather than poll pieces:
+    /// extraction (`orca_unpack::write_layer_async`), a file copy, a decoder. Nothing is
+    /// buffered beyond the piece being read.
+    ///
+    /// Every check of the stream still applies: a size or digest failure is the
+    /// [`std::io::Error`] of the read that meets it (after the last byte, for a digest),
+    /// of kind [`std::io::ErrorKind::InvalidData`] (a connection given up on is `Other`, a
+    /// stall `TimedOut`), with the client's [`Error`] inside
+    /// (`io_error.get_ref()` and `downcast_ref::<orca_distribution::Error>()`). A
+    /// consumer must treat what it read as untrusted until a read returned 0 bytes.
+    pub fn into_async_read(self) -> BlobReader {
+        BlobReader {
+            stream: self,
+            piece: Bytes::new(),
+            failed: false,
+        }
+    }
+
     /// Read the whole blob into memory (for small blobs such as configs).
     pub async fn bytes(mut self) -> Result<Bytes, Error> {
         let mut out = BytesMut::new();
@@ -63,6 +82,66 @@ impl BlobStream {
             out.extend_from_slice(&piece?);
         }
         Ok(out.freeze())
+    }
+}
+
+/// A [`BlobStream`] read as an [`AsyncRead`] (see [`BlobStream::into_async_read`]).
+pub struct BlobReader {
+    stream: BlobStream,
+    /// The rest of the piece being read.
+    piece: Bytes,
+    /// The stream failed; every later read fails too.
+    failed: bool,
+}
+
+impl std::fmt::Debug for BlobReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlobReader").finish_non_exhaustive()
+    }
+}
+
+impl BlobReader {
+    /// `Warning: 299` texts of the response that started the download.
+    pub fn warnings(&self) -> &[String] {
+        self.stream.warnings()
+    }
+}
+
+impl AsyncRead for BlobReader {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        // Bounded: each turn either copies bytes and returns, or takes the next piece;
+        // empty pieces are never yielded by the stream.
+        loop {
+            if self.failed {
+                return Poll::Ready(Err(std::io::Error::other("the blob stream failed earlier")));
+            }
+            if !self.piece.is_empty() {
+                let n = buf.remaining().min(self.piece.len());
+                buf.put_slice(&self.piece[..n]);
+                self.piece.advance(n);
+                return Poll::Ready(Ok(()));
+            }
+            match self.stream.poll_next_unpin(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(None) => return Poll::Ready(Ok(())),
+                Poll::Ready(Some(Ok(piece))) => self.piece = piece,
+                Poll::Ready(Some(Err(e))) => {
+                    self.failed = true;
+                    let kind = match e.kind() {
+                        ErrorKind::DigestMismatch
+                        | ErrorKind::SizeMismatch
+                        | ErrorKind::SizeExceeded => std::io::ErrorKind::InvalidData,
+                        ErrorKind::Timeout => std::io::ErrorKind::TimedOut,
+                        _ => std::io::ErrorKind::Other,
+                    };
+                    return Poll::Ready(Err(std::io::Error::new(kind, e)));
+                }
+            }
+        }
     }
 }
 

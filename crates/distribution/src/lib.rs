@@ -56,7 +56,7 @@ pub use config::{
     ClientConfig, ClientConfigBuilder, RegistryPolicy, RegistryPolicyBuilder, RetryPolicy,
     RetryPolicyBuilder,
 };
-pub use download::BlobStream;
+pub use download::{BlobReader, BlobStream};
 pub use error::{BoxError, Error, ErrorCode, ErrorKind, RegistryError};
 pub use listing::Names;
 pub use observe::{AuthOutcome, Direction, Event, Observer, RetryReason};

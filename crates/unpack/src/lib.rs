@@ -75,7 +75,7 @@ pub mod fuzzing;
 pub struct ReadmeDoctests;
 
 #[cfg(feature = "tokio")]
-pub use async_read::extract_async;
+pub use async_read::{extract_async, write_layer_async};
 pub use error::{DigestTarget, EntryType, Error, LinkKind, PathProblem};
 pub use extract::{
     Compression, Duplicates, EntryKind, ExtractOptions, Extracted, HEADER_BYTES, Summary,

@@ -3,6 +3,7 @@
 
 mod observe;
 mod secrets;
+mod unpack;
 mod wire;
 
 use orca_distribution::{Client, ClientConfig, RetryPolicy};
