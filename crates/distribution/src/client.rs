@@ -213,7 +213,7 @@ impl Client {
                 .header_str(&header::CONTENT_LENGTH)
                 .and_then(|l| l.trim().parse::<u64>().ok());
             if let (Some(digest), Some(media_type), Some(size)) = (digest, media_type, size) {
-                if let Some(pinned) = pinned_digest(reference)?
+                if let Some(pinned) = pinned_digest(reference)
                     && pinned != digest
                 {
                     return Err(Error::DigestMismatch {
@@ -307,7 +307,7 @@ impl Client {
                 message: format!("the registry's answer is not a manifest orca reads: {e}"),
                 source: Some(Box::new(e)),
             })?;
-        let expected = match pinned_digest(reference)? {
+        let expected = match pinned_digest(reference) {
             Some(d) => Some(d),
             None => match header_digest {
                 Some(h) => Some(Digest::parse(&h).map_err(|e| Error::Protocol {
@@ -372,7 +372,7 @@ impl Client {
     ) -> Result<PushedManifest, Error> {
         let url = self.manifest_url(reference);
         let mut descriptor = manifest.descriptor();
-        if let Some(pinned) = pinned_digest(reference)? {
+        if let Some(pinned) = pinned_digest(reference) {
             verify_manifest(manifest, &pinned, &Method::PUT, &url)?;
             descriptor.digest = pinned;
         }
@@ -559,7 +559,7 @@ impl Client {
         subject: &Reference,
         artifact_type: Option<&str>,
     ) -> Result<Referrers, Error> {
-        let digest = pinned_digest(subject)?.ok_or_else(|| {
+        let digest = pinned_digest(subject).ok_or_else(|| {
             Error::config(format!(
                 "referrers need a reference with a digest, got {subject}"
             ))
@@ -736,17 +736,9 @@ fn verify_manifest(
     })
 }
 
-/// The reference's digest, parsed.
-pub(crate) fn pinned_digest(reference: &Reference) -> Result<Option<Digest>, Error> {
-    reference
-        .digest()
-        .map(|d| {
-            Digest::parse(d).map_err(|e| Error::Config {
-                message: format!("invalid digest in reference {reference}"),
-                source: Some(Box::new(e)),
-            })
-        })
-        .transpose()
+/// The reference's digest.
+pub(crate) fn pinned_digest(reference: &Reference) -> Option<Digest> {
+    reference.digest().cloned()
 }
 
 /// The `rel="next"` target of a `Link` header, resolved against the page's URL.

@@ -434,8 +434,8 @@ impl Client {
         let permit = self.inner.transfer_permit(repository.registry()).await?;
         let mut download = Download {
             client: self.clone(),
-            registry: repository.registry().to_owned(),
-            repository: repository.repository().to_owned(),
+            registry: repository.registry().to_string(),
+            repository: repository.repository().to_string(),
             url,
             expected: descriptor.clone(),
             verifier: Some(verifier),
