@@ -163,7 +163,7 @@ pub enum Error {
     /// The registry is not configured for plain HTTP, and orca refuses to send to it
     /// without TLS.
     #[error(
-        "refusing plain HTTP to {registry}: it is not configured for plain HTTP (set it in ClientConfig::plain_http)"
+        "refusing plain HTTP to {registry}: it is not configured for plain HTTP (allow it with ClientConfig::builder().plain_http(registry), or its RegistryPolicy::plain_http)"
     )]
     PlainHttpRefused {
         /// The registry (`host[:port]`).
