@@ -168,7 +168,9 @@ impl Client {
     }
 
     /// Resolve a reference to its manifest's descriptor: `HEAD` first, falling back to
-    /// `GET` when the registry answers `HEAD` without a digest or refuses it.
+    /// `GET` when the registry answers `HEAD` without a digest, size or media type, or
+    /// does not support it (400, 405, 501). Any other status is the answer: a 401 that
+    /// negotiation could not overcome is not sent again as `GET`.
     ///
     /// # Errors
     /// [`Error::DigestMismatch`] when the reference pins a digest and the registry
@@ -205,7 +207,10 @@ impl Client {
                 }
                 return Ok(Descriptor::new(media_type, digest, size));
             }
-        } else if response.status.as_u16() == 404 {
+        } else if !matches!(response.status.as_u16(), 400 | 405 | 501) {
+            // Only a registry that does not do `HEAD` (405, 501, or 400 for the method) is
+            // asked again with `GET`; a 401, 403, 404, 429 or 5xx would be answered the
+            // same way, and repeating it would only hide the first answer.
             return Err(status_error(response).await);
         }
         let fetched = self

@@ -43,6 +43,7 @@ mod config;
 mod error;
 mod listing;
 mod pool;
+mod sanitize;
 mod transport;
 
 pub use blob::{

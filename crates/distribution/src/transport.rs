@@ -24,9 +24,11 @@ pub(crate) use tls::connector;
 
 use crate::config::ClientConfig;
 use crate::error::{Error, redact_url, status_is_retryable};
+use crate::pool::PoolError;
 use crate::pool::{Pool, PooledBody};
+use crate::sanitize::Secrets;
 use call::{authority, is_redirect, origin, parse_url, read_error, retry_after, warnings};
-use tls::is_tls_error;
+use tls::{TlsFailure, tls_failure};
 
 /// The shared state behind a [`crate::Client`].
 pub(crate) struct Transport {
@@ -82,7 +84,7 @@ impl Transport {
     }
 
     /// Refuse plain HTTP to a URL unless its host or the registry is configured for it.
-    fn check_scheme(&self, registry: &str, url: &url::Url) -> Result<(), Error> {
+    fn check_scheme(&self, method: &Method, registry: &str, url: &url::Url) -> Result<(), Error> {
         match url.scheme() {
             "https" => Ok(()),
             "http" => {
@@ -98,7 +100,7 @@ impl Transport {
                 }
             }
             other => Err(Error::Protocol {
-                method: String::new(),
+                method: method.to_string(),
                 url: redact_url(url.as_str()),
                 message: format!("unsupported URL scheme {other:?}"),
                 source: None,
@@ -140,6 +142,18 @@ impl Transport {
                 Err(e) => return Err(e),
             };
             let status = response.status.as_u16();
+            let from_registry =
+                url::Url::parse(&response.url).is_ok_and(|u| origin(&u) == registry_origin);
+            if status == 401
+                && let Some(e) = unanswerable_401(
+                    &call.registry,
+                    &response,
+                    from_registry,
+                    negotiated.then_some(authorization.as_ref()).flatten(),
+                )
+            {
+                return Err(e);
+            }
             if status == 401 && self.auth.is_some() && !negotiated && replayable {
                 negotiated = true;
                 if let (Some(auth), Some(a)) = (&self.auth, &authorization) {
@@ -154,7 +168,12 @@ impl Transport {
             let bearer = authorization
                 .as_ref()
                 .is_some_and(|a| a.scheme() == AuthScheme::Bearer);
-            if (status == 403 || status == 400) && bearer && !denied_retried && replayable {
+            if (status == 403 || status == 400)
+                && bearer
+                && from_registry
+                && !denied_retried
+                && replayable
+            {
                 // A token that the registry now refuses (revoked, expired early): drop it
                 // and negotiate once more. The body is small: an error document.
                 let headers = response.headers.clone();
@@ -222,7 +241,7 @@ impl Transport {
         let mut url = parse_url(&call.method, &call.url)?;
         let mut redirects = 0;
         loop {
-            self.check_scheme(&call.registry, &url)?;
+            self.check_scheme(&call.method, &call.registry, &url)?;
             let same_origin = origin(&url) == registry_origin;
             let mut headers = call.headers.clone();
             if let (true, Some(a)) = (same_origin, authorization) {
@@ -272,7 +291,12 @@ impl Transport {
                 ));
             }
             let (parts, body) = response.into_parts();
-            let warnings = warnings(&parts.headers, &url);
+            let secrets = if same_origin {
+                Secrets::from_authorization(authorization)
+            } else {
+                Secrets::default()
+            };
+            let warnings = warnings(&parts.headers, &url, &secrets);
             return Ok(Response {
                 status: parts.status,
                 headers: parts.headers,
@@ -280,6 +304,7 @@ impl Transport {
                 url: url.to_string(),
                 method: call.method.clone(),
                 warnings,
+                secrets,
             });
         }
     }
@@ -316,16 +341,38 @@ impl Transport {
                 url: redact_url(url.as_str()),
                 after: timeout,
             }),
-            Ok(Err(e)) if is_tls_error(&e) => Err(Error::Tls {
-                method: method.to_string(),
-                url: redact_url(url.as_str()),
-                source: Box::new(e),
-            }),
-            Ok(Err(e)) => Err(Error::Connect {
-                method: method.to_string(),
-                url: redact_url(url.as_str()),
-                source: Box::new(e),
-            }),
+            Ok(Err(PoolError::Http(e))) if e.is_parse() => {
+                // The registry's answer is not HTTP hyper accepts (a head over its size
+                // limit, a malformed status line): a protocol error, not worth repeating.
+                let message = if e.is_parse_too_large() {
+                    "the response head is larger than the client accepts (oversized header)"
+                } else {
+                    "the response is not valid HTTP"
+                };
+                Err(Error::Protocol {
+                    method: method.to_string(),
+                    url: redact_url(url.as_str()),
+                    message: message.into(),
+                    source: Some(Box::new(e)),
+                })
+            }
+            Ok(Err(e)) => match tls_failure(&e) {
+                Some(TlsFailure::PlainHttp) => Err(Error::PlainHttpAnswer {
+                    method: method.to_string(),
+                    url: redact_url(url.as_str()),
+                    source: Box::new(e),
+                }),
+                Some(TlsFailure::Other) => Err(Error::Tls {
+                    method: method.to_string(),
+                    url: redact_url(url.as_str()),
+                    source: Box::new(e),
+                }),
+                None => Err(Error::Connect {
+                    method: method.to_string(),
+                    url: redact_url(url.as_str()),
+                    source: Box::new(e),
+                }),
+            },
             Ok(Ok(r)) => Ok(r),
         }
     }
@@ -367,6 +414,34 @@ impl Transport {
     }
 }
 
+/// A 401 that must not be negotiated: from a redirect's target (storage), whose realm is
+/// its own choice and must never receive the registry's credentials; or the registry's
+/// answer to the Basic credentials it just asked for (`negotiated` is what was sent).
+fn unanswerable_401(
+    registry: &str,
+    response: &Response,
+    from_registry: bool,
+    negotiated: Option<&Authorization>,
+) -> Option<Error> {
+    if !from_registry {
+        let host = url::Url::parse(&response.url).map_or_else(|_| String::new(), |u| authority(&u));
+        return Some(Error::RedirectRefused {
+            method: response.method.to_string(),
+            url: redact_url(&response.url),
+            host,
+            status: response.status.as_u16(),
+        });
+    }
+    let user = negotiated.and_then(Secrets::basic_user)?;
+    Some(Error::CredentialsRejected {
+        registry: registry.to_owned(),
+        user: Some(user),
+        by: redact_url(&response.url),
+        status: response.status.as_u16(),
+        source: None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -380,22 +455,37 @@ mod tests {
         assert_eq!(t.scheme("tls.example"), "https");
         // An https registry redirecting (or pointing a Location or realm) to plain HTTP.
         let e = t
-            .check_scheme("tls.example", &url("http://storage.example/blob"))
+            .check_scheme(
+                &Method::GET,
+                "tls.example",
+                &url("http://storage.example/blob"),
+            )
             .unwrap_err();
         assert!(
             matches!(e, Error::PlainHttpRefused { ref registry } if registry == "storage.example"),
             "{e}"
         );
         assert!(
-            t.check_scheme("tls.example", &url("https://storage.example/blob"))
-                .is_ok()
+            t.check_scheme(
+                &Method::GET,
+                "tls.example",
+                &url("https://storage.example/blob")
+            )
+            .is_ok()
         );
         // A plain registry may send its clients to another plain host (its storage).
         assert!(
-            t.check_scheme("plain.example:5000", &url("http://127.0.0.1:9/x"))
-                .is_ok()
+            t.check_scheme(
+                &Method::GET,
+                "plain.example:5000",
+                &url("http://127.0.0.1:9/x")
+            )
+            .is_ok()
         );
-        assert!(t.check_scheme("tls.example", &url("ftp://x/")).is_err());
+        assert!(
+            t.check_scheme(&Method::GET, "tls.example", &url("ftp://x/"))
+                .is_err()
+        );
     }
 
     #[test]
