@@ -37,22 +37,22 @@
 //!
 //! [distribution spec]: https://github.com/opencontainers/distribution-spec/blob/main/spec.md
 
-mod blob;
 mod client;
 mod config;
+mod download;
 mod error;
 mod listing;
 mod pool;
 mod sanitize;
 mod transport;
+mod upload;
 
-pub use blob::{
-    BlobStream, MountOutcome, PushOptions, PushOutcome, PushedBlob, UploadMethod, UploadSession,
-};
 pub use client::{Client, FetchOptions, FetchedManifest, PushedManifest, Referrers, referrers_tag};
 pub use config::{ClientConfig, RetryPolicy};
+pub use download::BlobStream;
 pub use error::{BoxError, Error, ErrorCode, ErrorKind, RegistryError};
 pub use listing::Names;
+pub use upload::{MountOutcome, PushOptions, PushOutcome, PushedBlob, UploadMethod, UploadSession};
 
 /// The README's examples, compiled as doctests.
 #[cfg(doctest)]
