@@ -277,6 +277,22 @@ pub enum Error {
         /// The timeout that expired.
         after: Duration,
     },
+    /// A body moved fewer bytes in a window than [`crate::MinThroughput`] requires.
+    #[error(
+        "{method} {url}: too slow: {received} bytes in the last {window:?}, the minimum is {minimum}"
+    )]
+    TooSlow {
+        /// The request method.
+        method: String,
+        /// The request URL, credentials stripped.
+        url: String,
+        /// The bytes that moved in the window.
+        received: u64,
+        /// The bytes required per window.
+        minimum: u64,
+        /// The window.
+        window: Duration,
+    },
     /// Content does not hash to its expected digest.
     #[error("{url}: digest mismatch: expected {expected}, content hashes to {actual}")]
     DigestMismatch {
@@ -408,7 +424,7 @@ impl Error {
             }
             Error::CredentialsRejected { .. } => ErrorKind::CredentialsRejected,
             Error::RedirectRefused { .. } => ErrorKind::Unauthorized,
-            Error::Timeout { .. } => ErrorKind::Timeout,
+            Error::Timeout { .. } | Error::TooSlow { .. } => ErrorKind::Timeout,
             Error::DigestMismatch { .. } => ErrorKind::DigestMismatch,
             Error::SizeExceeded { .. } => ErrorKind::SizeExceeded,
             Error::SizeMismatch { .. } => ErrorKind::SizeMismatch,
@@ -424,7 +440,7 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::Status { status, .. } => status_is_retryable(*status),
-            Error::Connect { .. } | Error::Timeout { .. } => true,
+            Error::Connect { .. } | Error::Timeout { .. } | Error::TooSlow { .. } => true,
             _ => false,
         }
     }

@@ -48,7 +48,7 @@ mod transport;
 mod upload;
 
 pub use client::{Client, FetchOptions, FetchedManifest, PushedManifest, Referrers, referrers_tag};
-pub use config::{ClientConfig, RetryPolicy};
+pub use config::{ClientConfig, MinThroughput, RetryPolicy};
 pub use download::BlobStream;
 pub use error::{BoxError, Error, ErrorCode, ErrorKind, RegistryError};
 pub use listing::Names;

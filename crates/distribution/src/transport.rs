@@ -7,6 +7,7 @@
 
 mod call;
 mod negotiate;
+mod pace;
 mod tls;
 
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use orca_auth::{AuthScheme, Authenticator, Authorization, Scope};
 use tokio::sync::Semaphore;
 
 pub(crate) use call::{Body, Call, ReqBody, Response, endpoint, status_error};
+pub(crate) use pace::{Deadline, Pace};
 pub(crate) use tls::connector;
 
 use crate::config::ClientConfig;
@@ -28,6 +30,7 @@ use crate::pool::PoolError;
 use crate::pool::{Pool, PooledBody};
 use crate::sanitize::Secrets;
 use call::{authority, is_redirect, origin, parse_url, read_error, retry_after, warnings};
+use pace::{Counted, Sent};
 use tls::{TlsFailure, tls_failure};
 
 /// The shared state behind a [`crate::Client`].
@@ -110,23 +113,32 @@ impl Transport {
 
     /// Send `call`, negotiating authentication on 401, retrying idempotent requests and
     /// following redirects as configured. Any status is returned; see [`Transport::send_expect`].
+    #[expect(
+        clippy::too_many_lines,
+        reason = "one loop: the order of the 401, DENIED and retry decisions reads best in one place"
+    )]
     pub(crate) async fn send(&self, mut call: Call) -> Result<Response, Error> {
         // Normalised as `url` does (default port dropped, host lower-cased), so that a
         // reference written `r.example:443` still gets its credentials.
         let base = self.base_url(&call.registry);
         let registry_origin = url::Url::parse(&base).map_or(base, |u| origin(&u));
+        let deadline = (call.deadline.clone()).unwrap_or_else(|| Deadline::new(&self.config));
         let mut attempt: u32 = 0;
         let mut negotiated = false;
         let mut denied_retried = false;
         let mut fresh: Option<Authorization> = None;
         loop {
-            let authorization = match fresh.take() {
-                Some(a) => Some(a),
-                None => self.cached_authorization(&call.registry, &call.scopes),
-            };
+            let authorization = fresh
+                .take()
+                .or_else(|| self.cached_authorization(&call.registry, &call.scopes));
             let replayable = !matches!(call.body, Body::Stream(_) | Body::Consumed);
             let result = self
-                .send_following(&mut call, &registry_origin, authorization.as_ref())
+                .send_following(
+                    &mut call,
+                    &registry_origin,
+                    authorization.as_ref(),
+                    &deadline,
+                )
                 .await;
             let retry_left =
                 call.idempotent && replayable && attempt < self.config.retry.max_retries;
@@ -136,8 +148,11 @@ impl Transport {
                     attempt += 1;
                     let delay = self.config.retry.delay(attempt, None);
                     tracing::debug!(error = %e, attempt, ?delay, "retrying after a transport error");
-                    tokio::time::sleep(delay).await;
-                    continue;
+                    if pause(&deadline, delay).await {
+                        continue;
+                    }
+                    // The operation's time is up: the last failure is the answer.
+                    return Err(e);
                 }
                 Err(e) => return Err(e),
             };
@@ -160,7 +175,13 @@ impl Transport {
                     auth.reject(&call.registry, a);
                 }
                 let a = self
-                    .negotiate(&call.registry, &call.scopes, &call.url, &response.headers)
+                    .negotiate(
+                        &call.registry,
+                        &call.scopes,
+                        &call.url,
+                        &response.headers,
+                        &deadline,
+                    )
                     .await?;
                 fresh = Some(a);
                 continue;
@@ -174,40 +195,60 @@ impl Transport {
                 && !denied_retried
                 && replayable
             {
-                // A token that the registry now refuses (revoked, expired early): drop it
-                // and negotiate once more. The body is small: an error document.
-                let headers = response.headers.clone();
-                let (head, errors) = read_error(response).await;
-                if errors.iter().any(|e| e.code == crate::ErrorCode::Denied) {
-                    denied_retried = true;
-                    if let (Some(auth), Some(a)) = (&self.auth, &authorization) {
-                        auth.reject(&call.registry, a);
-                    }
-                    match self
-                        .negotiate(&call.registry, &call.scopes, &call.url, &headers)
-                        .await
-                    {
-                        Ok(a) => {
-                            fresh = Some(a);
-                            continue;
-                        }
-                        // The registry's answer says more than a failed renegotiation.
-                        Err(e) => tracing::debug!(error = %e, "renegotiation after DENIED failed"),
-                    }
-                }
-                return Err(head.into_error(errors));
+                denied_retried = true;
+                fresh = Some(
+                    self.renegotiate_denied(
+                        (&call.registry, &call.scopes, &call.url),
+                        response,
+                        authorization.as_ref(),
+                        &deadline,
+                    )
+                    .await?,
+                );
+                continue;
             }
             if status_is_retryable(status) && retry_left {
-                attempt += 1;
                 let retry_after = retry_after(&response.headers);
-                let delay = self.config.retry.delay(attempt, retry_after);
-                tracing::debug!(status, attempt, ?delay, url = %redact_url(&response.url), "retrying");
-                drop(response);
-                tokio::time::sleep(delay).await;
-                continue;
+                let delay = self.config.retry.delay(attempt + 1, retry_after);
+                // Past the operation's deadline the registry's answer is returned as is.
+                if before(&deadline, delay).is_some() {
+                    attempt += 1;
+                    tracing::debug!(status, attempt, ?delay, url = %redact_url(&response.url), "retrying");
+                    drop(response);
+                    pause(&deadline, delay).await;
+                    continue;
+                }
             }
             return Ok(response);
         }
+    }
+
+    /// A token that the registry now refuses (revoked, expired early) with `DENIED`: drop
+    /// it and negotiate once more. Any other refusal is returned as the error.
+    async fn renegotiate_denied(
+        &self,
+        (registry, scopes, url): (&str, &[Scope], &str),
+        response: Response,
+        authorization: Option<&Authorization>,
+        deadline: &Deadline,
+    ) -> Result<Authorization, Error> {
+        // The body is small: an error document.
+        let headers = response.headers.clone();
+        let (head, errors) = read_error(response).await;
+        if errors.iter().any(|e| e.code == crate::ErrorCode::Denied) {
+            if let (Some(auth), Some(a)) = (&self.auth, authorization) {
+                auth.reject(registry, a);
+            }
+            match self
+                .negotiate(registry, scopes, url, &headers, deadline)
+                .await
+            {
+                Ok(a) => return Ok(a),
+                // The registry's answer says more than a failed renegotiation.
+                Err(e) => tracing::debug!(error = %e, "renegotiation after DENIED failed"),
+            }
+        }
+        Err(head.into_error(errors))
     }
 
     /// Like [`Transport::send`], but a status outside `expected` becomes [`Error::Status`]
@@ -237,6 +278,7 @@ impl Transport {
         call: &mut Call,
         registry_origin: &str,
         authorization: Option<&Authorization>,
+        deadline: &Deadline,
     ) -> Result<Response, Error> {
         let mut url = parse_url(&call.method, &call.url)?;
         let mut redirects = 0;
@@ -256,7 +298,9 @@ impl Transport {
                     "a streamed request body cannot be sent twice",
                 ));
             };
-            let response = self.send_once(&call.method, &url, headers, body).await?;
+            let response = self
+                .send_once(&call.method, &url, headers, body, deadline)
+                .await?;
             if call.follow_redirects
                 && is_redirect(response.status())
                 && redirects < self.config.max_redirects
@@ -309,14 +353,20 @@ impl Transport {
         }
     }
 
-    /// One HTTP exchange, with the read timeout on the response head.
+    /// One HTTP exchange: the request body must keep [`ClientConfig::min_throughput`],
+    /// the response head must come within [`ClientConfig::read_timeout`] of the body's
+    /// end (plus [`ClientConfig::connect_timeout`] for a request without a body), and all
+    /// of it ends at the operation's `deadline`.
     async fn send_once(
         &self,
         method: &Method,
         url: &url::Url,
         mut headers: HeaderMap,
         body: ReqBody,
+        deadline: &Deadline,
     ) -> Result<http::Response<PooledBody>, Error> {
+        let sent = Arc::new(Sent::default());
+        let body = Counted::new(body, sent.clone()).boxed_unsync();
         let mut request = Request::builder()
             .method(method.clone())
             .uri(url.as_str())
@@ -334,14 +384,50 @@ impl Transport {
         }
         *request.headers_mut() = headers;
         tracing::trace!(%method, url = %redact_url(url.as_str()), "sending");
-        let timeout = self.config.read_timeout + self.config.connect_timeout;
-        match tokio::time::timeout(timeout, self.pool.request(request)).await {
-            Err(_) => Err(Error::Timeout {
-                method: method.to_string(),
-                url: redact_url(url.as_str()),
-                after: timeout,
-            }),
-            Ok(Err(PoolError::Http(e))) if e.is_parse() => {
+        let start = tokio::time::Instant::now();
+        // A request without a body waits for its head from the start (connect included);
+        // one with a body from when the body was seen to have ended.
+        let mut answer_due = sent
+            .done()
+            .then(|| start + self.config.connect_timeout + self.config.read_timeout);
+        let mut pace = Pace::new(self.config.min_throughput);
+        let mut counted = 0;
+        let exchange = self.pool.request(request);
+        tokio::pin!(exchange);
+        let result = loop {
+            let mut wake = deadline.at();
+            wake = wake.min(answer_due.unwrap_or_else(|| pace.window_end()));
+            if let Ok(result) = tokio::time::timeout_at(wake, &mut exchange).await {
+                break result;
+            }
+            if deadline.expired() {
+                return Err(deadline.error(method.as_str(), url.as_str()));
+            }
+            match answer_due {
+                Some(due) if tokio::time::Instant::now() >= due => {
+                    return Err(Error::Timeout {
+                        method: method.to_string(),
+                        url: redact_url(url.as_str()),
+                        after: due - start,
+                    });
+                }
+                Some(_) => {}
+                None => {
+                    let total = sent.bytes();
+                    match pace.record(total - counted) {
+                        Ok(true) => deadline.progress(),
+                        Ok(false) => {}
+                        Err(slow) => return Err(slow.into_error(method.as_str(), url.as_str())),
+                    }
+                    counted = total;
+                    if sent.done() {
+                        answer_due = Some(tokio::time::Instant::now() + self.config.read_timeout);
+                    }
+                }
+            }
+        };
+        match result {
+            Err(PoolError::Http(e)) if e.is_parse() => {
                 // The registry's answer is not HTTP hyper accepts (a head over its size
                 // limit, a malformed status line): a protocol error, not worth repeating.
                 let message = if e.is_parse_too_large() {
@@ -356,7 +442,7 @@ impl Transport {
                     source: Some(Box::new(e)),
                 })
             }
-            Ok(Err(e)) => match tls_failure(&e) {
+            Err(e) => match tls_failure(&e) {
                 Some(TlsFailure::PlainHttp) => Err(Error::PlainHttpAnswer {
                     method: method.to_string(),
                     url: redact_url(url.as_str()),
@@ -373,7 +459,7 @@ impl Transport {
                     source: Box::new(e),
                 }),
             },
-            Ok(Ok(r)) => Ok(r),
+            Ok(r) => Ok(r),
         }
     }
 
@@ -386,14 +472,13 @@ impl Transport {
         url: &str,
     ) -> Result<Bytes, Error> {
         let mut out = Vec::new();
+        let mut pace = Pace::new(self.config.min_throughput);
+        let too_slow = |slow: pace::TooSlow| slow.into_error(method.as_str(), url);
         loop {
-            let frame = tokio::time::timeout(self.config.read_timeout, body.frame())
-                .await
-                .map_err(|_| Error::Timeout {
-                    method: method.to_string(),
-                    url: redact_url(url),
-                    after: self.config.read_timeout,
-                })?;
+            let Ok(frame) = tokio::time::timeout_at(pace.window_end(), body.frame()).await else {
+                pace.check().map_err(too_slow)?;
+                continue;
+            };
             let Some(frame) = frame else { break };
             let frame = frame.map_err(|e| Error::Connect {
                 method: method.to_string(),
@@ -401,6 +486,7 @@ impl Transport {
                 source: Box::new(e),
             })?;
             if let Ok(data) = frame.into_data() {
+                pace.record(data.len() as u64).map_err(too_slow)?;
                 if out.len() as u64 + data.len() as u64 > limit {
                     return Err(Error::SizeExceeded {
                         url: redact_url(url),
@@ -411,6 +497,23 @@ impl Transport {
             }
         }
         Ok(Bytes::from(out))
+    }
+}
+
+/// When a retry `delay` from now ends, if that is before the operation's deadline.
+fn before(deadline: &Deadline, delay: Duration) -> Option<tokio::time::Instant> {
+    let wake = tokio::time::Instant::now() + delay;
+    (wake < deadline.at()).then_some(wake)
+}
+
+/// Wait `delay` before a retry; `false` (at once) when that would end past the deadline.
+async fn pause(deadline: &Deadline, delay: Duration) -> bool {
+    match before(deadline, delay) {
+        Some(wake) => {
+            tokio::time::sleep_until(wake).await;
+            true
+        }
+        None => false,
     }
 }
 

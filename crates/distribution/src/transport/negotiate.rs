@@ -9,8 +9,8 @@ use http::header::HeaderMap;
 use http_body_util::{BodyExt, Full};
 use orca_auth::{Authorization, Scope, Step};
 
-use super::Transport;
 use super::call::parse_url;
+use super::{Deadline, Transport};
 use crate::error::Error;
 
 /// The most bytes of a token-service response read during negotiation.
@@ -26,6 +26,7 @@ impl Transport {
         scopes: &[Scope],
         request_url: &str,
         headers: &HeaderMap,
+        deadline: &Deadline,
     ) -> Result<Authorization, Error> {
         let auth = self.auth.as_ref().ok_or_else(|| Error::Auth {
             registry: registry.to_owned(),
@@ -50,7 +51,7 @@ impl Transport {
             {
                 Step::Authorize(a) => return Ok(a),
                 Step::Send(request) => {
-                    let reply = self.send_auth_request(registry, request).await?;
+                    let reply = self.send_auth_request(registry, request, deadline).await?;
                     negotiation
                         .receive(reply, SystemTime::now())
                         .map_err(|e| refused(registry, e))?;
@@ -75,6 +76,7 @@ impl Transport {
         &self,
         registry: &str,
         request: Request<Bytes>,
+        deadline: &Deadline,
     ) -> Result<http::Response<Bytes>, Error> {
         let (parts, body) = request.into_parts();
         let url = parse_url(&parts.method, &parts.uri.to_string())?;
@@ -83,7 +85,7 @@ impl Transport {
             .map_err(|never| match never {})
             .boxed_unsync();
         let response = self
-            .send_once(&parts.method, &url, parts.headers, body)
+            .send_once(&parts.method, &url, parts.headers, body, deadline)
             .await?;
         let (rparts, rbody) = response.into_parts();
         let bytes = self

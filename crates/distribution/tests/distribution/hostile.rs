@@ -14,7 +14,9 @@ use hyper::body::{Frame, Incoming};
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use orca_auth::{AuthOptions, Authenticator, Credential, StaticCredentials};
-use orca_distribution::{Client, ClientConfig, Error, ErrorKind, FetchOptions, RetryPolicy};
+use orca_distribution::{
+    Client, ClientConfig, Error, ErrorKind, FetchOptions, MinThroughput, RetryPolicy,
+};
 use orca_manifest::{Descriptor, Digest, media_types};
 use orca_reference::Reference;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -35,10 +37,10 @@ pub(crate) struct Seen {
     /// Path and query.
     pub(crate) target: String,
     pub(crate) authorization: Option<String>,
+    pub(crate) range: Option<String>,
 }
 
 /// How a hostile handler answers.
-#[allow(dead_code)] // the stall variants are used by the next commit's tests
 pub(crate) enum Reply {
     /// A complete response.
     Full {
@@ -124,6 +126,11 @@ impl Hostile {
                                 authorization: request
                                     .headers()
                                     .get("authorization")
+                                    .and_then(|v| v.to_str().ok())
+                                    .map(str::to_owned),
+                                range: request
+                                    .headers()
+                                    .get("range")
                                     .and_then(|v| v.to_str().ok())
                                     .map(str::to_owned),
                             };
@@ -477,4 +484,153 @@ async fn a_token_services_refusal_is_credentials_rejected_too() {
     assert!(shown.contains("\"bob\""), "{shown}");
     assert!(shown.contains("/token"), "{shown}");
     assert!(!everything(&e).contains(PASSWORD));
+}
+
+/// Tiny stall limits: a window of 100 ms that must see 64 bytes, 600 ms without progress
+/// per operation, 150 ms for a response head.
+fn impatient(host: &str) -> ClientConfig {
+    let mut config = config(&[host])
+        .with_min_throughput(MinThroughput::new(64, Duration::from_millis(100)))
+        .with_stall_limits(Duration::from_millis(600), None);
+    config.read_timeout = Duration::from_millis(150);
+    config.connect_timeout = Duration::from_millis(150);
+    config
+}
+
+fn blob(n: usize) -> (Vec<u8>, Descriptor) {
+    let bytes: Vec<u8> = (0..=255u8).cycle().take(n).collect();
+    let descriptor = Descriptor::new(
+        media_types::OCI_LAYER_TAR,
+        Digest::sha256(&bytes),
+        bytes.len() as u64,
+    );
+    (bytes, descriptor)
+}
+
+/// What a bounded number of attempts looks like from the hostile side: the first GET,
+/// then resumes (with `Range` once bytes arrived), never more than configured.
+fn assert_bounded_resumes(seen: &[Seen], max_resumes: u32) {
+    assert!(!seen.is_empty());
+    assert!(seen[0].range.is_none(), "{seen:?}");
+    assert!(
+        seen.len() <= 1 + max_resumes as usize,
+        "{} requests: {seen:?}",
+        seen.len()
+    );
+}
+
+/// Issue 16.4: a body sent at a trickle fails on the throughput rule, resumes a bounded
+/// number of times, and ends.
+#[tokio::test]
+async fn a_trickling_body_fails_the_throughput_rule() {
+    let (bytes, descriptor) = blob(4_000);
+    let registry = Hostile::start(move |_, _| Reply::Trickle {
+        headers: Vec::new(),
+        body: bytes.clone(),
+        every: Duration::from_millis(20),
+    })
+    .await;
+    let config = impatient(&registry.host());
+    let max_resumes = config.max_resumes;
+    let client = Client::new(config).expect("client");
+    let stream = client
+        .fetch_blob(&reference(&registry.host(), "team/app"), &descriptor)
+        .await
+        .expect("the head arrives");
+    let e = stream.bytes().await.expect_err("too slow");
+    let seen = registry.seen();
+    assert_bounded_resumes(&seen, max_resumes);
+    // Bytes did arrive before each cut: every resume asks for the rest only.
+    assert!(seen[1..].iter().all(|s| s.range.is_some()), "{seen:?}");
+    assert_eq!(e.kind(), ErrorKind::Timeout, "{e:?}");
+    assert!(
+        matches!(
+            e,
+            Error::TooSlow { minimum: 64, .. } | Error::Timeout { .. }
+        ),
+        "{e:?}"
+    );
+}
+
+/// Issue 16.4: a body that never comes after its head ends the same way.
+#[tokio::test]
+async fn a_stall_after_the_head_ends() {
+    let (_, descriptor) = blob(4_000);
+    let registry = Hostile::start(|_, _| Reply::StallAfterHead { length: 4_000 }).await;
+    let config = impatient(&registry.host());
+    let max_resumes = config.max_resumes;
+    let client = Client::new(config).expect("client");
+    let stream = client
+        .fetch_blob(&reference(&registry.host(), "team/app"), &descriptor)
+        .await
+        .expect("the head arrives");
+    let e = stream.bytes().await.expect_err("stalled");
+    let seen = registry.seen();
+    assert_bounded_resumes(&seen, max_resumes);
+    assert!(
+        seen.iter().all(|s| s.range.is_none()),
+        "nothing arrived: {seen:?}"
+    );
+    assert_eq!(e.kind(), ErrorKind::Timeout, "{e:?}");
+    assert!(e.to_string().contains("team/app/blobs"), "{e}");
+}
+
+/// Issue 16.4: a request never answered is retried a bounded number of times and ends.
+#[tokio::test]
+async fn a_request_never_answered_ends() {
+    let registry = Hostile::start(|_, _| Reply::Never).await;
+    let config = impatient(&registry.host());
+    let max_retries = config.retry.max_retries;
+    let client = Client::new(config).expect("client");
+    let e = client
+        .fetch_manifest(
+            &reference(&registry.host(), "team/app:1.0"),
+            &FetchOptions::default(),
+        )
+        .await
+        .expect_err("never answered");
+    let seen = registry.seen();
+    assert!(
+        !seen.is_empty() && seen.len() <= 1 + max_retries as usize,
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter()
+            .all(|s| s.target == "/v2/team/app/manifests/1.0")
+    );
+    assert_eq!(e.kind(), ErrorKind::Timeout, "{e:?}");
+    assert!(e.to_string().contains("manifests/1.0"), "{e}");
+}
+
+/// Issue 11: a complete body shorter than its descriptor is a size mismatch, even when
+/// the registry answers the resume with 416.
+#[tokio::test]
+async fn a_short_blob_is_a_size_mismatch_not_a_416() {
+    let (bytes, descriptor) = blob(10);
+    let registry = Hostile::start(move |seen, _| match &seen.range {
+        None => Reply::status(200).with_body(&bytes[..6]),
+        Some(_) => Reply::status(416).with_header("Content-Range", "bytes */6"),
+    })
+    .await;
+    let client = Client::new(config(&[&registry.host()])).expect("client");
+    let stream = client
+        .fetch_blob(&reference(&registry.host(), "team/app"), &descriptor)
+        .await
+        .expect("the head arrives");
+    let e = stream.bytes().await.expect_err("short");
+    let seen = registry.seen();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_eq!(seen[1].range.as_deref(), Some("bytes=6-"));
+    assert!(
+        matches!(
+            e,
+            Error::SizeMismatch {
+                expected: 10,
+                actual: 6,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("team/app/blobs"), "{e}");
 }
