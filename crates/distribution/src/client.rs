@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use crate::config::ClientConfig;
 use crate::error::{Error, ErrorKind, redact_url};
+use crate::sanitize::{Secrets, excerpt};
 use crate::transport::{Body, Call, Transport, status_error};
 
 /// `Docker-Content-Digest`.
@@ -52,6 +53,9 @@ pub struct FetchedManifest {
     pub bytes: Bytes,
     /// `Warning: 299` texts the registry sent.
     pub warnings: Vec<String>,
+    /// The URL the manifest was fetched from, credentials stripped (errors about it
+    /// name it).
+    pub url: String,
 }
 
 impl FetchedManifest {
@@ -63,11 +67,11 @@ impl FetchedManifest {
     /// refused media type, wrong `schemaVersion`, bad JSON).
     pub fn manifest(&self) -> Result<orca_manifest::Manifest, Error> {
         orca_manifest::Manifest::parse(self.bytes.clone(), Some(&self.descriptor.media_type))
-            .map_err(|e| Error::Protocol {
+            .map_err(|e| Error::InvalidContent {
                 method: "GET".into(),
-                url: String::new(),
+                url: self.url.clone(),
                 message: format!("manifest {} cannot be parsed", self.descriptor.digest),
-                source: Some(Box::new(e)),
+                source: Box::new(e),
             })
     }
 }
@@ -295,7 +299,11 @@ impl Client {
                 return Err(Error::protocol(
                     &method,
                     &url,
-                    format!("manifest mediaType {body:?} differs from Content-Type {ct:?}"),
+                    format!(
+                        "manifest mediaType {:?} differs from Content-Type {:?}",
+                        excerpt(body, &Secrets::default()),
+                        excerpt(ct, &Secrets::default())
+                    ),
                 ));
             }
             (Some(body), _) => media_types::essence(body).to_owned(),
@@ -311,11 +319,14 @@ impl Client {
         let expected = match pinned_digest(reference)? {
             Some(d) => Some(d),
             None => match header_digest {
-                Some(h) => Some(Digest::parse(&h).map_err(|e| Error::Protocol {
+                Some(h) => Some(Digest::parse(&h).map_err(|e| Error::InvalidContent {
                     method: method.to_string(),
                     url: redact_url(&url),
-                    message: format!("invalid Docker-Content-Digest {h:?}"),
-                    source: Some(Box::new(e)),
+                    message: format!(
+                        "invalid Docker-Content-Digest {:?}",
+                        excerpt(&h, &Secrets::default())
+                    ),
+                    source: Box::new(e),
                 })?),
                 None => None,
             },
@@ -327,6 +338,7 @@ impl Client {
             descriptor,
             bytes,
             warnings,
+            url: redact_url(&url),
         })
     }
 
@@ -695,12 +707,13 @@ fn verify_manifest_digest(
     let Some(expected) = expected else {
         return Ok(Digest::sha256(bytes));
     };
-    let actual = Digest::compute(&expected.algorithm(), bytes).map_err(|e| Error::Protocol {
-        method: method.to_string(),
-        url: redact_url(url),
-        message: format!("cannot verify digest {expected}"),
-        source: Some(Box::new(e)),
-    })?;
+    let actual =
+        Digest::compute(&expected.algorithm(), bytes).map_err(|e| Error::InvalidContent {
+            method: method.to_string(),
+            url: redact_url(url),
+            message: format!("cannot verify digest {expected}"),
+            source: Box::new(e),
+        })?;
     if actual != expected {
         return Err(Error::DigestMismatch {
             url: redact_url(url),

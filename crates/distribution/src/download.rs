@@ -15,6 +15,7 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use crate::client::{Client, pull_scope};
 use crate::error::{Error, redact_url};
+use crate::sanitize::{Secrets, excerpt};
 use crate::transport::{Call, Deadline, Pace, status_error};
 
 /// A blob's bytes as they arrive, verified.
@@ -125,7 +126,9 @@ impl Download {
                         format!(
                             "asked for bytes from {}, got Content-Range {:?}",
                             self.received,
-                            response.header_str(&header::CONTENT_RANGE)
+                            response
+                                .header_str(&header::CONTENT_RANGE)
+                                .map(|v| excerpt(v, &Secrets::default()))
                         ),
                     ));
                 }
@@ -179,11 +182,11 @@ impl Download {
         match verifier.finish() {
             Ok(()) => None,
             Err(e) => Some(Err(verification_error(&self.url, e, |other| {
-                Error::Protocol {
+                Error::InvalidContent {
                     method: "GET".into(),
                     url: redact_url(&self.url),
                     message: "verification failed".into(),
-                    source: Some(Box::new(other)),
+                    source: Box::new(other),
                 }
             }))),
         }
@@ -323,7 +326,7 @@ fn parse_content_range_start(value: &str) -> Option<u64> {
 }
 
 impl Client {
-    fn blob_url(&self, repository: &Reference, digest: &Digest) -> String {
+    pub(crate) fn blob_url(&self, repository: &Reference, digest: &Digest) -> String {
         self.repo_url(
             repository.registry(),
             repository.repository(),

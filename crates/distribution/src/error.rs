@@ -335,6 +335,20 @@ pub enum Error {
         #[source]
         source: Option<BoxError>,
     },
+    /// What the registry sent is not valid content: a manifest that does not parse, a
+    /// digest header that is not a digest, content that cannot be verified.
+    #[error("{method} {url}: {message}")]
+    InvalidContent {
+        /// The request method.
+        method: String,
+        /// The request URL, credentials stripped.
+        url: String,
+        /// What is wrong.
+        message: String,
+        /// The `orca-manifest` error.
+        #[source]
+        source: Box<orca_manifest::Error>,
+    },
     /// Negotiating authentication failed.
     #[error("authentication with {registry} failed: {message}")]
     Auth {
@@ -428,7 +442,7 @@ impl Error {
             Error::DigestMismatch { .. } => ErrorKind::DigestMismatch,
             Error::SizeExceeded { .. } => ErrorKind::SizeExceeded,
             Error::SizeMismatch { .. } => ErrorKind::SizeMismatch,
-            Error::Protocol { .. } => ErrorKind::Protocol,
+            Error::Protocol { .. } | Error::InvalidContent { .. } => ErrorKind::Protocol,
             Error::Auth { .. } => ErrorKind::Auth,
             Error::PlainHttpRefused { .. } | Error::Config { .. } => ErrorKind::Config,
             Error::Io(_) => ErrorKind::Io,

@@ -15,7 +15,8 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use orca_auth::{AuthOptions, Authenticator, Credential, StaticCredentials};
 use orca_distribution::{
-    Client, ClientConfig, Error, ErrorKind, FetchOptions, MinThroughput, RetryPolicy,
+    Client, ClientConfig, Error, ErrorKind, FetchOptions, MinThroughput, PushOptions, RetryPolicy,
+    UploadMethod,
 };
 use orca_manifest::{Descriptor, Digest, media_types};
 use orca_reference::Reference;
@@ -633,4 +634,70 @@ async fn a_short_blob_is_a_size_mismatch_not_a_416() {
         "{e:?}"
     );
     assert!(e.to_string().contains("team/app/blobs"), "{e}");
+}
+
+/// Issue 11: errors found on the client's side of an upload or a manifest still name the
+/// URL they concern (they used to print an empty one).
+#[tokio::test]
+async fn client_side_errors_name_their_url() {
+    let registry = Hostile::start(|seen, _| match seen.method.as_str() {
+        "POST" => Reply::status(202).with_header("Location", "/v2/team/app/blobs/uploads/s1"),
+        "DELETE" => Reply::status(204),
+        "GET" => Reply::status(200)
+            .with_header("Content-Type", media_types::OCI_IMAGE_MANIFEST)
+            .with_body(br#"{"mediaType":"application/vnd.oci.image.manifest.v1+json"}"#),
+        _ => Reply::status(404),
+    })
+    .await;
+    let client = Client::new(config(&[&registry.host()])).expect("client");
+    let fetched = client
+        .fetch_manifest(
+            &reference(&registry.host(), "team/app:1.0"),
+            &FetchOptions::default(),
+        )
+        .await
+        .expect("bytes arrive");
+    let e = fetched.manifest().expect_err("not a manifest");
+    assert!(matches!(e, Error::InvalidContent { .. }), "{e:?}");
+    assert!(e.to_string().contains("/v2/team/app/manifests/1.0"), "{e}");
+    let repository = reference(&registry.host(), "team/app");
+    let (bytes, mut descriptor) = blob(10);
+    descriptor.size = 4;
+    let options = PushOptions {
+        method: UploadMethod::Chunked,
+        ..PushOptions::default()
+    };
+    let e = client
+        .push_blob_reader(
+            &repository,
+            Some(&descriptor),
+            std::io::Cursor::new(bytes.clone()),
+            &options,
+        )
+        .await
+        .expect_err("larger than its descriptor");
+    assert!(matches!(e, Error::SizeExceeded { limit: 4, .. }), "{e:?}");
+    assert!(
+        e.to_string().contains("/v2/team/app/blobs/uploads/s1"),
+        "{e}"
+    );
+    let seen = registry.seen();
+    assert_eq!(
+        seen.last().map(|s| s.method.as_str()),
+        Some("DELETE"),
+        "{seen:?}"
+    );
+
+    let (_, wrong) = blob(3);
+    let options = PushOptions {
+        verify_source: true,
+        ..PushOptions::default()
+    };
+    let descriptor = Descriptor::new(media_types::OCI_LAYER_TAR, wrong.digest, 10);
+    let e = client
+        .push_blob(&repository, &descriptor, Bytes::from(bytes), &options)
+        .await
+        .expect_err("wrong digest");
+    assert_eq!(e.kind(), ErrorKind::DigestMismatch, "{e:?}");
+    assert!(e.to_string().contains("/v2/team/app/blobs/sha256:"), "{e}");
 }
