@@ -11,6 +11,7 @@ use orca_reference::Reference;
 
 use crate::config::ClientConfig;
 use crate::error::{BoxError, Error, ErrorKind, redact_url};
+use crate::sanitize::{Secrets, excerpt};
 use crate::transport::{Body, Call, Transport, status_error};
 
 /// `Docker-Content-Digest`.
@@ -94,16 +95,16 @@ pub struct FetchedManifest {
     pub manifest: Manifest,
     /// `Warning: 299` texts the registry sent.
     pub warnings: Vec<String>,
+    /// The URL the manifest was fetched from, credentials stripped (errors about it
+    /// name it).
+    pub url: String,
 }
 
 impl FetchedManifest {
-    /// Parse the bytes received as an OCI or Docker manifest or index (its digest is the
-    /// one computed over these bytes).
+    /// The parsed manifest, [`FetchedManifest::manifest`] (a field since the fetch parses).
     ///
     /// # Errors
-    /// [`Error::Protocol`] when the bytes are not a manifest orca understands (unknown or
-    /// refused media type, wrong `schemaVersion`, bad JSON).
-    /// Kept for callers of the time before [`FetchedManifest::manifest`] was a field: the
+    /// None: kept for callers of the time before [`FetchedManifest::manifest`] was a field: the
     /// fetch already parsed the bytes, so this never fails.
     pub fn manifest(&self) -> Result<Manifest, Error> {
         Ok(self.manifest.clone())
@@ -187,7 +188,9 @@ impl Client {
     }
 
     /// Resolve a reference to its manifest's descriptor: `HEAD` first, falling back to
-    /// `GET` when the registry answers `HEAD` without a digest or refuses it.
+    /// `GET` when the registry answers `HEAD` without a digest, size or media type, or
+    /// does not support it (400, 405, 501). Any other status is the answer: a 401 that
+    /// negotiation could not overcome is not sent again as `GET`.
     ///
     /// # Errors
     /// [`Error::DigestMismatch`] when the reference pins a digest and the registry
@@ -224,7 +227,10 @@ impl Client {
                 }
                 return Ok(Descriptor::new(media_type, digest, size));
             }
-        } else if response.status.as_u16() == 404 {
+        } else if !matches!(response.status.as_u16(), 400 | 405 | 501) {
+            // Only a registry that does not do `HEAD` (405, 501, or 400 for the method) is
+            // asked again with `GET`; a 401, 403, 404, 429 or 5xx would be answered the
+            // same way, and repeating it would only hide the first answer.
             return Err(status_error(response).await);
         }
         let fetched = self
@@ -301,20 +307,23 @@ impl Client {
         // Cap as the fetch did (the parser's own cap is its default 4 MiB).
         let parse = parse_options(limit);
         let manifest = Manifest::parse_with(bytes.clone(), content_type.as_deref(), &parse)
-            .map_err(|e| Error::Protocol {
+            .map_err(|e| Error::InvalidContent {
                 method: method.to_string(),
                 url: redact_url(&url),
                 message: format!("the registry's answer is not a manifest orca reads: {e}"),
-                source: Some(Box::new(e)),
+                source: Box::new(e),
             })?;
         let expected = match pinned_digest(reference) {
             Some(d) => Some(d),
             None => match header_digest {
-                Some(h) => Some(Digest::parse(&h).map_err(|e| Error::Protocol {
+                Some(h) => Some(Digest::parse(&h).map_err(|e| Error::InvalidContent {
                     method: method.to_string(),
                     url: redact_url(&url),
-                    message: format!("invalid Docker-Content-Digest {h:?}"),
-                    source: Some(Box::new(e)),
+                    message: format!(
+                        "invalid Docker-Content-Digest {:?}",
+                        excerpt(&h, &Secrets::default())
+                    ),
+                    source: Box::new(e),
                 })?),
                 None => None,
             },
@@ -329,6 +338,7 @@ impl Client {
             bytes,
             manifest,
             warnings,
+            url: redact_url(&url),
         })
     }
 
@@ -727,11 +737,11 @@ fn verify_manifest(
             expected,
             actual,
         },
-        other => Error::Protocol {
+        other => Error::InvalidContent {
             method: method.to_string(),
             url: redact_url(url),
             message: format!("cannot verify digest {expected}"),
-            source: Some(Box::new(other)),
+            source: Box::new(other),
         },
     })
 }

@@ -106,6 +106,37 @@ impl RetryPolicyBuilder {
     }
 }
 
+/// The least a body (download or upload) must move: a transfer fails when fewer than
+/// `bytes` passed in a `window` (windows follow each other; each is judged on its own).
+///
+/// This is what ends a registry that sends 1 byte per second, which a timeout between
+/// two reads never would.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MinThroughput {
+    /// The bytes each window must see.
+    pub bytes: u64,
+    /// The window's length.
+    pub window: Duration,
+}
+
+impl MinThroughput {
+    /// At least `bytes` in every `window`.
+    pub fn new(bytes: u64, window: Duration) -> MinThroughput {
+        MinThroughput { bytes, window }
+    }
+}
+
+impl Default for MinThroughput {
+    /// 8 KiB in every 30 s: far below any working link, far above a trickle.
+    fn default() -> Self {
+        MinThroughput {
+            bytes: 8 * 1024,
+            window: Duration::from_secs(30),
+        }
+    }
+}
+
 /// What the client does with one registry: TLS, plain HTTP, concurrency, retries and size
 /// caps. [`ClientConfig::default_policy`] applies to every registry without its own.
 ///
@@ -267,8 +298,23 @@ pub struct ClientConfig {
     pub use_native_roots: bool,
     /// How long a TCP connect (and TLS handshake) may take.
     pub connect_timeout: Duration,
-    /// How long to wait for a response's head, and between two pieces of a body.
+    /// How long to wait for a response's head once the request (and its body) was sent.
+    /// With [`ClientConfig::connect_timeout`], the longest one request can go unanswered.
     pub read_timeout: Duration,
+    /// The least a body must move in each window, in either direction (see
+    /// [`MinThroughput`]).
+    pub min_throughput: MinThroughput,
+    /// How long one operation (a manifest fetch, a blob download with its resumes, a
+    /// request with its retries) may go without progress: once this long has passed
+    /// since a body last met [`ClientConfig::min_throughput`] (or since the start), no
+    /// further retry or resume starts and a pending wait ends.
+    ///
+    /// With the defaults, a body sent at 1 byte/s, a stall after the response head and
+    /// a request never answered each end within this time (100 s).
+    pub max_stall: Duration,
+    /// The longest one operation may take in total, progress or not (`None`: no bound
+    /// beyond [`ClientConfig::max_stall`]).
+    pub operation_timeout: Option<Duration>,
     /// The size of each PATCH in a chunked upload (raised to the registry's
     /// `OCI-Chunk-Min-Length` when that is larger).
     pub chunk_size: usize,
@@ -294,6 +340,9 @@ impl fmt::Debug for ClientConfig {
             .field("use_native_roots", &self.use_native_roots)
             .field("connect_timeout", &self.connect_timeout)
             .field("read_timeout", &self.read_timeout)
+            .field("min_throughput", &self.min_throughput)
+            .field("max_stall", &self.max_stall)
+            .field("operation_timeout", &self.operation_timeout)
             .field("chunk_size", &self.chunk_size)
             .field("max_resumes", &self.max_resumes)
             .field("max_redirects", &self.max_redirects)
@@ -311,7 +360,10 @@ impl Default for ClientConfig {
             extra_root_certificates: Vec::new(),
             use_native_roots: false,
             connect_timeout: Duration::from_secs(30),
-            read_timeout: Duration::from_secs(60),
+            read_timeout: Duration::from_secs(30),
+            min_throughput: MinThroughput::default(),
+            max_stall: Duration::from_secs(100),
+            operation_timeout: None,
             chunk_size: 8 * 1024 * 1024,
             max_resumes: 5,
             max_redirects: 10,
@@ -375,6 +427,22 @@ impl ClientConfig {
     #[must_use]
     pub fn with_root_certificate(mut self, path: impl Into<PathBuf>) -> Self {
         self.extra_root_certificates.push(path.into());
+        self
+    }
+
+    /// Require `min` of every body (builder style).
+    #[must_use]
+    pub fn with_min_throughput(mut self, min: MinThroughput) -> Self {
+        self.min_throughput = min;
+        self
+    }
+
+    /// End an operation after `max_stall` without progress, and after `total` in any
+    /// case when given (builder style).
+    #[must_use]
+    pub fn with_stall_limits(mut self, max_stall: Duration, total: Option<Duration>) -> Self {
+        self.max_stall = max_stall;
+        self.operation_timeout = total;
         self
     }
 
@@ -532,6 +600,24 @@ impl ClientConfigBuilder {
         self
     }
 
+    /// [`ClientConfig::min_throughput`].
+    pub fn min_throughput(mut self, min: MinThroughput) -> Self {
+        self.config.min_throughput = min;
+        self
+    }
+
+    /// [`ClientConfig::max_stall`].
+    pub fn max_stall(mut self, d: Duration) -> Self {
+        self.config.max_stall = d;
+        self
+    }
+
+    /// [`ClientConfig::operation_timeout`].
+    pub fn operation_timeout(mut self, d: Option<Duration>) -> Self {
+        self.config.operation_timeout = d;
+        self
+    }
+
     /// [`ClientConfig::chunk_size`].
     pub fn chunk_size(mut self, n: usize) -> Self {
         self.config.chunk_size = n;
@@ -591,6 +677,22 @@ mod tests {
             p.delay(1, Some(Duration::from_secs(60))),
             Duration::from_secs(1)
         );
+    }
+
+    #[test]
+    fn default_limits_end_each_stall_within_two_minutes() {
+        // Every wait of an operation (a response head, a body window, a retry's back-off)
+        // is cut at its deadline, `max_stall` after its last progress; what can follow
+        // the deadline is one error body read (10 s at most) before the error returns.
+        let c = ClientConfig::default();
+        let two_minutes = Duration::from_secs(120);
+        assert!(c.max_stall + Duration::from_secs(10) < two_minutes);
+        // A trickle of 1 byte/s fails the first window already.
+        let per_window = c.min_throughput.window.as_secs();
+        assert!(per_window < c.min_throughput.bytes);
+        assert!(c.min_throughput.window < c.max_stall);
+        // A single never-answered request ends on its own before the stall deadline.
+        assert!(c.connect_timeout + c.read_timeout < c.max_stall);
     }
 
     #[test]

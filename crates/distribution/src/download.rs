@@ -18,7 +18,8 @@ use tokio::sync::OwnedSemaphorePermit;
 use crate::client::{Client, pull_scope};
 use crate::error::{Error, ErrorKind, redact_url};
 use crate::observe::{Direction, Event, RetryReason};
-use crate::transport::{Call, status_error};
+use crate::sanitize::{Secrets, excerpt};
+use crate::transport::{Call, Deadline, Pace, status_error};
 
 /// A blob's bytes as they arrive, verified.
 ///
@@ -159,6 +160,12 @@ struct Download {
     warnings: Vec<String>,
     resumes_left: u32,
     done: bool,
+    /// The throughput rule over the current response's body.
+    pace: Pace,
+    /// The download's deadline, shared by its resumes.
+    deadline: Deadline,
+    /// A failure found while handing out a piece, reported as the next item.
+    pending: Option<Error>,
     _permit: OwnedSemaphorePermit,
 }
 
@@ -170,11 +177,21 @@ impl Download {
             self.url.clone(),
             &self.registry,
             pull_scope(&self.repository),
-        );
+        )
+        .deadline(&self.deadline);
         if self.received > 0 {
             call = call.header(header::RANGE, &format!("bytes={}-", self.received))?;
         }
         let response = self.client.inner.send(call).await?;
+        if response.status.as_u16() == 416 && self.received > 0 {
+            // The registry has no bytes past those received: the blob is shorter than
+            // its descriptor, which is what the user must read, not "416".
+            return Err(Error::SizeMismatch {
+                url: redact_url(&self.url),
+                expected: self.expected.size,
+                actual: self.received,
+            });
+        }
         match response.status.as_u16() {
             200 => {
                 self.skip = self.received;
@@ -190,7 +207,9 @@ impl Download {
                         format!(
                             "asked for bytes from {}, got Content-Range {:?}",
                             self.received,
-                            response.header_str(&header::CONTENT_RANGE)
+                            response
+                                .header_str(&header::CONTENT_RANGE)
+                                .map(|v| excerpt(v, &Secrets::default()))
                         ),
                     ));
                 }
@@ -201,6 +220,7 @@ impl Download {
         if self.received == 0 && self.warnings.is_empty() {
             self.warnings = response.warnings;
         }
+        self.pace = Pace::new(self.client.inner.config.min_throughput);
         self.body = Some(response.body);
         Ok(())
     }
@@ -233,9 +253,21 @@ impl Download {
         Ok(())
     }
 
-    /// Every byte arrived: check the digest, and report the blob verified.
+    /// The body ended cleanly: check the size (resuming a short body), then the digest.
+    /// `None` when the stream ended well or a resume is due (`self.done` tells which).
     fn finish(&mut self) -> Option<Result<Bytes, Error>> {
-        let size = self.expected.size;
+        if self.received < self.expected.size {
+            // Short by the body's own framing: perhaps a proxy cut it, so ask for the
+            // rest. A registry that has no more answers 416, and the user reads this size
+            // mismatch, not the 416 (see `open`).
+            let cause = Error::SizeMismatch {
+                url: redact_url(&self.url),
+                expected: self.expected.size,
+                actual: self.received,
+            };
+            return self.interrupted(cause).err().map(|e| self.fail(e));
+        }
+        self.deadline.progress();
         self.done = true;
         self.body = None;
         let verifier = self.verifier.take()?;
@@ -245,28 +277,74 @@ impl Download {
                     registry: &self.registry,
                     repository: &self.repository,
                     digest: &self.expected.digest,
-                    size,
+                    size: self.expected.size,
                     direction: Direction::Download,
                 });
                 None
             }
             Err(e) => Some(Err(verification_error(&self.url, e, |other| {
-                Error::Protocol {
+                Error::InvalidContent {
                     method: "GET".into(),
                     url: redact_url(&self.url),
                     message: "verification failed".into(),
-                    source: Some(Box::new(other)),
+                    source: Box::new(other),
                 }
             }))),
         }
     }
 
-    async fn next_piece(&mut self) -> Option<Result<Bytes, Error>> {
-        if self.done {
+    /// Count, hash and pace one piece of the body; `None` when nothing is left of it
+    /// (bytes a resumed `200` repeats are skipped).
+    fn piece(&mut self, mut data: Bytes) -> Option<Result<Bytes, Error>> {
+        if self.skip > 0 {
+            let n = usize::try_from(self.skip)
+                .unwrap_or(usize::MAX)
+                .min(data.len());
+            data.advance(n);
+            self.skip -= n as u64;
+        }
+        if data.is_empty() {
             return None;
         }
-        let size = self.expected.size;
-        let read_timeout = self.client.inner.config.read_timeout;
+        if self.received + data.len() as u64 > self.expected.size {
+            let e = Error::SizeExceeded {
+                url: redact_url(&self.url),
+                limit: self.expected.size,
+            };
+            return Some(self.fail(e));
+        }
+        if let Some(v) = self.verifier.as_mut() {
+            v.update(&data);
+        }
+        self.received += data.len() as u64;
+        self.client.inner.observe(|| Event::Bytes {
+            registry: &self.registry,
+            repository: &self.repository,
+            digest: Some(&self.expected.digest),
+            direction: Direction::Download,
+            bytes: self.received,
+            total: Some(self.expected.size),
+        });
+        match self.pace.record(data.len() as u64) {
+            Ok(true) => self.deadline.progress(),
+            Ok(false) => {}
+            // The bytes are good; the next piece resumes the body, or reports the failure.
+            Err(slow) => {
+                let cause = slow.into_error("GET", &self.url);
+                if let Err(e) = self.interrupted(cause) {
+                    self.done = true;
+                    self.pending = Some(e);
+                }
+            }
+        }
+        Some(Ok(data))
+    }
+
+    async fn next_piece(&mut self) -> Option<Result<Bytes, Error>> {
+        if self.done {
+            // A failure found while handing out the last piece is reported now.
+            return self.pending.take().map(Err);
+        }
         loop {
             if self.body.is_none()
                 && let Err(e) = self.open().await
@@ -275,19 +353,22 @@ impl Download {
             }
             let body = self.body.as_mut()?;
             // Most frames are already buffered: take them without arming a timer.
+            let wake = self.pace.window_end().min(self.deadline.at());
             let frame = match body.frame().now_or_never() {
                 Some(ready) => Ok(ready),
-                None => tokio::time::timeout(read_timeout, body.frame()).await,
+                None => tokio::time::timeout_at(wake, body.frame()).await,
             };
             match frame {
                 Err(_) => {
-                    let cause = Error::Timeout {
-                        method: "GET".into(),
-                        url: redact_url(&self.url),
-                        after: read_timeout,
-                    };
-                    if let Err(e) = self.interrupted(cause) {
+                    if self.deadline.expired() {
+                        let e = self.deadline.error("GET", &self.url);
                         return Some(self.fail(e));
+                    }
+                    if let Err(slow) = self.pace.check() {
+                        let cause = slow.into_error("GET", &self.url);
+                        if let Err(e) = self.interrupted(cause) {
+                            return Some(self.fail(e));
+                        }
                     }
                 }
                 Ok(Some(Err(e))) => {
@@ -301,53 +382,20 @@ impl Download {
                     }
                 }
                 Ok(None) => {
-                    if self.received < size {
-                        let cause = Error::SizeMismatch {
-                            url: redact_url(&self.url),
-                            expected: size,
-                            actual: self.received,
-                        };
-                        if let Err(e) = self.interrupted(cause) {
-                            return Some(self.fail(e));
-                        }
-                        continue;
+                    if let Some(end) = self.finish() {
+                        return Some(end);
                     }
-                    return self.finish();
+                    if self.done {
+                        return None;
+                    }
                 }
                 Ok(Some(Ok(frame))) => {
-                    let Ok(mut data) = frame.into_data() else {
+                    let Ok(data) = frame.into_data() else {
                         continue;
                     };
-                    if self.skip > 0 {
-                        let n = usize::try_from(self.skip)
-                            .unwrap_or(usize::MAX)
-                            .min(data.len());
-                        data.advance(n);
-                        self.skip -= n as u64;
+                    if let Some(piece) = self.piece(data) {
+                        return Some(piece);
                     }
-                    if data.is_empty() {
-                        continue;
-                    }
-                    if self.received + data.len() as u64 > size {
-                        let e = Error::SizeExceeded {
-                            url: redact_url(&self.url),
-                            limit: size,
-                        };
-                        return Some(self.fail(e));
-                    }
-                    if let Some(v) = self.verifier.as_mut() {
-                        v.update(&data);
-                    }
-                    self.received += data.len() as u64;
-                    self.client.inner.observe(|| Event::Bytes {
-                        registry: &self.registry,
-                        repository: &self.repository,
-                        digest: Some(&self.expected.digest),
-                        direction: Direction::Download,
-                        bytes: self.received,
-                        total: Some(size),
-                    });
-                    return Some(Ok(data));
                 }
             }
         }
@@ -404,7 +452,7 @@ impl Client {
         }
     }
 
-    fn blob_url(&self, repository: &Reference, digest: &Digest) -> String {
+    pub(crate) fn blob_url(&self, repository: &Reference, digest: &Digest) -> String {
         self.repo_url(
             repository.registry(),
             repository.repository(),
@@ -445,6 +493,9 @@ impl Client {
             warnings: Vec::new(),
             resumes_left: self.inner.config.max_resumes,
             done: false,
+            pace: Pace::new(self.inner.config.min_throughput),
+            deadline: Deadline::new(&self.inner.config),
+            pending: None,
             _permit: permit,
         };
         download.open().await?;

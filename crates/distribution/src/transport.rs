@@ -7,6 +7,7 @@
 
 mod call;
 mod negotiate;
+mod pace;
 mod tls;
 
 use std::collections::HashMap;
@@ -21,14 +22,18 @@ use orca_auth::{AuthScheme, Authenticator, Authorization, Scope};
 use tokio::sync::Semaphore;
 
 pub(crate) use call::{Body, Call, ReqBody, Response, endpoint, status_error};
+pub(crate) use pace::{Deadline, Pace};
 pub(crate) use tls::connector;
 
 use crate::config::{ClientConfig, RegistryPolicy};
 use crate::error::{Error, redact_url, status_is_retryable};
 use crate::observe::{AuthOutcome, Event, RetryReason, repository_of};
+use crate::pool::PoolError;
 use crate::pool::{Pool, PooledBody};
+use crate::sanitize::Secrets;
 use call::{authority, is_redirect, origin, parse_url, read_error, retry_after, warnings};
-use tls::is_tls_error;
+use pace::{Counted, Sent};
+use tls::{TlsFailure, tls_failure};
 
 /// The shared state behind a [`crate::Client`].
 pub(crate) struct Transport {
@@ -120,7 +125,7 @@ impl Transport {
     }
 
     /// Refuse plain HTTP to a URL unless its host or the registry is configured for it.
-    fn check_scheme(&self, registry: &str, url: &url::Url) -> Result<(), Error> {
+    fn check_scheme(&self, method: &Method, registry: &str, url: &url::Url) -> Result<(), Error> {
         match url.scheme() {
             "https" => Ok(()),
             "http" => {
@@ -134,7 +139,7 @@ impl Transport {
                 }
             }
             other => Err(Error::Protocol {
-                method: String::new(),
+                method: method.to_string(),
                 url: redact_url(url.as_str()),
                 message: format!("unsupported URL scheme {other:?}"),
                 source: None,
@@ -144,24 +149,40 @@ impl Transport {
 
     /// Send `call`, negotiating authentication on 401, retrying idempotent requests and
     /// following redirects as configured. Any status is returned; see [`Transport::send_expect`].
-    pub(crate) async fn send(&self, mut call: Call) -> Result<Response, Error> {
+    pub(crate) async fn send(&self, call: Call) -> Result<Response, Error> {
+        // Boxed once here (one allocation per request, nothing next to a round trip), so
+        // that every operation built on it keeps a small future of its own.
+        Box::pin(self.send_unboxed(call)).await
+    }
+
+    /// [`Transport::send`], unboxed.
+    #[expect(
+        clippy::too_many_lines,
+        reason = "one loop: the order of the 401, DENIED and retry decisions reads best in one place"
+    )]
+    async fn send_unboxed(&self, mut call: Call) -> Result<Response, Error> {
         // Normalised as `url` does (default port dropped, host lower-cased), so that a
         // reference written `r.example:443` still gets its credentials.
         let base = self.base_url(&call.registry);
         let registry_origin = url::Url::parse(&base).map_or(base, |u| origin(&u));
+        let deadline = (call.deadline.clone()).unwrap_or_else(|| Deadline::new(&self.config));
         let mut attempt: u32 = 0;
         let mut negotiated = false;
         let mut denied_retried = false;
         let mut fresh: Option<Authorization> = None;
         let retry = &self.policy(&call.registry).retry;
         loop {
-            let authorization = match fresh.take() {
-                Some(a) => Some(a),
-                None => self.cached_authorization(&call.registry, &call.scopes),
-            };
+            let authorization = fresh
+                .take()
+                .or_else(|| self.cached_authorization(&call.registry, &call.scopes));
             let replayable = !matches!(call.body, Body::Stream(_) | Body::Consumed);
             let result = self
-                .send_following(&mut call, &registry_origin, authorization.as_ref())
+                .send_following(
+                    &mut call,
+                    &registry_origin,
+                    authorization.as_ref(),
+                    &deadline,
+                )
                 .await;
             let retry_left = call.idempotent && replayable && attempt < retry.max_retries;
             let response = match result {
@@ -178,19 +199,40 @@ impl Transport {
                         delay,
                     });
                     tracing::debug!(error = %e, attempt, ?delay, "retrying after a transport error");
-                    tokio::time::sleep(delay).await;
-                    continue;
+                    if pause(&deadline, delay).await {
+                        continue;
+                    }
+                    // The operation's time is up: the last failure is the answer.
+                    return Err(e);
                 }
                 Err(e) => return Err(e),
             };
             let status = response.status.as_u16();
+            let from_registry =
+                url::Url::parse(&response.url).is_ok_and(|u| origin(&u) == registry_origin);
+            if status == 401
+                && let Some(e) = unanswerable_401(
+                    &call.registry,
+                    &response,
+                    from_registry,
+                    negotiated.then_some(authorization.as_ref()).flatten(),
+                )
+            {
+                return Err(e);
+            }
             if status == 401 && self.auth.is_some() && !negotiated && replayable {
                 negotiated = true;
                 if let (Some(auth), Some(a)) = (&self.auth, &authorization) {
                     auth.reject(&call.registry, a);
                 }
                 let a = self
-                    .negotiate_observed(&call.registry, &call.scopes, &call.url, &response.headers)
+                    .negotiate_observed(
+                        &call.registry,
+                        &call.scopes,
+                        &call.url,
+                        &response.headers,
+                        &deadline,
+                    )
                     .await?;
                 fresh = Some(a);
                 continue;
@@ -198,49 +240,74 @@ impl Transport {
             let bearer = authorization
                 .as_ref()
                 .is_some_and(|a| a.scheme() == AuthScheme::Bearer);
-            if (status == 403 || status == 400) && bearer && !denied_retried && replayable {
-                // A token that the registry now refuses (revoked, expired early): drop it
-                // and negotiate once more. The body is small: an error document.
-                let headers = response.headers.clone();
-                let (head, errors) = read_error(response).await;
-                if errors.iter().any(|e| e.code == crate::ErrorCode::Denied) {
-                    denied_retried = true;
-                    if let (Some(auth), Some(a)) = (&self.auth, &authorization) {
-                        auth.reject(&call.registry, a);
-                    }
-                    match self
-                        .negotiate_observed(&call.registry, &call.scopes, &call.url, &headers)
-                        .await
-                    {
-                        Ok(a) => {
-                            fresh = Some(a);
-                            continue;
-                        }
-                        // The registry's answer says more than a failed renegotiation.
-                        Err(e) => tracing::debug!(error = %e, "renegotiation after DENIED failed"),
-                    }
-                }
-                return Err(head.into_error(errors));
+            if (status == 403 || status == 400)
+                && bearer
+                && from_registry
+                && !denied_retried
+                && replayable
+            {
+                denied_retried = true;
+                fresh = Some(
+                    self.renegotiate_denied(
+                        (&call.registry, &call.scopes, &call.url),
+                        response,
+                        authorization.as_ref(),
+                        &deadline,
+                    )
+                    .await?,
+                );
+                continue;
             }
             if status_is_retryable(status) && retry_left {
-                attempt += 1;
                 let retry_after = retry_after(&response.headers);
-                let delay = retry.delay(attempt, retry_after);
-                self.observe(|| Event::Retry {
-                    method: &call.method,
-                    registry: &call.registry,
-                    repository: repository_of(&call.scopes),
-                    attempt,
-                    reason: RetryReason::Status(status),
-                    delay,
-                });
-                tracing::debug!(status, attempt, ?delay, url = %redact_url(&response.url), "retrying");
-                drop(response);
-                tokio::time::sleep(delay).await;
-                continue;
+                let delay = retry.delay(attempt + 1, retry_after);
+                // Past the operation's deadline the registry's answer is returned as is.
+                if before(&deadline, delay).is_some() {
+                    attempt += 1;
+                    self.observe(|| Event::Retry {
+                        method: &call.method,
+                        registry: &call.registry,
+                        repository: repository_of(&call.scopes),
+                        attempt,
+                        reason: RetryReason::Status(status),
+                        delay,
+                    });
+                    tracing::debug!(status, attempt, ?delay, url = %redact_url(&response.url), "retrying");
+                    drop(response);
+                    pause(&deadline, delay).await;
+                    continue;
+                }
             }
             return Ok(response);
         }
+    }
+
+    /// A token that the registry now refuses (revoked, expired early) with `DENIED`: drop
+    /// it and negotiate once more. Any other refusal is returned as the error.
+    async fn renegotiate_denied(
+        &self,
+        (registry, scopes, url): (&str, &[Scope], &str),
+        response: Response,
+        authorization: Option<&Authorization>,
+        deadline: &Deadline,
+    ) -> Result<Authorization, Error> {
+        // The body is small: an error document.
+        let headers = response.headers.clone();
+        let (head, errors) = read_error(response).await;
+        if errors.iter().any(|e| e.code == crate::ErrorCode::Denied) {
+            if let (Some(auth), Some(a)) = (&self.auth, authorization) {
+                auth.reject(registry, a);
+            }
+            match self
+                .negotiate_observed(registry, scopes, url, &headers, deadline)
+                .await
+            {
+                Ok(a) => return Ok(a),
+                // The registry's answer says more than a failed renegotiation.
+                Err(e) => tracing::debug!(error = %e, "renegotiation after DENIED failed"),
+            }
+        }
+        Err(head.into_error(errors))
     }
 
     /// Like [`Transport::send`], but a status outside `expected` becomes [`Error::Status`]
@@ -265,9 +332,12 @@ impl Transport {
         scopes: &[Scope],
         request_url: &str,
         headers: &HeaderMap,
+        deadline: &Deadline,
     ) -> Result<Authorization, Error> {
         let started = Instant::now();
-        let result = self.negotiate(registry, scopes, request_url, headers).await;
+        let result = self
+            .negotiate(registry, scopes, request_url, headers, deadline)
+            .await;
         self.observe(|| Event::Auth {
             registry,
             scopes,
@@ -293,11 +363,12 @@ impl Transport {
         call: &mut Call,
         registry_origin: &str,
         authorization: Option<&Authorization>,
+        deadline: &Deadline,
     ) -> Result<Response, Error> {
         let mut url = parse_url(&call.method, &call.url)?;
         let mut redirects = 0;
         loop {
-            self.check_scheme(&call.registry, &url)?;
+            self.check_scheme(&call.method, &call.registry, &url)?;
             let same_origin = origin(&url) == registry_origin;
             let mut headers = call.headers.clone();
             if let (true, Some(a)) = (same_origin, authorization) {
@@ -318,7 +389,9 @@ impl Transport {
                 repository: repository_of(&call.scopes),
             });
             let started = self.observed().then(Instant::now);
-            let response = self.send_once(&call.method, &url, headers, body).await;
+            let response = self
+                .send_once(&call.method, &url, headers, body, deadline)
+                .await;
             if let Some(started) = started {
                 self.observe(|| Event::Answered {
                     method: &call.method,
@@ -363,7 +436,12 @@ impl Transport {
                 ));
             }
             let (parts, body) = response.into_parts();
-            let warnings = warnings(&parts.headers, &url);
+            let secrets = if same_origin {
+                Secrets::from_authorization(authorization)
+            } else {
+                Secrets::default()
+            };
+            let warnings = warnings(&parts.headers, &url, &secrets);
             return Ok(Response {
                 status: parts.status,
                 headers: parts.headers,
@@ -371,18 +449,25 @@ impl Transport {
                 url: url.to_string(),
                 method: call.method.clone(),
                 warnings,
+                secrets,
             });
         }
     }
 
-    /// One HTTP exchange, with the read timeout on the response head.
+    /// One HTTP exchange: the request body must keep [`ClientConfig::min_throughput`],
+    /// the response head must come within [`ClientConfig::read_timeout`] of the body's
+    /// end (plus [`ClientConfig::connect_timeout`] for a request without a body), and all
+    /// of it ends at the operation's `deadline`.
     async fn send_once(
         &self,
         method: &Method,
         url: &url::Url,
         mut headers: HeaderMap,
         body: ReqBody,
+        deadline: &Deadline,
     ) -> Result<http::Response<PooledBody>, Error> {
+        let sent = Arc::new(Sent::default());
+        let body = Counted::new(body, sent.clone()).boxed_unsync();
         let mut request = Request::builder()
             .method(method.clone())
             .uri(url.as_str())
@@ -400,24 +485,82 @@ impl Transport {
         }
         *request.headers_mut() = headers;
         tracing::trace!(%method, url = %redact_url(url.as_str()), "sending");
-        let timeout = self.config.read_timeout + self.config.connect_timeout;
-        match tokio::time::timeout(timeout, self.pool.request(request)).await {
-            Err(_) => Err(Error::Timeout {
-                method: method.to_string(),
-                url: redact_url(url.as_str()),
-                after: timeout,
-            }),
-            Ok(Err(e)) if is_tls_error(&e) => Err(Error::Tls {
-                method: method.to_string(),
-                url: redact_url(url.as_str()),
-                source: Box::new(e),
-            }),
-            Ok(Err(e)) => Err(Error::Connect {
-                method: method.to_string(),
-                url: redact_url(url.as_str()),
-                source: Box::new(e),
-            }),
-            Ok(Ok(r)) => Ok(r),
+        let start = tokio::time::Instant::now();
+        // A request without a body waits for its head from the start (connect included);
+        // one with a body from when the body was seen to have ended.
+        let mut answer_due = sent
+            .done()
+            .then(|| start + self.config.connect_timeout + self.config.read_timeout);
+        let mut pace = Pace::new(self.config.min_throughput);
+        let mut counted = 0;
+        let exchange = self.pool.request(request);
+        tokio::pin!(exchange);
+        let result = loop {
+            let mut wake = deadline.at();
+            wake = wake.min(answer_due.unwrap_or_else(|| pace.window_end()));
+            if let Ok(result) = tokio::time::timeout_at(wake, &mut exchange).await {
+                break result;
+            }
+            if deadline.expired() {
+                return Err(deadline.error(method.as_str(), url.as_str()));
+            }
+            match answer_due {
+                Some(due) if tokio::time::Instant::now() >= due => {
+                    return Err(Error::Timeout {
+                        method: method.to_string(),
+                        url: redact_url(url.as_str()),
+                        after: due - start,
+                    });
+                }
+                Some(_) => {}
+                None => {
+                    let total = sent.bytes();
+                    match pace.record(total - counted) {
+                        Ok(true) => deadline.progress(),
+                        Ok(false) => {}
+                        Err(slow) => return Err(slow.into_error(method.as_str(), url.as_str())),
+                    }
+                    counted = total;
+                    if sent.done() {
+                        answer_due = Some(tokio::time::Instant::now() + self.config.read_timeout);
+                    }
+                }
+            }
+        };
+        match result {
+            Err(PoolError::Http(e)) if e.is_parse() => {
+                // The registry's answer is not HTTP hyper accepts (a head over its size
+                // limit, a malformed status line): a protocol error, not worth repeating.
+                let message = if e.is_parse_too_large() {
+                    "the response head is larger than the client accepts (oversized header)"
+                } else {
+                    "the response is not valid HTTP"
+                };
+                Err(Error::Protocol {
+                    method: method.to_string(),
+                    url: redact_url(url.as_str()),
+                    message: message.into(),
+                    source: Some(Box::new(e)),
+                })
+            }
+            Err(e) => match tls_failure(&e) {
+                Some(TlsFailure::PlainHttp) => Err(Error::PlainHttpAnswer {
+                    method: method.to_string(),
+                    url: redact_url(url.as_str()),
+                    source: Box::new(e),
+                }),
+                Some(TlsFailure::Other) => Err(Error::Tls {
+                    method: method.to_string(),
+                    url: redact_url(url.as_str()),
+                    source: Box::new(e),
+                }),
+                None => Err(Error::Connect {
+                    method: method.to_string(),
+                    url: redact_url(url.as_str()),
+                    source: Box::new(e),
+                }),
+            },
+            Ok(r) => Ok(r),
         }
     }
 
@@ -430,14 +573,13 @@ impl Transport {
         url: &str,
     ) -> Result<Bytes, Error> {
         let mut out = Vec::new();
+        let mut pace = Pace::new(self.config.min_throughput);
+        let too_slow = |slow: pace::TooSlow| slow.into_error(method.as_str(), url);
         loop {
-            let frame = tokio::time::timeout(self.config.read_timeout, body.frame())
-                .await
-                .map_err(|_| Error::Timeout {
-                    method: method.to_string(),
-                    url: redact_url(url),
-                    after: self.config.read_timeout,
-                })?;
+            let Ok(frame) = tokio::time::timeout_at(pace.window_end(), body.frame()).await else {
+                pace.check().map_err(too_slow)?;
+                continue;
+            };
             let Some(frame) = frame else { break };
             let frame = frame.map_err(|e| Error::Connect {
                 method: method.to_string(),
@@ -445,6 +587,7 @@ impl Transport {
                 source: Box::new(e),
             })?;
             if let Ok(data) = frame.into_data() {
+                pace.record(data.len() as u64).map_err(too_slow)?;
                 if out.len() as u64 + data.len() as u64 > limit {
                     return Err(Error::SizeExceeded {
                         url: redact_url(url),
@@ -456,6 +599,51 @@ impl Transport {
         }
         Ok(Bytes::from(out))
     }
+}
+
+/// When a retry `delay` from now ends, if that is before the operation's deadline.
+fn before(deadline: &Deadline, delay: Duration) -> Option<tokio::time::Instant> {
+    let wake = tokio::time::Instant::now() + delay;
+    (wake < deadline.at()).then_some(wake)
+}
+
+/// Wait `delay` before a retry; `false` (at once) when that would end past the deadline.
+async fn pause(deadline: &Deadline, delay: Duration) -> bool {
+    match before(deadline, delay) {
+        Some(wake) => {
+            tokio::time::sleep_until(wake).await;
+            true
+        }
+        None => false,
+    }
+}
+
+/// A 401 that must not be negotiated: from a redirect's target (storage), whose realm is
+/// its own choice and must never receive the registry's credentials; or the registry's
+/// answer to the Basic credentials it just asked for (`negotiated` is what was sent).
+fn unanswerable_401(
+    registry: &str,
+    response: &Response,
+    from_registry: bool,
+    negotiated: Option<&Authorization>,
+) -> Option<Error> {
+    if !from_registry {
+        let host = url::Url::parse(&response.url).map_or_else(|_| String::new(), |u| authority(&u));
+        return Some(Error::RedirectRefused {
+            method: response.method.to_string(),
+            url: redact_url(&response.url),
+            host,
+            status: response.status.as_u16(),
+        });
+    }
+    let user = negotiated.and_then(Secrets::basic_user)?;
+    Some(Error::CredentialsRejected {
+        registry: registry.to_owned(),
+        user: Some(user),
+        by: redact_url(&response.url),
+        status: response.status.as_u16(),
+        source: None,
+    })
 }
 
 #[cfg(test)]
@@ -471,22 +659,37 @@ mod tests {
         assert_eq!(t.scheme("tls.example"), "https");
         // An https registry redirecting (or pointing a Location or realm) to plain HTTP.
         let e = t
-            .check_scheme("tls.example", &url("http://storage.example/blob"))
+            .check_scheme(
+                &Method::GET,
+                "tls.example",
+                &url("http://storage.example/blob"),
+            )
             .unwrap_err();
         assert!(
             matches!(e, Error::PlainHttpRefused { ref registry } if registry == "storage.example"),
             "{e}"
         );
         assert!(
-            t.check_scheme("tls.example", &url("https://storage.example/blob"))
-                .is_ok()
+            t.check_scheme(
+                &Method::GET,
+                "tls.example",
+                &url("https://storage.example/blob")
+            )
+            .is_ok()
         );
         // A plain registry may send its clients to another plain host (its storage).
         assert!(
-            t.check_scheme("plain.example:5000", &url("http://127.0.0.1:9/x"))
-                .is_ok()
+            t.check_scheme(
+                &Method::GET,
+                "plain.example:5000",
+                &url("http://127.0.0.1:9/x")
+            )
+            .is_ok()
         );
-        assert!(t.check_scheme("tls.example", &url("ftp://x/")).is_err());
+        assert!(
+            t.check_scheme(&Method::GET, "tls.example", &url("ftp://x/"))
+                .is_err()
+        );
     }
 
     #[test]

@@ -13,6 +13,7 @@ use orca_auth::Scope;
 
 use crate::error::{BoxError, Error, parse_error_body, redact_url};
 use crate::pool::PooledBody;
+use crate::sanitize::{Secrets, excerpt};
 
 /// The body type every request is sent with.
 pub(crate) type ReqBody = UnsyncBoxBody<Bytes, BoxError>;
@@ -64,6 +65,9 @@ pub(crate) struct Call {
     pub(crate) idempotent: bool,
     /// Whether 3xx responses are followed.
     pub(crate) follow_redirects: bool,
+    /// The operation's deadline, when the call is one request of a longer operation (a
+    /// download's resumes share one); `None` starts one for this call.
+    pub(crate) deadline: Option<super::Deadline>,
 }
 
 impl Call {
@@ -79,7 +83,14 @@ impl Call {
             scopes,
             idempotent,
             follow_redirects,
+            deadline: None,
         }
+    }
+
+    /// Make this call part of an operation whose `deadline` is shared.
+    pub(crate) fn deadline(mut self, deadline: &super::Deadline) -> Call {
+        self.deadline = Some(deadline.clone());
+        self
     }
 
     pub(crate) fn header(mut self, name: HeaderName, value: &str) -> Result<Call, Error> {
@@ -103,8 +114,10 @@ pub(crate) struct Response {
     /// The URL that answered (after redirects).
     pub(crate) url: String,
     pub(crate) method: Method,
-    /// `Warning: 299` texts.
+    /// `Warning: 299` texts, sanitised.
     pub(crate) warnings: Vec<String>,
+    /// The secrets the request carried, removed from any text of the answer shown.
+    pub(crate) secrets: Secrets,
 }
 
 impl Response {
@@ -140,12 +153,13 @@ pub(super) async fn read_error(response: Response) -> (FailedHead, Vec<crate::Re
         status: response.status.as_u16(),
         retry_after: retry_after(&response.headers),
     };
+    let response_secrets = response.secrets;
     let limited = http_body_util::Limited::new(
         response.body,
         usize::try_from(ERROR_BODY_LIMIT).unwrap_or(usize::MAX),
     );
     let errors = match tokio::time::timeout(Duration::from_secs(10), limited.collect()).await {
-        Ok(Ok(collected)) => parse_error_body(&collected.to_bytes()),
+        Ok(Ok(collected)) => parse_error_body(&collected.to_bytes(), &response_secrets),
         _ => Vec::new(),
     };
     (head, errors)
@@ -206,8 +220,9 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     )
 }
 
-/// The texts of `Warning: 299 <agent> "<text>"` headers; each is also logged.
-pub(crate) fn warnings(headers: &HeaderMap, url: &url::Url) -> Vec<String> {
+/// The texts of `Warning: 299 <agent> "<text>"` headers, sanitised (see
+/// [`crate::sanitize::excerpt`]); each is also logged.
+pub(crate) fn warnings(headers: &HeaderMap, url: &url::Url, secrets: &Secrets) -> Vec<String> {
     let mut out = Vec::new();
     for value in headers.get_all(header::WARNING) {
         let Ok(value) = value.to_str() else { continue };
@@ -219,6 +234,7 @@ pub(crate) fn warnings(headers: &HeaderMap, url: &url::Url) -> Vec<String> {
             (Some(a), Some(b)) if b > a => rest[a + 1..b].replace("\\\"", "\""),
             _ => rest.trim().to_owned(),
         };
+        let text = excerpt(&text, secrets);
         tracing::warn!(url = %redact_url(url.as_str()), warning = %text, "registry warning");
         out.push(text);
     }
@@ -252,7 +268,10 @@ mod tests {
         );
         h.append(header::WARNING, HeaderValue::from_static(r#"199 - "misc""#));
         let url = url::Url::parse("https://r.example/v2/").unwrap();
-        assert_eq!(warnings(&h, &url), ["this repository is deprecated"]);
+        assert_eq!(
+            warnings(&h, &url, &Secrets::default()),
+            ["this repository is deprecated"]
+        );
     }
 
     #[test]

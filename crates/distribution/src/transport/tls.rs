@@ -14,15 +14,32 @@ use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 use crate::config::ClientConfig;
 use crate::error::Error;
 
-/// Whether a transport error was caused by TLS (rustls errors arrive wrapped in
+/// What a TLS failure inside a transport error was.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum TlsFailure {
+    /// The server answered the handshake with something that is not TLS at all (a plain
+    /// HTTP registry answers `HTTP/1.1 400`).
+    PlainHttp,
+    /// Any other TLS error (certificate, protocol version, alert).
+    Other,
+}
+
+/// Whether a transport error was caused by TLS, and how (rustls errors arrive wrapped in
 /// `io::Error`s inside hyper-util's error).
-pub(super) fn is_tls_error(e: &(dyn std::error::Error + 'static)) -> bool {
+pub(super) fn tls_failure(e: &(dyn std::error::Error + 'static)) -> Option<TlsFailure> {
     let mut current: Option<&(dyn std::error::Error + 'static)> = Some(e);
     // Bounded: error chains are short, and this never loops on a cyclic one.
     for _ in 0..16 {
-        let Some(err) = current else { return false };
-        if err.downcast_ref::<rustls::Error>().is_some() {
-            return true;
+        let err = current?;
+        if let Some(tls) = err.downcast_ref::<rustls::Error>() {
+            // A TLS record's first byte is its content type (20..=24); `H` of `HTTP/1.1`
+            // is none of them.
+            return Some(match tls {
+                rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType) => {
+                    TlsFailure::PlainHttp
+                }
+                _ => TlsFailure::Other,
+            });
         }
         // `io::Error::source` skips the error it wraps, so step into it explicitly.
         current = match err.downcast_ref::<std::io::Error>() {
@@ -32,7 +49,7 @@ pub(super) fn is_tls_error(e: &(dyn std::error::Error + 'static)) -> bool {
             None => err.source(),
         };
     }
-    false
+    None
 }
 
 /// TCP (with the connect timeout, no Nagle delay) and rustls, offering HTTP/2 and
@@ -266,8 +283,19 @@ mod tests {
             rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
         let inner = std::io::Error::new(std::io::ErrorKind::InvalidData, rustls_error);
         let outer = std::io::Error::other(inner);
-        assert!(is_tls_error(&outer));
-        assert!(!is_tls_error(&std::io::Error::other("connection refused")));
+        assert_eq!(tls_failure(&outer), Some(TlsFailure::Other));
+        assert_eq!(
+            tls_failure(&std::io::Error::other("connection refused")),
+            None
+        );
+        let plain = std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType),
+        );
+        assert_eq!(
+            tls_failure(&std::io::Error::other(plain)),
+            Some(TlsFailure::PlainHttp)
+        );
     }
 
     #[test]

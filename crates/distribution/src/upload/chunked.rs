@@ -12,7 +12,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 
 use super::{OCTET_STREAM, PushOutcome, PushedBlob, UploadSession};
 use crate::client::{Client, push_scope};
-use crate::error::{Error, status_is_retryable};
+use crate::error::{Error, redact_url, status_is_retryable};
 use crate::observe::{Event, RetryReason};
 use crate::transport::{Body, Call, status_error};
 
@@ -78,7 +78,7 @@ impl Client {
             {
                 self.cancel_upload(repository, session).await;
                 return Err(Error::SizeExceeded {
-                    url: String::new(),
+                    url: redact_url(session.location.as_str()),
                     limit: d.size,
                 });
             }
@@ -110,7 +110,7 @@ impl Client {
             if offset != d.size {
                 self.cancel_upload(repository, session).await;
                 return Err(Error::SizeMismatch {
-                    url: String::new(),
+                    url: redact_url(session.location.as_str()),
                     expected: d.size,
                     actual: offset,
                 });
@@ -118,7 +118,7 @@ impl Client {
             if digest != d.digest {
                 self.cancel_upload(repository, session).await;
                 return Err(Error::DigestMismatch {
-                    url: String::new(),
+                    url: redact_url(session.location.as_str()),
                     expected: d.digest.clone(),
                     actual: digest,
                 });

@@ -8,7 +8,7 @@ use orca_reference::Reference;
 
 use super::{OCTET_STREAM, Prepared, PushOptions, PushOutcome, PushedBlob};
 use crate::client::{Client, push_scope};
-use crate::error::Error;
+use crate::error::{Error, redact_url};
 use crate::observe::{Event, RetryReason};
 use crate::transport::{Body, Call, status_error};
 
@@ -36,7 +36,7 @@ impl Client {
             descriptor.digest.verify(&bytes).map_err(|e| match e {
                 orca_manifest::Error::DigestMismatch { expected, actual } => {
                     Error::DigestMismatch {
-                        url: String::new(),
+                        url: redact_url(&self.blob_url(repository, &descriptor.digest)),
                         expected,
                         actual,
                     }
