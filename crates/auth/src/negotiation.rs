@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Response, StatusCode, Uri};
+use orca_manifest::registry_error::{ErrorCode, parse_error_body};
 
 use crate::authorization::{Authorization, Step};
 use crate::azure::{AzureStep, AzureTokenProvider};
@@ -253,14 +254,9 @@ pub fn is_denied(status: StatusCode, body: &[u8]) -> bool {
     if status != StatusCode::BAD_REQUEST && status != StatusCode::FORBIDDEN {
         return false;
     }
-    serde_json::from_slice::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| v.get("errors").and_then(|e| e.as_array()).cloned())
-        .is_some_and(|errors| {
-            errors
-                .iter()
-                .any(|e| e.get("code").and_then(serde_json::Value::as_str) == Some("DENIED"))
-        })
+    parse_error_body(body)
+        .iter()
+        .any(|e| e.code == ErrorCode::Denied)
 }
 
 fn registry_of(uri: &Uri) -> Result<String, Error> {

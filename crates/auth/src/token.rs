@@ -5,6 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use bytes::Bytes;
+use orca_manifest::registry_error::parse_error_body;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use crate::error::TokenResponseErrorKind;
@@ -170,8 +171,9 @@ pub fn jwt_expiry(token: &str) -> Option<SystemTime> {
     UNIX_EPOCH.checked_add(Duration::from_secs(seconds))
 }
 
-/// What an error response says, cut short: `error_description`, `error`, or the
-/// distribution `errors[0].code`/`message`.
+/// What an error response says, cut short: `error_description`, `error`, or the first
+/// entry of a distribution error body (`CODE: message`, read by `orca-manifest`'s one
+/// parser).
 pub(crate) fn error_detail(body: &[u8]) -> Option<String> {
     let value: serde_json::Value = serde_json::from_slice(body).ok()?;
     let text = |v: &serde_json::Value, k: &str| {
@@ -183,13 +185,7 @@ pub(crate) fn error_detail(body: &[u8]) -> Option<String> {
         (Some(e), Some(d)) => Some(format!("{e}: {d}")),
         (e, d) => e.or(d),
     }
-    .or_else(|| {
-        let first = value.get("errors")?.get(0)?;
-        match (text(first, "code"), text(first, "message")) {
-            (Some(c), Some(m)) => Some(format!("{c}: {m}")),
-            (c, m) => c.or(m),
-        }
-    })?;
+    .or_else(|| parse_error_body(body).first().map(ToString::to_string))?;
     Some(
         detail
             .chars()

@@ -10,8 +10,9 @@ mod negotiate;
 mod pace;
 mod tls;
 
-use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
@@ -24,8 +25,9 @@ pub(crate) use call::{Body, Call, ReqBody, Response, endpoint, status_error};
 pub(crate) use pace::{Deadline, Pace};
 pub(crate) use tls::connector;
 
-use crate::config::ClientConfig;
+use crate::config::{ClientConfig, RegistryPolicy};
 use crate::error::{Error, redact_url, status_is_retryable};
+use crate::observe::{AuthOutcome, Event, RetryReason, repository_of};
 use crate::pool::PoolError;
 use crate::pool::{Pool, PooledBody};
 use crate::sanitize::Secrets;
@@ -38,7 +40,9 @@ pub(crate) struct Transport {
     pool: Pool,
     pub(crate) config: ClientConfig,
     auth: Option<Authenticator>,
-    pub(crate) transfers: Arc<Semaphore>,
+    /// One transfer limit per registry (its policy's `max_concurrent_transfers`), made
+    /// when the registry is first used.
+    transfers: Mutex<HashMap<String, Arc<Semaphore>>>,
 }
 
 impl std::fmt::Debug for Transport {
@@ -55,25 +59,59 @@ impl Transport {
         config: ClientConfig,
         auth: Option<Authenticator>,
     ) -> Result<Transport, Error> {
-        if config.chunk_size == 0 {
-            return Err(Error::config("chunk_size must be at least 1 byte"));
-        }
-        if config.max_concurrent_transfers == 0 {
-            return Err(Error::config("max_concurrent_transfers must be at least 1"));
-        }
+        config.validate()?;
         let pool = Pool::new(connector(&config)?, Duration::from_secs(90));
-        let transfers = Arc::new(Semaphore::new(config.max_concurrent_transfers));
         Ok(Transport {
             pool,
             config,
             auth,
-            transfers,
+            transfers: Mutex::default(),
         })
+    }
+
+    /// The policy for `registry` (its own, else the default).
+    pub(crate) fn policy(&self, registry: &str) -> &RegistryPolicy {
+        self.config.policy(registry)
+    }
+
+    /// Report `event` to the observer, if there is one. The event is built only then.
+    #[inline]
+    pub(crate) fn observe<'a>(&self, event: impl FnOnce() -> Event<'a>) {
+        if let Some(observer) = &self.config.observer {
+            observer.event(&event());
+        }
+    }
+
+    /// Whether an observer listens (to skip preparing events nobody reads).
+    pub(crate) fn observed(&self) -> bool {
+        self.config.observer.is_some()
+    }
+
+    /// Wait for a transfer slot of `registry`.
+    pub(crate) async fn transfer_permit(
+        &self,
+        registry: &str,
+    ) -> Result<tokio::sync::OwnedSemaphorePermit, Error> {
+        let semaphore = {
+            let mut map = self
+                .transfers
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let limit = || self.policy(registry).max_concurrent_transfers;
+            Arc::clone(
+                map.entry(registry.to_owned())
+                    .or_insert_with(|| Arc::new(Semaphore::new(limit()))),
+            )
+        };
+        semaphore
+            .acquire_owned()
+            .await
+            .map_err(|_| Error::config("the client's transfer limit was closed"))
     }
 
     /// `http` or `https` for `registry`.
     pub(crate) fn scheme(&self, registry: &str) -> &'static str {
-        if self.config.plain_http.contains(registry) {
+        if self.config.is_plain_http(registry) {
             "http"
         } else {
             "https"
@@ -92,9 +130,7 @@ impl Transport {
             "https" => Ok(()),
             "http" => {
                 let authority = authority(url);
-                if self.config.plain_http.contains(registry)
-                    || self.config.plain_http.contains(&authority)
-                {
+                if self.config.is_plain_http(registry) || self.config.is_plain_http(&authority) {
                     Ok(())
                 } else {
                     Err(Error::PlainHttpRefused {
@@ -122,11 +158,13 @@ impl Transport {
         // reference written `r.example:443` still gets its credentials.
         let base = self.base_url(&call.registry);
         let registry_origin = url::Url::parse(&base).map_or(base, |u| origin(&u));
-        let deadline = (call.deadline.clone()).unwrap_or_else(|| Deadline::new(&self.config));
+        let deadline =
+            (call.deadline.clone()).unwrap_or_else(|| Deadline::new(self.policy(&call.registry)));
         let mut attempt: u32 = 0;
         let mut negotiated = false;
         let mut denied_retried = false;
         let mut fresh: Option<Authorization> = None;
+        let retry = &self.policy(&call.registry).retry;
         loop {
             let authorization = fresh
                 .take()
@@ -140,13 +178,20 @@ impl Transport {
                     &deadline,
                 )
                 .await;
-            let retry_left =
-                call.idempotent && replayable && attempt < self.config.retry.max_retries;
+            let retry_left = call.idempotent && replayable && attempt < retry.max_retries;
             let response = match result {
                 Ok(r) => r,
                 Err(e) if e.is_retryable() && retry_left => {
                     attempt += 1;
-                    let delay = self.config.retry.delay(attempt, None);
+                    let delay = retry.delay(attempt, None);
+                    self.observe(|| Event::Retry {
+                        method: &call.method,
+                        registry: &call.registry,
+                        repository: repository_of(&call.scopes),
+                        attempt,
+                        reason: RetryReason::Transport,
+                        delay,
+                    });
                     tracing::debug!(error = %e, attempt, ?delay, "retrying after a transport error");
                     if pause(&deadline, delay).await {
                         continue;
@@ -175,7 +220,7 @@ impl Transport {
                     auth.reject(&call.registry, a);
                 }
                 let a = self
-                    .negotiate(
+                    .negotiate_observed(
                         &call.registry,
                         &call.scopes,
                         &call.url,
@@ -209,10 +254,18 @@ impl Transport {
             }
             if status_is_retryable(status) && retry_left {
                 let retry_after = retry_after(&response.headers);
-                let delay = self.config.retry.delay(attempt + 1, retry_after);
+                let delay = retry.delay(attempt + 1, retry_after);
                 // Past the operation's deadline the registry's answer is returned as is.
                 if before(&deadline, delay).is_some() {
                     attempt += 1;
+                    self.observe(|| Event::Retry {
+                        method: &call.method,
+                        registry: &call.registry,
+                        repository: repository_of(&call.scopes),
+                        attempt,
+                        reason: RetryReason::Status(status),
+                        delay,
+                    });
                     tracing::debug!(status, attempt, ?delay, url = %redact_url(&response.url), "retrying");
                     drop(response);
                     pause(&deadline, delay).await;
@@ -240,7 +293,7 @@ impl Transport {
                 auth.reject(registry, a);
             }
             match self
-                .negotiate(registry, scopes, url, &headers, deadline)
+                .negotiate_observed(registry, scopes, url, &headers, deadline)
                 .await
             {
                 Ok(a) => return Ok(a),
@@ -264,6 +317,32 @@ impl Transport {
         } else {
             Err(status_error(response).await)
         }
+    }
+
+    /// [`Transport::negotiate`], reported to the observer.
+    async fn negotiate_observed(
+        &self,
+        registry: &str,
+        scopes: &[Scope],
+        request_url: &str,
+        headers: &HeaderMap,
+        deadline: &Deadline,
+    ) -> Result<Authorization, Error> {
+        let started = Instant::now();
+        let result = self
+            .negotiate(registry, scopes, request_url, headers, deadline)
+            .await;
+        self.observe(|| Event::Auth {
+            registry,
+            scopes,
+            outcome: if result.is_ok() {
+                AuthOutcome::Granted
+            } else {
+                AuthOutcome::Failed
+            },
+            duration: started.elapsed(),
+        });
+        result
     }
 
     fn cached_authorization(&self, registry: &str, scopes: &[Scope]) -> Option<Authorization> {
@@ -298,9 +377,25 @@ impl Transport {
                     "a streamed request body cannot be sent twice",
                 ));
             };
+            self.observe(|| Event::Sent {
+                method: &call.method,
+                registry: &call.registry,
+                repository: repository_of(&call.scopes),
+            });
+            let started = self.observed().then(Instant::now);
             let response = self
                 .send_once(&call.method, &url, headers, body, deadline)
-                .await?;
+                .await;
+            if let Some(started) = started {
+                self.observe(|| Event::Answered {
+                    method: &call.method,
+                    registry: &call.registry,
+                    repository: repository_of(&call.scopes),
+                    status: response.as_ref().ok().map(|r| r.status().as_u16()),
+                    duration: started.elapsed(),
+                });
+            }
+            let response = response?;
             if call.follow_redirects
                 && is_redirect(response.status())
                 && redirects < self.config.max_redirects
@@ -353,7 +448,7 @@ impl Transport {
         }
     }
 
-    /// One HTTP exchange: the request body must keep [`ClientConfig::min_throughput`],
+    /// One HTTP exchange: the request body must keep [`RegistryPolicy::min_throughput`],
     /// the response head must come within [`ClientConfig::read_timeout`] of the body's
     /// end (plus [`ClientConfig::connect_timeout`] for a request without a body), and all
     /// of it ends at the operation's `deadline`.
@@ -390,7 +485,7 @@ impl Transport {
         let mut answer_due = sent
             .done()
             .then(|| start + self.config.connect_timeout + self.config.read_timeout);
-        let mut pace = Pace::new(self.config.min_throughput);
+        let mut pace = Pace::new(deadline.min_throughput());
         let mut counted = 0;
         let exchange = self.pool.request(request);
         tokio::pin!(exchange);
@@ -463,7 +558,8 @@ impl Transport {
         }
     }
 
-    /// Read a whole (small) body, failing past `limit` bytes.
+    /// Read a whole (small) body, failing past `limit` bytes or below the minimum
+    /// throughput of the policy of `url`'s host.
     pub(crate) async fn collect(
         &self,
         mut body: PooledBody,
@@ -472,7 +568,12 @@ impl Transport {
         url: &str,
     ) -> Result<Bytes, Error> {
         let mut out = Vec::new();
-        let mut pace = Pace::new(self.config.min_throughput);
+        // The policy of the host that answers (a registry's own, or the default one).
+        let min = url::Url::parse(url).map_or_else(
+            |_| self.config.default_policy.min_throughput,
+            |u| self.policy(&authority(&u)).min_throughput,
+        );
+        let mut pace = Pace::new(min);
         let too_slow = |slow: pace::TooSlow| slow.into_error(method.as_str(), url);
         loop {
             let Ok(frame) = tokio::time::timeout_at(pace.window_end(), body.frame()).await else {
@@ -593,10 +694,8 @@ mod tests {
 
     #[test]
     fn bad_configurations_are_refused() {
-        let config = ClientConfig {
-            chunk_size: 0,
-            ..ClientConfig::default()
-        };
+        let mut config = ClientConfig::default();
+        config.chunk_size = 0;
         assert!(
             Transport::new(config, None)
                 .unwrap_err()
