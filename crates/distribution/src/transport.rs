@@ -487,8 +487,8 @@ impl Transport {
             .then(|| start + self.config.connect_timeout + self.config.read_timeout);
         let mut pace = Pace::new(deadline.min_throughput());
         let mut counted = 0;
-        let exchange = self.pool.request(request);
-        tokio::pin!(exchange);
+        // Boxed: the exchange is large, and every caller's future would carry it inline.
+        let mut exchange = Box::pin(self.pool.request(request));
         let result = loop {
             let mut wake = deadline.at();
             wake = wake.min(answer_due.unwrap_or_else(|| pace.window_end()));
