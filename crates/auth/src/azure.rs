@@ -106,7 +106,10 @@ fn post_form(
         .body(form_body(pairs))
         .map_err(|err| Error::Azure {
             provider,
-            detail: format!("cannot build the token request for {url}: {err}"),
+            detail: format!(
+                "cannot build the token request for {}: {err}",
+                crate::redact_url(url)
+            ),
         })
 }
 

@@ -49,6 +49,7 @@ mod error;
 pub mod fuzzing;
 mod negotiation;
 mod realm;
+mod redact;
 mod scope;
 mod secret;
 mod token;
@@ -67,6 +68,7 @@ pub use error::{
     TokenResponseErrorKind,
 };
 pub use negotiation::{AuthOptions, Authenticator, Negotiation, ResponseHeaders, is_denied};
+pub use redact::{REDACTED, redact_url};
 pub use scope::{Action, Scope};
 pub use secret::Secret;
 pub use token::{MAXIMUM_TOKEN_LIFETIME, MINIMUM_TOKEN_LIFETIME, TokenResponse, jwt_expiry};

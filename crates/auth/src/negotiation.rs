@@ -16,6 +16,7 @@ use crate::challenge::Challenge;
 use crate::credential::{Credential, CredentialSource, IDENTITY_TOKEN_USER};
 use crate::error::{CredentialKind, Error};
 use crate::realm;
+use crate::redact::redact_url;
 use crate::scope::{Scope, canonical_key};
 use crate::secret::Secret;
 use crate::token::{TokenResponse, error_detail, form_body, parse_exchange_response};
@@ -263,7 +264,7 @@ fn registry_of(uri: &Uri) -> Result<String, Error> {
     uri.authority()
         .map(|a| a.as_str().to_ascii_lowercase())
         .ok_or_else(|| Error::InvalidUri {
-            uri: uri.to_string(),
+            uri: redact_url(&uri.to_string()),
             detail: "the request URI has no host".to_owned(),
         })
 }
@@ -658,7 +659,7 @@ impl Negotiation {
             builder = builder.header(http::header::AUTHORIZATION, basic.header_value().clone());
         }
         builder.body(Bytes::new()).map_err(|err| Error::InvalidUri {
-            uri: url_without_query(&url),
+            uri: redact_url(&url),
             detail: err.to_string(),
         })
     }
@@ -706,7 +707,7 @@ impl Negotiation {
         let endpoint = self
             .realm
             .as_ref()
-            .map_or_else(String::new, |r| url_without_query(&r.to_string()));
+            .map_or_else(String::new, |r| redact_url(&r.to_string()));
         if !response.status().is_success() {
             let kind = if cached_refresh {
                 CredentialKind::CachedRefreshToken
@@ -744,7 +745,7 @@ impl Negotiation {
     ) -> Error {
         Error::TokenRejected {
             registry: self.registry.clone(),
-            endpoint: url_without_query(endpoint),
+            endpoint: redact_url(endpoint),
             credential: Box::new(credential),
             scopes: self.scope_text(),
             status: response.status().as_u16(),
@@ -763,11 +764,7 @@ fn post(url: &str, form: Bytes) -> Result<Request<Bytes>, Error> {
         )
         .body(form)
         .map_err(|err| Error::InvalidUri {
-            uri: url_without_query(url),
+            uri: redact_url(url),
             detail: err.to_string(),
         })
-}
-
-fn url_without_query(url: &str) -> String {
-    url.split('?').next().unwrap_or_default().to_owned()
 }

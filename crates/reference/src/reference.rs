@@ -18,8 +18,8 @@ const OFFICIAL_PREFIX: &str = "library/";
 /// An image reference: `registry/repository[:tag][@digest]`.
 ///
 /// Invariants: every part is valid under the distribution reference grammar (see the
-/// crate documentation), the registry is one by Docker's rule (`localhost`, or it
-/// contains `.`, `:` or an upper-case letter), and `Display` writes a string that
+/// crate documentation), the registry is a normalised [`Registry`] (`localhost`, or it
+/// contains `.` or `:`, or is an IPv6 address), and `Display` writes a string that
 /// [`Reference::parse`] reads back into an equal value.
 ///
 /// The registry is normalised (lower case, no `:443`, Docker Hub's aliases as `docker.io`:
@@ -93,7 +93,8 @@ impl Reference {
     /// `localhost:5000/app@sha256:…`, as a service receiving references should.
     ///
     /// The registry is required: the part before the first `/` must be `localhost` or
-    /// contain `.`, `:` or an upper-case letter (Docker's rule). Only the registry is
+    /// contain `.`, `:` or an upper-case letter (Docker's rule), and still read as one once
+    /// lower-cased ([`ErrorKind::AmbiguousRegistry`] otherwise). Only the registry is
     /// normalised (see [`Registry`]): `Display` gives back `input` with the registry in its
     /// normal form. A reference with neither tag nor digest has
     /// [`tag`](Reference::tag) `None`; [`manifest_reference`](Reference::manifest_reference)
