@@ -700,3 +700,40 @@ async fn client_side_errors_name_their_url() {
     assert_eq!(e.kind(), ErrorKind::DigestMismatch, "{e:?}");
     assert!(e.to_string().contains("/v2/team/app/blobs/sha256:"), "{e}");
 }
+
+/// Issue 16.4: an upload the registry stops reading fails the throughput rule too.
+#[tokio::test]
+async fn an_upload_the_registry_stops_reading_ends() {
+    let registry = Hostile::start(|seen, _| match seen.method.as_str() {
+        "POST" => Reply::status(202).with_header("Location", "/v2/team/app/blobs/uploads/s1"),
+        // Never read the body, never answer: the client's socket buffers fill up.
+        "PUT" => Reply::Never,
+        _ => Reply::status(404),
+    })
+    .await;
+    let client = Client::new(impatient(&registry.host())).expect("client");
+    // Larger than loopback socket buffers, so the body must stall.
+    let (bytes, descriptor) = blob(32 * 1024 * 1024);
+    let options = PushOptions::builder()
+        .method(UploadMethod::Streamed)
+        .build();
+    let e = client
+        .push_blob_reader(
+            &reference(&registry.host(), "team/app"),
+            Some(&descriptor),
+            std::io::Cursor::new(bytes),
+            &options,
+        )
+        .await
+        .expect_err("stalled upload");
+    let seen = registry.seen();
+    assert_eq!(
+        seen.iter().filter(|s| s.method == "PUT").count(),
+        1,
+        "a streamed body is sent once: {seen:?}"
+    );
+    assert_eq!(e.kind(), ErrorKind::Timeout, "{e:?}");
+    // The body stalled: the rule on bodies ended it, not a timeout on the answer.
+    assert!(matches!(e, Error::TooSlow { minimum: 64, .. }), "{e:?}");
+    assert!(e.to_string().contains("blobs/uploads/s1"), "{e}");
+}
