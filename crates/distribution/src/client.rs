@@ -310,7 +310,10 @@ impl Client {
             .map_err(|e| Error::InvalidContent {
                 method: method.to_string(),
                 url: redact_url(&url),
-                message: format!("the registry's answer is not a manifest orca reads: {e}"),
+                message: format!(
+                    "the registry's answer is not a manifest orca reads: {}",
+                    excerpt(&e.to_string(), &Secrets::default())
+                ),
                 source: Box::new(e),
             })?;
         let expected = match pinned_digest(reference) {

@@ -181,7 +181,20 @@ pub struct RegistryPolicy {
     /// is larger is refused before any byte moves
     /// ([`Error::SizeExceeded`](crate::Error::SizeExceeded)).
     pub max_blob_bytes: Option<u64>,
-    // Timeouts per registry go here (connect, response head, stall between frames).
+    /// The least a body must move in each window, in either direction (see
+    /// [`MinThroughput`]).
+    pub min_throughput: MinThroughput,
+    /// How long one operation (a manifest fetch, a blob download with its resumes, a
+    /// request with its retries) may go without progress: once this long has passed
+    /// since a body last met [`RegistryPolicy::min_throughput`] (or since the start), no
+    /// further retry or resume starts and a pending wait ends.
+    ///
+    /// With the defaults, a body sent at 1 byte/s, a stall after the response head and
+    /// a request never answered each end within this time (100 s).
+    pub max_stall: Duration,
+    /// The longest one operation may take in total, progress or not (`None`: no bound
+    /// beyond [`RegistryPolicy::max_stall`]).
+    pub operation_timeout: Option<Duration>,
 }
 
 impl Default for RegistryPolicy {
@@ -194,6 +207,9 @@ impl Default for RegistryPolicy {
             retry: RetryPolicy::default(),
             max_manifest_bytes: 4 * 1024 * 1024,
             max_blob_bytes: None,
+            min_throughput: MinThroughput::default(),
+            max_stall: Duration::from_secs(100),
+            operation_timeout: None,
         }
     }
 }
@@ -258,6 +274,24 @@ impl RegistryPolicyBuilder {
         self
     }
 
+    /// [`RegistryPolicy::min_throughput`].
+    pub fn min_throughput(mut self, min: MinThroughput) -> Self {
+        self.0.min_throughput = min;
+        self
+    }
+
+    /// [`RegistryPolicy::max_stall`].
+    pub fn max_stall(mut self, d: Duration) -> Self {
+        self.0.max_stall = d;
+        self
+    }
+
+    /// [`RegistryPolicy::operation_timeout`].
+    pub fn operation_timeout(mut self, d: Option<Duration>) -> Self {
+        self.0.operation_timeout = d;
+        self
+    }
+
     /// The policy.
     pub fn build(self) -> RegistryPolicy {
         self.0
@@ -300,21 +334,8 @@ pub struct ClientConfig {
     pub connect_timeout: Duration,
     /// How long to wait for a response's head once the request (and its body) was sent.
     /// With [`ClientConfig::connect_timeout`], the longest one request can go unanswered.
+    /// Bodies are held to [`RegistryPolicy::min_throughput`] instead.
     pub read_timeout: Duration,
-    /// The least a body must move in each window, in either direction (see
-    /// [`MinThroughput`]).
-    pub min_throughput: MinThroughput,
-    /// How long one operation (a manifest fetch, a blob download with its resumes, a
-    /// request with its retries) may go without progress: once this long has passed
-    /// since a body last met [`ClientConfig::min_throughput`] (or since the start), no
-    /// further retry or resume starts and a pending wait ends.
-    ///
-    /// With the defaults, a body sent at 1 byte/s, a stall after the response head and
-    /// a request never answered each end within this time (100 s).
-    pub max_stall: Duration,
-    /// The longest one operation may take in total, progress or not (`None`: no bound
-    /// beyond [`ClientConfig::max_stall`]).
-    pub operation_timeout: Option<Duration>,
     /// The size of each PATCH in a chunked upload (raised to the registry's
     /// `OCI-Chunk-Min-Length` when that is larger).
     pub chunk_size: usize,
@@ -340,9 +361,6 @@ impl fmt::Debug for ClientConfig {
             .field("use_native_roots", &self.use_native_roots)
             .field("connect_timeout", &self.connect_timeout)
             .field("read_timeout", &self.read_timeout)
-            .field("min_throughput", &self.min_throughput)
-            .field("max_stall", &self.max_stall)
-            .field("operation_timeout", &self.operation_timeout)
             .field("chunk_size", &self.chunk_size)
             .field("max_resumes", &self.max_resumes)
             .field("max_redirects", &self.max_redirects)
@@ -361,9 +379,6 @@ impl Default for ClientConfig {
             use_native_roots: false,
             connect_timeout: Duration::from_secs(30),
             read_timeout: Duration::from_secs(30),
-            min_throughput: MinThroughput::default(),
-            max_stall: Duration::from_secs(100),
-            operation_timeout: None,
             chunk_size: 8 * 1024 * 1024,
             max_resumes: 5,
             max_redirects: 10,
@@ -430,22 +445,6 @@ impl ClientConfig {
     #[must_use]
     pub fn with_root_certificate(mut self, path: impl Into<PathBuf>) -> Self {
         self.extra_root_certificates.push(path.into());
-        self
-    }
-
-    /// Require `min` of every body (builder style).
-    #[must_use]
-    pub fn with_min_throughput(mut self, min: MinThroughput) -> Self {
-        self.min_throughput = min;
-        self
-    }
-
-    /// End an operation after `max_stall` without progress, and after `total` in any
-    /// case when given (builder style).
-    #[must_use]
-    pub fn with_stall_limits(mut self, max_stall: Duration, total: Option<Duration>) -> Self {
-        self.max_stall = max_stall;
-        self.operation_timeout = total;
         self
     }
 
@@ -573,6 +572,24 @@ impl ClientConfigBuilder {
         self
     }
 
+    /// The default policy's minimum throughput.
+    pub fn min_throughput(mut self, min: MinThroughput) -> Self {
+        self.config.default_policy.min_throughput = min;
+        self
+    }
+
+    /// The default policy's longest time without progress.
+    pub fn max_stall(mut self, d: Duration) -> Self {
+        self.config.default_policy.max_stall = d;
+        self
+    }
+
+    /// The default policy's total time per operation.
+    pub fn operation_timeout(mut self, d: Option<Duration>) -> Self {
+        self.config.default_policy.operation_timeout = d;
+        self
+    }
+
     /// Trust the roots in the PEM file at `path` for every registry.
     pub fn root_certificate(mut self, path: impl Into<PathBuf>) -> Self {
         self.config.extra_root_certificates.push(path.into());
@@ -600,24 +617,6 @@ impl ClientConfigBuilder {
     /// [`ClientConfig::read_timeout`].
     pub fn read_timeout(mut self, d: Duration) -> Self {
         self.config.read_timeout = d;
-        self
-    }
-
-    /// [`ClientConfig::min_throughput`].
-    pub fn min_throughput(mut self, min: MinThroughput) -> Self {
-        self.config.min_throughput = min;
-        self
-    }
-
-    /// [`ClientConfig::max_stall`].
-    pub fn max_stall(mut self, d: Duration) -> Self {
-        self.config.max_stall = d;
-        self
-    }
-
-    /// [`ClientConfig::operation_timeout`].
-    pub fn operation_timeout(mut self, d: Option<Duration>) -> Self {
-        self.config.operation_timeout = d;
         self
     }
 
@@ -683,22 +682,6 @@ mod tests {
     }
 
     #[test]
-    fn default_limits_end_each_stall_within_two_minutes() {
-        // Every wait of an operation (a response head, a body window, a retry's back-off)
-        // is cut at its deadline, `max_stall` after its last progress; what can follow
-        // the deadline is one error body read (10 s at most) before the error returns.
-        let c = ClientConfig::default();
-        let two_minutes = Duration::from_secs(120);
-        assert!(c.max_stall + Duration::from_secs(10) < two_minutes);
-        // A trickle of 1 byte/s fails the first window already.
-        let per_window = c.min_throughput.window.as_secs();
-        assert!(per_window < c.min_throughput.bytes);
-        assert!(c.min_throughput.window < c.max_stall);
-        // A single never-answered request ends on its own before the stall deadline.
-        assert!(c.connect_timeout + c.read_timeout < c.max_stall);
-    }
-
-    #[test]
     fn per_registry_settings_apply_over_the_final_default() {
         let local = Registry::parse("localhost:5000").unwrap();
         let config = ClientConfig::builder()
@@ -728,5 +711,21 @@ mod tests {
         let mut config = ClientConfig::default();
         config.default_policy.max_concurrent_transfers = 0;
         assert!(config.validate().is_err());
+    }
+
+    #[test]
+    fn default_limits_end_each_stall_within_two_minutes() {
+        // Every wait of an operation (a response head, a body window, a retry's back-off)
+        // is cut at its deadline, `max_stall` after its last progress; what can follow
+        // the deadline is one error body read (10 s at most) before the error returns.
+        let c = ClientConfig::default();
+        let p = &c.default_policy;
+        let two_minutes = Duration::from_secs(120);
+        assert!(p.max_stall + Duration::from_secs(10) < two_minutes);
+        // A trickle of 1 byte/s fails the first window already.
+        assert!(p.min_throughput.window.as_secs() < p.min_throughput.bytes);
+        assert!(p.min_throughput.window < p.max_stall);
+        // A single never-answered request ends on its own before the stall deadline.
+        assert!(c.connect_timeout + c.read_timeout < p.max_stall);
     }
 }

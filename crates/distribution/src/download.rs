@@ -220,7 +220,7 @@ impl Download {
         if self.received == 0 && self.warnings.is_empty() {
             self.warnings = response.warnings;
         }
-        self.pace = Pace::new(self.client.inner.config.min_throughput);
+        self.pace = Pace::new(self.deadline.min_throughput());
         self.body = Some(response.body);
         Ok(())
     }
@@ -253,16 +253,18 @@ impl Download {
         Ok(())
     }
 
-    /// The body ended cleanly: check the size (resuming a short body), then the digest.
-    /// `None` when the stream ended well or a resume is due (`self.done` tells which).
+    /// The body ended cleanly: check the size (resuming a short body), then the digest,
+    /// and report the blob verified. `None` when the stream ended well or a resume is
+    /// due (`self.done` tells which).
     fn finish(&mut self) -> Option<Result<Bytes, Error>> {
-        if self.received < self.expected.size {
+        let size = self.expected.size;
+        if self.received < size {
             // Short by the body's own framing: perhaps a proxy cut it, so ask for the
             // rest. A registry that has no more answers 416, and the user reads this size
             // mismatch, not the 416 (see `open`).
             let cause = Error::SizeMismatch {
                 url: redact_url(&self.url),
-                expected: self.expected.size,
+                expected: size,
                 actual: self.received,
             };
             return self.interrupted(cause).err().map(|e| self.fail(e));
@@ -296,6 +298,7 @@ impl Download {
     /// Count, hash and pace one piece of the body; `None` when nothing is left of it
     /// (bytes a resumed `200` repeats are skipped).
     fn piece(&mut self, mut data: Bytes) -> Option<Result<Bytes, Error>> {
+        let size = self.expected.size;
         if self.skip > 0 {
             let n = usize::try_from(self.skip)
                 .unwrap_or(usize::MAX)
@@ -306,10 +309,10 @@ impl Download {
         if data.is_empty() {
             return None;
         }
-        if self.received + data.len() as u64 > self.expected.size {
+        if self.received + data.len() as u64 > size {
             let e = Error::SizeExceeded {
                 url: redact_url(&self.url),
-                limit: self.expected.size,
+                limit: size,
             };
             return Some(self.fail(e));
         }
@@ -323,7 +326,7 @@ impl Download {
             digest: Some(&self.expected.digest),
             direction: Direction::Download,
             bytes: self.received,
-            total: Some(self.expected.size),
+            total: Some(size),
         });
         match self.pace.record(data.len() as u64) {
             Ok(true) => self.deadline.progress(),
@@ -352,7 +355,8 @@ impl Download {
                 return Some(self.fail(e));
             }
             let body = self.body.as_mut()?;
-            // Most frames are already buffered: take them without arming a timer.
+            // Most frames are already buffered: take them without arming a timer. A wait
+            // ends when the throughput window closes or at the operation's deadline.
             let wake = self.pace.window_end().min(self.deadline.at());
             let frame = match body.frame().now_or_never() {
                 Some(ready) => Ok(ready),
@@ -493,8 +497,8 @@ impl Client {
             warnings: Vec::new(),
             resumes_left: self.inner.config.max_resumes,
             done: false,
-            pace: Pace::new(self.inner.config.min_throughput),
-            deadline: Deadline::new(&self.inner.config),
+            pace: Pace::new(self.inner.policy(repository.registry()).min_throughput),
+            deadline: Deadline::new(self.inner.policy(repository.registry())),
             pending: None,
             _permit: permit,
         };

@@ -59,24 +59,27 @@ pub use orca_manifest::registry_error::{ErrorCode, RegistryError};
 /// The most entries of one error body kept.
 const MAX_REGISTRY_ERRORS: usize = 8;
 
-/// Parse a registry error body with `orca-manifest`'s shared parser; anything that is not
-/// one yields no entries.
+/// Parse a registry error body with `orca-manifest`'s parser; anything that is not one
+/// yields no entries.
 ///
 /// # Security
 /// The body is remote text: at most [`MAX_REGISTRY_ERRORS`] entries are kept, and each
 /// code, message and detail is a bounded excerpt with control characters escaped and
 /// credentials (`secrets`, and any `Basic …`/`Bearer …` value) replaced by `REDACTED`.
 pub(crate) fn parse_error_body(body: &[u8], secrets: &Secrets) -> Vec<RegistryError> {
-    let mut errors = orca_manifest::registry_error::parse_error_body(body);
-    errors.truncate(MAX_REGISTRY_ERRORS);
-    for e in &mut errors {
-        if let ErrorCode::Other(code) = &mut e.code {
-            *code = excerpt(code, secrets);
-        }
-        e.message = excerpt(&e.message, secrets);
-        e.detail = e.detail.as_deref().map(|d| excerpt(d, secrets));
-    }
-    errors
+    orca_manifest::registry_error::parse_error_body(body)
+        .into_iter()
+        .take(MAX_REGISTRY_ERRORS)
+        .map(|e| {
+            let code = match e.code {
+                ErrorCode::Other(other) => ErrorCode::Other(excerpt(&other, secrets)),
+                known => known,
+            };
+            let mut entry = RegistryError::new(code, excerpt(&e.message, secrets));
+            entry.detail = e.detail.map(|d| excerpt(&d, secrets));
+            entry
+        })
+        .collect()
 }
 
 /// Everything that can go wrong in `orca-distribution`.

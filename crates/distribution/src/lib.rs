@@ -22,8 +22,8 @@
 //!   before sending again.
 //! - A 401 from another origin than the registry's (a redirect's storage back end) is
 //!   never negotiated: the registry's credentials never reach a realm it chose.
-//! - Stalls end: a body must keep [`ClientConfig::min_throughput`], and an operation stops
-//!   retrying and resuming after [`ClientConfig::max_stall`] without progress.
+//! - Stalls end: a body must keep [`RegistryPolicy::min_throughput`], and an operation stops
+//!   retrying and resuming after [`RegistryPolicy::max_stall`] without progress.
 //! - Errors carry the method, the URL without credentials, the HTTP status and the
 //!   registry's error codes; no secret appears in an error, a log line or `Debug` output,
 //!   and remote text in an error is a bounded excerpt with control characters escaped and

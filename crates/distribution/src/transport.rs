@@ -165,7 +165,8 @@ impl Transport {
         // reference written `r.example:443` still gets its credentials.
         let base = self.base_url(&call.registry);
         let registry_origin = url::Url::parse(&base).map_or(base, |u| origin(&u));
-        let deadline = (call.deadline.clone()).unwrap_or_else(|| Deadline::new(&self.config));
+        let deadline =
+            (call.deadline.clone()).unwrap_or_else(|| Deadline::new(self.policy(&call.registry)));
         let mut attempt: u32 = 0;
         let mut negotiated = false;
         let mut denied_retried = false;
@@ -454,7 +455,7 @@ impl Transport {
         }
     }
 
-    /// One HTTP exchange: the request body must keep [`ClientConfig::min_throughput`],
+    /// One HTTP exchange: the request body must keep [`RegistryPolicy::min_throughput`],
     /// the response head must come within [`ClientConfig::read_timeout`] of the body's
     /// end (plus [`ClientConfig::connect_timeout`] for a request without a body), and all
     /// of it ends at the operation's `deadline`.
@@ -491,10 +492,10 @@ impl Transport {
         let mut answer_due = sent
             .done()
             .then(|| start + self.config.connect_timeout + self.config.read_timeout);
-        let mut pace = Pace::new(self.config.min_throughput);
+        let mut pace = Pace::new(deadline.min_throughput());
         let mut counted = 0;
-        let exchange = self.pool.request(request);
-        tokio::pin!(exchange);
+        // Boxed: the exchange is large, and every caller's future would carry it inline.
+        let mut exchange = Box::pin(self.pool.request(request));
         let result = loop {
             let mut wake = deadline.at();
             wake = wake.min(answer_due.unwrap_or_else(|| pace.window_end()));
@@ -564,7 +565,8 @@ impl Transport {
         }
     }
 
-    /// Read a whole (small) body, failing past `limit` bytes.
+    /// Read a whole (small) body, failing past `limit` bytes or below the minimum
+    /// throughput of the policy of `url`'s host.
     pub(crate) async fn collect(
         &self,
         mut body: PooledBody,
@@ -573,7 +575,12 @@ impl Transport {
         url: &str,
     ) -> Result<Bytes, Error> {
         let mut out = Vec::new();
-        let mut pace = Pace::new(self.config.min_throughput);
+        // The policy of the host that answers (a registry's own, or the default one).
+        let min = url::Url::parse(url).map_or_else(
+            |_| self.config.default_policy.min_throughput,
+            |u| self.policy(&authority(&u)).min_throughput,
+        );
+        let mut pace = Pace::new(min);
         let too_slow = |slow: pace::TooSlow| slow.into_error(method.as_str(), url);
         loop {
             let Ok(frame) = tokio::time::timeout_at(pace.window_end(), body.frame()).await else {

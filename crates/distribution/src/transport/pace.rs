@@ -4,8 +4,8 @@
 //! A read timeout that restarts on every byte lets a registry sending 1 byte/s hold a
 //! download for hours. Instead a body must move [`MinThroughput::bytes`] in every
 //! [`MinThroughput::window`] ([`Pace`]), and an operation whose attempts keep stalling
-//! ends once it made no progress for [`ClientConfig::max_stall`] or ran for
-//! [`ClientConfig::operation_timeout`] ([`Deadline`]).
+//! ends once it made no progress for [`RegistryPolicy::max_stall`] or ran for
+//! [`RegistryPolicy::operation_timeout`] ([`Deadline`]).
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -17,7 +17,7 @@ use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 use tokio::time::Instant;
 
-use crate::config::{ClientConfig, MinThroughput};
+use crate::config::{MinThroughput, RegistryPolicy};
 use crate::error::{BoxError, Error, redact_url};
 
 /// Tumbling windows over one body: each window must see at least `min.bytes`.
@@ -97,17 +97,25 @@ pub(crate) struct Deadline {
     last_progress: Arc<Mutex<Instant>>,
     max_stall: Duration,
     total: Option<Duration>,
+    min: MinThroughput,
 }
 
 impl Deadline {
-    pub(crate) fn new(config: &ClientConfig) -> Deadline {
+    /// A deadline with the limits of the registry's `policy`.
+    pub(crate) fn new(policy: &RegistryPolicy) -> Deadline {
         let now = Instant::now();
         Deadline {
             started: now,
             last_progress: Arc::new(Mutex::new(now)),
-            max_stall: config.max_stall,
-            total: config.operation_timeout,
+            max_stall: policy.max_stall,
+            total: policy.operation_timeout,
+            min: policy.min_throughput,
         }
+    }
+
+    /// The registry's minimum throughput, for the bodies of this operation.
+    pub(crate) fn min_throughput(&self) -> MinThroughput {
+        self.min
     }
 
     /// The transfer moved a window's worth of bytes (or finished a body).
@@ -256,9 +264,11 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn the_deadline_moves_with_progress_but_not_past_the_total() {
-        let config = ClientConfig::default()
-            .with_stall_limits(Duration::from_secs(10), Some(Duration::from_secs(25)));
-        let deadline = Deadline::new(&config);
+        let policy = RegistryPolicy::builder()
+            .max_stall(Duration::from_secs(10))
+            .operation_timeout(Some(Duration::from_secs(25)))
+            .build();
+        let deadline = Deadline::new(&policy);
         tokio::time::advance(Duration::from_secs(9)).await;
         assert!(!deadline.expired());
         deadline.progress();

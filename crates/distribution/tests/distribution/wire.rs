@@ -1285,14 +1285,16 @@ async fn a_registry_blob_cap_refuses_before_any_request() {
         .expect_err("above the cap");
     assert_eq!(e.kind(), ErrorKind::SizeExceeded, "{e}");
     let e = client
-        .push_blob_reader(&repo, Some(&big), tokio::io::empty(), &PushOptions::default())
+        .push_blob_reader(
+            &repo,
+            Some(&big),
+            tokio::io::empty(),
+            &PushOptions::default(),
+        )
         .await
         .expect_err("above the cap");
     assert_eq!(e.kind(), ErrorKind::SizeExceeded, "{e}");
     assert!(requests(&server).await.is_empty());
     // Another registry keeps the default policy (no cap).
-    assert_eq!(
-        client.config().policy("other.example").max_blob_bytes,
-        None
-    );
+    assert_eq!(client.config().policy("other.example").max_blob_bytes, None);
 }
