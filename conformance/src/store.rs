@@ -145,9 +145,8 @@ pub(crate) async fn closed_port(ctx: Arc<Ctx>) -> Result<(), Failure> {
 pub(crate) async fn tls_failure(ctx: Arc<Ctx>) -> Result<(), Failure> {
     // A plain-HTTP target registered for HTTPS fails the handshake; a TLS target
     // registered without its CA is not trusted.
-    let mut config = ctx.config_without_roots();
-    config.plain_http.clear();
-    config.retry = orca::distribution::RetryPolicy::none();
+    // A client configuration of its own: HTTPS, the built-in roots only, no retries.
+    let config = orca::ClientConfig::default().with_retry(orca::distribution::RetryPolicy::none());
     let stores = orca::StoreRegistry::new()
         .with(orca::Store::new(&ctx.registry).map_err(|e| Failure(e.to_string()))?);
     let store = orca::ArtifactStore::builder(stores)

@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use orca_manifest::Digest;
 
+use crate::sanitize::{Secrets, excerpt};
+
 /// A boxed error kept behind [`std::error::Error::source`], so that no hyper, rustls or
 /// serde type appears in the public API.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -42,16 +44,43 @@ pub enum ErrorKind {
     Protocol,
     /// Authentication could not be negotiated (bad challenge, token service failure).
     Auth,
+    /// The credentials were refused, by the registry (Basic) or by its token service.
+    CredentialsRejected,
     /// The client's configuration or a caller's input is wrong.
     Config,
     /// Reading local input (an upload's source) failed.
     Io,
 }
 
-pub(crate) use orca_manifest::registry_error::parse_error_body;
 /// The registry's error codes and error-body entries: `orca-manifest`'s one table and
 /// parser, re-exported here where [`Error::Status`] carries them.
 pub use orca_manifest::registry_error::{ErrorCode, RegistryError};
+
+/// The most entries of one error body kept.
+const MAX_REGISTRY_ERRORS: usize = 8;
+
+/// Parse a registry error body with `orca-manifest`'s parser; anything that is not one
+/// yields no entries.
+///
+/// # Security
+/// The body is remote text: at most [`MAX_REGISTRY_ERRORS`] entries are kept, and each
+/// code, message and detail is a bounded excerpt with control characters escaped and
+/// credentials (`secrets`, and any `Basic …`/`Bearer …` value) replaced by `REDACTED`.
+pub(crate) fn parse_error_body(body: &[u8], secrets: &Secrets) -> Vec<RegistryError> {
+    orca_manifest::registry_error::parse_error_body(body)
+        .into_iter()
+        .take(MAX_REGISTRY_ERRORS)
+        .map(|e| {
+            let code = match e.code {
+                ErrorCode::Other(other) => ErrorCode::Other(excerpt(&other, secrets)),
+                known => known,
+            };
+            let mut entry = RegistryError::new(code, excerpt(&e.message, secrets));
+            entry.detail = e.detail.map(|d| excerpt(&d, secrets));
+            entry
+        })
+        .collect()
+}
 
 /// Everything that can go wrong in `orca-distribution`.
 ///
@@ -98,6 +127,19 @@ pub enum Error {
         #[source]
         source: BoxError,
     },
+    /// A TLS connection was expected and the server answered in plain HTTP.
+    #[error(
+        "{method} {url}: the registry answered in plain HTTP, not TLS; if it is meant to be reached without TLS, allow it with --plain-http or the registry's plain_http policy (ClientConfig::builder().plain_http(registry))"
+    )]
+    PlainHttpAnswer {
+        /// The request method.
+        method: String,
+        /// The request URL, credentials stripped.
+        url: String,
+        /// The TLS error.
+        #[source]
+        source: BoxError,
+    },
     /// The registry did not answer (or stopped sending) within the configured timeout.
     #[error("{method} {url}: timed out after {after:?}")]
     Timeout {
@@ -107,6 +149,22 @@ pub enum Error {
         url: String,
         /// The timeout that expired.
         after: Duration,
+    },
+    /// A body moved fewer bytes in a window than [`crate::MinThroughput`] requires.
+    #[error(
+        "{method} {url}: too slow: {received} bytes in the last {window:?}, the minimum is {minimum}"
+    )]
+    TooSlow {
+        /// The request method.
+        method: String,
+        /// The request URL, credentials stripped.
+        url: String,
+        /// The bytes that moved in the window.
+        received: u64,
+        /// The bytes required per window.
+        minimum: u64,
+        /// The window.
+        window: Duration,
     },
     /// Content does not hash to its expected digest.
     #[error("{url}: digest mismatch: expected {expected}, content hashes to {actual}")]
@@ -150,6 +208,20 @@ pub enum Error {
         #[source]
         source: Option<BoxError>,
     },
+    /// What the registry sent is not valid content: a manifest that does not parse, a
+    /// digest header that is not a digest, content that cannot be verified.
+    #[error("{method} {url}: {message}")]
+    InvalidContent {
+        /// The request method.
+        method: String,
+        /// The request URL, credentials stripped.
+        url: String,
+        /// What is wrong.
+        message: String,
+        /// The `orca-manifest` error.
+        #[source]
+        source: Box<orca_manifest::Error>,
+    },
     /// Negotiating authentication failed.
     #[error("authentication with {registry} failed: {message}")]
     Auth {
@@ -157,14 +229,50 @@ pub enum Error {
         registry: String,
         /// What failed.
         message: String,
-        /// The underlying error, if any.
+        /// The `orca-auth` error, if the negotiation gave one.
         #[source]
-        source: Option<BoxError>,
+        source: Option<Box<orca_auth::Error>>,
+    },
+    /// The credentials were refused: the registry answered 401 to the Basic credentials
+    /// it asked for, or its token service (or ACR exchange) answered 401 to them.
+    #[error(
+        "{registry} rejected the credentials{}: {by} answered HTTP {status}",
+        user.as_ref().map(|u| format!(" of user {u:?}")).unwrap_or_default()
+    )]
+    CredentialsRejected {
+        /// The registry (`host[:port]`).
+        registry: String,
+        /// The user name, when the credential has one.
+        user: Option<String>,
+        /// The URL that refused them (the registry's or its token service's), credentials
+        /// stripped.
+        by: String,
+        /// The HTTP status it answered.
+        status: u16,
+        /// The `orca-auth` error, when a token service refused.
+        #[source]
+        source: Option<Box<orca_auth::Error>>,
+    },
+    /// A host the registry sent the request to (a redirect's target, such as a storage
+    /// back end) answered 401. The registry's credentials are never offered to another
+    /// origin, so this is not negotiated.
+    #[error(
+        "{method} {url}: {host}, where the registry redirected the request, refused it with HTTP {status} (the registry's credentials are not offered to another host)"
+    )]
+    RedirectRefused {
+        /// The request method.
+        method: String,
+        /// The URL that refused, credentials stripped.
+        url: String,
+        /// `host[:port]` of that URL.
+        host: String,
+        /// The HTTP status (401).
+        status: u16,
     },
     /// The registry is not configured for plain HTTP, and orca refuses to send to it
     /// without TLS.
     #[error(
-        "refusing plain HTTP to {registry}: it is not configured for plain HTTP (set it in ClientConfig::plain_http)"
+        "refusing plain HTTP to {registry}: it is not configured for plain HTTP (allow it with ClientConfig::builder().plain_http(registry), or its RegistryPolicy::plain_http)"
     )]
     PlainHttpRefused {
         /// The registry (`host[:port]`).
@@ -198,12 +306,16 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::Status { status, errors, .. } => status_kind(*status, errors),
-            Error::Connect { .. } | Error::Tls { .. } => ErrorKind::Connect,
-            Error::Timeout { .. } => ErrorKind::Timeout,
+            Error::Connect { .. } | Error::Tls { .. } | Error::PlainHttpAnswer { .. } => {
+                ErrorKind::Connect
+            }
+            Error::CredentialsRejected { .. } => ErrorKind::CredentialsRejected,
+            Error::RedirectRefused { .. } => ErrorKind::Unauthorized,
+            Error::Timeout { .. } | Error::TooSlow { .. } => ErrorKind::Timeout,
             Error::DigestMismatch { .. } => ErrorKind::DigestMismatch,
             Error::SizeExceeded { .. } => ErrorKind::SizeExceeded,
             Error::SizeMismatch { .. } => ErrorKind::SizeMismatch,
-            Error::Protocol { .. } => ErrorKind::Protocol,
+            Error::Protocol { .. } | Error::InvalidContent { .. } => ErrorKind::Protocol,
             Error::Auth { .. } => ErrorKind::Auth,
             Error::PlainHttpRefused { .. } | Error::Config { .. } => ErrorKind::Config,
             Error::Io(_) => ErrorKind::Io,
@@ -215,7 +327,7 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::Status { status, .. } => status_is_retryable(*status),
-            Error::Connect { .. } | Error::Timeout { .. } => true,
+            Error::Connect { .. } | Error::Timeout { .. } | Error::TooSlow { .. } => true,
             _ => false,
         }
     }
@@ -303,10 +415,11 @@ mod tests {
     fn error_bodies_are_read_with_the_shared_parser() {
         let body =
             br#"{"errors":[{"code":"DENIED","message":"no","detail":{"a":1}},{"code":"X_Y"}]}"#;
-        let errors = parse_error_body(body);
+        let errors = parse_error_body(body, &Secrets::default());
         assert_eq!(errors.len(), 2);
         assert_eq!(errors[0].code, ErrorCode::Denied);
         assert_eq!(errors[1].code, ErrorCode::Other("X_Y".into()));
+        assert!(parse_error_body(b"<html>", &Secrets::default()).is_empty());
     }
 
     #[test]
@@ -343,14 +456,14 @@ mod tests {
                 method: "GET".into(),
                 url: redact_url("https://r.example/v2/team/app/manifests/1.0"),
                 status: 404,
-                errors: parse_error_body(br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}"#),
+                errors: parse_error_body(br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}"#, &Secrets::default()),
                 retry_after: None,
             },
             Error::Status {
                 method: "PUT".into(),
                 url: redact_url("https://r.example/v2/team/app/blobs/uploads/1?_state=x&sig=secret"),
                 status: 400,
-                errors: parse_error_body(br#"{"errors":[{"code":"DIGEST_INVALID"},{"code":"SIZE_INVALID","message":"bad size"}]}"#),
+                errors: parse_error_body(br#"{"errors":[{"code":"DIGEST_INVALID"},{"code":"SIZE_INVALID","message":"bad size"}]}"#, &Secrets::default()),
                 retry_after: None,
             },
             Error::DigestMismatch {
@@ -375,8 +488,36 @@ mod tests {
                 message: "cannot answer the registry's challenge".into(),
                 source: None,
             },
+            Error::CredentialsRejected {
+                registry: "r.example".into(),
+                user: Some("alice".into()),
+                by: redact_url("https://auth.example/token?scope=x&account=alice"),
+                status: 401,
+                source: None,
+            },
+            Error::RedirectRefused {
+                method: "GET".into(),
+                url: redact_url("https://storage.example/b/1?sig=secret"),
+                host: "storage.example".into(),
+                status: 401,
+            },
+            Error::PlainHttpAnswer {
+                method: "GET".into(),
+                url: "https://r.example:5000/v2/".into(),
+                source: "received corrupt message of type InvalidContentType".into(),
+            },
+            Error::Status {
+                method: "GET".into(),
+                url: "https://r.example/v2/team/app/tags/list".into(),
+                status: 400,
+                errors: parse_error_body(
+                    "{\"errors\":[{\"code\":\"DENIED\",\"message\":\"you sent Basic YWxpY2U6cHc= \\u001b]0;pwned\\u0007\"}]}".as_bytes(),
+                    &Secrets::default(),
+                ),
+                retry_after: None,
+            },
         ];
-        assert_eq!(errors.len(), 7);
+        assert_eq!(errors.len(), 11);
         let text: Vec<String> = errors
             .iter()
             .map(|e| format!("{:?}: {e}", e.kind()))

@@ -1,136 +1,48 @@
-//! HTTP transport: one connection pool over rustls, authentication, retries, redirects.
+//! HTTP transport: the [`Transport`] behind a client and its send loop, which adds
+//! authentication, retries and redirects to each [`Call`].
+//!
+//! - [`call`]: the call model (request, body, response) and URL/header helpers;
+//! - [`negotiate`]: the authentication driver run after a 401;
+//! - [`tls`]: the connector and rustls configuration.
 
-use std::collections::BTreeSet;
-use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+mod call;
+mod negotiate;
+mod pace;
+mod tls;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use http::{Method, Request, StatusCode};
-use http_body_util::combinators::UnsyncBoxBody;
-use http_body_util::{BodyExt, Empty, Full};
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::connect::HttpConnector;
-use orca_auth::{AuthScheme, Authenticator, Authorization, Scope, Step};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::CryptoProvider;
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+use http::header::{self, HeaderMap, HeaderValue};
+use http::{Method, Request};
+use http_body_util::BodyExt;
+use orca_auth::{AuthScheme, Authenticator, Authorization, Scope};
 use tokio::sync::Semaphore;
 
-use crate::config::ClientConfig;
-use crate::error::{BoxError, Error, parse_error_body, redact_url, status_is_retryable};
+pub(crate) use call::{Body, Call, ReqBody, Response, endpoint, status_error};
+pub(crate) use pace::{Deadline, Pace};
+pub(crate) use tls::connector;
+
+use crate::config::{ClientConfig, RegistryPolicy};
+use crate::error::{Error, redact_url, status_is_retryable};
+use crate::observe::{AuthOutcome, Event, RetryReason, repository_of};
+use crate::pool::PoolError;
 use crate::pool::{Pool, PooledBody};
-
-/// The body type every request is sent with.
-pub(crate) type ReqBody = UnsyncBoxBody<Bytes, BoxError>;
-
-/// The most error-body bytes read to find the registry's error codes.
-const ERROR_BODY_LIMIT: u64 = 64 * 1024;
-/// The most bytes of a token-service response read during negotiation.
-const AUTH_BODY_LIMIT: u64 = 1024 * 1024;
-/// The most steps one authentication negotiation may take.
-const MAX_AUTH_STEPS: usize = 8;
-/// A request body: replayable bytes, or a one-shot stream.
-pub(crate) enum Body {
-    /// No body.
-    Empty,
-    /// A body that can be sent again on a retry.
-    Bytes(Bytes),
-    /// A body that can be sent once; a request carrying it is never retried.
-    Stream(ReqBody),
-    /// A streamed body that was already sent.
-    Consumed,
-}
-
-impl Body {
-    fn take(&mut self) -> Option<ReqBody> {
-        match self {
-            Body::Empty => Some(Empty::new().map_err(|never| match never {}).boxed_unsync()),
-            Body::Bytes(b) => Some(
-                Full::new(b.clone())
-                    .map_err(|never| match never {})
-                    .boxed_unsync(),
-            ),
-            Body::Stream(_) => match std::mem::replace(self, Body::Consumed) {
-                Body::Stream(stream) => Some(stream),
-                _ => None,
-            },
-            Body::Consumed => None,
-        }
-    }
-}
-
-/// A request as the endpoint code describes it; [`Transport::send`] adds authentication,
-/// retries and redirects.
-pub(crate) struct Call {
-    pub(crate) method: Method,
-    pub(crate) url: String,
-    pub(crate) headers: HeaderMap,
-    pub(crate) body: Body,
-    /// The registry (`host[:port]`) the request is for: its authenticator cache key.
-    pub(crate) registry: String,
-    /// The scopes a token for this request needs.
-    pub(crate) scopes: Vec<Scope>,
-    /// Whether the request may be repeated after a failure.
-    pub(crate) idempotent: bool,
-    /// Whether 3xx responses are followed.
-    pub(crate) follow_redirects: bool,
-}
-
-impl Call {
-    pub(crate) fn new(method: Method, url: String, registry: &str, scopes: Vec<Scope>) -> Call {
-        let idempotent = matches!(method, Method::GET | Method::HEAD | Method::DELETE);
-        let follow_redirects = matches!(method, Method::GET | Method::HEAD);
-        Call {
-            method,
-            url,
-            headers: HeaderMap::new(),
-            body: Body::Empty,
-            registry: endpoint(registry).to_owned(),
-            scopes,
-            idempotent,
-            follow_redirects,
-        }
-    }
-
-    pub(crate) fn header(mut self, name: HeaderName, value: &str) -> Result<Call, Error> {
-        let value = HeaderValue::from_str(value)
-            .map_err(|_| Error::config(format!("invalid {name} header value {value:?}")))?;
-        self.headers.append(name, value);
-        Ok(self)
-    }
-
-    pub(crate) fn body(mut self, body: Body) -> Call {
-        self.body = body;
-        self
-    }
-}
-
-/// A response whose status the caller inspects; the body is not read yet.
-pub(crate) struct Response {
-    pub(crate) status: StatusCode,
-    pub(crate) headers: HeaderMap,
-    pub(crate) body: PooledBody,
-    /// The URL that answered (after redirects).
-    pub(crate) url: String,
-    pub(crate) method: Method,
-    /// `Warning: 299` texts.
-    pub(crate) warnings: Vec<String>,
-}
-
-impl Response {
-    pub(crate) fn header_str(&self, name: &HeaderName) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-}
+use crate::sanitize::Secrets;
+use call::{authority, is_redirect, origin, parse_url, read_error, retry_after, warnings};
+use pace::{Counted, Sent};
+use tls::{TlsFailure, tls_failure};
 
 /// The shared state behind a [`crate::Client`].
 pub(crate) struct Transport {
     pool: Pool,
     pub(crate) config: ClientConfig,
     auth: Option<Authenticator>,
-    pub(crate) transfers: Arc<Semaphore>,
+    /// One transfer limit per registry (its policy's `max_concurrent_transfers`), made
+    /// when the registry is first used.
+    transfers: Mutex<HashMap<String, Arc<Semaphore>>>,
 }
 
 impl std::fmt::Debug for Transport {
@@ -147,25 +59,59 @@ impl Transport {
         config: ClientConfig,
         auth: Option<Authenticator>,
     ) -> Result<Transport, Error> {
-        if config.chunk_size == 0 {
-            return Err(Error::config("chunk_size must be at least 1 byte"));
-        }
-        if config.max_concurrent_transfers == 0 {
-            return Err(Error::config("max_concurrent_transfers must be at least 1"));
-        }
+        config.validate()?;
         let pool = Pool::new(connector(&config)?, Duration::from_secs(90));
-        let transfers = Arc::new(Semaphore::new(config.max_concurrent_transfers));
         Ok(Transport {
             pool,
             config,
             auth,
-            transfers,
+            transfers: Mutex::default(),
         })
+    }
+
+    /// The policy for `registry` (its own, else the default).
+    pub(crate) fn policy(&self, registry: &str) -> &RegistryPolicy {
+        self.config.policy(registry)
+    }
+
+    /// Report `event` to the observer, if there is one. The event is built only then.
+    #[inline]
+    pub(crate) fn observe<'a>(&self, event: impl FnOnce() -> Event<'a>) {
+        if let Some(observer) = &self.config.observer {
+            observer.event(&event());
+        }
+    }
+
+    /// Whether an observer listens (to skip preparing events nobody reads).
+    pub(crate) fn observed(&self) -> bool {
+        self.config.observer.is_some()
+    }
+
+    /// Wait for a transfer slot of `registry`.
+    pub(crate) async fn transfer_permit(
+        &self,
+        registry: &str,
+    ) -> Result<tokio::sync::OwnedSemaphorePermit, Error> {
+        let semaphore = {
+            let mut map = self
+                .transfers
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let limit = || self.policy(registry).max_concurrent_transfers;
+            Arc::clone(
+                map.entry(registry.to_owned())
+                    .or_insert_with(|| Arc::new(Semaphore::new(limit()))),
+            )
+        };
+        semaphore
+            .acquire_owned()
+            .await
+            .map_err(|_| Error::config("the client's transfer limit was closed"))
     }
 
     /// `http` or `https` for `registry`.
     pub(crate) fn scheme(&self, registry: &str) -> &'static str {
-        if self.config.plain_http.contains(registry) {
+        if self.config.is_plain_http(registry) {
             "http"
         } else {
             "https"
@@ -179,14 +125,12 @@ impl Transport {
     }
 
     /// Refuse plain HTTP to a URL unless its host or the registry is configured for it.
-    fn check_scheme(&self, registry: &str, url: &url::Url) -> Result<(), Error> {
+    fn check_scheme(&self, method: &Method, registry: &str, url: &url::Url) -> Result<(), Error> {
         match url.scheme() {
             "https" => Ok(()),
             "http" => {
                 let authority = authority(url);
-                if self.config.plain_http.contains(registry)
-                    || self.config.plain_http.contains(&authority)
-                {
+                if self.config.is_plain_http(registry) || self.config.is_plain_http(&authority) {
                     Ok(())
                 } else {
                     Err(Error::PlainHttpRefused {
@@ -195,7 +139,7 @@ impl Transport {
                 }
             }
             other => Err(Error::Protocol {
-                method: String::new(),
+                method: method.to_string(),
                 url: redact_url(url.as_str()),
                 message: format!("unsupported URL scheme {other:?}"),
                 source: None,
@@ -205,45 +149,91 @@ impl Transport {
 
     /// Send `call`, negotiating authentication on 401, retrying idempotent requests and
     /// following redirects as configured. Any status is returned; see [`Transport::send_expect`].
-    pub(crate) async fn send(&self, mut call: Call) -> Result<Response, Error> {
+    pub(crate) async fn send(&self, call: Call) -> Result<Response, Error> {
+        // Boxed once here (one allocation per request, nothing next to a round trip), so
+        // that every operation built on it keeps a small future of its own.
+        Box::pin(self.send_unboxed(call)).await
+    }
+
+    /// [`Transport::send`], unboxed.
+    #[expect(
+        clippy::too_many_lines,
+        reason = "one loop: the order of the 401, DENIED and retry decisions reads best in one place"
+    )]
+    async fn send_unboxed(&self, mut call: Call) -> Result<Response, Error> {
         // Normalised as `url` does (default port dropped, host lower-cased), so that a
         // reference written `r.example:443` still gets its credentials.
         let base = self.base_url(&call.registry);
         let registry_origin = url::Url::parse(&base).map_or(base, |u| origin(&u));
+        let deadline =
+            (call.deadline.clone()).unwrap_or_else(|| Deadline::new(self.policy(&call.registry)));
         let mut attempt: u32 = 0;
         let mut negotiated = false;
         let mut denied_retried = false;
         let mut fresh: Option<Authorization> = None;
+        let retry = &self.policy(&call.registry).retry;
         loop {
-            let authorization = match fresh.take() {
-                Some(a) => Some(a),
-                None => self.cached_authorization(&call.registry, &call.scopes),
-            };
+            let authorization = fresh
+                .take()
+                .or_else(|| self.cached_authorization(&call.registry, &call.scopes));
             let replayable = !matches!(call.body, Body::Stream(_) | Body::Consumed);
             let result = self
-                .send_following(&mut call, &registry_origin, authorization.as_ref())
+                .send_following(
+                    &mut call,
+                    &registry_origin,
+                    authorization.as_ref(),
+                    &deadline,
+                )
                 .await;
-            let retry_left =
-                call.idempotent && replayable && attempt < self.config.retry.max_retries;
+            let retry_left = call.idempotent && replayable && attempt < retry.max_retries;
             let response = match result {
                 Ok(r) => r,
                 Err(e) if e.is_retryable() && retry_left => {
                     attempt += 1;
-                    let delay = self.config.retry.delay(attempt, None);
+                    let delay = retry.delay(attempt, None);
+                    self.observe(|| Event::Retry {
+                        method: &call.method,
+                        registry: &call.registry,
+                        repository: repository_of(&call.scopes),
+                        attempt,
+                        reason: RetryReason::Transport,
+                        delay,
+                    });
                     tracing::debug!(error = %e, attempt, ?delay, "retrying after a transport error");
-                    tokio::time::sleep(delay).await;
-                    continue;
+                    if pause(&deadline, delay).await {
+                        continue;
+                    }
+                    // The operation's time is up: the last failure is the answer.
+                    return Err(e);
                 }
                 Err(e) => return Err(e),
             };
             let status = response.status.as_u16();
+            let from_registry =
+                url::Url::parse(&response.url).is_ok_and(|u| origin(&u) == registry_origin);
+            if status == 401
+                && let Some(e) = unanswerable_401(
+                    &call.registry,
+                    &response,
+                    from_registry,
+                    negotiated.then_some(authorization.as_ref()).flatten(),
+                )
+            {
+                return Err(e);
+            }
             if status == 401 && self.auth.is_some() && !negotiated && replayable {
                 negotiated = true;
                 if let (Some(auth), Some(a)) = (&self.auth, &authorization) {
                     auth.reject(&call.registry, a);
                 }
                 let a = self
-                    .negotiate(&call.registry, &call.scopes, &call.url, &response.headers)
+                    .negotiate_observed(
+                        &call.registry,
+                        &call.scopes,
+                        &call.url,
+                        &response.headers,
+                        &deadline,
+                    )
                     .await?;
                 fresh = Some(a);
                 continue;
@@ -251,41 +241,74 @@ impl Transport {
             let bearer = authorization
                 .as_ref()
                 .is_some_and(|a| a.scheme() == AuthScheme::Bearer);
-            if (status == 403 || status == 400) && bearer && !denied_retried && replayable {
-                // A token that the registry now refuses (revoked, expired early): drop it
-                // and negotiate once more. The body is small: an error document.
-                let headers = response.headers.clone();
-                let (head, errors) = read_error(response).await;
-                if errors.iter().any(|e| e.code == crate::ErrorCode::Denied) {
-                    denied_retried = true;
-                    if let (Some(auth), Some(a)) = (&self.auth, &authorization) {
-                        auth.reject(&call.registry, a);
-                    }
-                    match self
-                        .negotiate(&call.registry, &call.scopes, &call.url, &headers)
-                        .await
-                    {
-                        Ok(a) => {
-                            fresh = Some(a);
-                            continue;
-                        }
-                        // The registry's answer says more than a failed renegotiation.
-                        Err(e) => tracing::debug!(error = %e, "renegotiation after DENIED failed"),
-                    }
-                }
-                return Err(head.into_error(errors));
+            if (status == 403 || status == 400)
+                && bearer
+                && from_registry
+                && !denied_retried
+                && replayable
+            {
+                denied_retried = true;
+                fresh = Some(
+                    self.renegotiate_denied(
+                        (&call.registry, &call.scopes, &call.url),
+                        response,
+                        authorization.as_ref(),
+                        &deadline,
+                    )
+                    .await?,
+                );
+                continue;
             }
             if status_is_retryable(status) && retry_left {
-                attempt += 1;
                 let retry_after = retry_after(&response.headers);
-                let delay = self.config.retry.delay(attempt, retry_after);
-                tracing::debug!(status, attempt, ?delay, url = %redact_url(&response.url), "retrying");
-                drop(response);
-                tokio::time::sleep(delay).await;
-                continue;
+                let delay = retry.delay(attempt + 1, retry_after);
+                // Past the operation's deadline the registry's answer is returned as is.
+                if before(&deadline, delay).is_some() {
+                    attempt += 1;
+                    self.observe(|| Event::Retry {
+                        method: &call.method,
+                        registry: &call.registry,
+                        repository: repository_of(&call.scopes),
+                        attempt,
+                        reason: RetryReason::Status(status),
+                        delay,
+                    });
+                    tracing::debug!(status, attempt, ?delay, url = %redact_url(&response.url), "retrying");
+                    drop(response);
+                    pause(&deadline, delay).await;
+                    continue;
+                }
             }
             return Ok(response);
         }
+    }
+
+    /// A token that the registry now refuses (revoked, expired early) with `DENIED`: drop
+    /// it and negotiate once more. Any other refusal is returned as the error.
+    async fn renegotiate_denied(
+        &self,
+        (registry, scopes, url): (&str, &[Scope], &str),
+        response: Response,
+        authorization: Option<&Authorization>,
+        deadline: &Deadline,
+    ) -> Result<Authorization, Error> {
+        // The body is small: an error document.
+        let headers = response.headers.clone();
+        let (head, errors) = read_error(response).await;
+        if errors.iter().any(|e| e.code == crate::ErrorCode::Denied) {
+            if let (Some(auth), Some(a)) = (&self.auth, authorization) {
+                auth.reject(registry, a);
+            }
+            match self
+                .negotiate_observed(registry, scopes, url, &headers, deadline)
+                .await
+            {
+                Ok(a) => return Ok(a),
+                // The registry's answer says more than a failed renegotiation.
+                Err(e) => tracing::debug!(error = %e, "renegotiation after DENIED failed"),
+            }
+        }
+        Err(head.into_error(errors))
     }
 
     /// Like [`Transport::send`], but a status outside `expected` becomes [`Error::Status`]
@@ -303,6 +326,32 @@ impl Transport {
         }
     }
 
+    /// [`Transport::negotiate`], reported to the observer.
+    async fn negotiate_observed(
+        &self,
+        registry: &str,
+        scopes: &[Scope],
+        request_url: &str,
+        headers: &HeaderMap,
+        deadline: &Deadline,
+    ) -> Result<Authorization, Error> {
+        let started = Instant::now();
+        let result = self
+            .negotiate(registry, scopes, request_url, headers, deadline)
+            .await;
+        self.observe(|| Event::Auth {
+            registry,
+            scopes,
+            outcome: if result.is_ok() {
+                AuthOutcome::Granted
+            } else {
+                AuthOutcome::Failed
+            },
+            duration: started.elapsed(),
+        });
+        result
+    }
+
     fn cached_authorization(&self, registry: &str, scopes: &[Scope]) -> Option<Authorization> {
         self.auth
             .as_ref()
@@ -315,11 +364,12 @@ impl Transport {
         call: &mut Call,
         registry_origin: &str,
         authorization: Option<&Authorization>,
+        deadline: &Deadline,
     ) -> Result<Response, Error> {
         let mut url = parse_url(&call.method, &call.url)?;
         let mut redirects = 0;
         loop {
-            self.check_scheme(&call.registry, &url)?;
+            self.check_scheme(&call.method, &call.registry, &url)?;
             let same_origin = origin(&url) == registry_origin;
             let mut headers = call.headers.clone();
             if let (true, Some(a)) = (same_origin, authorization) {
@@ -334,7 +384,25 @@ impl Transport {
                     "a streamed request body cannot be sent twice",
                 ));
             };
-            let response = self.send_once(&call.method, &url, headers, body).await?;
+            self.observe(|| Event::Sent {
+                method: &call.method,
+                registry: &call.registry,
+                repository: repository_of(&call.scopes),
+            });
+            let started = self.observed().then(Instant::now);
+            let response = self
+                .send_once(&call.method, &url, headers, body, deadline)
+                .await;
+            if let Some(started) = started {
+                self.observe(|| Event::Answered {
+                    method: &call.method,
+                    registry: &call.registry,
+                    repository: repository_of(&call.scopes),
+                    status: response.as_ref().ok().map(|r| r.status().as_u16()),
+                    duration: started.elapsed(),
+                });
+            }
+            let response = response?;
             if call.follow_redirects
                 && is_redirect(response.status())
                 && redirects < self.config.max_redirects
@@ -369,7 +437,12 @@ impl Transport {
                 ));
             }
             let (parts, body) = response.into_parts();
-            let warnings = warnings(&parts.headers, &url);
+            let secrets = if same_origin {
+                Secrets::from_authorization(authorization)
+            } else {
+                Secrets::default()
+            };
+            let warnings = warnings(&parts.headers, &url, &secrets);
             return Ok(Response {
                 status: parts.status,
                 headers: parts.headers,
@@ -377,18 +450,25 @@ impl Transport {
                 url: url.to_string(),
                 method: call.method.clone(),
                 warnings,
+                secrets,
             });
         }
     }
 
-    /// One HTTP exchange, with the read timeout on the response head.
+    /// One HTTP exchange: the request body must keep [`RegistryPolicy::min_throughput`],
+    /// the response head must come within [`ClientConfig::read_timeout`] of the body's
+    /// end (plus [`ClientConfig::connect_timeout`] for a request without a body), and all
+    /// of it ends at the operation's `deadline`.
     async fn send_once(
         &self,
         method: &Method,
         url: &url::Url,
         mut headers: HeaderMap,
         body: ReqBody,
+        deadline: &Deadline,
     ) -> Result<http::Response<PooledBody>, Error> {
+        let sent = Arc::new(Sent::default());
+        let body = Counted::new(body, sent.clone()).boxed_unsync();
         let mut request = Request::builder()
             .method(method.clone())
             .uri(url.as_str())
@@ -406,101 +486,87 @@ impl Transport {
         }
         *request.headers_mut() = headers;
         tracing::trace!(%method, url = %redact_url(url.as_str()), "sending");
-        let timeout = self.config.read_timeout + self.config.connect_timeout;
-        match tokio::time::timeout(timeout, self.pool.request(request)).await {
-            Err(_) => Err(Error::Timeout {
-                method: method.to_string(),
-                url: redact_url(url.as_str()),
-                after: timeout,
-            }),
-            Ok(Err(e)) if is_tls_error(&e) => Err(Error::Tls {
-                method: method.to_string(),
-                url: redact_url(url.as_str()),
-                source: Box::new(e),
-            }),
-            Ok(Err(e)) => Err(Error::Connect {
-                method: method.to_string(),
-                url: redact_url(url.as_str()),
-                source: Box::new(e),
-            }),
-            Ok(Ok(r)) => Ok(r),
-        }
-    }
-
-    /// Drive an `orca-auth` negotiation after a 401.
-    async fn negotiate(
-        &self,
-        registry: &str,
-        scopes: &[Scope],
-        request_url: &str,
-        headers: &HeaderMap,
-    ) -> Result<Authorization, Error> {
-        let auth = self.auth.as_ref().ok_or_else(|| Error::Auth {
-            registry: registry.to_owned(),
-            message: "no authenticator".into(),
-            source: None,
-        })?;
-        let auth_error = |message: &str, e: Option<BoxError>| Error::Auth {
-            registry: registry.to_owned(),
-            message: message.to_owned(),
-            source: e,
-        };
-        let uri: http::Uri = request_url
-            .parse()
-            .map_err(|e| auth_error("the request URL is not a URI", Some(Box::new(e))))?;
-        let mut negotiation = auth
-            .challenge(&uri, headers, scopes, SystemTime::now())
-            .map_err(|e| auth_error("cannot answer the registry's challenge", Some(Box::new(e))))?;
-        for _ in 0..MAX_AUTH_STEPS {
-            match negotiation
-                .next(SystemTime::now())
-                .map_err(|e| auth_error("negotiation failed", Some(Box::new(e))))?
-            {
-                Step::Authorize(a) => return Ok(a),
-                Step::Send(request) => {
-                    let reply = self.send_auth_request(registry, request).await?;
-                    negotiation.receive(reply, SystemTime::now()).map_err(|e| {
-                        auth_error("the token service's answer was refused", Some(Box::new(e)))
-                    })?;
+        let start = tokio::time::Instant::now();
+        // A request without a body waits for its head from the start (connect included);
+        // one with a body from when the body was seen to have ended.
+        let mut answer_due = sent
+            .done()
+            .then(|| start + self.config.connect_timeout + self.config.read_timeout);
+        let mut pace = Pace::new(deadline.min_throughput());
+        let mut counted = 0;
+        // Boxed: the exchange is large, and every caller's future would carry it inline.
+        let mut exchange = Box::pin(self.pool.request(request));
+        let result = loop {
+            let mut wake = deadline.at();
+            wake = wake.min(answer_due.unwrap_or_else(|| pace.window_end()));
+            if let Ok(result) = tokio::time::timeout_at(wake, &mut exchange).await {
+                break result;
+            }
+            if deadline.expired() {
+                return Err(deadline.error(method.as_str(), url.as_str()));
+            }
+            match answer_due {
+                Some(due) if tokio::time::Instant::now() >= due => {
+                    return Err(Error::Timeout {
+                        method: method.to_string(),
+                        url: redact_url(url.as_str()),
+                        after: due - start,
+                    });
                 }
-                _ => {
-                    return Err(auth_error(
-                        "orca-auth asked for a step this client does not know",
-                        None,
-                    ));
+                Some(_) => {}
+                None => {
+                    let total = sent.bytes();
+                    match pace.record(total - counted) {
+                        Ok(true) => deadline.progress(),
+                        Ok(false) => {}
+                        Err(slow) => return Err(slow.into_error(method.as_str(), url.as_str())),
+                    }
+                    counted = total;
+                    if sent.done() {
+                        answer_due = Some(tokio::time::Instant::now() + self.config.read_timeout);
+                    }
                 }
             }
+        };
+        match result {
+            Err(PoolError::Http(e)) if e.is_parse() => {
+                // The registry's answer is not HTTP hyper accepts (a head over its size
+                // limit, a malformed status line): a protocol error, not worth repeating.
+                let message = if e.is_parse_too_large() {
+                    "the response head is larger than the client accepts (oversized header)"
+                } else {
+                    "the response is not valid HTTP"
+                };
+                Err(Error::Protocol {
+                    method: method.to_string(),
+                    url: redact_url(url.as_str()),
+                    message: message.into(),
+                    source: Some(Box::new(e)),
+                })
+            }
+            Err(e) => match tls_failure(&e) {
+                Some(TlsFailure::PlainHttp) => Err(Error::PlainHttpAnswer {
+                    method: method.to_string(),
+                    url: redact_url(url.as_str()),
+                    source: Box::new(e),
+                }),
+                Some(TlsFailure::Other) => Err(Error::Tls {
+                    method: method.to_string(),
+                    url: redact_url(url.as_str()),
+                    source: Box::new(e),
+                }),
+                None => Err(Error::Connect {
+                    method: method.to_string(),
+                    url: redact_url(url.as_str()),
+                    source: Box::new(e),
+                }),
+            },
+            Ok(r) => Ok(r),
         }
-        Err(auth_error(
-            &format!("negotiation took more than {MAX_AUTH_STEPS} steps"),
-            None,
-        ))
     }
 
-    /// Send a request built by `orca-auth` (token service, ACR exchange) and collect its
-    /// (small) response.
-    async fn send_auth_request(
-        &self,
-        registry: &str,
-        request: Request<Bytes>,
-    ) -> Result<http::Response<Bytes>, Error> {
-        let (parts, body) = request.into_parts();
-        let url = parse_url(&parts.method, &parts.uri.to_string())?;
-        self.check_scheme(registry, &url)?;
-        let body = Full::new(body)
-            .map_err(|never| match never {})
-            .boxed_unsync();
-        let response = self
-            .send_once(&parts.method, &url, parts.headers, body)
-            .await?;
-        let (rparts, rbody) = response.into_parts();
-        let bytes = self
-            .collect(rbody, AUTH_BODY_LIMIT, &parts.method, url.as_str())
-            .await?;
-        Ok(http::Response::from_parts(rparts, bytes))
-    }
-
-    /// Read a whole (small) body, failing past `limit` bytes.
+    /// Read a whole (small) body, failing past `limit` bytes or below the minimum
+    /// throughput of the policy of `url`'s host.
     pub(crate) async fn collect(
         &self,
         mut body: PooledBody,
@@ -509,14 +575,18 @@ impl Transport {
         url: &str,
     ) -> Result<Bytes, Error> {
         let mut out = Vec::new();
+        // The policy of the host that answers (a registry's own, or the default one).
+        let min = url::Url::parse(url).map_or_else(
+            |_| self.config.default_policy.min_throughput,
+            |u| self.policy(&authority(&u)).min_throughput,
+        );
+        let mut pace = Pace::new(min);
+        let too_slow = |slow: pace::TooSlow| slow.into_error(method.as_str(), url);
         loop {
-            let frame = tokio::time::timeout(self.config.read_timeout, body.frame())
-                .await
-                .map_err(|_| Error::Timeout {
-                    method: method.to_string(),
-                    url: redact_url(url),
-                    after: self.config.read_timeout,
-                })?;
+            let Ok(frame) = tokio::time::timeout_at(pace.window_end(), body.frame()).await else {
+                pace.check().map_err(too_slow)?;
+                continue;
+            };
             let Some(frame) = frame else { break };
             let frame = frame.map_err(|e| Error::Connect {
                 method: method.to_string(),
@@ -524,6 +594,7 @@ impl Transport {
                 source: Box::new(e),
             })?;
             if let Ok(data) = frame.into_data() {
+                pace.record(data.len() as u64).map_err(too_slow)?;
                 if out.len() as u64 + data.len() as u64 > limit {
                     return Err(Error::SizeExceeded {
                         url: redact_url(url),
@@ -537,344 +608,54 @@ impl Transport {
     }
 }
 
-/// The request line of a failed response, kept while its body is read.
-pub(crate) struct FailedHead {
-    method: Method,
-    url: String,
-    status: u16,
-    retry_after: Option<Duration>,
+/// When a retry `delay` from now ends, if that is before the operation's deadline.
+fn before(deadline: &Deadline, delay: Duration) -> Option<tokio::time::Instant> {
+    let wake = tokio::time::Instant::now() + delay;
+    (wake < deadline.at()).then_some(wake)
 }
 
-impl FailedHead {
-    fn into_error(self, errors: Vec<crate::RegistryError>) -> Error {
-        Error::Status {
-            method: self.method.to_string(),
-            url: redact_url(&self.url),
-            status: self.status,
-            errors,
-            retry_after: self.retry_after,
+/// Wait `delay` before a retry; `false` (at once) when that would end past the deadline.
+async fn pause(deadline: &Deadline, delay: Duration) -> bool {
+    match before(deadline, delay) {
+        Some(wake) => {
+            tokio::time::sleep_until(wake).await;
+            true
         }
+        None => false,
     }
 }
 
-async fn read_error(response: Response) -> (FailedHead, Vec<crate::RegistryError>) {
-    let head = FailedHead {
-        method: response.method.clone(),
-        url: response.url.clone(),
+/// A 401 that must not be negotiated: from a redirect's target (storage), whose realm is
+/// its own choice and must never receive the registry's credentials; or the registry's
+/// answer to the Basic credentials it just asked for (`negotiated` is what was sent).
+fn unanswerable_401(
+    registry: &str,
+    response: &Response,
+    from_registry: bool,
+    negotiated: Option<&Authorization>,
+) -> Option<Error> {
+    if !from_registry {
+        let host = url::Url::parse(&response.url).map_or_else(|_| String::new(), |u| authority(&u));
+        return Some(Error::RedirectRefused {
+            method: response.method.to_string(),
+            url: redact_url(&response.url),
+            host,
+            status: response.status.as_u16(),
+        });
+    }
+    let user = negotiated.and_then(Secrets::basic_user)?;
+    Some(Error::CredentialsRejected {
+        registry: registry.to_owned(),
+        user: Some(user),
+        by: redact_url(&response.url),
         status: response.status.as_u16(),
-        retry_after: retry_after(&response.headers),
-    };
-    let limited = http_body_util::Limited::new(
-        response.body,
-        usize::try_from(ERROR_BODY_LIMIT).unwrap_or(usize::MAX),
-    );
-    let errors = match tokio::time::timeout(Duration::from_secs(10), limited.collect()).await {
-        Ok(Ok(collected)) => parse_error_body(&collected.to_bytes()),
-        _ => Vec::new(),
-    };
-    (head, errors)
-}
-
-/// Turn an unexpected response into [`Error::Status`].
-pub(crate) async fn status_error(response: Response) -> Error {
-    let (head, errors) = read_error(response).await;
-    head.into_error(errors)
-}
-
-fn parse_url(method: &Method, raw: &str) -> Result<url::Url, Error> {
-    url::Url::parse(raw).map_err(|e| Error::Protocol {
-        method: method.to_string(),
-        url: redact_url(raw),
-        message: "not an absolute URL".into(),
-        source: Some(Box::new(e)),
+        source: None,
     })
-}
-
-fn is_redirect(status: StatusCode) -> bool {
-    matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308)
-}
-
-/// The host that serves a registry's API: Docker Hub's references say `docker.io` (or
-/// `index.docker.io`), its API is at `registry-1.docker.io`, as docker and ORAS do it.
-pub(crate) fn endpoint(registry: &str) -> &str {
-    match registry {
-        "docker.io" | "index.docker.io" => "registry-1.docker.io",
-        other => other,
-    }
-}
-
-/// `host[:port]` of a URL, as written in references.
-pub(crate) fn authority(url: &url::Url) -> String {
-    let host = url.host_str().unwrap_or_default();
-    match url.port() {
-        Some(port) => format!("{host}:{port}"),
-        None => host.to_owned(),
-    }
-}
-
-/// `scheme://host[:port]` with the default port omitted.
-pub(crate) fn origin(url: &url::Url) -> String {
-    format!("{}://{}", url.scheme(), authority(url))
-}
-
-/// Whether a transport error was caused by TLS (rustls errors arrive wrapped in
-/// `io::Error`s inside hyper-util's error).
-fn is_tls_error(e: &(dyn std::error::Error + 'static)) -> bool {
-    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    // Bounded: error chains are short, and this never loops on a cyclic one.
-    for _ in 0..16 {
-        let Some(err) = current else { return false };
-        if err.downcast_ref::<rustls::Error>().is_some() {
-            return true;
-        }
-        // `io::Error::source` skips the error it wraps, so step into it explicitly.
-        current = match err.downcast_ref::<std::io::Error>() {
-            Some(io) => io
-                .get_ref()
-                .map(|inner| inner as &(dyn std::error::Error + 'static)),
-            None => err.source(),
-        };
-    }
-    false
-}
-
-/// TCP (with the connect timeout, no Nagle delay) and rustls, offering HTTP/2 and
-/// HTTP/1.1 by ALPN; plain HTTP for `http://` URLs.
-pub(crate) fn connector(config: &ClientConfig) -> Result<HttpsConnector<HttpConnector>, Error> {
-    let tls = tls_config(config)?;
-    let mut http = HttpConnector::new();
-    http.enforce_http(false);
-    http.set_connect_timeout(Some(config.connect_timeout));
-    http.set_nodelay(true);
-    Ok(hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(tls)
-        .https_or_http()
-        .enable_http1()
-        .enable_http2()
-        .wrap_connector(http))
-}
-
-/// `Retry-After` as seconds or an HTTP date.
-pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(header::RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let when = httpdate::parse_http_date(value).ok()?;
-    Some(
-        when.duration_since(SystemTime::now())
-            .unwrap_or(Duration::ZERO),
-    )
-}
-
-/// The texts of `Warning: 299 <agent> "<text>"` headers; each is also logged.
-pub(crate) fn warnings(headers: &HeaderMap, url: &url::Url) -> Vec<String> {
-    let mut out = Vec::new();
-    for value in headers.get_all(header::WARNING) {
-        let Ok(value) = value.to_str() else { continue };
-        let value = value.trim();
-        let Some(rest) = value.strip_prefix("299") else {
-            continue;
-        };
-        let text = match (rest.find('"'), rest.rfind('"')) {
-            (Some(a), Some(b)) if b > a => rest[a + 1..b].replace("\\\"", "\""),
-            _ => rest.trim().to_owned(),
-        };
-        tracing::warn!(url = %redact_url(url.as_str()), warning = %text, "registry warning");
-        out.push(text);
-    }
-    out
-}
-
-/// Build the rustls configuration: webpki roots, optionally the platform bundle, extra PEM
-/// roots, and the selective skip-verify verifier.
-fn tls_config(config: &ClientConfig) -> Result<rustls::ClientConfig, Error> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut roots = rustls::RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    if config.use_native_roots {
-        for path in native_bundle_paths() {
-            if let Ok(iter) = CertificateDer::pem_file_iter(&path) {
-                let certs: Vec<_> = iter.filter_map(Result::ok).collect();
-                let _ = roots.add_parsable_certificates(certs);
-            }
-        }
-    }
-    for path in &config.extra_root_certificates {
-        let iter = CertificateDer::pem_file_iter(path).map_err(|e| Error::Config {
-            message: format!("cannot read root certificates from {}", path.display()),
-            source: Some(Box::new(e)),
-        })?;
-        let mut count = 0;
-        for cert in iter {
-            let cert = cert.map_err(|e| Error::Config {
-                message: format!("bad PEM certificate in {}", path.display()),
-                source: Some(Box::new(e)),
-            })?;
-            roots.add(cert).map_err(|e| Error::Config {
-                message: format!("unusable root certificate in {}", path.display()),
-                source: Some(Box::new(e)),
-            })?;
-            count += 1;
-        }
-        if count == 0 {
-            return Err(Error::config(format!(
-                "no certificate in {}",
-                path.display()
-            )));
-        }
-    }
-    let roots = Arc::new(roots);
-    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| Error::Config {
-            message: "TLS provider has no usable protocol version".into(),
-            source: Some(Box::new(e)),
-        })?;
-    let tls = if config.insecure_skip_verify.is_empty() {
-        builder.with_root_certificates(roots).with_no_client_auth()
-    } else {
-        let inner =
-            rustls::client::WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
-                .build()
-                .map_err(|e| Error::Config {
-                    message: "cannot build the certificate verifier".into(),
-                    source: Some(Box::new(e)),
-                })?;
-        let hosts = config
-            .insecure_skip_verify
-            .iter()
-            .map(|r| host_of(r).to_owned())
-            .collect();
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(SelectiveVerifier {
-                inner,
-                insecure_hosts: hosts,
-                provider,
-            }))
-            .with_no_client_auth()
-    };
-    Ok(tls)
-}
-
-fn native_bundle_paths() -> Vec<std::path::PathBuf> {
-    let mut paths: Vec<std::path::PathBuf> = std::env::var_os("SSL_CERT_FILE")
-        .map(Into::into)
-        .into_iter()
-        .collect();
-    for p in [
-        "/etc/ssl/certs/ca-certificates.crt",
-        "/etc/pki/tls/certs/ca-bundle.crt",
-        "/etc/ssl/cert.pem",
-    ] {
-        paths.push(p.into());
-    }
-    paths
-}
-
-/// `host` of `host[:port]` (IPv6 in brackets kept as is).
-fn host_of(registry: &str) -> &str {
-    if registry.starts_with('[') {
-        return registry.split_once(']').map_or(registry, |(h, _)| &h[1..]);
-    }
-    registry.rsplit_once(':').map_or(registry, |(h, _)| h)
-}
-
-/// Verifies certificates normally, except for the hosts named in `insecure_hosts`.
-#[derive(Debug)]
-struct SelectiveVerifier {
-    inner: Arc<rustls::client::WebPkiServerVerifier>,
-    insecure_hosts: BTreeSet<String>,
-    provider: Arc<CryptoProvider>,
-}
-
-impl ServerCertVerifier for SelectiveVerifier {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp_response: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        let name = match server_name {
-            ServerName::DnsName(d) => d.as_ref().to_owned(),
-            ServerName::IpAddress(ip) => std::net::IpAddr::from(*ip).to_string(),
-            _ => String::new(),
-        };
-        if self.insecure_hosts.contains(&name) {
-            tracing::warn!(host = %name, "TLS certificate verification skipped by configuration");
-            return Ok(ServerCertVerified::assertion());
-        }
-        self.inner
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn retry_after_reads_seconds_and_dates() {
-        let mut h = HeaderMap::new();
-        h.insert(header::RETRY_AFTER, HeaderValue::from_static("3"));
-        assert_eq!(retry_after(&h), Some(Duration::from_secs(3)));
-        h.insert(
-            header::RETRY_AFTER,
-            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
-        );
-        assert_eq!(retry_after(&h), Some(Duration::ZERO));
-        h.insert(header::RETRY_AFTER, HeaderValue::from_static("soon"));
-        assert_eq!(retry_after(&h), None);
-    }
-
-    #[test]
-    fn warnings_keep_only_299() {
-        let mut h = HeaderMap::new();
-        h.append(
-            header::WARNING,
-            HeaderValue::from_static(r#"299 - "this repository is deprecated""#),
-        );
-        h.append(header::WARNING, HeaderValue::from_static(r#"199 - "misc""#));
-        let url = url::Url::parse("https://r.example/v2/").unwrap();
-        assert_eq!(warnings(&h, &url), ["this repository is deprecated"]);
-    }
 
     #[test]
     fn plain_http_only_where_configured() {
@@ -885,30 +666,43 @@ mod tests {
         assert_eq!(t.scheme("tls.example"), "https");
         // An https registry redirecting (or pointing a Location or realm) to plain HTTP.
         let e = t
-            .check_scheme("tls.example", &url("http://storage.example/blob"))
+            .check_scheme(
+                &Method::GET,
+                "tls.example",
+                &url("http://storage.example/blob"),
+            )
             .unwrap_err();
         assert!(
             matches!(e, Error::PlainHttpRefused { ref registry } if registry == "storage.example"),
             "{e}"
         );
         assert!(
-            t.check_scheme("tls.example", &url("https://storage.example/blob"))
-                .is_ok()
+            t.check_scheme(
+                &Method::GET,
+                "tls.example",
+                &url("https://storage.example/blob")
+            )
+            .is_ok()
         );
         // A plain registry may send its clients to another plain host (its storage).
         assert!(
-            t.check_scheme("plain.example:5000", &url("http://127.0.0.1:9/x"))
-                .is_ok()
+            t.check_scheme(
+                &Method::GET,
+                "plain.example:5000",
+                &url("http://127.0.0.1:9/x")
+            )
+            .is_ok()
         );
-        assert!(t.check_scheme("tls.example", &url("ftp://x/")).is_err());
+        assert!(
+            t.check_scheme(&Method::GET, "tls.example", &url("ftp://x/"))
+                .is_err()
+        );
     }
 
     #[test]
     fn bad_configurations_are_refused() {
-        let config = ClientConfig {
-            chunk_size: 0,
-            ..ClientConfig::default()
-        };
+        let mut config = ClientConfig::default();
+        config.chunk_size = 0;
         assert!(
             Transport::new(config, None)
                 .unwrap_err()
@@ -918,22 +712,6 @@ mod tests {
         let config = ClientConfig::default().with_root_certificate("/nonexistent/ca.pem");
         let e = Transport::new(config, None).unwrap_err();
         assert!(e.to_string().contains("/nonexistent/ca.pem"), "{e}");
-    }
-
-    #[test]
-    fn tls_errors_are_found_inside_nested_io_errors() {
-        let rustls_error =
-            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
-        let inner = std::io::Error::new(std::io::ErrorKind::InvalidData, rustls_error);
-        let outer = std::io::Error::other(inner);
-        assert!(is_tls_error(&outer));
-        assert!(!is_tls_error(&std::io::Error::other("connection refused")));
-    }
-
-    #[test]
-    fn origins_are_normalised() {
-        let u = url::Url::parse("https://R.Example:443/v2/").unwrap();
-        assert_eq!(origin(&u), "https://r.example");
     }
 
     #[test]
@@ -947,16 +725,5 @@ mod tests {
         assert_eq!(t.base_url("ghcr.io"), "https://ghcr.io");
         let call = Call::new(Method::GET, String::new(), "docker.io", Vec::new());
         assert_eq!(call.registry, "registry-1.docker.io");
-    }
-
-    #[test]
-    fn hosts_and_origins() {
-        assert_eq!(host_of("r.example:5000"), "r.example");
-        assert_eq!(host_of("[::1]:5000"), "::1");
-        assert_eq!(host_of("r.example"), "r.example");
-        let u = url::Url::parse("https://r.example:443/v2/").unwrap();
-        assert_eq!(origin(&u), "https://r.example");
-        let u = url::Url::parse("http://127.0.0.1:8080/v2/").unwrap();
-        assert_eq!(origin(&u), "http://127.0.0.1:8080");
     }
 }

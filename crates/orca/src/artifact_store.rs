@@ -135,13 +135,17 @@ impl ArtifactStoreBuilder {
     pub fn build(self) -> Result<ArtifactStore, Error> {
         let mut config = self.client;
         for store in self.stores.iter() {
-            if store.tls().plain_http {
-                config.plain_http.insert(store.registry().to_string());
-            }
+            let policy = config.policy_mut(store.registry().clone());
+            policy.plain_http = store.tls().plain_http;
             if let Some(ca) = &store.tls().ca_file {
-                config.extra_root_certificates.push(ca.clone());
+                policy.root_certificates.push(ca.clone());
             }
         }
+        // The client's events feed the metrics (and any observer the caller gave the
+        // client configuration still gets them).
+        config.observer = Some(Arc::new(telemetry::ClientMetrics::new(
+            config.observer.take(),
+        )));
         let credentials = StoreCredentials::new(
             &self.stores,
             self.unregistered.as_ref(),

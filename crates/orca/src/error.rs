@@ -274,7 +274,7 @@ pub(crate) fn from_distribution(
                 source: Box::new(e),
             }
         }
-        K::Unauthorized | K::Auth => Error::Unauthorized {
+        K::Unauthorized | K::Auth | K::CredentialsRejected => Error::Unauthorized {
             reference,
             status: 401,
             source: Box::new(e),

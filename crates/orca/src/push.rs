@@ -269,10 +269,9 @@ impl ArtifactStore {
             reporter: reporter.clone(),
             digest: p.descriptor.digest.clone(),
         };
-        let push_options = orca_distribution::PushOptions {
-            skip_existing: true,
-            ..Default::default()
-        };
+        let push_options = orca_distribution::PushOptions::builder()
+            .skip_existing(true)
+            .build();
         let pushed = self
             .inner
             .client
@@ -300,10 +299,9 @@ impl ArtifactStore {
             direction: Direction::Upload,
             descriptor: descriptor.clone(),
         });
-        let push_options = orca_distribution::PushOptions {
-            skip_existing: true,
-            ..Default::default()
-        };
+        let push_options = orca_distribution::PushOptions::builder()
+            .skip_existing(true)
+            .build();
         let pushed = self
             .inner
             .client

@@ -20,17 +20,71 @@ pub(crate) const ARTIFACT_SIZE: &str = "orca_artifact_size_bytes";
 pub(crate) const PULLS: &str = "orca_pulls_total";
 /// Counter: successful pushes, label `operation`.
 pub(crate) const PUSHES: &str = "orca_pushes_total";
-/// Counter: blob bytes moved over the network, label `direction` (`download`/`upload`).
+/// Counter: body bytes moved over the network (blobs and manifests), label `direction`
+/// (`download`/`upload`), from the client's observer.
 pub(crate) const BYTES: &str = "orca_transferred_bytes_total";
+/// Counter: requests answered, labels `method`, `status` (`none` when no answer came).
+pub(crate) const REQUESTS: &str = "orca_requests_total";
+/// Counter: requests retried, label `reason` (`status`, `transport`, `resume`, `chunk`).
+pub(crate) const RETRIES: &str = "orca_retries_total";
+/// Counter: authentication negotiations, label `outcome` (`granted`, `failed`, `other`).
+pub(crate) const NEGOTIATIONS: &str = "orca_auth_negotiations_total";
 /// Counter: content-cache hits, label `kind` (`manifest`/`blob`).
 pub(crate) const CACHE_HITS: &str = "orca_cache_hits_total";
 /// Counter: content-cache misses, label `kind` (`manifest`/`blob`).
 pub(crate) const CACHE_MISSES: &str = "orca_cache_misses_total";
 
-pub(crate) fn direction_label(direction: Direction) -> &'static str {
-    match direction {
-        Direction::Download => "download",
-        Direction::Upload => "upload",
+/// The client's events as metrics; then to the observer the caller configured, if any.
+pub(crate) struct ClientMetrics {
+    next: Option<Arc<dyn orca_distribution::Observer>>,
+}
+
+impl ClientMetrics {
+    pub(crate) fn new(next: Option<Arc<dyn orca_distribution::Observer>>) -> ClientMetrics {
+        ClientMetrics { next }
+    }
+}
+
+impl orca_distribution::Observer for ClientMetrics {
+    fn event(&self, event: &orca_distribution::Event<'_>) {
+        use orca_distribution::{AuthOutcome, Direction as D, Event as E, RetryReason};
+        match event {
+            E::Bytes {
+                direction, bytes, ..
+            } => {
+                let label = match direction {
+                    D::Upload => "upload",
+                    _ => "download",
+                };
+                metrics::counter!(BYTES, "direction" => label).increment(*bytes);
+            }
+            E::Answered { method, status, .. } => {
+                let status = status.map_or_else(|| "none".to_owned(), |s| s.to_string());
+                metrics::counter!(REQUESTS, "method" => method.as_str().to_owned(), "status" => status)
+                    .increment(1);
+            }
+            E::Retry { reason, .. } => {
+                let reason = match reason {
+                    RetryReason::Status(_) => "status",
+                    RetryReason::Transport => "transport",
+                    RetryReason::Resume { .. } => "resume",
+                    _ => "chunk",
+                };
+                metrics::counter!(RETRIES, "reason" => reason).increment(1);
+            }
+            E::Auth { outcome, .. } => {
+                let outcome = match outcome {
+                    AuthOutcome::Granted => "granted",
+                    AuthOutcome::Failed => "failed",
+                    _ => "other",
+                };
+                metrics::counter!(NEGOTIATIONS, "outcome" => outcome).increment(1);
+            }
+            _ => {}
+        }
+        if let Some(next) = &self.next {
+            next.event(event);
+        }
     }
 }
 
@@ -106,14 +160,13 @@ impl Reporter {
         }
     }
 
-    /// `bytes` of blob `digest` moved over the network.
+    /// `bytes` of blob `digest` moved (the byte metrics come from the client's observer).
     pub(crate) fn progress(
         &self,
         direction: Direction,
         digest: &orca_manifest::Digest,
         bytes: u64,
     ) {
-        metrics::counter!(BYTES, "direction" => direction_label(direction)).increment(bytes);
         self.event(|| Event::Progress {
             direction,
             digest: digest.clone(),
