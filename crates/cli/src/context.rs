@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use orca::reference::Registry;
 use orca::{ArtifactStore, CacheOptions, ClientConfig, CredentialSource, StoreRegistry};
 
 use crate::args::Global;
@@ -109,23 +110,20 @@ impl Context {
     /// Client options from the global flags; `registries` are the registries the command
     /// names, which `--plain-http` and `--insecure` apply to.
     pub(crate) fn client_config(&self, registries: &[String]) -> ClientConfig {
-        let mut config = ClientConfig {
-            use_native_roots: true,
-            user_agent: format!("orca/{}", env!("CARGO_PKG_VERSION")),
-            ..ClientConfig::default()
-        };
+        let mut builder = ClientConfig::builder().use_native_roots(true);
         if let Some(ca) = &self.global.ca_file {
-            config = config.with_root_certificate(ca.clone());
+            builder = builder.root_certificate(ca.clone());
         }
-        for registry in registries {
+        // A name that is not a registry is reported when the reference is parsed.
+        for registry in registries.iter().filter_map(|r| Registry::parse(r).ok()) {
             if self.global.plain_http {
-                config = config.with_plain_http(registry.clone());
+                builder = builder.plain_http(registry.clone());
             }
             if self.global.insecure {
-                config.insecure_skip_verify.insert(registry.clone());
+                builder = builder.insecure_skip_verify(registry);
             }
         }
-        config
+        builder.build()
     }
 
     /// An [`ArtifactStore`] for a command that names `references` (whose registries get
