@@ -92,6 +92,9 @@ impl Transport {
         &self,
         registry: &str,
     ) -> Result<tokio::sync::OwnedSemaphorePermit, Error> {
+        // One limit per registry however it is spelled.
+        let key = crate::Registry::parse(registry)
+            .map_or_else(|_| registry.to_owned(), |r| r.to_string());
         let semaphore = {
             let mut map = self
                 .transfers
@@ -99,7 +102,7 @@ impl Transport {
                 .unwrap_or_else(PoisonError::into_inner);
             let limit = || self.policy(registry).max_concurrent_transfers;
             Arc::clone(
-                map.entry(registry.to_owned())
+                map.entry(key)
                     .or_insert_with(|| Arc::new(Semaphore::new(limit()))),
             )
         };
@@ -656,6 +659,30 @@ fn unanswerable_401(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn each_registry_has_its_own_transfer_limit() {
+        use futures_util::FutureExt;
+        let mut config = ClientConfig::default();
+        let narrow = crate::Registry::parse("narrow.example").unwrap();
+        config.policy_mut(narrow).max_concurrent_transfers = 1;
+        let t = Transport::new(config, None).unwrap();
+        let held = t.transfer_permit("narrow.example").await.unwrap();
+        // The narrow registry's one slot is taken; another registry is not held up.
+        assert!(t.transfer_permit("narrow.example").now_or_never().is_none());
+        assert!(
+            t.transfer_permit("Narrow.Example:443")
+                .now_or_never()
+                .is_none()
+        );
+        let other = t.transfer_permit("wide.example").now_or_never();
+        assert!(matches!(other, Some(Ok(_))));
+        drop(held);
+        assert!(matches!(
+            t.transfer_permit("NARROW.example").now_or_never(),
+            Some(Ok(_))
+        ));
+    }
 
     #[test]
     fn plain_http_only_where_configured() {
