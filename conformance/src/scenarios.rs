@@ -877,7 +877,9 @@ async fn wrong_credentials(ctx: Arc<Ctx>) -> Result<(), Failure> {
         client
             .fetch_manifest(&ctx.tagged("wrong-creds", "v1")?, &FetchOptions::default())
             .await,
-        &[ErrorKind::Unauthorized, ErrorKind::Auth, ErrorKind::Denied],
+        // One kind whoever said no: the registry (Basic), its token service or the ACR
+        // exchange.
+        &[ErrorKind::CredentialsRejected],
         "fetch with a wrong password",
     )
 }
