@@ -461,7 +461,16 @@ async fn refused_basic_credentials_name_the_user_and_are_not_retried_as_get() {
 async fn a_token_services_refusal_is_credentials_rejected_too() {
     let registry = Hostile::start(|seen, own| {
         if seen.target.starts_with("/token") {
-            Reply::status(401).with_body(br#"{"details":"incorrect username or password"}"#)
+            // A token service that echoes what it was sent, with a terminal escape.
+            let echo = format!(
+                "incorrect password {PASSWORD} in {} \u{1b}]0;owned\u{7}",
+                seen.authorization.clone().unwrap_or_default()
+            );
+            Reply::status(401).with_body(
+                serde_json::json!({ "error": "invalid_grant", "error_description": echo })
+                    .to_string()
+                    .as_bytes(),
+            )
         } else {
             Reply::status(401).with_header(
                 "WWW-Authenticate",
@@ -490,7 +499,9 @@ async fn a_token_services_refusal_is_credentials_rejected_too() {
     let shown = e.to_string();
     assert!(shown.contains("\"bob\""), "{shown}");
     assert!(shown.contains("/token"), "{shown}");
-    assert!(!everything(&e).contains(PASSWORD));
+    let text = everything(&e);
+    assert!(!text.contains(PASSWORD), "{text}");
+    assert!(!text.contains('\u{1b}'), "{text}");
 }
 
 /// Tiny stall limits: a window of 100 ms that must see 64 bytes, 600 ms without progress
