@@ -490,16 +490,25 @@ impl Transport {
         // Boxed: the exchange is large, and every caller's future would carry it inline.
         let mut exchange = Box::pin(self.pool.request(request));
         let result = loop {
-            let mut wake = deadline.at();
-            wake = wake.min(answer_due.unwrap_or_else(|| pace.window_end()));
-            if let Ok(result) = tokio::time::timeout_at(wake, &mut exchange).await {
+            // While the body is sent, look at it at least every `BODY_CHECK`: its end
+            // starts the wait for the head, and each window judges its throughput.
+            let wake = match answer_due {
+                Some(due) => due,
+                None => pace
+                    .window_end()
+                    .min(tokio::time::Instant::now() + BODY_CHECK),
+            };
+            if let Ok(result) =
+                tokio::time::timeout_at(wake.min(deadline.at()), &mut exchange).await
+            {
                 break result;
             }
             if deadline.expired() {
                 return Err(deadline.error(method.as_str(), url.as_str()));
             }
+            let now = tokio::time::Instant::now();
             match answer_due {
-                Some(due) if tokio::time::Instant::now() >= due => {
+                Some(due) if now >= due => {
                     return Err(Error::Timeout {
                         method: method.to_string(),
                         url: redact_url(url.as_str()),
@@ -507,6 +516,8 @@ impl Transport {
                     });
                 }
                 Some(_) => {}
+                // A body sent in full is not judged on its pace: a small one takes no time.
+                None if sent.done() => answer_due = Some(now + self.config.read_timeout),
                 None => {
                     let total = sent.bytes();
                     match pace.record(total - counted) {
@@ -515,9 +526,6 @@ impl Transport {
                         Err(slow) => return Err(slow.into_error(method.as_str(), url.as_str())),
                     }
                     counted = total;
-                    if sent.done() {
-                        answer_due = Some(tokio::time::Instant::now() + self.config.read_timeout);
-                    }
                 }
             }
         };
@@ -600,6 +608,9 @@ impl Transport {
         Ok(Bytes::from(out))
     }
 }
+
+/// How often a request body being sent is looked at (its end, its throughput).
+const BODY_CHECK: Duration = Duration::from_secs(1);
 
 /// When a retry `delay` from now ends, if that is before the operation's deadline.
 fn before(deadline: &Deadline, delay: Duration) -> Option<tokio::time::Instant> {
