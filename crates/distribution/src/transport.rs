@@ -519,6 +519,10 @@ impl Transport {
                 // A body sent in full is not judged on its pace: a small one takes no time.
                 None if sent.done() => answer_due = Some(now + self.config.read_timeout),
                 None => {
+                    // A source with nothing to give yet is not the registry's stall.
+                    let waited = sent.take_source_wait();
+                    pace.excuse(waited);
+                    deadline.excuse(waited);
                     let total = sent.bytes();
                     match pace.record(total - counted) {
                         Ok(true) => deadline.progress(),
@@ -529,41 +533,7 @@ impl Transport {
                 }
             }
         };
-        match result {
-            Err(PoolError::Http(e)) if e.is_parse() => {
-                // The registry's answer is not HTTP hyper accepts (a head over its size
-                // limit, a malformed status line): a protocol error, not worth repeating.
-                let message = if e.is_parse_too_large() {
-                    "the response head is larger than the client accepts (oversized header)"
-                } else {
-                    "the response is not valid HTTP"
-                };
-                Err(Error::Protocol {
-                    method: method.to_string(),
-                    url: redact_url(url.as_str()),
-                    message: message.into(),
-                    source: Some(Box::new(e)),
-                })
-            }
-            Err(e) => match tls_failure(&e) {
-                Some(TlsFailure::PlainHttp) => Err(Error::PlainHttpAnswer {
-                    method: method.to_string(),
-                    url: redact_url(url.as_str()),
-                    source: Box::new(e),
-                }),
-                Some(TlsFailure::Other) => Err(Error::Tls {
-                    method: method.to_string(),
-                    url: redact_url(url.as_str()),
-                    source: Box::new(e),
-                }),
-                None => Err(Error::Connect {
-                    method: method.to_string(),
-                    url: redact_url(url.as_str()),
-                    source: Box::new(e),
-                }),
-            },
-            Ok(r) => Ok(r),
-        }
+        result.map_err(|e| exchange_error(method, url, e))
     }
 
     /// Read a whole (small) body, failing past `limit` bytes or below the minimum
@@ -606,6 +576,44 @@ impl Transport {
             }
         }
         Ok(Bytes::from(out))
+    }
+}
+
+/// The error for an exchange that failed before a response head arrived.
+fn exchange_error(method: &Method, url: &url::Url, e: PoolError) -> Error {
+    match e {
+        PoolError::Http(e) if e.is_parse() => {
+            // The registry's answer is not HTTP hyper accepts (a head over its size
+            // limit, a malformed status line): a protocol error, not worth repeating.
+            let message = if e.is_parse_too_large() {
+                "the response head is larger than the client accepts (oversized header)"
+            } else {
+                "the response is not valid HTTP"
+            };
+            Error::Protocol {
+                method: method.to_string(),
+                url: redact_url(url.as_str()),
+                message: message.into(),
+                source: Some(Box::new(e)),
+            }
+        }
+        e => match tls_failure(&e) {
+            Some(TlsFailure::PlainHttp) => Error::PlainHttpAnswer {
+                method: method.to_string(),
+                url: redact_url(url.as_str()),
+                source: Box::new(e),
+            },
+            Some(TlsFailure::Other) => Error::Tls {
+                method: method.to_string(),
+                url: redact_url(url.as_str()),
+                source: Box::new(e),
+            },
+            None => Error::Connect {
+                method: method.to_string(),
+                url: redact_url(url.as_str()),
+                source: Box::new(e),
+            },
+        },
     }
 }
 
