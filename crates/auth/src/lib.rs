@@ -46,6 +46,7 @@ mod challenge;
 mod credential;
 pub mod docker;
 mod error;
+#[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 mod negotiation;
 mod realm;
