@@ -12,6 +12,7 @@ use orca_auth::{Authorization, Scope, Step};
 use super::call::parse_url;
 use super::{Deadline, Transport};
 use crate::error::Error;
+use crate::sanitize::{Secrets, excerpt};
 
 /// The most bytes of a token-service response read during negotiation.
 const AUTH_BODY_LIMIT: u64 = 1024 * 1024;
@@ -44,6 +45,8 @@ impl Transport {
         let mut negotiation = auth
             .challenge(&uri, headers, scopes, SystemTime::now())
             .map_err(|e| auth_error("cannot answer the registry's challenge", Some(e)))?;
+        // What the token requests carried, kept out of any refusal that echoes it.
+        let mut secrets = Secrets::default();
         for _ in 0..MAX_AUTH_STEPS {
             match negotiation
                 .next(SystemTime::now())
@@ -51,10 +54,11 @@ impl Transport {
             {
                 Step::Authorize(a) => return Ok(a),
                 Step::Send(request) => {
+                    secrets.extend(Secrets::from_request(&request));
                     let reply = self.send_auth_request(registry, request, deadline).await?;
                     negotiation
                         .receive(reply, SystemTime::now())
-                        .map_err(|e| refused(registry, e))?;
+                        .map_err(|e| refused(registry, e, &secrets))?;
                 }
                 _ => {
                     return Err(auth_error(
@@ -97,7 +101,15 @@ impl Transport {
 
 /// The error for a token service's (or ACR exchange's) answer that the negotiation did
 /// not accept: a 401 to a credential is [`Error::CredentialsRejected`], naming the user.
-fn refused(registry: &str, e: orca_auth::Error) -> Error {
+///
+/// # Security
+/// The service's own words (`detail`) are remote text: they are made an excerpt with
+/// control characters escaped and the request's `secrets` (and any `Basic …`/`Bearer …`
+/// value) replaced by `REDACTED`, since a hostile service echoes what it was sent.
+fn refused(registry: &str, mut e: orca_auth::Error, secrets: &Secrets) -> Error {
+    if let orca_auth::Error::TokenRejected { detail, .. } = &mut e {
+        *detail = detail.take().map(|d| excerpt(&d, secrets));
+    }
     if let orca_auth::Error::TokenRejected {
         endpoint,
         credential,
