@@ -36,6 +36,8 @@ pub(crate) struct Transport {
     pub(crate) config: ClientConfig,
     auth: Option<Authenticator>,
     pub(crate) transfers: Arc<Semaphore>,
+    /// Negotiations in flight, one per registry and scope set.
+    negotiations: negotiate::Gates,
 }
 
 impl std::fmt::Debug for Transport {
@@ -65,6 +67,7 @@ impl Transport {
             config,
             auth,
             transfers,
+            negotiations: negotiate::Gates::default(),
         })
     }
 
@@ -110,6 +113,7 @@ impl Transport {
 
     /// Send `call`, negotiating authentication on 401, retrying idempotent requests and
     /// following redirects as configured. Any status is returned; see [`Transport::send_expect`].
+    #[allow(clippy::too_many_lines)] // one state machine (retry, auth, redirect); split, the order of its checks would be hidden
     pub(crate) async fn send(&self, mut call: Call) -> Result<Response, Error> {
         // Normalised as `url` does (default port dropped, host lower-cased), so that a
         // reference written `r.example:443` still gets its credentials.
@@ -118,7 +122,13 @@ impl Transport {
         let mut attempt: u32 = 0;
         let mut negotiated = false;
         let mut denied_retried = false;
-        let mut fresh: Option<Authorization> = None;
+        // A streamed body cannot be replayed after a 401: it starts with a token that will
+        // outlive it.
+        let streamed = matches!(call.body, Body::Stream(_));
+        let (registry, scopes, url) = (&call.registry, &call.scopes, &call.url);
+        let mut fresh = self
+            .stream_authorization(streamed, registry, scopes, url)
+            .await;
         loop {
             let authorization = match fresh.take() {
                 Some(a) => Some(a),
@@ -154,15 +164,19 @@ impl Transport {
             {
                 return Err(e);
             }
+            if status == 401 && negotiated && from_registry {
+                negotiate::refused_fresh_token(&call, &response, authorization.as_ref())?;
+            }
             if status == 401 && self.auth.is_some() && !negotiated && replayable {
                 negotiated = true;
                 if let (Some(auth), Some(a)) = (&self.auth, &authorization) {
                     auth.reject(&call.registry, a);
                 }
-                let a = self
-                    .negotiate(&call.registry, &call.scopes, &call.url, &response.headers)
-                    .await?;
-                fresh = Some(a);
+                let (registry, scopes, url) = (&call.registry, &call.scopes, &call.url);
+                fresh = Some(
+                    self.answer(registry, scopes, url, &response.headers)
+                        .await?,
+                );
                 continue;
             }
             let bearer = authorization
@@ -184,7 +198,7 @@ impl Transport {
                         auth.reject(&call.registry, a);
                     }
                     match self
-                        .negotiate(&call.registry, &call.scopes, &call.url, &headers)
+                        .answer(&call.registry, &call.scopes, &call.url, &headers)
                         .await
                     {
                         Ok(a) => {
