@@ -754,3 +754,72 @@ fn a_failing_source_is_not_turned_into_anonymous() {
         "cannot get the credential for reg.example: docker-credential-broken: exit status 1"
     );
 }
+
+#[test]
+fn short_tokens_are_used_and_streams_refresh_first() {
+    let auth = auth_with("reg.example", Credential::basic("u", "pw"));
+    let challenge = r#"Bearer realm="https://reg.example/token",service="reg.example""#;
+    let request = uri("https://reg.example/v2/a/blobs/uploads/");
+    let get = |body: &str| {
+        drive(
+            auth.challenge(&request, &unauthorized(&[challenge]), &[pull("a")], now())
+                .expect("negotiation"),
+            vec![reply(200, body)],
+        )
+        .result
+        .expect("token")
+    };
+    // A 20-second token (below the old 60-second floor) is believed and used until
+    // close to its end, not past it.
+    get(r#"{"token":"short","expires_in":20}"#);
+    let at = |secs| now() + Duration::from_secs(secs);
+    let cached = |secs| {
+        auth.authorization("reg.example", &[pull("a")], at(secs))
+            .map(|a| a.header_value().to_str().expect("ASCII").to_owned())
+    };
+    assert_eq!(cached(10).as_deref(), Some("Bearer short"));
+    assert_eq!(cached(16), None, "within the skew of its expiry");
+
+    // A 300-second token: fine for a plain request at 200 s, not for a streamed one,
+    // which starts from the remembered challenge with a fresh token.
+    get(r#"{"token":"long","expires_in":300}"#);
+    assert!(
+        auth.authorization("reg.example", &[pull("a")], at(200))
+            .is_some()
+    );
+    assert!(
+        auth.authorization_for_stream("reg.example", &[pull("a")], at(200))
+            .is_none()
+    );
+    assert!(auth.remembers_challenge("reg.example"));
+    let refreshed = drive(
+        auth.challenge(&request, &http::HeaderMap::new(), &[pull("a")], at(200))
+            .expect("a negotiation from the remembered challenge"),
+        vec![reply(200, r#"{"token":"fresh","expires_in":300}"#)],
+    );
+    assert_eq!(
+        refreshed.requests[0].uri().path(),
+        "/token",
+        "asked the token service again"
+    );
+}
+
+#[test]
+fn insufficient_scope_names_the_missing_right() {
+    let refused = http::Response::builder()
+        .status(401)
+        .header(
+            "www-authenticate",
+            r#"Bearer realm="https://reg.example/token",service="reg.example",scope="repository:team/app:pull,push",error="insufficient_scope""#,
+        )
+        .body(())
+        .expect("response");
+    let missing = orca_auth::missing_right(&refused).expect("insufficient_scope");
+    assert_eq!(
+        missing.to_string(),
+        "the token lacks pull,push on repository team/app"
+    );
+    let other =
+        unauthorized(&[r#"Bearer realm="https://reg.example/token",error="invalid_token""#]);
+    assert_eq!(orca_auth::missing_right(&other), None);
+}
