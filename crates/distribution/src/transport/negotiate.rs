@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http::Request;
@@ -25,6 +25,10 @@ const AUTH_BODY_LIMIT: u64 = 1024 * 1024;
 /// The most steps one authentication negotiation may take (two lookups, five requests,
 /// and the final authorization fit with room to spare).
 const MAX_AUTH_STEPS: usize = 12;
+/// The longest a credential lookup (a helper, `az`, an IMDS probe) may take before the
+/// negotiation fails: a hung helper must not hold the negotiation, and every request
+/// waiting on it, forever.
+const LOOKUP_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// One gate per registry and scope set: whoever holds it is negotiating.
 #[derive(Default)]
@@ -189,8 +193,18 @@ impl Transport {
                 Step::Lookup(lookup) => {
                     // Credential helpers, `az`, files: never on the runtime's threads.
                     let what = lookup.describe();
-                    let found = tokio::task::spawn_blocking(move || lookup.run())
+                    let running = tokio::task::spawn_blocking(move || lookup.run());
+                    let found = tokio::time::timeout(LOOKUP_TIMEOUT, running)
                         .await
+                        .map_err(|_| {
+                            auth_error(
+                                &format!(
+                                    "looking up the {what} took more than {} s",
+                                    LOOKUP_TIMEOUT.as_secs()
+                                ),
+                                None,
+                            )
+                        })?
                         .map_err(|e| {
                             auth_error(&format!("looking up the {what} did not finish: {e}"), None)
                         })?;
