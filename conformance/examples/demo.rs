@@ -146,7 +146,7 @@ async fn pull(client: &Client, reference: &Reference, pushed: &Digest, out: &Pat
         return Err(format!("resolved {} but pushed {pushed}", resolved.digest).into());
     }
     let pinned = Reference::new(reference.registry(), reference.repository())?
-        .with_digest(resolved.digest.as_str())?;
+        .with_digest(resolved.digest.clone());
     let fetched = client
         .fetch_manifest(&pinned, &FetchOptions::default())
         .await?;

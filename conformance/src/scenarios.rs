@@ -769,10 +769,7 @@ async fn push_unindexed_referrer(
 ) -> Result<Digest, Failure> {
     let bytes = artifact_manifest(artifact_type, layers, Some(subject))?;
     let digest = Digest::sha256(&bytes);
-    let reference = repo
-        .clone()
-        .with_digest(digest.as_str())
-        .map_err(|e| Failure(e.to_string()))?;
+    let reference = repo.clone().with_digest(digest.clone());
     let pushed = client
         .push_manifest(
             &reference,
@@ -812,10 +809,7 @@ async fn referrers_fallback(ctx: Arc<Ctx>) -> Result<(), Failure> {
         None,
     )?;
     let subject = Descriptor::for_bytes(media_types::OCI_IMAGE_MANIFEST, &subject_bytes);
-    let subject_ref = repo
-        .clone()
-        .with_digest(subject.digest.as_str())
-        .map_err(|e| Failure(e.to_string()))?;
+    let subject_ref = repo.clone().with_digest(subject.digest.clone());
     client
         .push_manifest(
             &subject_ref,

@@ -229,9 +229,7 @@ impl Ctx {
 
     /// `repo(name)` pinned to `digest`.
     pub fn pinned(&self, name: &str, digest: &Digest) -> Result<Reference, Failure> {
-        self.repo(name)?
-            .with_digest(digest.as_str())
-            .map_err(|e| Failure(format!("bad digest {digest}: {e}")))
+        Ok(self.repo(name)?.with_digest(digest.clone()))
     }
 
     /// A new client with the same configuration and credentials but its own token cache.

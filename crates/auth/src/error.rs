@@ -83,7 +83,7 @@ pub enum Error {
     TokenRejected {
         /// The registry (`host[:port]`).
         registry: String,
-        /// The URL asked, without its query.
+        /// The URL asked, redacted by [`redact_url`](crate::redact_url).
         endpoint: String,
         /// The credential that was tried (boxed to keep `Error` small).
         credential: Box<CredentialKind>,
@@ -98,7 +98,7 @@ pub enum Error {
     /// A token response body is not a usable token response.
     #[error("invalid token response from {endpoint}: {kind}")]
     TokenResponse {
-        /// The URL asked, without its query.
+        /// The URL asked, redacted by [`redact_url`](crate::redact_url).
         endpoint: String,
         /// What is wrong.
         kind: TokenResponseErrorKind,
@@ -139,7 +139,7 @@ pub enum Error {
     /// A URI given to or built by the negotiator is not valid.
     #[error("invalid URI {uri:?}: {detail}")]
     InvalidUri {
-        /// The URI text.
+        /// The URI text, redacted by [`redact_url`](crate::redact_url).
         uri: String,
         /// What is wrong.
         detail: String,

@@ -7,8 +7,9 @@
 /// The longest excerpt [`sanitize`] keeps by default, in characters.
 pub const DEFAULT_LIMIT: usize = 512;
 
-/// What replaces a credential in an excerpt.
-pub const REDACTED: &str = "REDACTED";
+/// What replaces a credential in an excerpt (the same word [`redact_url`](crate::redact_url)
+/// uses).
+pub use crate::redact::REDACTED;
 
 /// Secrets shorter than this are not searched for: they would match ordinary words.
 const SHORTEST_SECRET: usize = 4;
@@ -131,11 +132,10 @@ pub(crate) fn error_detail(body: &[u8], secrets: &[&str]) -> Option<String> {
             (e, d) => e.or(d),
         }
         .or_else(|| {
-            let first = value.get("errors")?.get(0)?;
-            match (text(first, "code"), text(first, "message")) {
-                (Some(c), Some(m)) => Some(format!("{c}: {m}")),
-                (c, m) => c.or(m),
-            }
+            // A distribution error body, read by `orca-manifest`'s one parser.
+            orca_manifest::registry_error::parse_error_body(body)
+                .first()
+                .map(ToString::to_string)
         })
     } else {
         let shown = String::from_utf8_lossy(&body[..body.len().min(4 * DEFAULT_LIMIT)]);

@@ -54,6 +54,7 @@ pub mod fuzzing;
 mod lookup;
 mod negotiation;
 mod realm;
+mod redact;
 mod scope;
 mod secret;
 mod token;
@@ -74,6 +75,7 @@ pub use negotiation::{
     AuthOptions, Authenticator, MissingRight, Negotiation, ResponseHeaders, is_denied,
     missing_right,
 };
+pub use redact::{REDACTED, redact_url};
 pub use scope::{Action, Scope};
 pub use secret::Secret;
 pub use token::{DEFAULT_TOKEN_LIFETIME, MAXIMUM_TOKEN_LIFETIME, TokenResponse, jwt_expiry};

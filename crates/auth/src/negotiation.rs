@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Response, StatusCode, Uri};
+use orca_manifest::registry_error::{ErrorCode, parse_error_body};
 
 use crate::authorization::{Authorization, Step};
 use crate::azure::{AzureStep, AzureTokenProvider, LocalIdentityEndpoint};
@@ -17,6 +18,7 @@ use crate::error::{CredentialKind, Error};
 use crate::excerpt;
 use crate::lookup::{Job, Lookup, LookupResult, Outcome};
 use crate::realm;
+use crate::redact::redact_url;
 use crate::scope::{Action, Scope, canonical_key};
 use crate::secret::Secret;
 use crate::token::{TokenResponse, form_body, parse_exchange_response};
@@ -306,21 +308,16 @@ pub fn is_denied(status: StatusCode, body: &[u8]) -> bool {
     if status != StatusCode::BAD_REQUEST && status != StatusCode::FORBIDDEN {
         return false;
     }
-    serde_json::from_slice::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| v.get("errors").and_then(|e| e.as_array()).cloned())
-        .is_some_and(|errors| {
-            errors
-                .iter()
-                .any(|e| e.get("code").and_then(serde_json::Value::as_str) == Some("DENIED"))
-        })
+    parse_error_body(body)
+        .iter()
+        .any(|e| e.code == ErrorCode::Denied)
 }
 
 fn registry_of(uri: &Uri) -> Result<String, Error> {
     uri.authority()
         .map(|a| a.as_str().to_ascii_lowercase())
         .ok_or_else(|| Error::InvalidUri {
-            uri: uri.to_string(),
+            uri: redact_url(&uri.to_string()),
             detail: "the request URI has no host".to_owned(),
         })
 }
@@ -479,7 +476,7 @@ impl Negotiation {
             Outcome::AzureToken(step) => match step? {
                 AzureStep::Send(mut request) => {
                     keep_local_marker_only_for_local_hosts(&mut request);
-                    self.azure_endpoint = Some(url_without_query(&request.uri().to_string()));
+                    self.azure_endpoint = Some(redact_url(&request.uri().to_string()));
                     send_pending(request, Awaiting::AzureToken)
                 }
                 AzureStep::Token(token) => {
@@ -794,7 +791,7 @@ impl Negotiation {
             builder = builder.header(http::header::AUTHORIZATION, basic.header_value().clone());
         }
         builder.body(Bytes::new()).map_err(|err| Error::InvalidUri {
-            uri: url_without_query(&url),
+            uri: redact_url(&url),
             detail: err.to_string(),
         })
     }
@@ -842,7 +839,7 @@ impl Negotiation {
         let endpoint = self
             .realm
             .as_ref()
-            .map_or_else(String::new, |r| url_without_query(&r.to_string()));
+            .map_or_else(String::new, |r| redact_url(&r.to_string()));
         if !response.status().is_success() {
             let kind = if cached_refresh {
                 CredentialKind::CachedRefreshToken
@@ -880,7 +877,7 @@ impl Negotiation {
     ) -> Error {
         Error::TokenRejected {
             registry: self.registry.clone(),
-            endpoint: url_without_query(endpoint),
+            endpoint: redact_url(endpoint),
             credential: Box::new(credential),
             scopes: self.scope_text(),
             status: response.status().as_u16(),
@@ -931,13 +928,9 @@ fn post(url: &str, form: Bytes) -> Result<Request<Bytes>, Error> {
         )
         .body(form)
         .map_err(|err| Error::InvalidUri {
-            uri: url_without_query(url),
+            uri: redact_url(url),
             detail: err.to_string(),
         })
-}
-
-fn url_without_query(url: &str) -> String {
-    url.split('?').next().unwrap_or_default().to_owned()
 }
 
 /// What a registry's `insufficient_scope` refusal says is missing: the scopes its

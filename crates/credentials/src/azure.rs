@@ -99,7 +99,10 @@ fn post_form(
         .map_err(|err| {
             lookup_error(Error::Azure {
                 provider,
-                detail: format!("cannot build the token request for {url}: {err}"),
+                detail: format!(
+                    "cannot build the token request for {}: {err}",
+                    orca_auth::redact_url(url)
+                ),
             })
         })
 }
@@ -458,7 +461,10 @@ impl AzureTokenProvider for ManagedIdentityCredential {
             .map_err(|err| {
                 lookup_error(Error::Azure {
                     provider: Self::NAME,
-                    detail: format!("cannot build the token request for {endpoint}: {err}"),
+                    detail: format!(
+                        "cannot build the token request for {}: {err}",
+                        orca_auth::redact_url(endpoint)
+                    ),
                 })
             })
     }

@@ -196,7 +196,7 @@ impl Client {
                 .header_str(&header::CONTENT_LENGTH)
                 .and_then(|l| l.trim().parse::<u64>().ok());
             if let (Some(digest), Some(media_type), Some(size)) = (digest, media_type, size) {
-                if let Some(pinned) = pinned_digest(reference)?
+                if let Some(pinned) = pinned_digest(reference)
                     && pinned != digest
                 {
                     return Err(Error::DigestMismatch {
@@ -308,7 +308,7 @@ impl Client {
                 ));
             }
         };
-        let expected = match pinned_digest(reference)? {
+        let expected = match pinned_digest(reference) {
             Some(d) => Some(d),
             None => match header_digest {
                 Some(h) => Some(Digest::parse(&h).map_err(|e| Error::Protocol {
@@ -343,7 +343,7 @@ impl Client {
         media_type: &str,
     ) -> Result<PushedManifest, Error> {
         // The digest is sha256 unless the reference pins one of another algorithm.
-        let digest = match pinned_digest(reference)? {
+        let digest = match pinned_digest(reference) {
             Some(pinned) => {
                 let actual =
                     Digest::compute(&pinned.algorithm(), &bytes).map_err(|e| Error::Config {
@@ -550,7 +550,7 @@ impl Client {
         subject: &Reference,
         artifact_type: Option<&str>,
     ) -> Result<Referrers, Error> {
-        let digest = pinned_digest(subject)?.ok_or_else(|| {
+        let digest = pinned_digest(subject).ok_or_else(|| {
             Error::config(format!(
                 "referrers need a reference with a digest, got {subject}"
             ))
@@ -711,17 +711,9 @@ fn verify_manifest_digest(
     Ok(expected)
 }
 
-/// The reference's digest, parsed.
-pub(crate) fn pinned_digest(reference: &Reference) -> Result<Option<Digest>, Error> {
-    reference
-        .digest()
-        .map(|d| {
-            Digest::parse(d).map_err(|e| Error::Config {
-                message: format!("invalid digest in reference {reference}"),
-                source: Some(Box::new(e)),
-            })
-        })
-        .transpose()
+/// The reference's digest.
+pub(crate) fn pinned_digest(reference: &Reference) -> Option<Digest> {
+    reference.digest().cloned()
 }
 
 /// The `rel="next"` target of a `Link` header, resolved against the page's URL.

@@ -306,8 +306,8 @@ impl Client {
             .map_err(|_| Error::config("the client's transfer limit was closed"))?;
         let mut download = Download {
             client: self.clone(),
-            registry: repository.registry().to_owned(),
-            repository: repository.repository().to_owned(),
+            registry: repository.registry().to_string(),
+            repository: repository.repository().to_string(),
             url: self.blob_url(repository, &descriptor.digest),
             expected: descriptor.clone(),
             verifier: Some(verifier),

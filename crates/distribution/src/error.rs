@@ -1,10 +1,8 @@
-//! The crate's one error type, the registry's error codes and the error kinds.
+//! The crate's one error type and the error kinds.
 
-use std::fmt;
 use std::time::Duration;
 
 use orca_manifest::Digest;
-use serde::Deserialize;
 
 use crate::sanitize::{Secrets, excerpt};
 
@@ -54,166 +52,40 @@ pub enum ErrorKind {
     Io,
 }
 
-/// An error code from a registry's error body (`{"errors":[{"code":"BLOB_UNKNOWN",…}]}`).
-///
-/// Unknown codes are kept as [`ErrorCode::Other`], so that no code is ever lost.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum ErrorCode {
-    /// `BLOB_UNKNOWN`: blob unknown to registry.
-    BlobUnknown,
-    /// `BLOB_UPLOAD_INVALID`: blob upload invalid.
-    BlobUploadInvalid,
-    /// `BLOB_UPLOAD_UNKNOWN`: blob upload unknown to registry.
-    BlobUploadUnknown,
-    /// `DIGEST_INVALID`: provided digest did not match uploaded content.
-    DigestInvalid,
-    /// `MANIFEST_BLOB_UNKNOWN`: manifest references a manifest or blob unknown to registry.
-    ManifestBlobUnknown,
-    /// `MANIFEST_INVALID`: manifest invalid.
-    ManifestInvalid,
-    /// `MANIFEST_UNKNOWN`: manifest unknown to registry.
-    ManifestUnknown,
-    /// `NAME_INVALID`: invalid repository name.
-    NameInvalid,
-    /// `NAME_UNKNOWN`: repository name not known to registry.
-    NameUnknown,
-    /// `SIZE_INVALID`: provided length did not match content length.
-    SizeInvalid,
-    /// `UNAUTHORIZED`: authentication required.
-    Unauthorized,
-    /// `DENIED`: requested access to the resource is denied.
-    Denied,
-    /// `UNSUPPORTED`: the operation is unsupported.
-    Unsupported,
-    /// `TOOMANYREQUESTS`: too many requests.
-    TooManyRequests,
-    /// Any other code, as sent.
-    Other(String),
-}
-
-impl ErrorCode {
-    /// Parse a code as it appears in an error body.
-    pub fn parse(code: &str) -> ErrorCode {
-        match code {
-            "BLOB_UNKNOWN" => ErrorCode::BlobUnknown,
-            "BLOB_UPLOAD_INVALID" => ErrorCode::BlobUploadInvalid,
-            "BLOB_UPLOAD_UNKNOWN" => ErrorCode::BlobUploadUnknown,
-            "DIGEST_INVALID" => ErrorCode::DigestInvalid,
-            "MANIFEST_BLOB_UNKNOWN" => ErrorCode::ManifestBlobUnknown,
-            "MANIFEST_INVALID" => ErrorCode::ManifestInvalid,
-            "MANIFEST_UNKNOWN" => ErrorCode::ManifestUnknown,
-            "NAME_INVALID" => ErrorCode::NameInvalid,
-            "NAME_UNKNOWN" => ErrorCode::NameUnknown,
-            "SIZE_INVALID" => ErrorCode::SizeInvalid,
-            "UNAUTHORIZED" => ErrorCode::Unauthorized,
-            "DENIED" => ErrorCode::Denied,
-            "UNSUPPORTED" => ErrorCode::Unsupported,
-            "TOOMANYREQUESTS" => ErrorCode::TooManyRequests,
-            other => ErrorCode::Other(other.to_owned()),
-        }
-    }
-
-    /// The code as the spec spells it.
-    pub fn as_str(&self) -> &str {
-        match self {
-            ErrorCode::BlobUnknown => "BLOB_UNKNOWN",
-            ErrorCode::BlobUploadInvalid => "BLOB_UPLOAD_INVALID",
-            ErrorCode::BlobUploadUnknown => "BLOB_UPLOAD_UNKNOWN",
-            ErrorCode::DigestInvalid => "DIGEST_INVALID",
-            ErrorCode::ManifestBlobUnknown => "MANIFEST_BLOB_UNKNOWN",
-            ErrorCode::ManifestInvalid => "MANIFEST_INVALID",
-            ErrorCode::ManifestUnknown => "MANIFEST_UNKNOWN",
-            ErrorCode::NameInvalid => "NAME_INVALID",
-            ErrorCode::NameUnknown => "NAME_UNKNOWN",
-            ErrorCode::SizeInvalid => "SIZE_INVALID",
-            ErrorCode::Unauthorized => "UNAUTHORIZED",
-            ErrorCode::Denied => "DENIED",
-            ErrorCode::Unsupported => "UNSUPPORTED",
-            ErrorCode::TooManyRequests => "TOOMANYREQUESTS",
-            ErrorCode::Other(code) => code,
-        }
-    }
-}
-
-impl fmt::Display for ErrorCode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// One entry of a registry's error body.
-///
-/// # Security
-/// `message` and `detail` are bounded excerpts of what the registry sent, with control
-/// characters escaped and credentials replaced by `REDACTED`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RegistryError {
-    /// The error code.
-    pub code: ErrorCode,
-    /// The registry's message, if any.
-    pub message: String,
-    /// The `detail` member, re-serialised as compact JSON, if present.
-    pub detail: Option<String>,
-}
-
-impl fmt::Display for RegistryError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.message.is_empty() {
-            write!(f, "{}", self.code)
-        } else {
-            write!(f, "{}: {}", self.code, self.message)
-        }
-    }
-}
-
-#[derive(Deserialize)]
-struct ErrorBody {
-    #[serde(default)]
-    errors: Vec<ErrorEntry>,
-}
-
-#[derive(Deserialize)]
-struct ErrorEntry {
-    code: String,
-    #[serde(default)]
-    message: Option<String>,
-    #[serde(default)]
-    detail: Option<serde_json::Value>,
-}
+/// The registry's error codes and error-body entries: `orca-manifest`'s one table and
+/// parser, re-exported here where [`Error::Status`] carries them.
+pub use orca_manifest::registry_error::{ErrorCode, RegistryError};
 
 /// The most entries of one error body kept.
 const MAX_REGISTRY_ERRORS: usize = 8;
 
-/// Parse a registry error body; anything that is not one yields no entries.
+/// Parse a registry error body with `orca-manifest`'s one parser; anything that is not one
+/// yields no entries.
 ///
 /// # Security
 /// The body is remote text: at most [`MAX_REGISTRY_ERRORS`] entries are kept, and each
-/// message and detail is a bounded excerpt with control characters escaped and
+/// code, message and detail is a bounded excerpt with control characters escaped and
 /// credentials (`secrets`, and any `Basic …`/`Bearer …` value) replaced by `REDACTED`.
 pub(crate) fn parse_error_body(body: &[u8], secrets: &Secrets) -> Vec<RegistryError> {
-    serde_json::from_slice::<ErrorBody>(body)
-        .map(|b| {
-            b.errors
-                .into_iter()
-                .take(MAX_REGISTRY_ERRORS)
-                .map(|e| RegistryError {
-                    code: ErrorCode::parse(&excerpt(&e.code, secrets)),
-                    message: excerpt(&e.message.unwrap_or_default(), secrets),
-                    detail: e
-                        .detail
-                        .filter(|d| !d.is_null())
-                        .map(|d| excerpt(&d.to_string(), secrets)),
-                })
-                .collect()
+    orca_manifest::registry_error::parse_error_body(body)
+        .into_iter()
+        .take(MAX_REGISTRY_ERRORS)
+        .map(|e| {
+            let mut entry = RegistryError::new(
+                ErrorCode::parse(&excerpt(e.code.as_str(), secrets)),
+                excerpt(&e.message, secrets),
+            );
+            entry.detail = e.detail.map(|d| excerpt(&d, secrets));
+            entry
         })
-        .unwrap_or_default()
+        .collect()
 }
 
 /// Everything that can go wrong in `orca-distribution`.
 ///
-/// URLs in errors never carry credentials (user info and query values that look like
-/// secrets are removed), and no error carries a header value.
+/// URLs in errors never carry credentials: they are redacted by [`orca_auth::redact_url`]
+/// (user info removed, every query value but the distribution API's own reads `REDACTED`),
+/// and no error carries a header value.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -500,99 +372,21 @@ fn status_kind(status: u16, errors: &[RegistryError]) -> ErrorKind {
     }
 }
 
-/// Query parameter names whose values are never shown (pre-signed storage URLs put
-/// signatures there).
-const SECRET_QUERY_KEYS: &[&str] = &[
-    "signature",
-    "sig",
-    "token",
-    "access_token",
-    "refresh_token",
-    "password",
-    "x-amz-signature",
-    "x-amz-credential",
-    "x-amz-security-token",
-    "x-goog-signature",
-    "x-goog-credential",
-    "se",
-    "sp",
-    "sv",
-    "sr",
-    "skoid",
-    "sktid",
-    "code",
-    "key",
-];
-
-/// A URL with its user info removed and secret-looking query values replaced by
-/// `REDACTED`, for errors and logs.
-pub(crate) fn redact_url(raw: &str) -> String {
-    let Ok(mut url) = url::Url::parse(raw) else {
-        // Not absolute: keep only the path, never a query.
-        return raw.split(['?', '#']).next().unwrap_or_default().to_owned();
-    };
-    let _ = url.set_username("");
-    let _ = url.set_password(None);
-    url.set_fragment(None);
-    if url.query().is_some() {
-        let pairs: Vec<(String, String)> = url
-            .query_pairs()
-            .map(|(k, v)| {
-                let secret = SECRET_QUERY_KEYS.iter().any(|s| k.eq_ignore_ascii_case(s));
-                let value = if secret {
-                    "REDACTED".to_owned()
-                } else {
-                    v.into_owned()
-                };
-                (k.into_owned(), value)
-            })
-            .collect();
-        url.query_pairs_mut().clear().extend_pairs(pairs);
-    }
-    url.to_string()
-}
+/// The one URL-redaction policy (user info stripped, query values `REDACTED` but the
+/// distribution API's own), shared with orca-auth.
+pub(crate) use orca_auth::redact_url;
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn codes_round_trip_and_unknown_codes_are_kept() {
-        let cases = [
-            "BLOB_UNKNOWN",
-            "BLOB_UPLOAD_INVALID",
-            "BLOB_UPLOAD_UNKNOWN",
-            "DIGEST_INVALID",
-            "MANIFEST_BLOB_UNKNOWN",
-            "MANIFEST_INVALID",
-            "MANIFEST_UNKNOWN",
-            "NAME_INVALID",
-            "NAME_UNKNOWN",
-            "SIZE_INVALID",
-            "UNAUTHORIZED",
-            "DENIED",
-            "UNSUPPORTED",
-            "TOOMANYREQUESTS",
-            "SOMETHING_NEW",
-        ];
-        assert_eq!(cases.len(), 15);
-        for c in cases {
-            assert_eq!(ErrorCode::parse(c).as_str(), c);
-        }
-        assert_eq!(
-            ErrorCode::parse("SOMETHING_NEW"),
-            ErrorCode::Other("SOMETHING_NEW".into())
-        );
-    }
-
-    #[test]
-    fn error_body_parses_all_entries() {
+    fn error_bodies_are_read_with_the_shared_parser() {
         let body =
             br#"{"errors":[{"code":"DENIED","message":"no","detail":{"a":1}},{"code":"X_Y"}]}"#;
         let errors = parse_error_body(body, &Secrets::default());
         assert_eq!(errors.len(), 2);
         assert_eq!(errors[0].code, ErrorCode::Denied);
-        assert_eq!(errors[0].detail.as_deref(), Some(r#"{"a":1}"#));
         assert_eq!(errors[1].code, ErrorCode::Other("X_Y".into()));
         assert!(parse_error_body(b"<html>", &Secrets::default()).is_empty());
     }
@@ -605,11 +399,7 @@ mod tests {
             status,
             errors: codes
                 .iter()
-                .map(|c| RegistryError {
-                    code: ErrorCode::parse(c),
-                    message: String::new(),
-                    detail: None,
-                })
+                .map(|c| RegistryError::new(ErrorCode::parse(c), ""))
                 .collect(),
             retry_after: None,
         };
@@ -625,21 +415,6 @@ mod tests {
         assert!(status(429, &[]).is_retryable());
         assert!(!status(501, &[]).is_retryable());
         assert!(!status(404, &[]).is_retryable());
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn secret_query_values_and_passwords_never_survive_redaction(
-            secret in "[A-Za-z0-9]{12,24}",
-            key in proptest::sample::select(SECRET_QUERY_KEYS.to_vec()),
-            other in "[a-z]{1,8}",
-        ) {
-            let raw = format!("https://user:{secret}@h.example/p?{other}=1&{key}={secret}");
-            let redacted = redact_url(&raw);
-            proptest::prop_assert!(!redacted.contains(&secret), "{redacted}");
-            let relative = format!("/v2/x?{key}={secret}");
-            proptest::prop_assert!(!redact_url(&relative).contains(&secret));
-        }
     }
 
     #[test]
@@ -721,12 +496,11 @@ mod tests {
 
     #[test]
     fn urls_lose_credentials_and_signatures() {
-        let u = redact_url("https://user:pw@blob.example/x?sig=abc&a=b&X-Amz-Signature=zz#frag");
-        assert!(!u.contains("pw"), "{u}");
-        assert!(!u.contains("user"), "{u}");
-        assert!(!u.contains("abc"), "{u}");
-        assert!(!u.contains("zz"), "{u}");
-        assert!(u.contains("a=b"), "{u}");
-        assert_eq!(redact_url("/v2/x?token=s"), "/v2/x");
+        let u = redact_url("https://user:pw@blob.example/x?sig=abc&n=2&X-Amz-Signature=zz#frag");
+        assert_eq!(
+            u,
+            "https://blob.example/x?sig=REDACTED&n=2&X-Amz-Signature=REDACTED"
+        );
+        assert_eq!(redact_url("/v2/x?token=s"), "/v2/x?token=REDACTED");
     }
 }

@@ -169,7 +169,7 @@ impl Client {
         };
         Pager {
             client: self.clone(),
-            registry: repository.registry().to_owned(),
+            registry: repository.registry().to_string(),
             scopes: pull_scope(repository.repository()),
             kind: ListKind::Tags,
             next: Some(url),

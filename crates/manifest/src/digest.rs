@@ -60,7 +60,7 @@ impl fmt::Display for Algorithm {
 }
 
 /// Why a string is not a valid digest.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum DigestErrorKind {
     /// There is no `:` separating algorithm and encoded value.

@@ -43,6 +43,7 @@ mod index;
 mod manifest;
 pub mod media_types;
 mod object;
+pub mod registry_error;
 
 pub use descriptor::{Descriptor, Platform};
 pub use digest::{Algorithm, Digest, DigestErrorKind, Hasher, Verifier, VerifyingReader};

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use orca_manifest::DigestErrorKind;
+
 use crate::{MAX_REPOSITORY_LEN, MAX_TAG_LEN};
 
 /// How many bytes of the input an error message quotes before eliding the rest.
@@ -42,8 +44,9 @@ impl Error {
     /// For [`Reference::parse`](crate::Reference::parse) and
     /// [`Reference::parse_normalized`](crate::Reference::parse_normalized) this is the whole
     /// reference; for [`Reference::new`](crate::Reference::new) it is
-    /// `registry/repository`; for [`Reference::with_tag`](crate::Reference::with_tag) and
-    /// [`Reference::with_digest`](crate::Reference::with_digest) it is the tag or digest.
+    /// `registry/repository`; for [`Reference::with_tag`](crate::Reference::with_tag) the
+    /// tag; for [`Registry::parse`](crate::Registry::parse) and
+    /// [`Repository::parse`](crate::Repository::parse) the registry or repository.
     pub fn input(&self) -> &str {
         &self.input
     }
@@ -84,7 +87,8 @@ impl fmt::Display for Error {
                 }
                 Part::Repository => " (allowed: a-z 0-9 . _ - and '/' between components)",
                 Part::Tag => " (allowed: A-Z a-z 0-9 _ . -)",
-                Part::Digest => " (allowed: a-z 0-9 + . _ - before ':', A-Z a-z 0-9 = _ - after)",
+                // Digest errors are `ErrorKind::InvalidDigest`, which names the rule.
+                Part::Digest => "",
             })?;
         }
         Ok(())
@@ -152,6 +156,13 @@ pub enum ErrorKind {
     InvalidIpv6,
     /// The registry port is empty, not decimal digits, or outside 1–65535.
     InvalidPort,
+    /// The registry was written with a scheme (`http://localhost:5000`); a registry is
+    /// `host[:port]`, and plain HTTP is a client setting.
+    SchemeNotAllowed,
+    /// Once lower-cased (registry names are compared in lower case) the registry does not
+    /// read as one: a host without `.` or port that is not `localhost` (`MyHost`, or
+    /// `myhost` given alone) would be a Docker Hub namespace in `myhost/app`.
+    AmbiguousRegistry,
     /// The tag starts with `.` or `-`; it must start with a letter, digit or `_`.
     InvalidTagStart(char),
     /// The tag is longer than [`MAX_TAG_LEN`] characters (reported at the first byte
@@ -160,21 +171,9 @@ pub enum ErrorKind {
         /// The tag's length in bytes.
         length: usize,
     },
-    /// The digest has no `:` between algorithm and encoded value.
-    MissingDigestSeparator,
-    /// The digest algorithm is empty or not of the form `[a-z0-9]+([+._-][a-z0-9]+)*`.
-    InvalidDigestAlgorithm,
-    /// The digest's encoded value is empty or has a character outside `[a-zA-Z0-9=_-]`.
-    InvalidDigestEncoded,
-    /// The encoded value of a `sha256` or `sha512` digest is not lowercase hex.
-    DigestNotLowercaseHex,
-    /// The encoded value of a `sha256` or `sha512` digest has the wrong length.
-    DigestLength {
-        /// The length the algorithm needs (64 for sha256, 128 for sha512).
-        expected: usize,
-        /// The length given.
-        actual: usize,
-    },
+    /// The digest is not valid under the OCI digest grammar, `orca-manifest`'s (the one
+    /// [`orca_manifest::Digest::parse`] applies): the kind says what is wrong.
+    InvalidDigest(DigestErrorKind),
 }
 
 impl fmt::Display for ErrorKind {
@@ -214,6 +213,15 @@ impl fmt::Display for ErrorKind {
                  \"[2001:db8::1]:5000\" (no zone, no embedded IPv4)",
             ),
             ErrorKind::InvalidPort => f.write_str("the port must be a number from 1 to 65535"),
+            ErrorKind::SchemeNotAllowed => f.write_str(
+                "a registry is host[:port] without a scheme: write \"localhost:5000\", not \
+                 \"http://localhost:5000\" (plain HTTP is a client setting)",
+            ),
+            ErrorKind::AmbiguousRegistry => f.write_str(
+                "a registry host without '.' or a port must be \"localhost\" (names are \
+                 compared in lower case, and \"name/app\" would be a Docker Hub repository); \
+                 add the domain or the port",
+            ),
             ErrorKind::InvalidTagStart(c) => write!(
                 f,
                 "a tag cannot start with {c:?}; it starts with a letter, digit or '_'"
@@ -222,23 +230,7 @@ impl fmt::Display for ErrorKind {
                 f,
                 "the tag is {length} bytes long; at most {MAX_TAG_LEN} characters are allowed"
             ),
-            ErrorKind::MissingDigestSeparator => {
-                f.write_str("a digest is \"algorithm:encoded\" and this one has no ':'")
-            }
-            ErrorKind::InvalidDigestAlgorithm => f.write_str(
-                "the digest algorithm must be lowercase letters and digits, optionally \
-                 joined by single '+', '.', '_' or '-'",
-            ),
-            ErrorKind::InvalidDigestEncoded => f.write_str(
-                "the digest's encoded value must be non-empty letters, digits, '=', '_' or '-'",
-            ),
-            ErrorKind::DigestNotLowercaseHex => {
-                f.write_str("sha256 and sha512 digests are lowercase hex")
-            }
-            ErrorKind::DigestLength { expected, actual } => write!(
-                f,
-                "the encoded value has {actual} characters; this algorithm needs {expected}"
-            ),
+            ErrorKind::InvalidDigest(kind) => write!(f, "{kind}"),
         }
     }
 }

@@ -7,6 +7,8 @@
 
 use std::net::Ipv6Addr;
 
+use orca_manifest::{Digest, DigestErrorKind};
+
 use crate::{Error, ErrorKind, MAX_REPOSITORY_LEN, MAX_TAG_LEN, Part};
 
 /// The character starting at byte `i` of `s` (a replacement character if `i` is not a
@@ -198,74 +200,22 @@ pub(crate) fn check_tag(input: &str, start: usize, end: usize) -> Result<(), Err
     Ok(())
 }
 
-/// `algorithm ':' encoded` under the OCI image-spec grammar: algorithm
-/// `[a-z0-9]+([+._-][a-z0-9]+)*`, encoded `[a-zA-Z0-9=_-]+`; `sha256` needs 64 and
-/// `sha512` 128 lowercase hex characters. Other well-formed algorithms are accepted.
-pub(crate) fn check_digest(input: &str, start: usize, end: usize) -> Result<(), Error> {
+/// The digest `input[start..end]`, validated by [`Digest::parse`] (the one digest grammar,
+/// `orca-manifest`'s) with its error reported in the reference's terms.
+pub(crate) fn parse_digest(input: &str, start: usize, end: usize) -> Result<Digest, Error> {
     let s = &input[start..end];
-    let fail = |kind, at: usize| Err(Error::new(input, Part::Digest, kind, start + at));
+    let fail = |kind, at: usize| Error::new(input, Part::Digest, kind, start + at);
     if s.is_empty() {
-        return fail(ErrorKind::Empty, 0);
+        return Err(fail(ErrorKind::Empty, 0));
     }
-    let colon = s.find(':');
-    let algorithm = &s[..colon.unwrap_or(s.len())];
-    let a = algorithm.as_bytes();
-    if a.is_empty() {
-        return fail(ErrorKind::InvalidDigestAlgorithm, 0);
-    }
-    for (i, &c) in a.iter().enumerate() {
-        if is_lower_alnum(c) {
-            continue;
+    Digest::parse(s).map_err(|e| match e {
+        orca_manifest::Error::InvalidDigest { kind, position, .. } => {
+            fail(ErrorKind::InvalidDigest(kind), position)
         }
-        if matches!(c, b'+' | b'.' | b'_' | b'-') {
-            let after_separator = i > 0 && !is_lower_alnum(a[i - 1]);
-            if i == 0 || i == a.len() - 1 || after_separator {
-                return fail(ErrorKind::InvalidDigestAlgorithm, i);
-            }
-        } else {
-            return fail(ErrorKind::InvalidCharacter(char_at(s, i)), i);
-        }
-    }
-    let Some(colon) = colon else {
-        return fail(ErrorKind::MissingDigestSeparator, s.len());
-    };
-    let encoded_start = colon + 1;
-    let encoded = &s.as_bytes()[encoded_start..];
-    if encoded.is_empty() {
-        return fail(ErrorKind::InvalidDigestEncoded, encoded_start);
-    }
-    if let Some(bad) = encoded
-        .iter()
-        .position(|&c| !(c.is_ascii_alphanumeric() || matches!(c, b'=' | b'_' | b'-')))
-    {
-        return fail(
-            ErrorKind::InvalidCharacter(char_at(s, encoded_start + bad)),
-            encoded_start + bad,
-        );
-    }
-    let expected = match algorithm {
-        "sha256" => Some(64),
-        "sha512" => Some(128),
-        _ => None,
-    };
-    if let Some(expected) = expected {
-        if let Some(bad) = encoded
-            .iter()
-            .position(|&c| !(c.is_ascii_digit() || (b'a'..=b'f').contains(&c)))
-        {
-            return fail(ErrorKind::DigestNotLowercaseHex, encoded_start + bad);
-        }
-        if encoded.len() != expected {
-            return fail(
-                ErrorKind::DigestLength {
-                    expected,
-                    actual: encoded.len(),
-                },
-                encoded_start,
-            );
-        }
-    }
-    Ok(())
+        // `Digest::parse` fails with `InvalidDigest` only; should that change, the digest
+        // is still refused, at its start.
+        _ => fail(ErrorKind::InvalidDigest(DigestErrorKind::InvalidEncoded), 0),
+    })
 }
 
 /// Docker's image-ID form: exactly 64 lowercase hex characters.

@@ -3,33 +3,34 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::grammar::{
-    check_digest, check_registry, check_repository, check_repository_len, check_tag, is_image_id,
-    is_registry_like,
-};
-use crate::{DEFAULT_TAG, DOCKER_HUB, Error, ErrorKind, Part};
+use orca_manifest::Digest;
 
-/// Docker Hub's legacy host name, normalised to [`DOCKER_HUB`].
-const DOCKER_HUB_LEGACY: &str = "index.docker.io";
+use crate::grammar::{
+    check_registry, check_repository, check_repository_len, check_tag, is_image_id,
+    is_registry_like, parse_digest,
+};
+use crate::registry::check_no_scheme;
+use crate::{DEFAULT_TAG, Error, ErrorKind, Part, Registry, Repository};
+
 /// The namespace of Docker Hub's official images.
 const OFFICIAL_PREFIX: &str = "library/";
 
 /// An image reference: `registry/repository[:tag][@digest]`.
 ///
 /// Invariants: every part is valid under the distribution reference grammar (see the
-/// crate documentation), the registry is one by Docker's rule (`localhost`, or it
-/// contains `.`, `:` or an upper-case letter), and `Display` writes a string that
+/// crate documentation), the registry is a normalised [`Registry`] (`localhost`, or it
+/// contains `.` or `:`, or is an IPv6 address), and `Display` writes a string that
 /// [`Reference::parse`] reads back into an equal value.
 ///
-/// Parts are kept as written: the registry's case and port are not normalised, and
-/// `index.docker.io` stays as it is unless [`Reference::parse_normalized`] is used.
-/// Equality compares the four parts as strings.
+/// The registry is normalised (lower case, no `:443`, Docker Hub's aliases as `docker.io`:
+/// see [`Registry`]); the repository, tag and digest are kept as written. Equality compares
+/// the four parts.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Reference {
-    registry: String,
-    repository: String,
+    registry: Registry,
+    repository: Repository,
     tag: Option<String>,
-    digest: Option<String>,
+    digest: Option<Digest>,
 }
 
 /// Byte ranges of the name, tag and digest of a reference string.
@@ -70,8 +71,8 @@ impl Split {
         }
     }
 
-    /// Validate the tag and digest and return them as owned strings.
-    fn tag_and_digest(&self, input: &str) -> Result<(Option<String>, Option<String>), Error> {
+    /// Validate the tag and digest and return them.
+    fn tag_and_digest(&self, input: &str) -> Result<(Option<String>, Option<Digest>), Error> {
         let tag = match self.tag {
             Some((start, end)) => {
                 check_tag(input, start, end)?;
@@ -80,10 +81,7 @@ impl Split {
             None => None,
         };
         let digest = match self.digest {
-            Some((start, end)) => {
-                check_digest(input, start, end)?;
-                Some(input[start..end].to_owned())
-            }
+            Some((start, end)) => Some(parse_digest(input, start, end)?),
             None => None,
         };
         Ok((tag, digest))
@@ -95,19 +93,23 @@ impl Reference {
     /// `localhost:5000/app@sha256:…`, as a service receiving references should.
     ///
     /// The registry is required: the part before the first `/` must be `localhost` or
-    /// contain `.`, `:` or an upper-case letter (Docker's rule). Nothing is normalised:
-    /// `Display` gives back exactly `input`. A reference with neither tag nor digest has
+    /// contain `.`, `:` or an upper-case letter (Docker's rule), and still read as one once
+    /// lower-cased ([`ErrorKind::AmbiguousRegistry`] otherwise). Only the registry is
+    /// normalised (see [`Registry`]): `Display` gives back `input` with the registry in its
+    /// normal form. A reference with neither tag nor digest has
     /// [`tag`](Reference::tag) `None`; [`manifest_reference`](Reference::manifest_reference)
     /// then gives `latest`.
     ///
     /// # Errors
     ///
     /// An [`Error`] naming the first problem from the left: [`ErrorKind::MissingRegistry`]
-    /// for `team/app:1` or `app`, and otherwise the part and rule that fail.
+    /// for `team/app:1` or `app`, [`ErrorKind::SchemeNotAllowed`] for `http://…`, and
+    /// otherwise the part and rule that fail.
     pub fn parse(input: &str) -> Result<Reference, Error> {
         if input.is_empty() {
             return Err(Error::new(input, Part::Repository, ErrorKind::Empty, 0));
         }
+        check_no_scheme(input)?;
         let split = Split::of(input);
         let name = &input[..split.name_end];
         let missing_registry = || Error::new(input, Part::Registry, ErrorKind::MissingRegistry, 0);
@@ -116,12 +118,13 @@ impl Reference {
             return Err(missing_registry());
         }
         check_registry(input, 0, slash)?;
+        let registry = Registry::normalise(input, 0, slash)?;
         check_repository(input, slash + 1, split.name_end)?;
         check_repository_len(input, slash + 1, split.name_end, 0)?;
         let (tag, digest) = split.tag_and_digest(input)?;
         Ok(Reference {
-            registry: name[..slash].to_owned(),
-            repository: name[slash + 1..].to_owned(),
+            registry,
+            repository: Repository::from_validated(name[slash + 1..].to_owned()),
             tag,
             digest,
         })
@@ -131,7 +134,8 @@ impl Reference {
     ///
     /// - No registry (the first component is not `localhost` and has no `.`, `:` or
     ///   upper-case letter): Docker Hub, `docker.io`.
-    /// - `index.docker.io` becomes `docker.io`.
+    /// - The registry is normalised (see [`Registry`]): `index.docker.io` and
+    ///   `registry-1.docker.io` become `docker.io`.
     /// - On Docker Hub, a single-component repository is an official image and gets
     ///   `library/`.
     /// - Neither tag nor digest: the tag `latest`. A digest-only reference gets no tag.
@@ -157,24 +161,19 @@ impl Reference {
                 0,
             ));
         }
+        check_no_scheme(input)?;
         let split = Split::of(input);
         let name = &input[..split.name_end];
         let (registry, remote_start) = match name.find('/') {
             Some(slash) if is_registry_like(&name[..slash]) => {
                 check_registry(input, 0, slash)?;
-                let registry = &name[..slash];
-                let registry = if registry == DOCKER_HUB_LEGACY {
-                    DOCKER_HUB
-                } else {
-                    registry
-                };
-                (registry, slash + 1)
+                (Registry::normalise(input, 0, slash)?, slash + 1)
             }
-            _ => (DOCKER_HUB, 0),
+            _ => (Registry::docker_hub(), 0),
         };
         check_repository(input, remote_start, split.name_end)?;
         let remote = &input[remote_start..split.name_end];
-        let prefix = if registry == DOCKER_HUB && !remote.contains('/') {
+        let prefix = if registry.is_docker_hub() && !remote.contains('/') {
             OFFICIAL_PREFIX
         } else {
             ""
@@ -185,14 +184,15 @@ impl Reference {
             tag = Some(DEFAULT_TAG.to_owned());
         }
         Ok(Reference {
-            registry: registry.to_owned(),
-            repository: format!("{prefix}{remote}"),
+            registry,
+            repository: Repository::from_validated(format!("{prefix}{remote}")),
             tag,
             digest,
         })
     }
 
-    /// A reference to `repository` on `registry`, with neither tag nor digest.
+    /// A reference to `repository` on `registry`, with neither tag nor digest. The
+    /// registry is normalised (see [`Registry`]).
     ///
     /// # Errors
     ///
@@ -205,6 +205,7 @@ impl Reference {
         if registry.is_empty() {
             return Err(Error::new(&input, Part::Registry, ErrorKind::Empty, 0));
         }
+        check_no_scheme(&input)?;
         check_registry(&input, 0, registry.len())?;
         if !is_registry_like(registry) {
             return Err(Error::new(
@@ -214,14 +215,24 @@ impl Reference {
                 0,
             ));
         }
+        let normalised = Registry::normalise(&input, 0, registry.len())?;
         check_repository(&input, registry.len() + 1, end)?;
         check_repository_len(&input, registry.len() + 1, end, 0)?;
-        Ok(Reference {
-            registry: registry.to_owned(),
-            repository: repository.to_owned(),
+        Ok(Reference::from_parts(
+            normalised,
+            Repository::from_validated(repository.to_owned()),
+        ))
+    }
+
+    /// A reference to `repository` on `registry`, with neither tag nor digest; both are
+    /// valid already, so this cannot fail.
+    pub fn from_parts(registry: Registry, repository: Repository) -> Reference {
+        Reference {
+            registry,
+            repository,
             tag: None,
             digest: None,
-        })
+        }
     }
 
     /// This reference with its tag set to `tag` (replacing any tag; a digest is kept).
@@ -236,26 +247,21 @@ impl Reference {
     }
 
     /// This reference with its digest set to `digest` (replacing any digest; a tag is
-    /// kept).
-    ///
-    /// # Errors
-    ///
-    /// An [`Error`] whose input is `digest`, when it is not a well-formed digest (see the
-    /// crate documentation).
-    pub fn with_digest(mut self, digest: &str) -> Result<Reference, Error> {
-        check_digest(digest, 0, digest.len())?;
-        self.digest = Some(digest.to_owned());
-        Ok(self)
+    /// kept). A [`Digest`] is valid already, so this cannot fail.
+    #[must_use]
+    pub fn with_digest(mut self, digest: Digest) -> Reference {
+        self.digest = Some(digest);
+        self
     }
 
-    /// The registry, `host[:port]` as written: `myacr.azurecr.io`, `localhost:5000`,
-    /// `[::1]:5000`.
-    pub fn registry(&self) -> &str {
+    /// The registry, normalised `host[:port]`: `myacr.azurecr.io`, `localhost:5000`,
+    /// `[::1]:5000`, `docker.io` (whose API is at [`Registry::api_host`]).
+    pub fn registry(&self) -> &Registry {
         &self.registry
     }
 
     /// The repository path inside the registry: `team/app`.
-    pub fn repository(&self) -> &str {
+    pub fn repository(&self) -> &Repository {
         &self.repository
     }
 
@@ -265,8 +271,8 @@ impl Reference {
     }
 
     /// The digest (`algorithm:encoded`), if one was given.
-    pub fn digest(&self) -> Option<&str> {
-        self.digest.as_deref()
+    pub fn digest(&self) -> Option<&Digest> {
+        self.digest.as_ref()
     }
 
     /// What to fetch: the `<reference>` in `/v2/<name>/manifests/<reference>`.
@@ -275,7 +281,8 @@ impl Reference {
     /// [`DEFAULT_TAG`] (`latest`).
     pub fn manifest_reference(&self) -> &str {
         self.digest
-            .as_deref()
+            .as_ref()
+            .map(Digest::as_str)
             .or(self.tag.as_deref())
             .unwrap_or(DEFAULT_TAG)
     }

@@ -4,6 +4,8 @@ use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
+use orca_manifest::Digest;
+
 use crate::limits::LimitKind;
 
 /// Everything that can go wrong while extracting, packing or writing a layer.
@@ -113,9 +115,9 @@ pub enum Error {
         /// Which digest.
         what: DigestTarget,
         /// The expected digest.
-        expected: String,
+        expected: Digest,
         /// The digest of the bytes read.
-        actual: String,
+        actual: Digest,
     },
     /// A digest uses an algorithm this crate cannot compute.
     #[error("cannot verify {what} digest {digest}: unsupported algorithm")]
@@ -123,7 +125,7 @@ pub enum Error {
         /// Which digest.
         what: DigestTarget,
         /// The digest.
-        digest: String,
+        digest: Digest,
     },
     /// The layer had a different size than its descriptor says.
     #[error("layer size mismatch: expected {expected} bytes, read {actual}{}", if *.at_least { " or more" } else { "" })]

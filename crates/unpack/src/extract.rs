@@ -288,7 +288,7 @@ fn hasher_for(digest: Option<&Digest>, what: DigestTarget) -> Result<Option<Hash
         .map(|d| {
             Hasher::new(&d.algorithm()).map_err(|_| Error::UnsupportedDigest {
                 what,
-                digest: d.to_string(),
+                digest: d.clone(),
             })
         })
         .transpose()
@@ -506,8 +506,8 @@ fn check_digest(
         if &actual != expected {
             return Err(Error::DigestMismatch {
                 what,
-                expected: expected.to_string(),
-                actual: actual.to_string(),
+                expected: expected.clone(),
+                actual,
             });
         }
     }

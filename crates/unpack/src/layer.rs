@@ -180,7 +180,7 @@ fn write_file<R: Read>(
     let mut hasher =
         Hasher::new(&descriptor.digest.algorithm()).map_err(|_| Error::UnsupportedDigest {
             what: DigestTarget::Layer,
-            digest: descriptor.digest.to_string(),
+            digest: descriptor.digest.clone(),
         })?;
     let limit = options
         .extract
@@ -228,8 +228,8 @@ fn write_file<R: Read>(
     if actual != descriptor.digest {
         return Err(Error::DigestMismatch {
             what: DigestTarget::Layer,
-            expected: descriptor.digest.to_string(),
-            actual: actual.to_string(),
+            expected: descriptor.digest.clone(),
+            actual,
         });
     }
     #[cfg(unix)]

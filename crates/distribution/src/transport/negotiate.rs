@@ -110,8 +110,10 @@ impl Transport {
             };
             match cached {
                 Some(a) => Ok(a),
+                // Boxed: a negotiation is rare and its state large; every request's
+                // future would carry it otherwise.
                 None => {
-                    self.negotiate_alone(auth, registry, scopes, request_url, headers)
+                    Box::pin(self.negotiate_alone(auth, registry, scopes, request_url, headers))
                         .await
                 }
             }

@@ -369,7 +369,9 @@ async fn error_bodies_are_bounded_escaped_and_redacted() {
         "{text}"
     );
     assert!(text.contains("REDACTED"), "{text}");
-    assert!(text.contains("\\u{1b}]0;owned"), "{text}");
+    // The escape is gone (orca-manifest's shared parser drops control characters before
+    // the excerpt would escape them); the visible rest stays.
+    assert!(text.contains("]0;owned"), "{text}");
     let shown = e.to_string();
     assert!(shown.len() < 1_000, "{} characters", shown.len());
     assert_eq!(e.kind(), ErrorKind::NotFound);

@@ -24,6 +24,8 @@ fn error_messages() {
         format!("myacr.azurecr.io/{}", "a".repeat(256)),
         "my_acr.azurecr.io/app".into(),
         "-myacr.azurecr.io/app".into(),
+        "http://localhost:5000/app".into(),
+        "MyHost/app".into(),
         "localhost:99999/app".into(),
         "[fe80::1%eth0]:5000/app".into(),
         "[::1/app".into(),
@@ -42,7 +44,7 @@ fn error_messages() {
         "1a3f5e7d9c1b3a5f7e9d1c3b5a7f9e1d3c5b7a9f1e3d5d7c9b1a3f5e7d9c1b3a".into(),
         "a".repeat(248),
     ];
-    assert_eq!(strict.len() + normalized.len(), 30);
+    assert_eq!(strict.len() + normalized.len(), 32);
     let mut out = String::new();
     for input in &strict {
         let e = Reference::parse(input).expect_err(input);

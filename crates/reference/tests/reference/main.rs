@@ -7,6 +7,7 @@ mod errors;
 mod normalize;
 mod parse;
 mod props;
+mod registry;
 
 use orca_reference::{ErrorKind, Part};
 
@@ -77,7 +78,7 @@ pub(crate) fn run_table(
                 r.registry() == registry
                     && r.repository() == repository
                     && r.tag() == tag.as_deref()
-                    && r.digest() == digest.as_deref()
+                    && r.digest().map(orca_reference::Digest::as_str) == digest.as_deref()
             }
             (Want::Err(part, kind, position), Err(e)) => {
                 e.part() == *part

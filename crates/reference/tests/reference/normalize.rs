@@ -1,8 +1,9 @@
 //! Docker-style normalisation, with the cases of distribution's `normalize_test.go`.
 
 use orca_reference::ErrorKind::{
-    Empty, EmptyComponent, InvalidCharacter, InvalidHostLabel, InvalidIpv6, InvalidPort,
-    InvalidSeparator, RepositoryIsImageId, RepositoryTooLong, Uppercase,
+    AmbiguousRegistry, Empty, EmptyComponent, InvalidCharacter, InvalidHostLabel, InvalidIpv6,
+    InvalidPort, InvalidSeparator, RepositoryIsImageId, RepositoryTooLong, SchemeNotAllowed,
+    Uppercase,
 };
 use orca_reference::Part::{Registry, Repository};
 use orca_reference::Reference;
@@ -59,8 +60,11 @@ fn valid() -> Vec<(String, String)> {
         ("[fc00::1]:5000/docker".into(), "[fc00::1]:5000/docker:latest".into()),
         ("[fc00:1:2:3:4:5:6:7]:5000/library/debian".into(), "[fc00:1:2:3:4:5:6:7]:5000/library/debian:latest".into()),
         ("myacr.azurecr.io/a/b:1".into(), "myacr.azurecr.io/a/b:1".into()),
-        ("Foo/bar".into(), "Foo/bar:latest".into()),
-        ("DOCKER/docker".into(), "DOCKER/docker:latest".into()),
+        // Registries are normalised: case, the default port, Docker Hub's aliases.
+        ("MyACR.AzureCR.io:443/a/b:1".into(), "myacr.azurecr.io/a/b:1".into()),
+        ("registry-1.docker.io/ubuntu".into(), "docker.io/library/ubuntu:latest".into()),
+        ("Index.Docker.IO:443/ubuntu".into(), "docker.io/library/ubuntu:latest".into()),
+        ("[FC00:0::1]:5000/docker".into(), "[fc00::1]:5000/docker:latest".into()),
         // Digests: no `latest` is added; a tag given with a digest is kept.
         (format!("redis@{REDIS_DIGEST}"), format!("docker.io/library/redis@{REDIS_DIGEST}")),
         (format!("dmcgowan/myapp@{REDIS_DIGEST}"), format!("docker.io/dmcgowan/myapp@{REDIS_DIGEST}")),
@@ -74,7 +78,7 @@ fn valid() -> Vec<(String, String)> {
 #[test]
 fn familiar_names_normalise_like_docker() {
     let cases = valid();
-    assert_eq!(cases.len(), 43);
+    assert_eq!(cases.len(), 45);
     let mut failures = Vec::new();
     for (input, want) in &cases {
         orca_reference::fuzzing::check_str(input);
@@ -94,15 +98,27 @@ fn familiar_names_normalise_like_docker() {
 fn normalised_parts_are_split_as_docker_splits_them() {
     let r = Reference::parse_normalized("docker.io/library/foo/bar").expect("valid");
     assert_eq!(
-        (r.registry(), r.repository(), r.tag(), r.digest()),
+        (
+            r.registry().as_str(),
+            r.repository().as_str(),
+            r.tag(),
+            r.digest()
+        ),
         ("docker.io", "library/foo/bar", Some("latest"), None)
     );
     let r = Reference::parse_normalized("xn--n3h.com:18080/foo").expect("valid");
-    assert_eq!((r.registry(), r.repository()), ("xn--n3h.com:18080", "foo"));
+    assert_eq!(
+        (r.registry().as_str(), r.repository().as_str()),
+        ("xn--n3h.com:18080", "foo")
+    );
     let r = Reference::parse_normalized(&format!("redis@{REDIS_DIGEST}")).expect("valid");
     assert_eq!(
         (r.tag(), r.digest(), r.manifest_reference()),
-        (None, Some(REDIS_DIGEST), REDIS_DIGEST)
+        (
+            None,
+            Some(&REDIS_DIGEST.parse().expect("a digest")),
+            REDIS_DIGEST
+        )
     );
 }
 
@@ -134,7 +150,15 @@ fn invalid_familiar_names_are_refused() {
             InvalidIpv6,
             18,
         ),
-        err("https://github.com/docker/docker", Registry, InvalidPort, 6),
+        err(
+            "https://github.com/docker/docker",
+            Registry,
+            SchemeNotAllowed,
+            0,
+        ),
+        // Lower-cased, these would be Docker Hub namespaces, not registries.
+        err("Foo/bar", Registry, AmbiguousRegistry, 0),
+        err("DOCKER/docker", Registry, AmbiguousRegistry, 0),
         err(
             too_long_namespace.clone(),
             Repository,
@@ -150,6 +174,6 @@ fn invalid_familiar_names_are_refused() {
             247,
         ),
     ];
-    assert_eq!(cases.len(), 21);
+    assert_eq!(cases.len(), 23);
     run_table(&cases, Reference::parse_normalized);
 }

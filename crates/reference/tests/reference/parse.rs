@@ -2,15 +2,14 @@
 //! distribution's `reference_test.go` (rewritten for a parser that requires a registry).
 
 use orca_reference::ErrorKind::{
-    DigestLength, DigestNotLowercaseHex, Empty, EmptyComponent, InvalidCharacter,
-    InvalidDigestAlgorithm, InvalidDigestEncoded, InvalidHostLabel, InvalidIpv6, InvalidPort,
-    InvalidSeparator, InvalidTagStart, MissingDigestSeparator, MissingRegistry, RepositoryTooLong,
-    TagTooLong, Uppercase,
+    AmbiguousRegistry, Empty, EmptyComponent, InvalidCharacter, InvalidDigest, InvalidHostLabel,
+    InvalidIpv6, InvalidPort, InvalidSeparator, InvalidTagStart, MissingRegistry,
+    RepositoryTooLong, SchemeNotAllowed, TagTooLong, Uppercase,
 };
 use orca_reference::Part::{Digest, Registry, Repository, Tag};
-use orca_reference::Reference;
+use orca_reference::{DigestErrorKind as D, Reference};
 
-use crate::{Case, SHA256_F, err, ok, run_table};
+use crate::{Case, SHA256_F, Want, err, ok, run_table};
 
 fn sha512_f() -> String {
     format!("sha512:{}", "f".repeat(128))
@@ -161,16 +160,20 @@ fn valid() -> Vec<Case> {
             None,
         ),
         ok("[::1]:5000/repo", "[::1]:5000", "repo", None, None),
-        ok("[FC00::1]:5000/repo", "[FC00::1]:5000", "repo", None, None),
+        ok("[FC00::1]:5000/repo", "[fc00::1]:5000", "repo", None, None),
+        ok("[0:0::1]:443/repo", "[::1]", "repo", None, None),
         // localhost, ports and Docker's upper-case rule.
         ok("localhost/repo", "localhost", "repo", None, None),
         ok("localhost:5000/x", "localhost:5000", "x", None, None),
         ok("localhost:1/x", "localhost:1", "x", None, None),
         ok("localhost:65535/x", "localhost:65535", "x", None, None),
-        ok("Foo/bar", "Foo", "bar", None, None),
+        ok("Foo.io/bar", "foo.io", "bar", None, None),
+        ok("myhost:443/bar", "myhost:443", "bar", None, None),
+        ok("a.io:443/bar", "a.io", "bar", None, None),
+        ok("a.io:05000/bar", "a.io:5000", "bar", None, None),
         ok(
             "index.docker.io/library/debian",
-            "index.docker.io",
+            "docker.io",
             "library/debian",
             None,
             None,
@@ -306,7 +309,14 @@ fn invalid() -> Vec<Case> {
         err("a_b.io/x", Registry, InvalidCharacter('_'), 1),
         err("ä.io/x", Registry, InvalidCharacter('ä'), 0),
         err(":5000/x", Registry, InvalidHostLabel, 0),
-        err("https://github.com/docker/docker", Registry, InvalidPort, 6),
+        err(
+            "https://github.com/docker/docker",
+            Registry,
+            SchemeNotAllowed,
+            0,
+        ),
+        err("http://localhost:5000/app", Registry, SchemeNotAllowed, 0),
+        err("Foo/bar", Registry, AmbiguousRegistry, 0),
         err("localhost:/x", Registry, InvalidPort, 10),
         err("localhost:0/x", Registry, InvalidPort, 10),
         err("localhost:65536/x", Registry, InvalidPort, 10),
@@ -383,81 +393,91 @@ fn invalid() -> Vec<Case> {
         err(
             "repo.io/x@sha256:ffffffffffffffffffffffffffffffffff",
             Digest,
-            DigestLength {
+            InvalidDigest(D::WrongLength {
                 expected: 64,
                 actual: 34,
-            },
+            }),
             17,
         ),
         err(
             format!("a.io/x@sha256:{}", "f".repeat(65)),
             Digest,
-            DigestLength {
+            InvalidDigest(D::WrongLength {
                 expected: 64,
                 actual: 65,
-            },
+            }),
             14,
         ),
         err(
             format!("a.io/x@sha512:{}", "f".repeat(64)),
             Digest,
-            DigestLength {
+            InvalidDigest(D::WrongLength {
                 expected: 128,
                 actual: 64,
-            },
+            }),
             14,
         ),
         err(
             format!("a.io/x@sha256:{}", "F".repeat(64)),
             Digest,
-            DigestNotLowercaseHex,
+            InvalidDigest(D::NotLowercaseHex),
             14,
         ),
         err(
             format!("a.io/x@sha256:{}g", "f".repeat(63)),
             Digest,
-            DigestNotLowercaseHex,
+            InvalidDigest(D::NotLowercaseHex),
             14 + 63,
         ),
         err("a.io/x@", Digest, Empty, 7),
-        err("a.io/x@sha256", Digest, MissingDigestSeparator, 13),
+        err(
+            "a.io/x@sha256",
+            Digest,
+            InvalidDigest(D::MissingSeparator),
+            13,
+        ),
         err(
             format!("a.io/x@:{}", "f".repeat(64)),
             Digest,
-            InvalidDigestAlgorithm,
+            InvalidDigest(D::InvalidAlgorithm),
             7,
         ),
         err(
             format!("a.io/x@SHA256:{}", "f".repeat(64)),
             Digest,
-            InvalidCharacter('S'),
+            InvalidDigest(D::InvalidAlgorithm),
             7,
         ),
         err(
             format!("a.io/x@sha256-:{}", "f".repeat(64)),
             Digest,
-            InvalidDigestAlgorithm,
+            InvalidDigest(D::InvalidAlgorithm),
             13,
         ),
         err(
             format!("a.io/x@-sha256:{}", "f".repeat(64)),
             Digest,
-            InvalidDigestAlgorithm,
+            InvalidDigest(D::InvalidAlgorithm),
             7,
         ),
         err(
             format!("a.io/x@sha--256:{}", "f".repeat(64)),
             Digest,
-            InvalidDigestAlgorithm,
+            InvalidDigest(D::InvalidAlgorithm),
             11,
         ),
-        err("a.io/x@foo:", Digest, InvalidDigestEncoded, 11),
-        err("a.io/x@foo:a/b", Digest, InvalidCharacter('/'), 12),
+        err("a.io/x@foo:", Digest, InvalidDigest(D::InvalidEncoded), 11),
+        err(
+            "a.io/x@foo:a/b",
+            Digest,
+            InvalidDigest(D::InvalidEncoded),
+            12,
+        ),
         // A second `@` is a character a digest does not allow.
         err(
             format!("a.io/x:tag@{SHA256_F}@x"),
             Digest,
-            InvalidCharacter('@'),
+            InvalidDigest(D::InvalidEncoded),
             11 + SHA256_F.len(),
         ),
     ]
@@ -466,11 +486,19 @@ fn invalid() -> Vec<Case> {
 #[test]
 fn valid_references_parse_into_their_parts() {
     let cases = valid();
-    assert_eq!(cases.len(), 53);
+    assert_eq!(cases.len(), 57);
     run_table(&cases, Reference::parse);
     for case in &cases {
         let parsed = Reference::parse(&case.input).expect("checked by the table");
-        assert_eq!(parsed.to_string(), case.input, "Display is the input");
+        let Want::Ok { registry, .. } = &case.want else {
+            unreachable!("valid cases are Ok")
+        };
+        let rest = &case.input[case.input.find('/').expect("has a registry")..];
+        assert_eq!(
+            parsed.to_string(),
+            format!("{registry}{rest}"),
+            "Display is the input with its registry normalised"
+        );
         assert_eq!(
             case.input.parse::<Reference>().as_ref(),
             Ok(&parsed),
@@ -482,7 +510,7 @@ fn valid_references_parse_into_their_parts() {
 #[test]
 fn invalid_references_fail_at_the_right_part_and_byte() {
     let cases = invalid();
-    assert_eq!(cases.len(), 83);
+    assert_eq!(cases.len(), 85);
     run_table(&cases, Reference::parse);
 }
 
