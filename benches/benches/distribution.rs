@@ -118,11 +118,10 @@ async fn push_with(
     len: u64,
     verify_source: bool,
 ) {
-    let options = PushOptions {
-        method: UploadMethod::Streamed,
-        verify_source,
-        ..PushOptions::default()
-    };
+    let options = PushOptions::builder()
+        .method(UploadMethod::Streamed)
+        .verify_source(verify_source)
+        .build();
     client
         .push_blob_reader(repo, Some(descriptor), Generator::new(len), &options)
         .await

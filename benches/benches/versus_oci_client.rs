@@ -103,10 +103,9 @@ fn orca_client(host: &str) -> (Client, Reference) {
 }
 
 fn streamed() -> PushOptions {
-    PushOptions {
-        method: UploadMethod::Streamed,
-        ..PushOptions::default()
-    }
+    PushOptions::builder()
+        .method(UploadMethod::Streamed)
+        .build()
 }
 
 /// A writer that counts what it is given and keeps none of it.

@@ -436,10 +436,7 @@ async fn push_chunked_bytes(
     repo: &orca_reference::Reference,
     data: &[u8],
 ) -> Result<PushedBlob, Failure> {
-    let options = PushOptions {
-        method: UploadMethod::Chunked,
-        ..PushOptions::default()
-    };
+    let options = PushOptions::builder().method(UploadMethod::Chunked).build();
     Ok(client
         .push_blob_reader(repo, None, std::io::Cursor::new(data.to_vec()), &options)
         .await?)
@@ -462,10 +459,9 @@ async fn push_streamed(ctx: Arc<Ctx>) -> Result<(), Failure> {
     let repo = ctx.repo("streamed")?;
     let data = random_bytes(1024 * 1024 + 3, 13);
     let descriptor = Descriptor::for_bytes(media_types::OCI_LAYER_TAR, &data);
-    let options = PushOptions {
-        method: UploadMethod::Streamed,
-        ..PushOptions::default()
-    };
+    let options = PushOptions::builder()
+        .method(UploadMethod::Streamed)
+        .build();
     ctx.client
         .push_blob_reader(
             &repo,
@@ -491,11 +487,10 @@ async fn push_streamed_mismatch(ctx: Arc<Ctx>) -> Result<(), Failure> {
     claimed.size = data.len() as u64;
     // Refused by the registry's check (the default), and by the client's own.
     for verify_source in [false, true] {
-        let options = PushOptions {
-            method: UploadMethod::Streamed,
-            verify_source,
-            ..PushOptions::default()
-        };
+        let options = PushOptions::builder()
+            .method(UploadMethod::Streamed)
+            .verify_source(verify_source)
+            .build();
         expect_kind(
             ctx.client
                 .push_blob_reader(
@@ -593,10 +588,9 @@ async fn mount_fallback(ctx: Arc<Ctx>) -> Result<(), Failure> {
     let target = ctx.repo("mount-fallback")?;
     let data = random_bytes(4096, 19);
     let layer = Descriptor::for_bytes(media_types::OCI_LAYER_TAR, &data);
-    let options = PushOptions {
-        mount_from: Some(format!("{}/nowhere", ctx.prefix)),
-        ..PushOptions::default()
-    };
+    let options = PushOptions::builder()
+        .mount_from(format!("{}/nowhere", ctx.prefix))
+        .build();
     let pushed = ctx
         .client
         .push_blob(&target, &layer, Bytes::from(data), &options)
@@ -612,10 +606,7 @@ async fn skip_existing(ctx: Arc<Ctx>) -> Result<(), Failure> {
     let repo = ctx.repo("skip")?;
     let data = random_bytes(2048, 20);
     let layer = Descriptor::for_bytes(media_types::OCI_LAYER_TAR, &data);
-    let options = PushOptions {
-        skip_existing: true,
-        ..PushOptions::default()
-    };
+    let options = PushOptions::builder().skip_existing(true).build();
     let first = ctx
         .client
         .push_blob(&repo, &layer, Bytes::from(data.clone()), &options)
@@ -1036,7 +1027,7 @@ async fn retries_bounded(ctx: Arc<Ctx>) -> Result<(), Failure> {
         .iter()
         .filter(|r| r.path.contains("/manifests/"))
         .count();
-    let allowed = ctx.client.config().retry.max_retries as usize + 1;
+    let allowed = ctx.client.config().policy(&ctx.registry).retry.max_retries as usize + 1;
     ensure(attempts == allowed, || {
         format!("{attempts} attempts, expected {allowed}")
     })
@@ -1130,17 +1121,16 @@ async fn tls_skip_verify(ctx: Arc<Ctx>) -> Result<(), Failure> {
     let registry = ctx.registry.clone();
     let client = ctx.client_with(|c| {
         c.extra_root_certificates.clear();
-        c.insecure_skip_verify.insert(registry);
+        if let Ok(r) = registry.parse::<orca_distribution::Registry>() {
+            c.policy_mut(r).insecure_skip_verify = true;
+        }
     })?;
     Ok(client.ping(&ctx.registry).await?)
 }
 
 async fn manifest_cap(ctx: Arc<Ctx>) -> Result<(), Failure> {
     push_artifact(&ctx, &ctx.client, "cap", "v1", random_bytes(10, 39)).await?;
-    let options = FetchOptions {
-        max_bytes: Some(64),
-        ..FetchOptions::default()
-    };
+    let options = FetchOptions::builder().max_bytes(64).build();
     expect_kind(
         ctx.client
             .fetch_manifest(&ctx.tagged("cap", "v1")?, &options)

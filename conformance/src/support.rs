@@ -49,11 +49,13 @@ impl std::fmt::Debug for Ctx {
 }
 
 fn base_config() -> ClientConfig {
-    let mut config = ClientConfig::default().with_retry(RetryPolicy {
-        max_retries: 4,
-        initial_backoff: Duration::from_millis(10),
-        max_backoff: Duration::from_secs(2),
-    });
+    let mut config = ClientConfig::default().with_retry(
+        RetryPolicy::builder()
+            .max_retries(4)
+            .initial_backoff(Duration::from_millis(10))
+            .max_backoff(Duration::from_secs(2))
+            .build(),
+    );
     config.read_timeout = Duration::from_secs(30);
     config.connect_timeout = Duration::from_secs(10);
     config.max_resumes = 3;
@@ -206,7 +208,7 @@ impl Ctx {
 
     /// Whether the target is reached over TLS.
     pub fn tls(&self) -> bool {
-        !self.config.plain_http.contains(&self.registry)
+        !self.config.is_plain_http(&self.registry)
     }
 
     /// Whether the target is the mock with a token service.

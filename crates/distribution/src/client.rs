@@ -6,12 +6,12 @@ use bytes::Bytes;
 use http::Method;
 use http::header::{self, HeaderName};
 use orca_auth::{Action, Authenticator, Scope};
-use orca_manifest::{Descriptor, Digest, media_types};
+use orca_manifest::{Descriptor, Digest, ImageIndex, Manifest, ParseOptions, media_types};
 use orca_reference::Reference;
-use serde::Deserialize;
 
 use crate::config::ClientConfig;
-use crate::error::{Error, ErrorKind, redact_url};
+use crate::error::{BoxError, Error, ErrorKind, redact_url};
+use crate::sanitize::{Secrets, excerpt};
 use crate::transport::{Body, Call, Transport, status_error};
 
 /// `Docker-Content-Digest`.
@@ -33,25 +33,71 @@ pub struct Client {
 }
 
 /// Options for [`Client::fetch_manifest`].
+///
+/// ```
+/// use orca_distribution::FetchOptions;
+///
+/// let options = FetchOptions::builder().max_bytes(64 * 1024).build();
+/// assert_eq!(options.max_bytes, Some(64 * 1024));
+/// ```
 #[derive(Clone, Debug, Default)]
+#[non_exhaustive]
 pub struct FetchOptions {
     /// Media types for the `Accept` header; empty means
     /// [`media_types::MANIFEST_ACCEPT`] (OCI manifest and index, Docker manifest and list).
     pub accept: Vec<String>,
-    /// The largest manifest accepted; `None` means [`ClientConfig::max_manifest_bytes`].
+    /// The largest manifest accepted; `None` means the registry's [`RegistryPolicy::max_manifest_bytes`](crate::RegistryPolicy::max_manifest_bytes).
     pub max_bytes: Option<u64>,
 }
 
-/// A manifest as received: its exact bytes and the descriptor computed over them.
+impl FetchOptions {
+    /// A builder starting from [`FetchOptions::default`].
+    pub fn builder() -> FetchOptionsBuilder {
+        FetchOptionsBuilder(FetchOptions::default())
+    }
+}
+
+/// Builds [`FetchOptions`].
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct FetchOptionsBuilder(FetchOptions);
+
+impl FetchOptionsBuilder {
+    /// Add a media type to [`FetchOptions::accept`].
+    pub fn accept(mut self, media_type: impl Into<String>) -> Self {
+        self.0.accept.push(media_type.into());
+        self
+    }
+
+    /// [`FetchOptions::max_bytes`].
+    pub fn max_bytes(mut self, n: u64) -> Self {
+        self.0.max_bytes = Some(n);
+        self
+    }
+
+    /// The options.
+    pub fn build(self) -> FetchOptions {
+        self.0
+    }
+}
+
+/// A manifest as received: its exact bytes, parsed, and the descriptor computed over them.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FetchedManifest {
-    /// Media type (from the body's `mediaType`, else `Content-Type`), digest (verified) and
-    /// size of the bytes received.
+    /// Media type (from the body's `mediaType`, else `Content-Type`), digest (verified,
+    /// in the algorithm it was asked for: a manifest fetched by a sha512 digest has that
+    /// sha512 digest), size and artifact type of the bytes received.
     pub descriptor: Descriptor,
     /// The bytes received; the digest was computed over exactly these.
     pub bytes: Bytes,
+    /// The manifest parsed from [`FetchedManifest::bytes`].
+    pub manifest: Manifest,
     /// `Warning: 299` texts the registry sent.
     pub warnings: Vec<String>,
+    /// The URL the manifest was fetched from, credentials stripped (errors about it
+    /// name it).
+    pub url: String,
 }
 
 impl FetchedManifest {
@@ -61,21 +107,22 @@ impl FetchedManifest {
     /// # Errors
     /// [`Error::Protocol`] when the bytes are not a manifest orca understands (unknown or
     /// refused media type, wrong `schemaVersion`, bad JSON).
-    pub fn manifest(&self) -> Result<orca_manifest::Manifest, Error> {
-        orca_manifest::Manifest::parse(self.bytes.clone(), Some(&self.descriptor.media_type))
-            .map_err(|e| Error::Protocol {
-                method: "GET".into(),
-                url: String::new(),
-                message: format!("manifest {} cannot be parsed", self.descriptor.digest),
-                source: Some(Box::new(e)),
-            })
+    /// Kept for callers of the time before [`FetchedManifest::manifest`] was a field: the
+    /// fetch already parsed the bytes, so this never fails.
+    pub fn manifest(&self) -> Result<Manifest, Error> {
+        Ok(self.manifest.clone())
     }
 }
 
 /// What a manifest push returned.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PushedManifest {
-    /// The digest of the bytes pushed (checked against `Docker-Content-Digest` when sent).
+    /// The manifest's full descriptor: media type, digest, size, artifact type (what an
+    /// index or a referrers list names it by).
+    pub descriptor: Descriptor,
+    /// The digest of the bytes pushed (the descriptor's; sha256 unless the reference
+    /// pinned another algorithm).
     pub digest: Digest,
     /// The `OCI-Subject` header: the registry processed the manifest's `subject`.
     pub subject: Option<Digest>,
@@ -94,30 +141,6 @@ pub struct Referrers {
     /// Whether the answer came from the referrers tag schema (`<alg>-<hex>`) because the
     /// registry has no referrers API.
     pub from_tag_schema: bool,
-}
-
-/// The parts of a manifest the client looks at.
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct ManifestProbe {
-    #[serde(default)]
-    pub(crate) media_type: Option<String>,
-    #[serde(default)]
-    pub(crate) artifact_type: Option<String>,
-    #[serde(default)]
-    pub(crate) config: Option<ConfigProbe>,
-    #[serde(default)]
-    pub(crate) subject: Option<Descriptor>,
-    #[serde(default)]
-    pub(crate) annotations: std::collections::BTreeMap<String, String>,
-    #[serde(default)]
-    pub(crate) manifests: Option<Vec<Descriptor>>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct ConfigProbe {
-    pub(crate) media_type: String,
 }
 
 pub(crate) fn pull_scope(repository: &str) -> Vec<Scope> {
@@ -258,7 +281,7 @@ impl Client {
         let response = self.inner.send_expect(call, &[200]).await?;
         let limit = options
             .max_bytes
-            .unwrap_or(self.inner.config.max_manifest_bytes);
+            .unwrap_or(self.inner.policy(reference.registry()).max_manifest_bytes);
         if let Some(length) = response
             .header_str(&header::CONTENT_LENGTH)
             .and_then(|l| l.trim().parse::<u64>().ok())
@@ -284,105 +307,106 @@ impl Client {
             .inner
             .collect(response.body, limit, &method, &url)
             .await?;
-        let probe: ManifestProbe = serde_json::from_slice(&bytes).map_err(|e| Error::Protocol {
-            method: method.to_string(),
-            url: redact_url(&url),
-            message: "the manifest is not a JSON object".into(),
-            source: Some(Box::new(e)),
-        })?;
-        let media_type = match (probe.media_type.as_deref(), content_type.as_deref()) {
-            (Some(body), Some(ct)) if media_types::essence(body) != ct => {
-                return Err(Error::protocol(
-                    &method,
-                    &url,
-                    format!("manifest mediaType {body:?} differs from Content-Type {ct:?}"),
-                ));
-            }
-            (Some(body), _) => media_types::essence(body).to_owned(),
-            (None, Some(ct)) => ct.to_owned(),
-            (None, None) => {
-                return Err(Error::protocol(
-                    &method,
-                    &url,
-                    "manifest without mediaType or Content-Type",
-                ));
-            }
-        };
+        // Cap as the fetch did (the parser's own cap is its default 4 MiB).
+        let parse = parse_options(limit);
+        let manifest = Manifest::parse_with(bytes.clone(), content_type.as_deref(), &parse)
+            .map_err(|e| Error::InvalidContent {
+                method: method.to_string(),
+                url: redact_url(&url),
+                message: format!(
+                    "the registry's answer is not a manifest orca reads: {}",
+                    excerpt(&e.to_string(), &Secrets::default())
+                ),
+                source: Box::new(e),
+            })?;
         let expected = match pinned_digest(reference) {
             Some(d) => Some(d),
             None => match header_digest {
-                Some(h) => Some(Digest::parse(&h).map_err(|e| Error::Protocol {
+                Some(h) => Some(Digest::parse(&h).map_err(|e| Error::InvalidContent {
                     method: method.to_string(),
                     url: redact_url(&url),
-                    message: format!("invalid Docker-Content-Digest {h:?}"),
-                    source: Some(Box::new(e)),
+                    message: format!(
+                        "invalid Docker-Content-Digest {:?}",
+                        excerpt(&h, &Secrets::default())
+                    ),
+                    source: Box::new(e),
                 })?),
                 None => None,
             },
         };
-        let digest = verify_manifest_digest(expected, &bytes, &method, &url)?;
-        let mut descriptor = Descriptor::new(media_type, digest, bytes.len() as u64);
-        descriptor.artifact_type = probe.artifact_type;
+        let mut descriptor = manifest.descriptor();
+        if let Some(expected) = expected {
+            verify_manifest(&manifest, &expected, &method, &url)?;
+            descriptor.digest = expected;
+        }
         Ok(FetchedManifest {
             descriptor,
             bytes,
+            manifest,
             warnings,
+            url: redact_url(&url),
         })
     }
 
-    /// Push a manifest under the reference's tag (or digest); returns the digest of the
-    /// bytes pushed.
+    /// Push manifest bytes of `media_type` under the reference's tag (or digest): the
+    /// bytes are parsed as a [`Manifest`] first, then pushed as
+    /// [`Client::push_manifest_value`] does.
     ///
-    /// When the manifest has a `subject` and the registry does not answer with
-    /// `OCI-Subject`, the referrers tag-schema index (`<alg>-<hex>`) is updated so that
-    /// registries without the referrers API still list the referrer.
+    /// # Errors
+    /// [`Error::Config`] when the bytes are not a manifest of `media_type` orca reads;
+    /// otherwise as [`Client::push_manifest_value`].
     pub async fn push_manifest(
         &self,
         reference: &Reference,
         bytes: Bytes,
         media_type: &str,
     ) -> Result<PushedManifest, Error> {
-        // The digest is sha256 unless the reference pins one of another algorithm.
-        let digest = match pinned_digest(reference) {
-            Some(pinned) => {
-                let actual =
-                    Digest::compute(&pinned.algorithm(), &bytes).map_err(|e| Error::Config {
-                        message: format!("cannot compute {pinned}"),
-                        source: Some(Box::new(e)),
-                    })?;
-                if actual != pinned {
-                    return Err(Error::DigestMismatch {
-                        url: redact_url(&self.manifest_url(reference)),
-                        expected: pinned,
-                        actual,
-                    });
-                }
-                pinned
-            }
-            None => Digest::sha256(&bytes),
-        };
-        let probe: ManifestProbe = serde_json::from_slice(&bytes).map_err(|e| Error::Config {
-            message: "the manifest to push is not a JSON object".into(),
-            source: Some(Box::new(e)),
-        })?;
-        let pushed = self
-            .put_manifest(reference, bytes.clone(), media_type)
+        let parse = parse_options(self.inner.policy(reference.registry()).max_manifest_bytes);
+        let manifest =
+            Manifest::parse_with(bytes, Some(media_type), &parse).map_err(|e| Error::Config {
+                message: format!("the manifest to push is not a {media_type} orca reads"),
+                source: Some(Box::new(e)),
+            })?;
+        self.push_manifest_value(reference, &manifest).await
+    }
+
+    /// Push `manifest` (its exact bytes, with its media type as `Content-Type`) under the
+    /// reference's tag (or digest); returns its full descriptor.
+    ///
+    /// The digest is sha256 unless the reference pins one of another algorithm (sha512),
+    /// which the bytes must then have. When the manifest has a `subject` and the registry
+    /// does not answer with `OCI-Subject`, the referrers tag-schema index (`<alg>-<hex>`)
+    /// is updated so that registries without the referrers API still list the referrer.
+    ///
+    /// # Errors
+    /// [`Error::DigestMismatch`] when the reference pins a digest the bytes do not have;
+    /// the registry's refusal as [`Error::Status`].
+    pub async fn push_manifest_value(
+        &self,
+        reference: &Reference,
+        manifest: &Manifest,
+    ) -> Result<PushedManifest, Error> {
+        let url = self.manifest_url(reference);
+        let mut descriptor = manifest.descriptor();
+        if let Some(pinned) = pinned_digest(reference) {
+            verify_manifest(manifest, &pinned, &Method::PUT, &url)?;
+            descriptor.digest = pinned;
+        }
+        let (subject_header, warnings) = self
+            .put_manifest(reference, manifest.bytes().clone(), manifest.media_type())
             .await?;
-        let (subject_header, warnings) = pushed;
         let mut updated_referrers_tag = false;
-        if let (Some(subject), None) = (&probe.subject, &subject_header) {
-            let mut descriptor = Descriptor::new(media_type, digest.clone(), bytes.len() as u64);
-            descriptor.artifact_type = probe
-                .artifact_type
-                .clone()
-                .or_else(|| probe.config.as_ref().map(|c| c.media_type.clone()));
-            descriptor.annotations = probe.annotations.clone();
-            self.index_referrer(reference, &subject.digest, descriptor)
-                .await?;
+        if let (Some(subject), None) = (manifest.subject(), &subject_header) {
+            let mut referrer = manifest.referrer_descriptor();
+            referrer.digest = descriptor.digest.clone();
+            // Boxed: a read-modify-write of the index inside a push would make every
+            // push's future several kilobytes larger.
+            Box::pin(self.index_referrer(reference, &subject.digest, referrer)).await?;
             updated_referrers_tag = true;
         }
         Ok(PushedManifest {
-            digest,
+            digest: descriptor.digest.clone(),
+            descriptor,
             subject: subject_header,
             updated_referrers_tag,
             warnings,
@@ -438,38 +462,39 @@ impl Client {
                 message: format!("cannot name the referrers tag {tag}"),
                 source: Some(Box::new(e)),
             })?;
-        let mut manifests = match self
-            .fetch_manifest(
-                &index_ref,
-                &FetchOptions {
-                    accept: vec![media_types::OCI_IMAGE_INDEX.to_owned()],
-                    max_bytes: None,
-                },
-            )
-            .await
-        {
-            Ok(existing) => {
-                let probe: ManifestProbe =
-                    serde_json::from_slice(&existing.bytes).unwrap_or_default();
-                probe.manifests.unwrap_or_default()
-            }
-            Err(e) if e.kind() == ErrorKind::NotFound => Vec::new(),
+        let options = FetchOptions::builder()
+            .accept(media_types::OCI_IMAGE_INDEX)
+            .build();
+        let mut index = match self.fetch_manifest(&index_ref, &options).await {
+            Ok(existing) => match existing.manifest.as_index() {
+                Some(index) => index.clone(),
+                None => {
+                    return Err(Error::protocol(
+                        &Method::GET,
+                        &self.manifest_url(&index_ref),
+                        format!(
+                            "the referrers tag {tag} names a {}, not an image index",
+                            existing.manifest.media_type()
+                        ),
+                    ));
+                }
+            },
+            Err(e) if e.kind() == ErrorKind::NotFound => ImageIndex::new(Vec::new()),
             Err(e) => return Err(e),
         };
-        if manifests.iter().any(|d| d.digest == descriptor.digest) {
+        if index
+            .manifests
+            .iter()
+            .any(|d| d.digest == descriptor.digest)
+        {
             return Ok(());
         }
-        manifests.push(descriptor);
-        let index = serde_json::json!({
-            "schemaVersion": 2,
-            "mediaType": media_types::OCI_IMAGE_INDEX,
-            "manifests": manifests,
-        });
-        let body = Bytes::from(serde_json::to_vec(&index).map_err(|e| Error::Config {
-            message: "cannot serialise the referrers index".into(),
+        index.upsert_manifest(descriptor);
+        let index = index.to_manifest().map_err(|e| Error::Config {
+            message: format!("cannot serialise the referrers index {tag}"),
             source: Some(Box::new(e)),
-        })?);
-        self.put_manifest(&index_ref, body, media_types::OCI_IMAGE_INDEX)
+        })?;
+        self.put_manifest(&index_ref, index.bytes().clone(), index.media_type())
             .await?;
         Ok(())
     }
@@ -610,19 +635,23 @@ impl Client {
                 .inner
                 .collect(
                     response.body,
-                    self.inner.config.max_manifest_bytes,
+                    self.inner.policy(subject.registry()).max_manifest_bytes,
                     &method,
                     &page_url,
                 )
                 .await?;
-            let probe: ManifestProbe =
-                serde_json::from_slice(&bytes).map_err(|e| Error::Protocol {
-                    method: method.to_string(),
-                    url: redact_url(&page_url),
-                    message: "the referrers response is not an image index".into(),
-                    source: Some(Box::new(e)),
-                })?;
-            manifests.extend(probe.manifests.unwrap_or_default());
+            let not_an_index = |source: Option<BoxError>| Error::Protocol {
+                method: method.to_string(),
+                url: redact_url(&page_url),
+                message: "the referrers response is not an image index".into(),
+                source,
+            };
+            // The page was capped as it was read.
+            let parse = parse_options(u64::MAX);
+            let page = Manifest::parse_with(bytes, Some(media_types::OCI_IMAGE_INDEX), &parse)
+                .map_err(|e| not_an_index(Some(Box::new(e))))?;
+            let index = page.as_index().ok_or_else(|| not_an_index(None))?;
+            manifests.extend(index.manifests.iter().cloned());
             if next.as_deref() == Some(page_url.as_str()) {
                 return Err(Error::protocol(
                     &method,
@@ -653,15 +682,23 @@ impl Client {
                 message: format!("cannot name the referrers tag {tag}"),
                 source: Some(Box::new(e)),
             })?;
-        let options = FetchOptions {
-            accept: vec![media_types::OCI_IMAGE_INDEX.to_owned()],
-            max_bytes: None,
-        };
+        let options = FetchOptions::builder()
+            .accept(media_types::OCI_IMAGE_INDEX)
+            .build();
         let mut manifests = match self.fetch_manifest(&index_ref, &options).await {
-            Ok(index) => {
-                let probe: ManifestProbe = serde_json::from_slice(&index.bytes).unwrap_or_default();
-                probe.manifests.unwrap_or_default()
-            }
+            Ok(fetched) => match fetched.manifest.as_index() {
+                Some(index) => index.manifests.clone(),
+                None => {
+                    return Err(Error::protocol(
+                        &Method::GET,
+                        &self.manifest_url(&index_ref),
+                        format!(
+                            "the referrers tag {tag} names a {}, not an image index",
+                            fetched.manifest.media_type()
+                        ),
+                    ));
+                }
+            },
             Err(e) if e.kind() == ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(e),
         };
@@ -685,30 +722,34 @@ pub fn referrers_tag(digest: &Digest) -> String {
     tag
 }
 
-/// Check `bytes` against `expected` (or compute their sha256 when nothing is expected).
-fn verify_manifest_digest(
-    expected: Option<Digest>,
-    bytes: &[u8],
+/// Parse options capping a manifest at `limit` bytes.
+#[allow(clippy::field_reassign_with_default)] // the type may gain fields: start from its default
+fn parse_options(limit: u64) -> ParseOptions {
+    let mut options = ParseOptions::default();
+    options.max_size = usize::try_from(limit).unwrap_or(usize::MAX);
+    options
+}
+
+/// Check that `manifest`'s bytes have the digest `expected` (sha256 or sha512).
+fn verify_manifest(
+    manifest: &Manifest,
+    expected: &Digest,
     method: &Method,
     url: &str,
-) -> Result<Digest, Error> {
-    let Some(expected) = expected else {
-        return Ok(Digest::sha256(bytes));
-    };
-    let actual = Digest::compute(&expected.algorithm(), bytes).map_err(|e| Error::Protocol {
-        method: method.to_string(),
-        url: redact_url(url),
-        message: format!("cannot verify digest {expected}"),
-        source: Some(Box::new(e)),
-    })?;
-    if actual != expected {
-        return Err(Error::DigestMismatch {
+) -> Result<(), Error> {
+    manifest.verify(expected).map_err(|e| match e {
+        orca_manifest::Error::DigestMismatch { expected, actual } => Error::DigestMismatch {
             url: redact_url(url),
             expected,
             actual,
-        });
-    }
-    Ok(expected)
+        },
+        other => Error::InvalidContent {
+            method: method.to_string(),
+            url: redact_url(url),
+            message: format!("cannot verify digest {expected}"),
+            source: Box::new(other),
+        },
+    })
 }
 
 /// The reference's digest.

@@ -2,6 +2,7 @@
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use futures_util::FutureExt;
@@ -11,11 +12,14 @@ use http::header::{self};
 use http_body_util::BodyExt;
 use orca_manifest::{Descriptor, Digest, Verifier};
 use orca_reference::Reference;
+use tokio::io::{AsyncRead, ReadBuf};
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::client::{Client, pull_scope};
-use crate::error::{Error, redact_url};
-use crate::transport::{Call, status_error};
+use crate::error::{Error, ErrorKind, redact_url};
+use crate::observe::{Direction, Event, RetryReason};
+use crate::sanitize::{Secrets, excerpt};
+use crate::transport::{Call, Deadline, Pace, status_error};
 
 /// A blob's bytes as they arrive, verified.
 ///
@@ -54,6 +58,24 @@ impl BlobStream {
         &self.warnings
     }
 
+    /// The blob as an [`AsyncRead`], for consumers that read rather than poll pieces:
+    /// extraction (`orca_unpack::write_layer_async`), a file copy, a decoder. Nothing is
+    /// buffered beyond the piece being read.
+    ///
+    /// Every check of the stream still applies: a size or digest failure is the
+    /// [`std::io::Error`] of the read that meets it (after the last byte, for a digest),
+    /// of kind [`std::io::ErrorKind::InvalidData`] (a connection given up on is `Other`, a
+    /// stall `TimedOut`), with the client's [`Error`] inside
+    /// (`io_error.get_ref()` and `downcast_ref::<orca_distribution::Error>()`). A
+    /// consumer must treat what it read as untrusted until a read returned 0 bytes.
+    pub fn into_async_read(self) -> BlobReader {
+        BlobReader {
+            stream: self,
+            piece: Bytes::new(),
+            failed: false,
+        }
+    }
+
     /// Read the whole blob into memory (for small blobs such as configs).
     pub async fn bytes(mut self) -> Result<Bytes, Error> {
         let mut out = BytesMut::new();
@@ -61,6 +83,66 @@ impl BlobStream {
             out.extend_from_slice(&piece?);
         }
         Ok(out.freeze())
+    }
+}
+
+/// A [`BlobStream`] read as an [`AsyncRead`] (see [`BlobStream::into_async_read`]).
+pub struct BlobReader {
+    stream: BlobStream,
+    /// The rest of the piece being read.
+    piece: Bytes,
+    /// The stream failed; every later read fails too.
+    failed: bool,
+}
+
+impl std::fmt::Debug for BlobReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlobReader").finish_non_exhaustive()
+    }
+}
+
+impl BlobReader {
+    /// `Warning: 299` texts of the response that started the download.
+    pub fn warnings(&self) -> &[String] {
+        self.stream.warnings()
+    }
+}
+
+impl AsyncRead for BlobReader {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        // Bounded: each turn either copies bytes and returns, or takes the next piece;
+        // empty pieces are never yielded by the stream.
+        loop {
+            if self.failed {
+                return Poll::Ready(Err(std::io::Error::other("the blob stream failed earlier")));
+            }
+            if !self.piece.is_empty() {
+                let n = buf.remaining().min(self.piece.len());
+                buf.put_slice(&self.piece[..n]);
+                self.piece.advance(n);
+                return Poll::Ready(Ok(()));
+            }
+            match self.stream.poll_next_unpin(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(None) => return Poll::Ready(Ok(())),
+                Poll::Ready(Some(Ok(piece))) => self.piece = piece,
+                Poll::Ready(Some(Err(e))) => {
+                    self.failed = true;
+                    let kind = match e.kind() {
+                        ErrorKind::DigestMismatch
+                        | ErrorKind::SizeMismatch
+                        | ErrorKind::SizeExceeded => std::io::ErrorKind::InvalidData,
+                        ErrorKind::Timeout => std::io::ErrorKind::TimedOut,
+                        _ => std::io::ErrorKind::Other,
+                    };
+                    return Poll::Ready(Err(std::io::Error::new(kind, e)));
+                }
+            }
+        }
     }
 }
 
@@ -78,6 +160,12 @@ struct Download {
     warnings: Vec<String>,
     resumes_left: u32,
     done: bool,
+    /// The throughput rule over the current response's body.
+    pace: Pace,
+    /// The download's deadline, shared by its resumes.
+    deadline: Deadline,
+    /// A failure found while handing out a piece, reported as the next item.
+    pending: Option<Error>,
     _permit: OwnedSemaphorePermit,
 }
 
@@ -89,11 +177,21 @@ impl Download {
             self.url.clone(),
             &self.registry,
             pull_scope(&self.repository),
-        );
+        )
+        .deadline(&self.deadline);
         if self.received > 0 {
             call = call.header(header::RANGE, &format!("bytes={}-", self.received))?;
         }
         let response = self.client.inner.send(call).await?;
+        if response.status.as_u16() == 416 && self.received > 0 {
+            // The registry has no bytes past those received: the blob is shorter than
+            // its descriptor, which is what the user must read, not "416".
+            return Err(Error::SizeMismatch {
+                url: redact_url(&self.url),
+                expected: self.expected.size,
+                actual: self.received,
+            });
+        }
         match response.status.as_u16() {
             200 => {
                 self.skip = self.received;
@@ -109,7 +207,9 @@ impl Download {
                         format!(
                             "asked for bytes from {}, got Content-Range {:?}",
                             self.received,
-                            response.header_str(&header::CONTENT_RANGE)
+                            response
+                                .header_str(&header::CONTENT_RANGE)
+                                .map(|v| excerpt(v, &Secrets::default()))
                         ),
                     ));
                 }
@@ -120,6 +220,7 @@ impl Download {
         if self.received == 0 && self.warnings.is_empty() {
             self.warnings = response.warnings;
         }
+        self.pace = Pace::new(self.deadline.min_throughput());
         self.body = Some(response.body);
         Ok(())
     }
@@ -137,16 +238,116 @@ impl Download {
             return Err(cause);
         }
         self.resumes_left -= 1;
+        let attempt = self.client.inner.config.max_resumes - self.resumes_left;
+        self.client.inner.observe(|| Event::Retry {
+            method: &Method::GET,
+            registry: &self.registry,
+            repository: Some(&self.repository),
+            attempt,
+            reason: RetryReason::Resume {
+                received: self.received,
+            },
+            delay: Duration::ZERO,
+        });
         tracing::debug!(received = self.received, error = %cause, "blob download interrupted; resuming with Range");
         Ok(())
     }
 
-    async fn next_piece(&mut self) -> Option<Result<Bytes, Error>> {
-        if self.done {
+    /// The body ended cleanly: check the size (resuming a short body), then the digest,
+    /// and report the blob verified. `None` when the stream ended well or a resume is
+    /// due (`self.done` tells which).
+    fn finish(&mut self) -> Option<Result<Bytes, Error>> {
+        let size = self.expected.size;
+        if self.received < size {
+            // Short by the body's own framing: perhaps a proxy cut it, so ask for the
+            // rest. A registry that has no more answers 416, and the user reads this size
+            // mismatch, not the 416 (see `open`).
+            let cause = Error::SizeMismatch {
+                url: redact_url(&self.url),
+                expected: size,
+                actual: self.received,
+            };
+            return self.interrupted(cause).err().map(|e| self.fail(e));
+        }
+        self.deadline.progress();
+        self.done = true;
+        self.body = None;
+        let verifier = self.verifier.take()?;
+        match verifier.finish() {
+            Ok(()) => {
+                self.client.inner.observe(|| Event::Verified {
+                    registry: &self.registry,
+                    repository: &self.repository,
+                    digest: &self.expected.digest,
+                    size,
+                    direction: Direction::Download,
+                });
+                None
+            }
+            Err(e) => Some(Err(verification_error(&self.url, e, |other| {
+                Error::InvalidContent {
+                    method: "GET".into(),
+                    url: redact_url(&self.url),
+                    message: "verification failed".into(),
+                    source: Box::new(other),
+                }
+            }))),
+        }
+    }
+
+    /// Count, hash and pace one piece of the body; `None` when nothing is left of it
+    /// (bytes a resumed `200` repeats are skipped).
+    fn piece(&mut self, mut data: Bytes) -> Option<Result<Bytes, Error>> {
+        let size = self.expected.size;
+        if self.skip > 0 {
+            let n = usize::try_from(self.skip)
+                .unwrap_or(usize::MAX)
+                .min(data.len());
+            data.advance(n);
+            self.skip -= n as u64;
+        }
+        if data.is_empty() {
             return None;
         }
-        let size = self.expected.size;
-        let read_timeout = self.client.inner.config.read_timeout;
+        if self.received + data.len() as u64 > size {
+            let e = Error::SizeExceeded {
+                url: redact_url(&self.url),
+                limit: size,
+            };
+            return Some(self.fail(e));
+        }
+        if let Some(v) = self.verifier.as_mut() {
+            v.update(&data);
+        }
+        self.received += data.len() as u64;
+        self.client.inner.observe(|| Event::Bytes {
+            registry: &self.registry,
+            repository: &self.repository,
+            digest: Some(&self.expected.digest),
+            direction: Direction::Download,
+            bytes: self.received,
+            total: Some(size),
+        });
+        match self.pace.record(data.len() as u64) {
+            Ok(true) => self.deadline.progress(),
+            Ok(false) => {}
+            // The bytes are good; the next piece resumes the body, or reports the failure.
+            Err(slow) => {
+                let cause = slow.into_error("GET", &self.url);
+                if let Err(e) = self.interrupted(cause) {
+                    self.done = true;
+                    self.pending = Some(e);
+                }
+            }
+        }
+        Some(Ok(data))
+    }
+
+    async fn next_piece(&mut self) -> Option<Result<Bytes, Error>> {
+        if self.done {
+            // A failure found while handing out the last piece is reported now.
+            return self.pending.take().map(Err);
+        }
         loop {
             if self.body.is_none()
                 && let Err(e) = self.open().await
@@ -154,20 +355,24 @@ impl Download {
                 return Some(self.fail(e));
             }
             let body = self.body.as_mut()?;
-            // Most frames are already buffered: take them without arming a timer.
+            // Most frames are already buffered: take them without arming a timer. A wait
+            // ends when the throughput window closes or at the operation's deadline.
+            let wake = self.pace.window_end().min(self.deadline.at());
             let frame = match body.frame().now_or_never() {
                 Some(ready) => Ok(ready),
-                None => tokio::time::timeout(read_timeout, body.frame()).await,
+                None => tokio::time::timeout_at(wake, body.frame()).await,
             };
             match frame {
                 Err(_) => {
-                    let cause = Error::Timeout {
-                        method: "GET".into(),
-                        url: redact_url(&self.url),
-                        after: read_timeout,
-                    };
-                    if let Err(e) = self.interrupted(cause) {
+                    if self.deadline.expired() {
+                        let e = self.deadline.error("GET", &self.url);
                         return Some(self.fail(e));
+                    }
+                    if let Err(slow) = self.pace.check() {
+                        let cause = slow.into_error("GET", &self.url);
+                        if let Err(e) = self.interrupted(cause) {
+                            return Some(self.fail(e));
+                        }
                     }
                 }
                 Ok(Some(Err(e))) => {
@@ -181,58 +386,20 @@ impl Download {
                     }
                 }
                 Ok(None) => {
-                    if self.received < size {
-                        let cause = Error::SizeMismatch {
-                            url: redact_url(&self.url),
-                            expected: size,
-                            actual: self.received,
-                        };
-                        if let Err(e) = self.interrupted(cause) {
-                            return Some(self.fail(e));
-                        }
-                        continue;
+                    if let Some(end) = self.finish() {
+                        return Some(end);
                     }
-                    self.done = true;
-                    self.body = None;
-                    let verifier = self.verifier.take()?;
-                    return match verifier.finish() {
-                        Ok(()) => None,
-                        Err(e) => Some(Err(verification_error(&self.url, e, |other| {
-                            Error::Protocol {
-                                method: "GET".into(),
-                                url: redact_url(&self.url),
-                                message: "verification failed".into(),
-                                source: Some(Box::new(other)),
-                            }
-                        }))),
-                    };
+                    if self.done {
+                        return None;
+                    }
                 }
                 Ok(Some(Ok(frame))) => {
-                    let Ok(mut data) = frame.into_data() else {
+                    let Ok(data) = frame.into_data() else {
                         continue;
                     };
-                    if self.skip > 0 {
-                        let n = usize::try_from(self.skip)
-                            .unwrap_or(usize::MAX)
-                            .min(data.len());
-                        data.advance(n);
-                        self.skip -= n as u64;
+                    if let Some(piece) = self.piece(data) {
+                        return Some(piece);
                     }
-                    if data.is_empty() {
-                        continue;
-                    }
-                    if self.received + data.len() as u64 > size {
-                        let e = Error::SizeExceeded {
-                            url: redact_url(&self.url),
-                            limit: size,
-                        };
-                        return Some(self.fail(e));
-                    }
-                    if let Some(v) = self.verifier.as_mut() {
-                        v.update(&data);
-                    }
-                    self.received += data.len() as u64;
-                    return Some(Ok(data));
                 }
             }
         }
@@ -272,7 +439,24 @@ fn parse_content_range_start(value: &str) -> Option<u64> {
 }
 
 impl Client {
-    fn blob_url(&self, repository: &Reference, digest: &Digest) -> String {
+    /// Refuse a blob above the registry's [`RegistryPolicy::max_blob_bytes`](crate::RegistryPolicy::max_blob_bytes)
+    /// before any byte moves.
+    pub(crate) fn check_blob_cap(
+        &self,
+        repository: &Reference,
+        size: u64,
+        url: &str,
+    ) -> Result<(), Error> {
+        match self.inner.policy(repository.registry()).max_blob_bytes {
+            Some(limit) if size > limit => Err(Error::SizeExceeded {
+                url: redact_url(url),
+                limit,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    pub(crate) fn blob_url(&self, repository: &Reference, digest: &Digest) -> String {
         self.repo_url(
             repository.registry(),
             repository.repository(),
@@ -297,18 +481,14 @@ impl Client {
                     source: Some(Box::new(e)),
                 }
             })?;
-        let permit = self
-            .inner
-            .transfers
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| Error::config("the client's transfer limit was closed"))?;
+        let url = self.blob_url(repository, &descriptor.digest);
+        self.check_blob_cap(repository, descriptor.size, &url)?;
+        let permit = self.inner.transfer_permit(repository.registry()).await?;
         let mut download = Download {
             client: self.clone(),
             registry: repository.registry().to_string(),
             repository: repository.repository().to_string(),
-            url: self.blob_url(repository, &descriptor.digest),
+            url,
             expected: descriptor.clone(),
             verifier: Some(verifier),
             received: 0,
@@ -317,6 +497,9 @@ impl Client {
             warnings: Vec::new(),
             resumes_left: self.inner.config.max_resumes,
             done: false,
+            pace: Pace::new(self.inner.policy(repository.registry()).min_throughput),
+            deadline: Deadline::new(self.inner.policy(repository.registry())),
+            pending: None,
             _permit: permit,
         };
         download.open().await?;

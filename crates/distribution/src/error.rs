@@ -59,7 +59,7 @@ pub use orca_manifest::registry_error::{ErrorCode, RegistryError};
 /// The most entries of one error body kept.
 const MAX_REGISTRY_ERRORS: usize = 8;
 
-/// Parse a registry error body with `orca-manifest`'s one parser; anything that is not one
+/// Parse a registry error body with `orca-manifest`'s parser; anything that is not one
 /// yields no entries.
 ///
 /// # Security
@@ -71,10 +71,11 @@ pub(crate) fn parse_error_body(body: &[u8], secrets: &Secrets) -> Vec<RegistryEr
         .into_iter()
         .take(MAX_REGISTRY_ERRORS)
         .map(|e| {
-            let mut entry = RegistryError::new(
-                ErrorCode::parse(&excerpt(e.code.as_str(), secrets)),
-                excerpt(&e.message, secrets),
-            );
+            let code = match e.code {
+                ErrorCode::Other(other) => ErrorCode::Other(excerpt(&other, secrets)),
+                known => known,
+            };
+            let mut entry = RegistryError::new(code, excerpt(&e.message, secrets));
             entry.detail = e.detail.map(|d| excerpt(&d, secrets));
             entry
         })
@@ -149,6 +150,22 @@ pub enum Error {
         /// The timeout that expired.
         after: Duration,
     },
+    /// A body moved fewer bytes in a window than [`crate::MinThroughput`] requires.
+    #[error(
+        "{method} {url}: too slow: {received} bytes in the last {window:?}, the minimum is {minimum}"
+    )]
+    TooSlow {
+        /// The request method.
+        method: String,
+        /// The request URL, credentials stripped.
+        url: String,
+        /// The bytes that moved in the window.
+        received: u64,
+        /// The bytes required per window.
+        minimum: u64,
+        /// The window.
+        window: Duration,
+    },
     /// Content does not hash to its expected digest.
     #[error("{url}: digest mismatch: expected {expected}, content hashes to {actual}")]
     DigestMismatch {
@@ -190,6 +207,20 @@ pub enum Error {
         /// The underlying error, if any.
         #[source]
         source: Option<BoxError>,
+    },
+    /// What the registry sent is not valid content: a manifest that does not parse, a
+    /// digest header that is not a digest, content that cannot be verified.
+    #[error("{method} {url}: {message}")]
+    InvalidContent {
+        /// The request method.
+        method: String,
+        /// The request URL, credentials stripped.
+        url: String,
+        /// What is wrong.
+        message: String,
+        /// The `orca-manifest` error.
+        #[source]
+        source: Box<orca_manifest::Error>,
     },
     /// Negotiating authentication failed.
     #[error("authentication with {registry} failed: {message}")]
@@ -280,11 +311,11 @@ impl Error {
             }
             Error::CredentialsRejected { .. } => ErrorKind::CredentialsRejected,
             Error::RedirectRefused { .. } => ErrorKind::Unauthorized,
-            Error::Timeout { .. } => ErrorKind::Timeout,
+            Error::Timeout { .. } | Error::TooSlow { .. } => ErrorKind::Timeout,
             Error::DigestMismatch { .. } => ErrorKind::DigestMismatch,
             Error::SizeExceeded { .. } => ErrorKind::SizeExceeded,
             Error::SizeMismatch { .. } => ErrorKind::SizeMismatch,
-            Error::Protocol { .. } => ErrorKind::Protocol,
+            Error::Protocol { .. } | Error::InvalidContent { .. } => ErrorKind::Protocol,
             Error::Auth { .. } => ErrorKind::Auth,
             Error::PlainHttpRefused { .. } | Error::Config { .. } => ErrorKind::Config,
             Error::Io(_) => ErrorKind::Io,
@@ -296,7 +327,7 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::Status { status, .. } => status_is_retryable(*status),
-            Error::Connect { .. } | Error::Timeout { .. } => true,
+            Error::Connect { .. } | Error::Timeout { .. } | Error::TooSlow { .. } => true,
             _ => false,
         }
     }

@@ -18,8 +18,17 @@
 //! - Idempotent requests are retried (connection errors, 408, 429, 5xx) with bounded
 //!   exponential back-off with jitter, honouring `Retry-After`; uploads re-check their state
 //!   before sending again.
+//! - A 401 from another origin than the registry's (a redirect's storage back end) is
+//!   never negotiated: the registry's credentials never reach a realm it chose.
+//! - Stalls end: a body must keep [`RegistryPolicy::min_throughput`], and an operation stops
+//!   retrying and resuming after [`RegistryPolicy::max_stall`] without progress.
 //! - Errors carry the method, the URL without credentials, the HTTP status and the
-//!   registry's error codes; no secret appears in an error, a log line or `Debug` output.
+//!   registry's error codes; no secret appears in an error, a log line or `Debug` output,
+//!   and remote text in an error is a bounded excerpt with control characters escaped and
+//!   credentials replaced by `REDACTED`.
+//!
+//! See the README's *Security* section for what is left to the caller (notably: a
+//! [`BlobStream`]'s bytes are untrusted until it ended cleanly).
 //!
 //! It never reads files except the PEM files named in the configuration, and spawns no
 //! background task beyond hyper's connection tasks.
@@ -44,17 +53,30 @@ mod config;
 mod download;
 mod error;
 mod listing;
+mod observe;
 mod pool;
+mod registry;
 mod sanitize;
 mod transport;
 mod upload;
 
-pub use client::{Client, FetchOptions, FetchedManifest, PushedManifest, Referrers, referrers_tag};
-pub use config::{ClientConfig, RetryPolicy};
-pub use download::BlobStream;
+pub use client::{
+    Client, FetchOptions, FetchOptionsBuilder, FetchedManifest, PushedManifest, Referrers,
+    referrers_tag,
+};
+pub use config::{
+    ClientConfig, ClientConfigBuilder, MinThroughput, RegistryPolicy, RegistryPolicyBuilder,
+    RetryPolicy, RetryPolicyBuilder,
+};
+pub use download::{BlobReader, BlobStream};
 pub use error::{BoxError, Error, ErrorCode, ErrorKind, RegistryError};
 pub use listing::Names;
-pub use upload::{MountOutcome, PushOptions, PushOutcome, PushedBlob, UploadMethod, UploadSession};
+pub use observe::{AuthOutcome, Direction, Event, Observer, RetryReason};
+pub use registry::Registry;
+pub use upload::{
+    MountOutcome, PushOptions, PushOptionsBuilder, PushOutcome, PushedBlob, UploadMethod,
+    UploadSession,
+};
 
 /// The README's examples, compiled as doctests.
 #[cfg(doctest)]

@@ -7,10 +7,12 @@
 
 mod call;
 mod negotiate;
+mod pace;
 mod tls;
 
-use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
@@ -20,14 +22,17 @@ use orca_auth::{AuthScheme, Authenticator, Authorization, Scope};
 use tokio::sync::Semaphore;
 
 pub(crate) use call::{Body, Call, ReqBody, Response, endpoint, status_error};
+pub(crate) use pace::{Deadline, Pace};
 pub(crate) use tls::connector;
 
-use crate::config::ClientConfig;
+use crate::config::{ClientConfig, RegistryPolicy};
 use crate::error::{Error, redact_url, status_is_retryable};
+use crate::observe::{AuthOutcome, Event, RetryReason, repository_of};
 use crate::pool::PoolError;
 use crate::pool::{Pool, PooledBody};
 use crate::sanitize::Secrets;
 use call::{authority, is_redirect, origin, parse_url, read_error, retry_after, warnings};
+use pace::{Counted, Sent};
 use tls::{TlsFailure, tls_failure};
 
 /// The shared state behind a [`crate::Client`].
@@ -35,7 +40,9 @@ pub(crate) struct Transport {
     pool: Pool,
     pub(crate) config: ClientConfig,
     auth: Option<Authenticator>,
-    pub(crate) transfers: Arc<Semaphore>,
+    /// One transfer limit per registry (its policy's `max_concurrent_transfers`), made
+    /// when the registry is first used.
+    transfers: Mutex<HashMap<String, Arc<Semaphore>>>,
     /// Negotiations in flight, one per registry and scope set.
     negotiations: negotiate::Gates,
 }
@@ -54,26 +61,60 @@ impl Transport {
         config: ClientConfig,
         auth: Option<Authenticator>,
     ) -> Result<Transport, Error> {
-        if config.chunk_size == 0 {
-            return Err(Error::config("chunk_size must be at least 1 byte"));
-        }
-        if config.max_concurrent_transfers == 0 {
-            return Err(Error::config("max_concurrent_transfers must be at least 1"));
-        }
+        config.validate()?;
         let pool = Pool::new(connector(&config)?, Duration::from_secs(90));
-        let transfers = Arc::new(Semaphore::new(config.max_concurrent_transfers));
         Ok(Transport {
             pool,
             config,
             auth,
-            transfers,
+            transfers: Mutex::default(),
             negotiations: negotiate::Gates::default(),
         })
     }
 
+    /// The policy for `registry` (its own, else the default).
+    pub(crate) fn policy(&self, registry: &str) -> &RegistryPolicy {
+        self.config.policy(registry)
+    }
+
+    /// Report `event` to the observer, if there is one. The event is built only then.
+    #[inline]
+    pub(crate) fn observe<'a>(&self, event: impl FnOnce() -> Event<'a>) {
+        if let Some(observer) = &self.config.observer {
+            observer.event(&event());
+        }
+    }
+
+    /// Whether an observer listens (to skip preparing events nobody reads).
+    pub(crate) fn observed(&self) -> bool {
+        self.config.observer.is_some()
+    }
+
+    /// Wait for a transfer slot of `registry`.
+    pub(crate) async fn transfer_permit(
+        &self,
+        registry: &str,
+    ) -> Result<tokio::sync::OwnedSemaphorePermit, Error> {
+        let semaphore = {
+            let mut map = self
+                .transfers
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let limit = || self.policy(registry).max_concurrent_transfers;
+            Arc::clone(
+                map.entry(registry.to_owned())
+                    .or_insert_with(|| Arc::new(Semaphore::new(limit()))),
+            )
+        };
+        semaphore
+            .acquire_owned()
+            .await
+            .map_err(|_| Error::config("the client's transfer limit was closed"))
+    }
+
     /// `http` or `https` for `registry`.
     pub(crate) fn scheme(&self, registry: &str) -> &'static str {
-        if self.config.plain_http.contains(registry) {
+        if self.config.is_plain_http(registry) {
             "http"
         } else {
             "https"
@@ -92,9 +133,7 @@ impl Transport {
             "https" => Ok(()),
             "http" => {
                 let authority = authority(url);
-                if self.config.plain_http.contains(registry)
-                    || self.config.plain_http.contains(&authority)
-                {
+                if self.config.is_plain_http(registry) || self.config.is_plain_http(&authority) {
                     Ok(())
                 } else {
                     Err(Error::PlainHttpRefused {
@@ -113,12 +152,17 @@ impl Transport {
 
     /// Send `call`, negotiating authentication on 401, retrying idempotent requests and
     /// following redirects as configured. Any status is returned; see [`Transport::send_expect`].
-    #[allow(clippy::too_many_lines)] // one state machine (retry, auth, redirect); split, the order of its checks would be hidden
+    #[expect(
+        clippy::too_many_lines,
+        reason = "one loop: the order of the 401, DENIED and retry decisions reads best in one place"
+    )]
     pub(crate) async fn send(&self, mut call: Call) -> Result<Response, Error> {
         // Normalised as `url` does (default port dropped, host lower-cased), so that a
         // reference written `r.example:443` still gets its credentials.
         let base = self.base_url(&call.registry);
         let registry_origin = url::Url::parse(&base).map_or(base, |u| origin(&u));
+        let deadline =
+            (call.deadline.clone()).unwrap_or_else(|| Deadline::new(self.policy(&call.registry)));
         let mut attempt: u32 = 0;
         let mut negotiated = false;
         let mut denied_retried = false;
@@ -127,27 +171,42 @@ impl Transport {
         let streamed = matches!(call.body, Body::Stream(_));
         let (registry, scopes, url) = (&call.registry, &call.scopes, &call.url);
         let mut fresh = self
-            .stream_authorization(streamed, registry, scopes, url)
+            .stream_authorization(streamed, (registry, scopes, url), &deadline)
             .await;
+        let retry = &self.policy(&call.registry).retry;
         loop {
-            let authorization = match fresh.take() {
-                Some(a) => Some(a),
-                None => self.cached_authorization(&call.registry, &call.scopes),
-            };
+            let authorization = fresh
+                .take()
+                .or_else(|| self.cached_authorization(&call.registry, &call.scopes));
             let replayable = !matches!(call.body, Body::Stream(_) | Body::Consumed);
             let result = self
-                .send_following(&mut call, &registry_origin, authorization.as_ref())
+                .send_following(
+                    &mut call,
+                    &registry_origin,
+                    authorization.as_ref(),
+                    &deadline,
+                )
                 .await;
-            let retry_left =
-                call.idempotent && replayable && attempt < self.config.retry.max_retries;
+            let retry_left = call.idempotent && replayable && attempt < retry.max_retries;
             let response = match result {
                 Ok(r) => r,
                 Err(e) if e.is_retryable() && retry_left => {
                     attempt += 1;
-                    let delay = self.config.retry.delay(attempt, None);
+                    let delay = retry.delay(attempt, None);
+                    self.observe(|| Event::Retry {
+                        method: &call.method,
+                        registry: &call.registry,
+                        repository: repository_of(&call.scopes),
+                        attempt,
+                        reason: RetryReason::Transport,
+                        delay,
+                    });
                     tracing::debug!(error = %e, attempt, ?delay, "retrying after a transport error");
-                    tokio::time::sleep(delay).await;
-                    continue;
+                    if pause(&deadline, delay).await {
+                        continue;
+                    }
+                    // The operation's time is up: the last failure is the answer.
+                    return Err(e);
                 }
                 Err(e) => return Err(e),
             };
@@ -172,11 +231,16 @@ impl Transport {
                 if let (Some(auth), Some(a)) = (&self.auth, &authorization) {
                     auth.reject(&call.registry, a);
                 }
-                let (registry, scopes, url) = (&call.registry, &call.scopes, &call.url);
-                fresh = Some(
-                    self.answer(registry, scopes, url, &response.headers)
-                        .await?,
-                );
+                let a = self
+                    .negotiate_observed(
+                        &call.registry,
+                        &call.scopes,
+                        &call.url,
+                        &response.headers,
+                        &deadline,
+                    )
+                    .await?;
+                fresh = Some(a);
                 continue;
             }
             let bearer = authorization
@@ -188,40 +252,68 @@ impl Transport {
                 && !denied_retried
                 && replayable
             {
-                // A token that the registry now refuses (revoked, expired early): drop it
-                // and negotiate once more. The body is small: an error document.
-                let headers = response.headers.clone();
-                let (head, errors) = read_error(response).await;
-                if errors.iter().any(|e| e.code == crate::ErrorCode::Denied) {
-                    denied_retried = true;
-                    if let (Some(auth), Some(a)) = (&self.auth, &authorization) {
-                        auth.reject(&call.registry, a);
-                    }
-                    match self
-                        .answer(&call.registry, &call.scopes, &call.url, &headers)
-                        .await
-                    {
-                        Ok(a) => {
-                            fresh = Some(a);
-                            continue;
-                        }
-                        // The registry's answer says more than a failed renegotiation.
-                        Err(e) => tracing::debug!(error = %e, "renegotiation after DENIED failed"),
-                    }
-                }
-                return Err(head.into_error(errors));
+                denied_retried = true;
+                fresh = Some(
+                    self.renegotiate_denied(
+                        (&call.registry, &call.scopes, &call.url),
+                        response,
+                        authorization.as_ref(),
+                        &deadline,
+                    )
+                    .await?,
+                );
+                continue;
             }
             if status_is_retryable(status) && retry_left {
-                attempt += 1;
                 let retry_after = retry_after(&response.headers);
-                let delay = self.config.retry.delay(attempt, retry_after);
-                tracing::debug!(status, attempt, ?delay, url = %redact_url(&response.url), "retrying");
-                drop(response);
-                tokio::time::sleep(delay).await;
-                continue;
+                let delay = retry.delay(attempt + 1, retry_after);
+                // Past the operation's deadline the registry's answer is returned as is.
+                if before(&deadline, delay).is_some() {
+                    attempt += 1;
+                    self.observe(|| Event::Retry {
+                        method: &call.method,
+                        registry: &call.registry,
+                        repository: repository_of(&call.scopes),
+                        attempt,
+                        reason: RetryReason::Status(status),
+                        delay,
+                    });
+                    tracing::debug!(status, attempt, ?delay, url = %redact_url(&response.url), "retrying");
+                    drop(response);
+                    pause(&deadline, delay).await;
+                    continue;
+                }
             }
             return Ok(response);
         }
+    }
+
+    /// A token that the registry now refuses (revoked, expired early) with `DENIED`: drop
+    /// it and negotiate once more. Any other refusal is returned as the error.
+    async fn renegotiate_denied(
+        &self,
+        (registry, scopes, url): (&str, &[Scope], &str),
+        response: Response,
+        authorization: Option<&Authorization>,
+        deadline: &Deadline,
+    ) -> Result<Authorization, Error> {
+        // The body is small: an error document.
+        let headers = response.headers.clone();
+        let (head, errors) = read_error(response).await;
+        if errors.iter().any(|e| e.code == crate::ErrorCode::Denied) {
+            if let (Some(auth), Some(a)) = (&self.auth, authorization) {
+                auth.reject(registry, a);
+            }
+            match self
+                .negotiate_observed(registry, scopes, url, &headers, deadline)
+                .await
+            {
+                Ok(a) => return Ok(a),
+                // The registry's answer says more than a failed renegotiation.
+                Err(e) => tracing::debug!(error = %e, "renegotiation after DENIED failed"),
+            }
+        }
+        Err(head.into_error(errors))
     }
 
     /// Like [`Transport::send`], but a status outside `expected` becomes [`Error::Status`]
@@ -239,6 +331,37 @@ impl Transport {
         }
     }
 
+    /// [`Transport::negotiate`], reported to the observer.
+    async fn negotiate_observed(
+        &self,
+        registry: &str,
+        scopes: &[Scope],
+        request_url: &str,
+        headers: &HeaderMap,
+        deadline: &Deadline,
+    ) -> Result<Authorization, Error> {
+        let started = Instant::now();
+        let result = self
+            .negotiate(
+                (registry, scopes, request_url),
+                headers,
+                deadline,
+                negotiate::Purpose::Answer,
+            )
+            .await;
+        self.observe(|| Event::Auth {
+            registry,
+            scopes,
+            outcome: if result.is_ok() {
+                AuthOutcome::Granted
+            } else {
+                AuthOutcome::Failed
+            },
+            duration: started.elapsed(),
+        });
+        result
+    }
+
     fn cached_authorization(&self, registry: &str, scopes: &[Scope]) -> Option<Authorization> {
         self.auth
             .as_ref()
@@ -251,6 +374,7 @@ impl Transport {
         call: &mut Call,
         registry_origin: &str,
         authorization: Option<&Authorization>,
+        deadline: &Deadline,
     ) -> Result<Response, Error> {
         let mut url = parse_url(&call.method, &call.url)?;
         let mut redirects = 0;
@@ -270,7 +394,25 @@ impl Transport {
                     "a streamed request body cannot be sent twice",
                 ));
             };
-            let response = self.send_once(&call.method, &url, headers, body).await?;
+            self.observe(|| Event::Sent {
+                method: &call.method,
+                registry: &call.registry,
+                repository: repository_of(&call.scopes),
+            });
+            let started = self.observed().then(Instant::now);
+            let response = self
+                .send_once(&call.method, &url, headers, body, deadline)
+                .await;
+            if let Some(started) = started {
+                self.observe(|| Event::Answered {
+                    method: &call.method,
+                    registry: &call.registry,
+                    repository: repository_of(&call.scopes),
+                    status: response.as_ref().ok().map(|r| r.status().as_u16()),
+                    duration: started.elapsed(),
+                });
+            }
+            let response = response?;
             if call.follow_redirects
                 && is_redirect(response.status())
                 && redirects < self.config.max_redirects
@@ -323,14 +465,20 @@ impl Transport {
         }
     }
 
-    /// One HTTP exchange, with the read timeout on the response head.
+    /// One HTTP exchange: the request body must keep [`RegistryPolicy::min_throughput`],
+    /// the response head must come within [`ClientConfig::read_timeout`] of the body's
+    /// end (plus [`ClientConfig::connect_timeout`] for a request without a body), and all
+    /// of it ends at the operation's `deadline`.
     async fn send_once(
         &self,
         method: &Method,
         url: &url::Url,
         mut headers: HeaderMap,
         body: ReqBody,
+        deadline: &Deadline,
     ) -> Result<http::Response<PooledBody>, Error> {
+        let sent = Arc::new(Sent::default());
+        let body = Counted::new(body, sent.clone()).boxed_unsync();
         let mut request = Request::builder()
             .method(method.clone())
             .uri(url.as_str())
@@ -348,14 +496,50 @@ impl Transport {
         }
         *request.headers_mut() = headers;
         tracing::trace!(%method, url = %redact_url(url.as_str()), "sending");
-        let timeout = self.config.read_timeout + self.config.connect_timeout;
-        match tokio::time::timeout(timeout, self.pool.request(request)).await {
-            Err(_) => Err(Error::Timeout {
-                method: method.to_string(),
-                url: redact_url(url.as_str()),
-                after: timeout,
-            }),
-            Ok(Err(PoolError::Http(e))) if e.is_parse() => {
+        let start = tokio::time::Instant::now();
+        // A request without a body waits for its head from the start (connect included);
+        // one with a body from when the body was seen to have ended.
+        let mut answer_due = sent
+            .done()
+            .then(|| start + self.config.connect_timeout + self.config.read_timeout);
+        let mut pace = Pace::new(deadline.min_throughput());
+        let mut counted = 0;
+        // Boxed: the exchange is large, and every caller's future would carry it inline.
+        let mut exchange = Box::pin(self.pool.request(request));
+        let result = loop {
+            let mut wake = deadline.at();
+            wake = wake.min(answer_due.unwrap_or_else(|| pace.window_end()));
+            if let Ok(result) = tokio::time::timeout_at(wake, &mut exchange).await {
+                break result;
+            }
+            if deadline.expired() {
+                return Err(deadline.error(method.as_str(), url.as_str()));
+            }
+            match answer_due {
+                Some(due) if tokio::time::Instant::now() >= due => {
+                    return Err(Error::Timeout {
+                        method: method.to_string(),
+                        url: redact_url(url.as_str()),
+                        after: due - start,
+                    });
+                }
+                Some(_) => {}
+                None => {
+                    let total = sent.bytes();
+                    match pace.record(total - counted) {
+                        Ok(true) => deadline.progress(),
+                        Ok(false) => {}
+                        Err(slow) => return Err(slow.into_error(method.as_str(), url.as_str())),
+                    }
+                    counted = total;
+                    if sent.done() {
+                        answer_due = Some(tokio::time::Instant::now() + self.config.read_timeout);
+                    }
+                }
+            }
+        };
+        match result {
+            Err(PoolError::Http(e)) if e.is_parse() => {
                 // The registry's answer is not HTTP hyper accepts (a head over its size
                 // limit, a malformed status line): a protocol error, not worth repeating.
                 let message = if e.is_parse_too_large() {
@@ -370,7 +554,7 @@ impl Transport {
                     source: Some(Box::new(e)),
                 })
             }
-            Ok(Err(e)) => match tls_failure(&e) {
+            Err(e) => match tls_failure(&e) {
                 Some(TlsFailure::PlainHttp) => Err(Error::PlainHttpAnswer {
                     method: method.to_string(),
                     url: redact_url(url.as_str()),
@@ -387,11 +571,12 @@ impl Transport {
                     source: Box::new(e),
                 }),
             },
-            Ok(Ok(r)) => Ok(r),
+            Ok(r) => Ok(r),
         }
     }
 
-    /// Read a whole (small) body, failing past `limit` bytes.
+    /// Read a whole (small) body, failing past `limit` bytes or below the minimum
+    /// throughput of the policy of `url`'s host.
     pub(crate) async fn collect(
         &self,
         mut body: PooledBody,
@@ -400,14 +585,18 @@ impl Transport {
         url: &str,
     ) -> Result<Bytes, Error> {
         let mut out = Vec::new();
+        // The policy of the host that answers (a registry's own, or the default one).
+        let min = url::Url::parse(url).map_or_else(
+            |_| self.config.default_policy.min_throughput,
+            |u| self.policy(&authority(&u)).min_throughput,
+        );
+        let mut pace = Pace::new(min);
+        let too_slow = |slow: pace::TooSlow| slow.into_error(method.as_str(), url);
         loop {
-            let frame = tokio::time::timeout(self.config.read_timeout, body.frame())
-                .await
-                .map_err(|_| Error::Timeout {
-                    method: method.to_string(),
-                    url: redact_url(url),
-                    after: self.config.read_timeout,
-                })?;
+            let Ok(frame) = tokio::time::timeout_at(pace.window_end(), body.frame()).await else {
+                pace.check().map_err(too_slow)?;
+                continue;
+            };
             let Some(frame) = frame else { break };
             let frame = frame.map_err(|e| Error::Connect {
                 method: method.to_string(),
@@ -415,6 +604,7 @@ impl Transport {
                 source: Box::new(e),
             })?;
             if let Ok(data) = frame.into_data() {
+                pace.record(data.len() as u64).map_err(too_slow)?;
                 if out.len() as u64 + data.len() as u64 > limit {
                     return Err(Error::SizeExceeded {
                         url: redact_url(url),
@@ -425,6 +615,23 @@ impl Transport {
             }
         }
         Ok(Bytes::from(out))
+    }
+}
+
+/// When a retry `delay` from now ends, if that is before the operation's deadline.
+fn before(deadline: &Deadline, delay: Duration) -> Option<tokio::time::Instant> {
+    let wake = tokio::time::Instant::now() + delay;
+    (wake < deadline.at()).then_some(wake)
+}
+
+/// Wait `delay` before a retry; `false` (at once) when that would end past the deadline.
+async fn pause(deadline: &Deadline, delay: Duration) -> bool {
+    match before(deadline, delay) {
+        Some(wake) => {
+            tokio::time::sleep_until(wake).await;
+            true
+        }
+        None => false,
     }
 }
 
@@ -504,10 +711,8 @@ mod tests {
 
     #[test]
     fn bad_configurations_are_refused() {
-        let config = ClientConfig {
-            chunk_size: 0,
-            ..ClientConfig::default()
-        };
+        let mut config = ClientConfig::default();
+        config.chunk_size = 0;
         assert!(
             Transport::new(config, None)
                 .unwrap_err()

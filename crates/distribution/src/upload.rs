@@ -21,6 +21,7 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use crate::client::{Client, push_scope};
 use crate::error::{Error, redact_url};
+use crate::observe::{Direction, Event};
 use crate::transport::{Call, Response};
 
 /// `OCI-Chunk-Min-Length`: the smallest PATCH a registry accepts (except the last).
@@ -42,7 +43,15 @@ pub enum UploadMethod {
 }
 
 /// Options for blob pushes.
+///
+/// ```
+/// use orca_distribution::{PushOptions, UploadMethod};
+///
+/// let options = PushOptions::builder().method(UploadMethod::Chunked).skip_existing(true).build();
+/// assert!(options.skip_existing);
+/// ```
 #[derive(Clone, Debug, Default)]
+#[non_exhaustive]
 pub struct PushOptions {
     /// How to upload.
     pub method: UploadMethod,
@@ -64,6 +73,49 @@ pub struct PushOptions {
     /// registry when the digest is known. Turn it on for a registry you do not trust to
     /// verify. Chunked uploads without a descriptor always hash (to learn the digest).
     pub verify_source: bool,
+}
+
+impl PushOptions {
+    /// A builder starting from [`PushOptions::default`].
+    pub fn builder() -> PushOptionsBuilder {
+        PushOptionsBuilder(PushOptions::default())
+    }
+}
+
+/// Builds [`PushOptions`].
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct PushOptionsBuilder(PushOptions);
+
+impl PushOptionsBuilder {
+    /// [`PushOptions::method`].
+    pub fn method(mut self, method: UploadMethod) -> Self {
+        self.0.method = method;
+        self
+    }
+
+    /// [`PushOptions::mount_from`].
+    pub fn mount_from(mut self, repository: impl Into<String>) -> Self {
+        self.0.mount_from = Some(repository.into());
+        self
+    }
+
+    /// [`PushOptions::skip_existing`].
+    pub fn skip_existing(mut self, yes: bool) -> Self {
+        self.0.skip_existing = yes;
+        self
+    }
+
+    /// [`PushOptions::verify_source`].
+    pub fn verify_source(mut self, yes: bool) -> Self {
+        self.0.verify_source = yes;
+        self
+    }
+
+    /// The options.
+    pub fn build(self) -> PushOptions {
+        self.0
+    }
 }
 
 /// How a blob got into the repository.
@@ -157,13 +209,46 @@ impl Client {
         session_from(&response)
     }
 
-    async fn permit(&self) -> Result<OwnedSemaphorePermit, Error> {
-        self.inner
-            .transfers
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| Error::config("the client's transfer limit was closed"))
+    /// A transfer slot of the repository's registry, after checking a known `size`
+    /// against its blob cap.
+    async fn permit(
+        &self,
+        repository: &Reference,
+        size: Option<u64>,
+    ) -> Result<OwnedSemaphorePermit, Error> {
+        if let Some(size) = size {
+            self.check_blob_cap(repository, size, &self.uploads_url(repository))?;
+        }
+        self.inner.transfer_permit(repository.registry()).await
+    }
+
+    /// Report `bytes` of `total` sent for `digest`.
+    fn observe_upload(
+        &self,
+        repository: &Reference,
+        digest: Option<&Digest>,
+        bytes: u64,
+        total: Option<u64>,
+    ) {
+        self.inner.observe(|| Event::Bytes {
+            registry: repository.registry(),
+            repository: repository.repository(),
+            digest,
+            direction: Direction::Upload,
+            bytes,
+            total,
+        });
+    }
+
+    /// Report that the blob sent was hashed here and matched `digest`.
+    fn observe_verified(&self, repository: &Reference, digest: &Digest, size: u64) {
+        self.inner.observe(|| Event::Verified {
+            registry: repository.registry(),
+            repository: repository.repository(),
+            digest,
+            size,
+            direction: Direction::Upload,
+        });
     }
 
     /// Existence check and mount, then a session.

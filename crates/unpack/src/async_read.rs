@@ -1,13 +1,16 @@
-//! The async adapter (feature `tokio`).
+//! The async adapters (feature `tokio`): [`extract_async`] and [`write_layer_async`].
 
 use std::io::{self, Read};
 use std::path::PathBuf;
+
+use orca_manifest::Descriptor;
 
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::mpsc;
 
 use crate::error::Error;
 use crate::extract::{ExtractOptions, Summary, extract};
+use crate::layer::{LayerOptions, Written, write_layer};
 
 /// Chunks in flight between the async reader and the extractor: bounds memory to
 /// `CHANNEL_DEPTH × CHUNK` bytes.
@@ -56,12 +59,56 @@ impl Read for ChannelReader {
 ///
 /// Resumes a panic of the extraction task (there is none by design).
 pub async fn extract_async<R>(
-    mut reader: R,
+    reader: R,
     dest: PathBuf,
     options: ExtractOptions,
 ) -> Result<Summary, Error>
 where
     R: AsyncRead + Unpin,
+{
+    feed_blocking(reader, move |reader| extract(reader, &dest, &options)).await
+}
+
+/// [`write_layer`] from an [`AsyncRead`]: a layer streamed from the network (for example
+/// `orca_distribution::BlobStream::into_async_read`) is extracted, or written as one file,
+/// as it arrives, with ORAS title and file-versus-folder handling, without holding the
+/// layer in memory.
+///
+/// Runs like [`extract_async`]: the synchronous writer on tokio's blocking pool, fed
+/// through a bounded channel (at most 512 KiB in flight). A skipped layer (no title) stops
+/// reading at once. Must be called within a tokio runtime. Available with the `tokio`
+/// feature.
+///
+/// # Errors
+///
+/// As [`write_layer`]; a read error of `reader` is [`Error::Read`], and on any error
+/// nothing is left at the target.
+///
+/// # Panics
+///
+/// Resumes a panic of the writing task (there is none by design).
+pub async fn write_layer_async<R>(
+    descriptor: Descriptor,
+    reader: R,
+    dest: PathBuf,
+    options: LayerOptions,
+) -> Result<Written, Error>
+where
+    R: AsyncRead + Unpin,
+{
+    feed_blocking(reader, move |reader| {
+        write_layer(&descriptor, reader, &dest, &options)
+    })
+    .await
+}
+
+/// Run `work` on the blocking pool over a [`Read`] fed from `reader` through a bounded
+/// channel; stop reading as soon as `work` stops reading.
+async fn feed_blocking<R, T, F>(mut reader: R, work: F) -> Result<T, Error>
+where
+    R: AsyncRead + Unpin,
+    T: Send + 'static,
+    F: FnOnce(ChannelReader) -> Result<T, Error> + Send + 'static,
 {
     let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
     let task = tokio::task::spawn_blocking(move || {
@@ -70,7 +117,7 @@ where
             chunk: Vec::new(),
             pos: 0,
         };
-        extract(reader, &dest, &options)
+        work(reader)
     });
     loop {
         let mut chunk = vec![0; CHUNK];
@@ -86,7 +133,7 @@ where
                 break;
             }
         };
-        // The extractor stopped early (it failed): its result says why.
+        // The work stopped early (it failed, or it needs no more): its result says why.
         if sent.is_err() {
             break;
         }

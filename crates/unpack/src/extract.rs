@@ -86,6 +86,79 @@ impl ExtractOptions {
     }
 }
 
+impl ExtractOptions {
+    /// A builder starting from [`ExtractOptions::default`].
+    pub fn builder() -> ExtractOptionsBuilder {
+        ExtractOptionsBuilder(ExtractOptions::default())
+    }
+}
+
+/// Builds [`ExtractOptions`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct ExtractOptionsBuilder(ExtractOptions);
+
+impl ExtractOptionsBuilder {
+    /// [`ExtractOptions::limits`].
+    pub fn limits(mut self, value: Limits) -> Self {
+        self.0.limits = value;
+        self
+    }
+
+    /// [`ExtractOptions::allow_symlinks`].
+    pub fn allow_symlinks(mut self, value: bool) -> Self {
+        self.0.allow_symlinks = value;
+        self
+    }
+
+    /// [`ExtractOptions::allow_hardlinks`].
+    pub fn allow_hardlinks(mut self, value: bool) -> Self {
+        self.0.allow_hardlinks = value;
+        self
+    }
+
+    /// [`ExtractOptions::duplicates`].
+    pub fn duplicates(mut self, value: Duplicates) -> Self {
+        self.0.duplicates = value;
+        self
+    }
+
+    /// [`ExtractOptions::keep_mtimes`].
+    pub fn keep_mtimes(mut self, value: bool) -> Self {
+        self.0.keep_mtimes = value;
+        self
+    }
+
+    /// [`ExtractOptions::layer_digest`].
+    pub fn layer_digest(mut self, value: Digest) -> Self {
+        self.0.layer_digest = Some(value);
+        self
+    }
+
+    /// [`ExtractOptions::layer_size`].
+    pub fn layer_size(mut self, value: u64) -> Self {
+        self.0.layer_size = Some(value);
+        self
+    }
+
+    /// [`ExtractOptions::content_digest`].
+    pub fn content_digest(mut self, value: Digest) -> Self {
+        self.0.content_digest = Some(value);
+        self
+    }
+
+    /// [`ExtractOptions::strip_prefix`].
+    pub fn strip_prefix(mut self, value: impl Into<String>) -> Self {
+        self.0.strip_prefix = Some(value.into());
+        self
+    }
+
+    /// The options.
+    pub fn build(self) -> ExtractOptions {
+        self.0
+    }
+}
+
 /// The kind of something extracted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]

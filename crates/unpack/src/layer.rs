@@ -13,6 +13,18 @@ use crate::limits::LimitKind;
 use crate::path::{RelativePath, check_path};
 
 /// Knobs of [`write_layer`].
+///
+/// ```
+/// use orca_unpack::{ExtractOptions, LayerOptions, Limits, PackOptions};
+///
+/// let options = LayerOptions::builder()
+///     .extract(ExtractOptions::builder().limits(Limits::small()).allow_symlinks(true).build())
+///     .unpack_all_tar_gzip(true)
+///     .build();
+/// assert!(options.extract.allow_symlinks && options.unpack_all_tar_gzip);
+/// let pack = PackOptions::builder().title("configs").compression_level(9).build();
+/// assert_eq!(pack.title.as_deref(), Some("configs"));
+/// ```
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct LayerOptions {
@@ -26,6 +38,43 @@ pub struct LayerOptions {
     /// `io.deis.oras.content.unpack=true`: the convention of the Python `oras` package,
     /// which pushes folders without the unpack annotations.
     pub unpack_all_tar_gzip: bool,
+}
+
+impl LayerOptions {
+    /// A builder starting from [`LayerOptions::default`].
+    pub fn builder() -> LayerOptionsBuilder {
+        LayerOptionsBuilder(LayerOptions::default())
+    }
+}
+
+/// Builds [`LayerOptions`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct LayerOptionsBuilder(LayerOptions);
+
+impl LayerOptionsBuilder {
+    /// [`LayerOptions::extract`].
+    pub fn extract(mut self, value: ExtractOptions) -> Self {
+        self.0.extract = value;
+        self
+    }
+
+    /// [`LayerOptions::write_untitled`].
+    pub fn write_untitled(mut self, value: bool) -> Self {
+        self.0.write_untitled = value;
+        self
+    }
+
+    /// [`LayerOptions::unpack_all_tar_gzip`].
+    pub fn unpack_all_tar_gzip(mut self, value: bool) -> Self {
+        self.0.unpack_all_tar_gzip = value;
+        self
+    }
+
+    /// The options.
+    pub fn build(self) -> LayerOptions {
+        self.0
+    }
 }
 
 /// What [`write_layer`] did.

@@ -75,13 +75,13 @@ pub mod fuzzing;
 pub struct ReadmeDoctests;
 
 #[cfg(feature = "tokio")]
-pub use async_read::extract_async;
+pub use async_read::{extract_async, write_layer_async};
 pub use error::{DigestTarget, EntryType, Error, LinkKind, PathProblem};
 pub use extract::{
-    Compression, Duplicates, EntryKind, ExtractOptions, Extracted, HEADER_BYTES, Summary,
-    TRAILING_BYTES, extract,
+    Compression, Duplicates, EntryKind, ExtractOptions, ExtractOptionsBuilder, Extracted,
+    HEADER_BYTES, Summary, TRAILING_BYTES, extract,
 };
-pub use layer::{LayerOptions, Written, write_layer, write_layers};
-pub use limits::{LimitKind, Limits};
-pub use pack::{PackOptions, pack_dir, pack_file};
+pub use layer::{LayerOptions, LayerOptionsBuilder, Written, write_layer, write_layers};
+pub use limits::{LimitKind, Limits, LimitsBuilder};
+pub use pack::{PackOptions, PackOptionsBuilder, pack_dir, pack_file};
 pub use path::{RelativePath, check_path};

@@ -14,6 +14,8 @@ use std::fmt;
 /// let mut limits = Limits::small();
 /// limits.max_entries = 50;
 /// assert!(limits.max_entries < Limits::default().max_entries);
+/// let built = Limits::builder().max_entries(50).max_path_depth(8).build();
+/// assert_eq!((built.max_entries, built.max_path_depth), (50, 8));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -86,6 +88,61 @@ impl Default for Limits {
     /// [`Limits::standard`].
     fn default() -> Limits {
         Limits::standard()
+    }
+}
+
+impl Limits {
+    /// A builder starting from [`Limits::standard`].
+    pub fn builder() -> LimitsBuilder {
+        LimitsBuilder(Limits::standard())
+    }
+}
+
+/// Builds [`Limits`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct LimitsBuilder(Limits);
+
+impl LimitsBuilder {
+    /// [`Limits::max_total_bytes`].
+    pub fn max_total_bytes(mut self, value: u64) -> Self {
+        self.0.max_total_bytes = value;
+        self
+    }
+
+    /// [`Limits::max_entry_bytes`].
+    pub fn max_entry_bytes(mut self, value: u64) -> Self {
+        self.0.max_entry_bytes = value;
+        self
+    }
+
+    /// [`Limits::max_entries`].
+    pub fn max_entries(mut self, value: u64) -> Self {
+        self.0.max_entries = value;
+        self
+    }
+
+    /// [`Limits::max_path_depth`].
+    pub fn max_path_depth(mut self, value: u64) -> Self {
+        self.0.max_path_depth = value;
+        self
+    }
+
+    /// [`Limits::max_path_length`].
+    pub fn max_path_length(mut self, value: u64) -> Self {
+        self.0.max_path_length = value;
+        self
+    }
+
+    /// [`Limits::max_compression_ratio`].
+    pub fn max_compression_ratio(mut self, value: u64) -> Self {
+        self.0.max_compression_ratio = value;
+        self
+    }
+
+    /// The limits.
+    pub fn build(self) -> Limits {
+        self.0
     }
 }
 

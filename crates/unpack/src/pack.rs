@@ -39,6 +39,49 @@ impl Default for PackOptions {
     }
 }
 
+impl PackOptions {
+    /// A builder starting from [`PackOptions::default`].
+    pub fn builder() -> PackOptionsBuilder {
+        PackOptionsBuilder(PackOptions::default())
+    }
+}
+
+/// Builds [`PackOptions`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct PackOptionsBuilder(PackOptions);
+
+impl PackOptionsBuilder {
+    /// [`PackOptions::media_type`].
+    pub fn media_type(mut self, value: impl Into<String>) -> Self {
+        self.0.media_type = Some(value.into());
+        self
+    }
+
+    /// [`PackOptions::title`].
+    pub fn title(mut self, value: impl Into<String>) -> Self {
+        self.0.title = Some(value.into());
+        self
+    }
+
+    /// [`PackOptions::reproducible`].
+    pub fn reproducible(mut self, value: bool) -> Self {
+        self.0.reproducible = value;
+        self
+    }
+
+    /// [`PackOptions::compression_level`].
+    pub fn compression_level(mut self, value: u32) -> Self {
+        self.0.compression_level = value;
+        self
+    }
+
+    /// The options.
+    pub fn build(self) -> PackOptions {
+        self.0
+    }
+}
+
 /// Counts and hashes what passes through.
 struct HashingWriter<W> {
     inner: W,

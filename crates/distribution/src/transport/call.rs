@@ -65,6 +65,9 @@ pub(crate) struct Call {
     pub(crate) idempotent: bool,
     /// Whether 3xx responses are followed.
     pub(crate) follow_redirects: bool,
+    /// The operation's deadline, when the call is one request of a longer operation (a
+    /// download's resumes share one); `None` starts one for this call.
+    pub(crate) deadline: Option<super::Deadline>,
 }
 
 impl Call {
@@ -80,7 +83,14 @@ impl Call {
             scopes,
             idempotent,
             follow_redirects,
+            deadline: None,
         }
+    }
+
+    /// Make this call part of an operation whose `deadline` is shared.
+    pub(crate) fn deadline(mut self, deadline: &super::Deadline) -> Call {
+        self.deadline = Some(deadline.clone());
+        self
     }
 
     pub(crate) fn header(mut self, name: HeaderName, value: &str) -> Result<Call, Error> {

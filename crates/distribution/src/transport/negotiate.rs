@@ -16,8 +16,8 @@ use http::header::HeaderMap;
 use http_body_util::{BodyExt, Full};
 use orca_auth::{Authenticator, Authorization, LocalIdentityEndpoint, Scope, Step};
 
-use super::Transport;
 use super::call::parse_url;
+use super::{Deadline, Transport};
 use crate::error::Error;
 
 /// The most bytes of a token-service response read during negotiation.
@@ -29,6 +29,9 @@ const MAX_AUTH_STEPS: usize = 12;
 /// negotiation fails: a hung helper must not hold the negotiation, and every request
 /// waiting on it, forever.
 const LOOKUP_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// What a negotiation is for: the registry, the scopes and the URL of the request.
+pub(super) type Target<'a> = (&'a str, &'a [Scope], &'a str);
 
 /// One gate per registry and scope set: whoever holds it is negotiating.
 #[derive(Default)]
@@ -53,7 +56,7 @@ impl Gates {
     }
 }
 
-/// What a negotiation is for.
+/// Why a negotiation is started.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum Purpose {
     /// A 401 (or `DENIED`): any valid token another caller cached meanwhile will do.
@@ -63,26 +66,13 @@ pub(super) enum Purpose {
 }
 
 impl Transport {
-    /// Negotiate after a 401 (or `DENIED`) answered with `headers`.
-    pub(super) async fn answer(
-        &self,
-        registry: &str,
-        scopes: &[Scope],
-        request_url: &str,
-        headers: &HeaderMap,
-    ) -> Result<Authorization, Error> {
-        self.negotiate(registry, scopes, request_url, headers, Purpose::Answer)
-            .await
-    }
-
-    /// Drive an `orca-auth` negotiation after a 401, sharing it with concurrent callers
-    /// for the same registry and scopes.
+    /// Drive an `orca-auth` negotiation, sharing it with concurrent callers for the same
+    /// registry and scopes.
     pub(super) async fn negotiate(
         &self,
-        registry: &str,
-        scopes: &[Scope],
-        request_url: &str,
+        (registry, scopes, request_url): Target<'_>,
         headers: &HeaderMap,
+        deadline: &Deadline,
         purpose: Purpose,
     ) -> Result<Authorization, Error> {
         let auth = self.auth.as_ref().ok_or_else(|| Error::Auth {
@@ -108,14 +98,13 @@ impl Transport {
                 Purpose::Answer => auth.authorization(registry, scopes, now),
                 Purpose::Stream => auth.authorization_for_stream(registry, scopes, now),
             };
-            match cached {
-                Some(a) => Ok(a),
+            if let Some(a) = cached {
+                Ok(a)
+            } else {
                 // Boxed: a negotiation is rare and its state large; every request's
                 // future would carry it otherwise.
-                None => {
-                    Box::pin(self.negotiate_alone(auth, registry, scopes, request_url, headers))
-                        .await
-                }
+                let target = (registry, scopes, request_url);
+                Box::pin(self.negotiate_alone(auth, target, headers, deadline)).await
             }
         };
         self.negotiations.release(&key, &gate);
@@ -129,9 +118,8 @@ impl Transport {
     pub(super) async fn stream_authorization(
         &self,
         streamed: bool,
-        registry: &str,
-        scopes: &[Scope],
-        request_url: &str,
+        (registry, scopes, request_url): Target<'_>,
+        deadline: &Deadline,
     ) -> Option<Authorization> {
         let auth = self.auth.as_ref().filter(|_| streamed)?;
         let now = SystemTime::now();
@@ -142,14 +130,9 @@ impl Transport {
         if !auth.remembers_challenge(registry) {
             return close_to_expiry;
         }
+        let target = (registry, scopes, request_url);
         match self
-            .negotiate(
-                registry,
-                scopes,
-                request_url,
-                &HeaderMap::new(),
-                Purpose::Stream,
-            )
+            .negotiate(target, &HeaderMap::new(), deadline, Purpose::Stream)
             .await
         {
             Ok(a) => Some(a),
@@ -163,10 +146,9 @@ impl Transport {
     async fn negotiate_alone(
         &self,
         auth: &Authenticator,
-        registry: &str,
-        scopes: &[Scope],
-        request_url: &str,
+        (registry, scopes, request_url): Target<'_>,
         headers: &HeaderMap,
+        deadline: &Deadline,
     ) -> Result<Authorization, Error> {
         let auth_error = |message: &str, e: Option<orca_auth::Error>| Error::Auth {
             registry: registry.to_owned(),
@@ -187,7 +169,7 @@ impl Transport {
             {
                 Step::Authorize(a) => return Ok(a),
                 Step::Send(request) => {
-                    let reply = self.send_auth_request(registry, request).await?;
+                    let reply = self.send_auth_request(registry, request, deadline).await?;
                     negotiation
                         .receive(reply, SystemTime::now())
                         .map_err(|e| refused(registry, e))?;
@@ -238,6 +220,7 @@ impl Transport {
         &self,
         registry: &str,
         request: Request<Bytes>,
+        deadline: &Deadline,
     ) -> Result<http::Response<Bytes>, Error> {
         let (parts, body) = request.into_parts();
         let url = parse_url(&parts.method, &parts.uri.to_string())?;
@@ -250,7 +233,7 @@ impl Transport {
             .map_err(|never| match never {})
             .boxed_unsync();
         let response = self
-            .send_once(&parts.method, &url, parts.headers, body)
+            .send_once(&parts.method, &url, parts.headers, body, deadline)
             .await?;
         let (rparts, rbody) = response.into_parts();
         let bytes = self

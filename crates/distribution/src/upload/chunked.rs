@@ -1,6 +1,8 @@
 //! Chunked upload: a `PATCH` per chunk with `Content-Range`, recovering from refused
 //! or lost chunks by asking the session how much it has, then `PUT ?digest=`.
 
+use std::time::Duration;
+
 use bytes::{Bytes, BytesMut};
 use http::Method;
 use http::header::{self};
@@ -10,8 +12,25 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 
 use super::{OCTET_STREAM, PushOutcome, PushedBlob, UploadSession};
 use crate::client::{Client, push_scope};
-use crate::error::{Error, status_is_retryable};
+use crate::error::{Error, redact_url, status_is_retryable};
+use crate::observe::{Event, RetryReason};
 use crate::transport::{Body, Call, status_error};
+
+/// Read up to `chunk` bytes (fewer only at the end of `reader`).
+async fn read_chunk<R: AsyncRead + Unpin>(reader: &mut R, chunk: usize) -> Result<Bytes, Error> {
+    let mut buf = BytesMut::with_capacity(chunk);
+    while buf.len() < chunk {
+        let n = reader
+            .take((chunk - buf.len()) as u64)
+            .read_buf(&mut buf)
+            .await
+            .map_err(Error::Io)?;
+        if n == 0 {
+            break;
+        }
+    }
+    Ok(buf.freeze())
+}
 
 /// `0-<end>` (an upload's `Range` header) → the next offset to send.
 fn parse_upload_range(value: &str) -> Option<u64> {
@@ -48,19 +67,9 @@ impl Client {
             .unwrap_or(0);
         let chunk = self.inner.config.chunk_size.max(min);
         let mut offset: u64 = 0;
+        let cap = self.inner.policy(repository.registry()).max_blob_bytes;
         loop {
-            let mut buf = BytesMut::with_capacity(chunk);
-            while buf.len() < chunk {
-                let n = (&mut reader)
-                    .take((chunk - buf.len()) as u64)
-                    .read_buf(&mut buf)
-                    .await
-                    .map_err(Error::Io)?;
-                if n == 0 {
-                    break;
-                }
-            }
-            let data = buf.freeze();
+            let data = read_chunk(&mut reader, chunk).await?;
             if data.is_empty() {
                 break;
             }
@@ -69,14 +78,29 @@ impl Client {
             {
                 self.cancel_upload(repository, session).await;
                 return Err(Error::SizeExceeded {
-                    url: String::new(),
+                    url: redact_url(session.location.as_str()),
                     limit: d.size,
+                });
+            }
+            if let Some(limit) = cap
+                && offset + data.len() as u64 > limit
+            {
+                self.cancel_upload(repository, session).await;
+                return Err(Error::SizeExceeded {
+                    url: String::new(),
+                    limit,
                 });
             }
             hasher.update(&data);
             let len = data.len();
             self.patch_chunk(repository, session, offset, data).await?;
             offset += len as u64;
+            self.observe_upload(
+                repository,
+                expected.map(|d| &d.digest),
+                offset,
+                expected.map(|d| d.size),
+            );
             if len < chunk {
                 break;
             }
@@ -86,7 +110,7 @@ impl Client {
             if offset != d.size {
                 self.cancel_upload(repository, session).await;
                 return Err(Error::SizeMismatch {
-                    url: String::new(),
+                    url: redact_url(session.location.as_str()),
                     expected: d.size,
                     actual: offset,
                 });
@@ -94,11 +118,12 @@ impl Client {
             if digest != d.digest {
                 self.cancel_upload(repository, session).await;
                 return Err(Error::DigestMismatch {
-                    url: String::new(),
+                    url: redact_url(session.location.as_str()),
                     expected: d.digest.clone(),
                     actual: digest,
                 });
             }
+            self.observe_verified(repository, &d.digest, d.size);
         }
         let call = Call::new(
             Method::PUT,
@@ -169,7 +194,14 @@ impl Client {
                 Err(e) => return Err(e),
             };
             attempt += 1;
-            if attempt > self.inner.config.retry.max_retries.max(1) {
+            if attempt
+                > self
+                    .inner
+                    .policy(repository.registry())
+                    .retry
+                    .max_retries
+                    .max(1)
+            {
                 return Err(failure.unwrap_or_else(|| {
                     Error::protocol(
                         &Method::PATCH,
@@ -178,9 +210,26 @@ impl Client {
                     )
                 }));
             }
-            if let Some(e) = &failure {
-                tracing::debug!(error = %e, "chunk upload failed; checking the upload state");
-                tokio::time::sleep(self.inner.config.retry.delay(attempt, None)).await;
+            let delay = match &failure {
+                Some(e) => {
+                    tracing::debug!(error = %e, "chunk upload failed; checking the upload state");
+                    self.inner
+                        .policy(repository.registry())
+                        .retry
+                        .delay(attempt, None)
+                }
+                None => Duration::ZERO,
+            };
+            self.inner.observe(|| Event::Retry {
+                method: &Method::PATCH,
+                registry: repository.registry(),
+                repository: Some(repository.repository()),
+                attempt,
+                reason: RetryReason::Chunk,
+                delay,
+            });
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
             }
             let next = self.upload_status(repository, session, offset).await?;
             if next < offset || next > end {

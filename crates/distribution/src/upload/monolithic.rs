@@ -8,7 +8,8 @@ use orca_reference::Reference;
 
 use super::{OCTET_STREAM, Prepared, PushOptions, PushOutcome, PushedBlob};
 use crate::client::{Client, push_scope};
-use crate::error::Error;
+use crate::error::{Error, redact_url};
+use crate::observe::{Event, RetryReason};
 use crate::transport::{Body, Call, status_error};
 
 impl Client {
@@ -35,7 +36,7 @@ impl Client {
             descriptor.digest.verify(&bytes).map_err(|e| match e {
                 orca_manifest::Error::DigestMismatch { expected, actual } => {
                     Error::DigestMismatch {
-                        url: String::new(),
+                        url: redact_url(&self.blob_url(repository, &descriptor.digest)),
                         expected,
                         actual,
                     }
@@ -46,7 +47,7 @@ impl Client {
                 },
             })?;
         }
-        let _permit = self.permit().await?;
+        let _permit = self.permit(repository, Some(descriptor.size)).await?;
         let pushed = |outcome, warnings| PushedBlob {
             digest: descriptor.digest.clone(),
             size: descriptor.size,
@@ -72,16 +73,38 @@ impl Client {
             .body(Body::Bytes(bytes.clone()));
             let e = match self.inner.send(call).await {
                 Ok(r) if r.status.as_u16() == 201 => {
+                    self.observe_upload(
+                        repository,
+                        Some(&descriptor.digest),
+                        descriptor.size,
+                        Some(descriptor.size),
+                    );
+                    if options.verify_source {
+                        self.observe_verified(repository, &descriptor.digest, descriptor.size);
+                    }
                     return Ok(pushed(PushOutcome::Uploaded, r.warnings));
                 }
                 Ok(r) => status_error(r).await,
                 Err(e) => e,
             };
-            if !e.is_retryable() || attempt >= self.inner.config.retry.max_retries {
+            let retry = &self.inner.policy(repository.registry()).retry;
+            if !e.is_retryable() || attempt >= retry.max_retries {
                 return Err(e);
             }
             attempt += 1;
-            tokio::time::sleep(self.inner.config.retry.delay(attempt, None)).await;
+            let delay = retry.delay(attempt, None);
+            self.inner.observe(|| Event::Retry {
+                method: &Method::PUT,
+                registry: repository.registry(),
+                repository: Some(repository.repository()),
+                attempt,
+                reason: match &e {
+                    Error::Status { status, .. } => RetryReason::Status(*status),
+                    _ => RetryReason::Transport,
+                },
+                delay,
+            });
+            tokio::time::sleep(delay).await;
             if self
                 .blob_exists(repository, &descriptor.digest)
                 .await?

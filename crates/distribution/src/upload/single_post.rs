@@ -22,7 +22,7 @@ impl Client {
         descriptor: &Descriptor,
         bytes: Bytes,
     ) -> Result<PushedBlob, Error> {
-        let _permit = self.permit().await?;
+        let _permit = self.permit(repository, Some(descriptor.size)).await?;
         let mut url =
             url::Url::parse(&self.uploads_url(repository)).map_err(|e| Error::Config {
                 message: "cannot build the upload URL".into(),
@@ -39,11 +39,15 @@ impl Client {
         .header(header::CONTENT_TYPE, OCTET_STREAM)?
         .body(Body::Bytes(bytes.clone()));
         let response = self.inner.send_expect(call, &[201, 202]).await?;
-        let pushed = |warnings| PushedBlob {
-            digest: descriptor.digest.clone(),
-            size: descriptor.size,
-            outcome: PushOutcome::Uploaded,
-            warnings,
+        let pushed = |warnings| {
+            let size = Some(descriptor.size);
+            self.observe_upload(repository, Some(&descriptor.digest), descriptor.size, size);
+            PushedBlob {
+                digest: descriptor.digest.clone(),
+                size: descriptor.size,
+                outcome: PushOutcome::Uploaded,
+                warnings,
+            }
         };
         if response.status.as_u16() == 201 {
             return Ok(pushed(response.warnings));

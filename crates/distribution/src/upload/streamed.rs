@@ -45,7 +45,7 @@ impl Client {
     where
         R: AsyncRead + Send + Unpin + 'static,
     {
-        let _permit = self.permit().await?;
+        let _permit = self.permit(repository, expected.map(|d| d.size)).await?;
         let mut session = match expected {
             Some(d) => match self.prepare(repository, &d.digest, options).await? {
                 Prepared::Done(outcome) => {
@@ -125,6 +125,11 @@ impl Client {
             failure: failure.clone(),
             url: url.clone(),
             size: expected.size,
+            progress: self.inner.observed().then(|| Progress {
+                client: self.clone(),
+                repository: repository.clone(),
+                digest: expected.digest.clone(),
+            }),
         };
         let stream = futures_util::stream::unfold(state, |mut s| async move {
             let item = s.next_frame().await?;
@@ -205,6 +210,15 @@ struct StreamState<R> {
     failure: Arc<Mutex<Option<Error>>>,
     url: String,
     size: u64,
+    /// Where to report progress, when an observer listens.
+    progress: Option<Progress>,
+}
+
+/// What a streamed upload needs to report its progress.
+struct Progress {
+    client: Client,
+    repository: Reference,
+    digest: orca_manifest::Digest,
 }
 
 impl<R: AsyncRead + Unpin> StreamState<R> {
@@ -233,6 +247,11 @@ impl<R: AsyncRead + Unpin> StreamState<R> {
                     return Some(self.fail(e, "the upload source is larger than its descriptor"));
                 }
                 let piece = self.buf.split().freeze();
+                if let Some(p) = &self.progress {
+                    let total = Some(self.size);
+                    p.client
+                        .observe_upload(&p.repository, Some(&p.digest), self.seen, total);
+                }
                 let fed = match &self.pipe {
                     Some(pipe) => pipe.feed(piece.clone()).await,
                     None => true,
@@ -288,7 +307,13 @@ impl<R: AsyncRead + Unpin> StreamState<R> {
             return Some(self.fail(e, "the upload's hashing thread failed"));
         };
         match verifier.finish() {
-            Ok(()) => last.map(|piece| Ok(Frame::data(piece))),
+            Ok(()) => {
+                if let Some(p) = &self.progress {
+                    p.client
+                        .observe_verified(&p.repository, &p.digest, self.size);
+                }
+                last.map(|piece| Ok(Frame::data(piece)))
+            }
             Err(e) => {
                 let e = verification_error(&self.url, e, |other| Error::Config {
                     message: "verification failed".into(),

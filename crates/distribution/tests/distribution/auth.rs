@@ -19,11 +19,13 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 const AAD_TOKEN: &str = "aad-token-for-the-mock";
 
 fn config(plain: &[&str]) -> ClientConfig {
-    let mut config = ClientConfig::default().with_retry(RetryPolicy {
-        max_retries: 2,
-        initial_backoff: Duration::from_millis(1),
-        max_backoff: Duration::from_millis(10),
-    });
+    let mut config = ClientConfig::default().with_retry(
+        RetryPolicy::builder()
+            .max_retries(2)
+            .initial_backoff(Duration::from_millis(1))
+            .max_backoff(Duration::from_millis(10))
+            .build(),
+    );
     for host in plain {
         config = config.with_plain_http(*host);
     }

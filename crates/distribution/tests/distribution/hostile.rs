@@ -14,7 +14,10 @@ use hyper::body::{Frame, Incoming};
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use orca_auth::{AuthOptions, Authenticator, Credential, StaticCredentials};
-use orca_distribution::{Client, ClientConfig, Error, ErrorKind, FetchOptions, RetryPolicy};
+use orca_distribution::{
+    Client, ClientConfig, ClientConfigBuilder, Error, ErrorKind, FetchOptions, MinThroughput,
+    PushOptions, Registry, RetryPolicy, UploadMethod,
+};
 use orca_manifest::{Descriptor, Digest, media_types};
 use orca_reference::Reference;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -35,10 +38,10 @@ pub(crate) struct Seen {
     /// Path and query.
     pub(crate) target: String,
     pub(crate) authorization: Option<String>,
+    pub(crate) range: Option<String>,
 }
 
 /// How a hostile handler answers.
-#[allow(dead_code)] // the stall variants are used by the next commit's tests
 pub(crate) enum Reply {
     /// A complete response.
     Full {
@@ -124,6 +127,11 @@ impl Hostile {
                                 authorization: request
                                     .headers()
                                     .get("authorization")
+                                    .and_then(|v| v.to_str().ok())
+                                    .map(str::to_owned),
+                                range: request
+                                    .headers()
+                                    .get("range")
                                     .and_then(|v| v.to_str().ok())
                                     .map(str::to_owned),
                             };
@@ -224,16 +232,23 @@ async fn raw(answer: Vec<u8>) -> (String, Arc<Mutex<usize>>) {
     (addr, connections)
 }
 
-fn config(hosts: &[&str]) -> ClientConfig {
-    let mut config = ClientConfig::default().with_retry(RetryPolicy {
-        max_retries: 3,
-        initial_backoff: Duration::from_millis(1),
-        max_backoff: Duration::from_millis(5),
-    });
+/// Fast retries, and plain HTTP to `hosts`.
+fn builder(hosts: &[&str]) -> ClientConfigBuilder {
+    let mut builder = ClientConfig::builder().retry(
+        RetryPolicy::builder()
+            .max_retries(3)
+            .initial_backoff(Duration::from_millis(1))
+            .max_backoff(Duration::from_millis(5))
+            .build(),
+    );
     for host in hosts {
-        config = config.with_plain_http(*host);
+        builder = builder.plain_http(host.parse::<Registry>().expect("registry"));
     }
-    config
+    builder
+}
+
+fn config(hosts: &[&str]) -> ClientConfig {
+    builder(hosts).build()
 }
 
 fn with_basic(config: ClientConfig, registry: &str, user: &str) -> Client {
@@ -369,9 +384,6 @@ async fn error_bodies_are_bounded_escaped_and_redacted() {
         "{text}"
     );
     assert!(text.contains("REDACTED"), "{text}");
-    // The escape is gone (orca-manifest's shared parser drops control characters before
-    // the excerpt would escape them); the visible rest stays.
-    assert!(text.contains("]0;owned"), "{text}");
     let shown = e.to_string();
     assert!(shown.len() < 1_000, "{} characters", shown.len());
     assert_eq!(e.kind(), ErrorKind::NotFound);
@@ -479,4 +491,212 @@ async fn a_token_services_refusal_is_credentials_rejected_too() {
     assert!(shown.contains("\"bob\""), "{shown}");
     assert!(shown.contains("/token"), "{shown}");
     assert!(!everything(&e).contains(PASSWORD));
+}
+
+/// Tiny stall limits: a window of 100 ms that must see 64 bytes, 600 ms without progress
+/// per operation, 150 ms for a response head.
+fn impatient(host: &str) -> ClientConfig {
+    builder(&[host])
+        .min_throughput(MinThroughput::new(64, Duration::from_millis(100)))
+        .max_stall(Duration::from_millis(600))
+        .read_timeout(Duration::from_millis(150))
+        .connect_timeout(Duration::from_millis(150))
+        .build()
+}
+
+fn blob(n: usize) -> (Vec<u8>, Descriptor) {
+    let bytes: Vec<u8> = (0..=255u8).cycle().take(n).collect();
+    let descriptor = Descriptor::new(
+        media_types::OCI_LAYER_TAR,
+        Digest::sha256(&bytes),
+        bytes.len() as u64,
+    );
+    (bytes, descriptor)
+}
+
+/// What a bounded number of attempts looks like from the hostile side: the first GET,
+/// then resumes (with `Range` once bytes arrived), never more than configured.
+fn assert_bounded_resumes(seen: &[Seen], max_resumes: u32) {
+    assert!(!seen.is_empty());
+    assert!(seen[0].range.is_none(), "{seen:?}");
+    assert!(
+        seen.len() <= 1 + max_resumes as usize,
+        "{} requests: {seen:?}",
+        seen.len()
+    );
+}
+
+/// Issue 16.4: a body sent at a trickle fails on the throughput rule, resumes a bounded
+/// number of times, and ends.
+#[tokio::test]
+async fn a_trickling_body_fails_the_throughput_rule() {
+    let (bytes, descriptor) = blob(4_000);
+    let registry = Hostile::start(move |_, _| Reply::Trickle {
+        headers: Vec::new(),
+        body: bytes.clone(),
+        every: Duration::from_millis(20),
+    })
+    .await;
+    let config = impatient(&registry.host());
+    let max_resumes = config.max_resumes;
+    let client = Client::new(config).expect("client");
+    let stream = client
+        .fetch_blob(&reference(&registry.host(), "team/app"), &descriptor)
+        .await
+        .expect("the head arrives");
+    let e = stream.bytes().await.expect_err("too slow");
+    let seen = registry.seen();
+    assert_bounded_resumes(&seen, max_resumes);
+    // Bytes did arrive before each cut: every resume asks for the rest only.
+    assert!(seen[1..].iter().all(|s| s.range.is_some()), "{seen:?}");
+    assert_eq!(e.kind(), ErrorKind::Timeout, "{e:?}");
+    assert!(
+        matches!(
+            e,
+            Error::TooSlow { minimum: 64, .. } | Error::Timeout { .. }
+        ),
+        "{e:?}"
+    );
+}
+
+/// Issue 16.4: a body that never comes after its head ends the same way.
+#[tokio::test]
+async fn a_stall_after_the_head_ends() {
+    let (_, descriptor) = blob(4_000);
+    let registry = Hostile::start(|_, _| Reply::StallAfterHead { length: 4_000 }).await;
+    let config = impatient(&registry.host());
+    let max_resumes = config.max_resumes;
+    let client = Client::new(config).expect("client");
+    let stream = client
+        .fetch_blob(&reference(&registry.host(), "team/app"), &descriptor)
+        .await
+        .expect("the head arrives");
+    let e = stream.bytes().await.expect_err("stalled");
+    let seen = registry.seen();
+    assert_bounded_resumes(&seen, max_resumes);
+    assert!(
+        seen.iter().all(|s| s.range.is_none()),
+        "nothing arrived: {seen:?}"
+    );
+    assert_eq!(e.kind(), ErrorKind::Timeout, "{e:?}");
+    assert!(e.to_string().contains("team/app/blobs"), "{e}");
+}
+
+/// Issue 16.4: a request never answered is retried a bounded number of times and ends.
+#[tokio::test]
+async fn a_request_never_answered_ends() {
+    let registry = Hostile::start(|_, _| Reply::Never).await;
+    let config = impatient(&registry.host());
+    let max_retries = config.default_policy.retry.max_retries;
+    let client = Client::new(config).expect("client");
+    let e = client
+        .fetch_manifest(
+            &reference(&registry.host(), "team/app:1.0"),
+            &FetchOptions::default(),
+        )
+        .await
+        .expect_err("never answered");
+    let seen = registry.seen();
+    assert!(
+        !seen.is_empty() && seen.len() <= 1 + max_retries as usize,
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter()
+            .all(|s| s.target == "/v2/team/app/manifests/1.0")
+    );
+    assert_eq!(e.kind(), ErrorKind::Timeout, "{e:?}");
+    assert!(e.to_string().contains("manifests/1.0"), "{e}");
+}
+
+/// Issue 11: a complete body shorter than its descriptor is a size mismatch, even when
+/// the registry answers the resume with 416.
+#[tokio::test]
+async fn a_short_blob_is_a_size_mismatch_not_a_416() {
+    let (bytes, descriptor) = blob(10);
+    let registry = Hostile::start(move |seen, _| match &seen.range {
+        None => Reply::status(200).with_body(&bytes[..6]),
+        Some(_) => Reply::status(416).with_header("Content-Range", "bytes */6"),
+    })
+    .await;
+    let client = Client::new(config(&[&registry.host()])).expect("client");
+    let stream = client
+        .fetch_blob(&reference(&registry.host(), "team/app"), &descriptor)
+        .await
+        .expect("the head arrives");
+    let e = stream.bytes().await.expect_err("short");
+    let seen = registry.seen();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_eq!(seen[1].range.as_deref(), Some("bytes=6-"));
+    assert!(
+        matches!(
+            e,
+            Error::SizeMismatch {
+                expected: 10,
+                actual: 6,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("team/app/blobs"), "{e}");
+}
+
+/// Issue 11: errors found on the client's side of an upload or a manifest still name the
+/// URL they concern (they used to print an empty one).
+#[tokio::test]
+async fn client_side_errors_name_their_url() {
+    let registry = Hostile::start(|seen, _| match seen.method.as_str() {
+        "POST" => Reply::status(202).with_header("Location", "/v2/team/app/blobs/uploads/s1"),
+        "DELETE" => Reply::status(204),
+        "GET" => Reply::status(200)
+            .with_header("Content-Type", media_types::OCI_IMAGE_MANIFEST)
+            .with_body(br#"{"mediaType":"application/vnd.oci.image.manifest.v1+json"}"#),
+        _ => Reply::status(404),
+    })
+    .await;
+    let client = Client::new(config(&[&registry.host()])).expect("client");
+    let e = client
+        .fetch_manifest(
+            &reference(&registry.host(), "team/app:1.0"),
+            &FetchOptions::default(),
+        )
+        .await
+        .expect_err("not a manifest");
+    assert!(matches!(e, Error::InvalidContent { .. }), "{e:?}");
+    assert!(e.to_string().contains("/v2/team/app/manifests/1.0"), "{e}");
+    let repository = reference(&registry.host(), "team/app");
+    let (bytes, mut descriptor) = blob(10);
+    descriptor.size = 4;
+    let options = PushOptions::builder().method(UploadMethod::Chunked).build();
+    let e = client
+        .push_blob_reader(
+            &repository,
+            Some(&descriptor),
+            std::io::Cursor::new(bytes.clone()),
+            &options,
+        )
+        .await
+        .expect_err("larger than its descriptor");
+    assert!(matches!(e, Error::SizeExceeded { limit: 4, .. }), "{e:?}");
+    assert!(
+        e.to_string().contains("/v2/team/app/blobs/uploads/s1"),
+        "{e}"
+    );
+    let seen = registry.seen();
+    assert_eq!(
+        seen.last().map(|s| s.method.as_str()),
+        Some("DELETE"),
+        "{seen:?}"
+    );
+
+    let (_, wrong) = blob(3);
+    let options = PushOptions::builder().verify_source(true).build();
+    let descriptor = Descriptor::new(media_types::OCI_LAYER_TAR, wrong.digest, 10);
+    let e = client
+        .push_blob(&repository, &descriptor, Bytes::from(bytes), &options)
+        .await
+        .expect_err("wrong digest");
+    assert_eq!(e.kind(), ErrorKind::DigestMismatch, "{e:?}");
+    assert!(e.to_string().contains("/v2/team/app/blobs/sha256:"), "{e}");
 }

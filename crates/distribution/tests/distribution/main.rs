@@ -3,7 +3,9 @@
 
 mod auth;
 mod hostile;
+mod observe;
 mod secrets;
+mod unpack;
 mod wire;
 
 use orca_distribution::{Client, ClientConfig, RetryPolicy};
@@ -24,11 +26,13 @@ pub(crate) fn client_for(server: &MockServer) -> Client {
 pub(crate) fn config_for(server: &MockServer) -> ClientConfig {
     let mut config = ClientConfig::default()
         .with_plain_http(host(server))
-        .with_retry(RetryPolicy {
-            max_retries: 3,
-            initial_backoff: Duration::from_millis(1),
-            max_backoff: Duration::from_millis(20),
-        });
+        .with_retry(
+            RetryPolicy::builder()
+                .max_retries(3)
+                .initial_backoff(Duration::from_millis(1))
+                .max_backoff(Duration::from_millis(20))
+                .build(),
+        );
     config.read_timeout = Duration::from_secs(10);
     config.connect_timeout = Duration::from_secs(5);
     config

@@ -119,7 +119,7 @@ async fn manifest_with_wrong_digest_or_media_type_is_refused() {
         .await
         .expect_err("media type mismatch");
     assert_eq!(e.kind(), ErrorKind::Protocol, "{e}");
-    assert!(e.to_string().contains("differs from Content-Type"), "{e}");
+    assert!(e.to_string().contains("contradicts Content-Type"), "{e}");
     let e = client
         .fetch_manifest(&reference(&server, &pinned), &options)
         .await
@@ -128,10 +128,7 @@ async fn manifest_with_wrong_digest_or_media_type_is_refused() {
     let e = client
         .fetch_manifest(
             &reference(&server, "team/app:bad-type"),
-            &FetchOptions {
-                max_bytes: Some(10),
-                ..FetchOptions::default()
-            },
+            &FetchOptions::builder().max_bytes(10).build(),
         )
         .await
         .expect_err("size cap");
@@ -345,10 +342,7 @@ async fn chunked_upload_uses_bare_content_range_and_recovers_from_416() {
     let mut config = config_for(&server);
     config.chunk_size = 4;
     let client = Client::new(config).expect("client");
-    let options = PushOptions {
-        method: UploadMethod::Chunked,
-        ..PushOptions::default()
-    };
+    let options = PushOptions::builder().method(UploadMethod::Chunked).build();
     let pushed = client
         .push_blob_reader(
             &reference(&server, "team/app"),
@@ -863,10 +857,7 @@ async fn mount_falls_back_to_upload_and_deletes_use_202() {
         digest.clone(),
         blob.len() as u64,
     );
-    let options = PushOptions {
-        mount_from: Some("team/source".into()),
-        ..PushOptions::default()
-    };
+    let options = PushOptions::builder().mount_from("team/source").build();
     let pushed = client
         .push_blob(&target, &descriptor, Bytes::from(blob), &options)
         .await
@@ -886,7 +877,7 @@ async fn mount_falls_back_to_upload_and_deletes_use_202() {
 async fn plain_http_is_refused_unless_configured() {
     let server = MockServer::start().await;
     let mut config = config_for(&server);
-    config.plain_http.clear();
+    config.registries.clear();
     config.connect_timeout = Duration::from_secs(2);
     let client = Client::new(config).expect("client");
     // Without the plain-HTTP opt-in the client speaks TLS, which a plain server cannot
@@ -917,11 +908,10 @@ async fn a_streamed_upload_that_does_not_match_its_descriptor_is_aborted() {
     let data = vec![7u8; 70_000];
     let mut claimed = Descriptor::for_bytes(media_types::OCI_LAYER_TAR, &vec![8u8; 70_000]);
     claimed.size = data.len() as u64;
-    let options = PushOptions {
-        method: UploadMethod::Streamed,
-        verify_source: true,
-        ..PushOptions::default()
-    };
+    let options = PushOptions::builder()
+        .method(UploadMethod::Streamed)
+        .verify_source(true)
+        .build();
     let e = client
         .push_blob_reader(
             &reference(&server, "team/app"),
@@ -1039,10 +1029,7 @@ async fn an_in_memory_push_hashes_here_only_with_verify_source() {
     assert!(e.to_string().contains("DIGEST_INVALID"), "{e}");
     assert_eq!(puts(requests(&server).await), 1);
     // With verify_source the bytes never leave.
-    let options = PushOptions {
-        verify_source: true,
-        ..PushOptions::default()
-    };
+    let options = PushOptions::builder().verify_source(true).build();
     let e = client
         .push_blob(&reference(&server, "team/app"), &claimed, data, &options)
         .await
@@ -1203,12 +1190,82 @@ async fn warnings_of_blob_downloads_and_uploads_reach_the_caller() {
             &repo,
             Some(&descriptor),
             std::io::Cursor::new(blob),
-            &PushOptions {
-                method: UploadMethod::Streamed,
-                ..PushOptions::default()
-            },
+            &PushOptions::builder()
+                .method(UploadMethod::Streamed)
+                .build(),
         )
         .await
         .expect("streamed push");
     assert_eq!(streamed.warnings, ["quota almost used up"]);
+}
+
+#[tokio::test]
+async fn a_manifest_fetched_by_a_sha512_digest_verifies_with_sha512() {
+    let server = MockServer::start().await;
+    let sha512 = Digest::compute(&orca_manifest::Algorithm::Sha512, MANIFEST).expect("sha512");
+    let wrong = Digest::compute(&orca_manifest::Algorithm::Sha512, b"other").expect("sha512");
+    for digest in [&sha512, &wrong] {
+        Mock::given(method("GET"))
+            .and(path(format!("/v2/team/app/manifests/{digest}")))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_raw(MANIFEST.to_vec(), media_types::OCI_IMAGE_MANIFEST),
+            )
+            .mount(&server)
+            .await;
+    }
+    let client = client_for(&server);
+    let options = FetchOptions::default();
+    let fetched = client
+        .fetch_manifest(&reference(&server, &format!("team/app@{sha512}")), &options)
+        .await
+        .expect("a sha512-pinned manifest");
+    assert_eq!(fetched.descriptor.digest, sha512);
+    assert_eq!(fetched.manifest.digest(), &Digest::sha256(MANIFEST));
+    assert_eq!(fetched.descriptor.size, MANIFEST.len() as u64);
+    let e = client
+        .fetch_manifest(&reference(&server, &format!("team/app@{wrong}")), &options)
+        .await
+        .expect_err("other bytes than the sha512 names");
+    assert_eq!(e.kind(), ErrorKind::DigestMismatch, "{e}");
+}
+
+#[tokio::test]
+async fn pushing_a_manifest_value_returns_its_full_descriptor() {
+    let server = MockServer::start().await;
+    let manifest = orca_manifest::Manifest::parse(
+        Bytes::from_static(
+            br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","artifactType":"application/vnd.example","config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[]}"#,
+        ),
+        None,
+    )
+    .expect("manifest");
+    Mock::given(method("PUT"))
+        .and(path("/v2/team/app/manifests/1.0"))
+        .and(header("content-type", media_types::OCI_IMAGE_MANIFEST))
+        .respond_with(ResponseTemplate::new(201))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let client = client_for(&server);
+    let pushed = client
+        .push_manifest_value(&reference(&server, "team/app:1.0"), &manifest)
+        .await
+        .expect("push");
+    assert_eq!(pushed.descriptor, manifest.descriptor());
+    assert_eq!(
+        pushed.descriptor.artifact_type.as_deref(),
+        Some("application/vnd.example")
+    );
+    assert_eq!(requests(&server).await[0].body, manifest.bytes().to_vec());
+    // Bytes that are not a manifest of the media type given are refused before sending.
+    let e = client
+        .push_manifest(
+            &reference(&server, "team/app:1.0"),
+            Bytes::from_static(b"{}"),
+            media_types::OCI_IMAGE_INDEX,
+        )
+        .await
+        .expect_err("not an index");
+    assert_eq!(e.kind(), ErrorKind::Config, "{e}");
 }
