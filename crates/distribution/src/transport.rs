@@ -352,14 +352,14 @@ impl Transport {
         self.observe(|| Event::Auth {
             registry,
             scopes,
-            outcome: if result.is_ok() {
-                AuthOutcome::Granted
-            } else {
-                AuthOutcome::Failed
+            outcome: match &result {
+                Ok((_, false)) => AuthOutcome::Granted,
+                Ok((_, true)) => AuthOutcome::Shared,
+                Err(_) => AuthOutcome::Failed,
             },
             duration: started.elapsed(),
         });
-        result
+        result.map(|(authorization, _)| authorization)
     }
 
     fn cached_authorization(&self, registry: &str, scopes: &[Scope]) -> Option<Authorization> {

@@ -67,14 +67,14 @@ pub(super) enum Purpose {
 
 impl Transport {
     /// Drive an `orca-auth` negotiation, sharing it with concurrent callers for the same
-    /// registry and scopes.
+    /// registry and scopes; the flag says whether another caller's negotiation answered.
     pub(super) async fn negotiate(
         &self,
         (registry, scopes, request_url): Target<'_>,
         headers: &HeaderMap,
         deadline: &Deadline,
         purpose: Purpose,
-    ) -> Result<Authorization, Error> {
+    ) -> Result<(Authorization, bool), Error> {
         let auth = self.auth.as_ref().ok_or_else(|| Error::Auth {
             registry: registry.to_owned(),
             message: "no authenticator".into(),
@@ -99,12 +99,14 @@ impl Transport {
                 Purpose::Stream => auth.authorization_for_stream(registry, scopes, now),
             };
             if let Some(a) = cached {
-                Ok(a)
+                Ok((a, true))
             } else {
                 // Boxed: a negotiation is rare and its state large; every request's
                 // future would carry it otherwise.
                 let target = (registry, scopes, request_url);
-                Box::pin(self.negotiate_alone(auth, target, headers, deadline)).await
+                Box::pin(self.negotiate_alone(auth, target, headers, deadline))
+                    .await
+                    .map(|a| (a, false))
             }
         };
         self.negotiations.release(&key, &gate);
@@ -135,7 +137,7 @@ impl Transport {
             .negotiate(target, &HeaderMap::new(), deadline, Purpose::Stream)
             .await
         {
-            Ok(a) => Some(a),
+            Ok((a, _)) => Some(a),
             Err(e) => {
                 tracing::debug!(error = %e, "refreshing the token before a streamed request failed");
                 close_to_expiry

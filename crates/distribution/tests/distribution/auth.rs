@@ -9,7 +9,9 @@ use bytes::Bytes;
 use orca_auth::{AuthOptions, Authenticator, Credential, StaticCredentials};
 use orca_credentials::azure::{ClientSecretCredential, ManagedIdentityCredential};
 use orca_credentials::{DockerConfig, SystemCommandRunner};
-use orca_distribution::{Client, ClientConfig, PushOptions, RetryPolicy};
+use orca_distribution::{
+    AuthOutcome, Client, ClientConfig, Event, Observer, PushOptions, RetryPolicy,
+};
 use orca_manifest::{Descriptor, Digest, media_types};
 use orca_mock_registry::{AuthMode, Config, MockRegistry, TokenService, User};
 use orca_reference::Reference;
@@ -34,11 +36,33 @@ fn config(plain: &[&str]) -> ClientConfig {
 }
 
 fn client(mock: &MockRegistry, credential: Credential) -> Client {
+    observed_client(mock, credential, None)
+}
+
+fn observed_client(
+    mock: &MockRegistry,
+    credential: Credential,
+    observer: Option<Arc<dyn Observer>>,
+) -> Client {
     let auth = Authenticator::new(
         StaticCredentials::new().with(mock.host(), credential),
         AuthOptions::default(),
     );
-    Client::with_authenticator(config(&[mock.host()]), auth).expect("client")
+    let mut config = config(&[mock.host()]);
+    config.observer = observer;
+    Client::with_authenticator(config, auth).expect("client")
+}
+
+/// The outcomes of the negotiations a client reported.
+#[derive(Default)]
+struct AuthOutcomes(std::sync::Mutex<Vec<AuthOutcome>>);
+
+impl Observer for AuthOutcomes {
+    fn event(&self, event: &Event<'_>) {
+        if let Event::Auth { outcome, .. } = event {
+            self.0.lock().expect("lock").push(*outcome);
+        }
+    }
 }
 
 fn reference(mock: &MockRegistry, rest: &str) -> Reference {
@@ -56,8 +80,12 @@ fn blob(i: usize) -> (Descriptor, Bytes) {
 }
 
 /// Pushes sixteen blobs, then pulls them all at once with a client whose cache is cold:
-/// returns the paths of the token requests the registry saw during the pulls.
-async fn sixteen_parallel_pulls(auth: AuthMode, credential: Credential) -> Vec<String> {
+/// returns the paths of the token requests the registry saw during the pulls, and the
+/// negotiation outcomes the client reported.
+async fn sixteen_parallel_pulls(
+    auth: AuthMode,
+    credential: Credential,
+) -> (Vec<String>, Vec<AuthOutcome>) {
     let mock = MockRegistry::start(Config::default().with_auth(auth))
         .await
         .expect("mock");
@@ -76,7 +104,8 @@ async fn sixteen_parallel_pulls(auth: AuthMode, credential: Credential) -> Vec<S
             .expect("push");
     }
     mock.clear_requests();
-    let puller = client(&mock, credential);
+    let outcomes = Arc::new(AuthOutcomes::default());
+    let puller = observed_client(&mock, credential, Some(outcomes.clone()));
     let pulls = blobs.iter().map(|(descriptor, bytes)| {
         let (puller, repository) = (puller.clone(), repository.clone());
         async move {
@@ -91,24 +120,42 @@ async fn sixteen_parallel_pulls(auth: AuthMode, credential: Credential) -> Vec<S
         }
     });
     futures_util::future::join_all(pulls).await;
-    mock.requests()
+    let token_requests = mock
+        .requests()
         .into_iter()
         .map(|r| r.path)
         .filter(|p| p.starts_with("/token") || p.starts_with("/oauth2/"))
         .map(|p| p.split('?').next().unwrap_or_default().to_owned())
-        .collect()
+        .collect();
+    let outcomes = outcomes.0.lock().expect("lock").clone();
+    (token_requests, outcomes)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sixteen_parallel_pulls_share_one_token_request() {
-    let bearer = sixteen_parallel_pulls(
+    let (bearer, outcomes) = sixteen_parallel_pulls(
         AuthMode::bearer("puller", "puller-pw"),
         Credential::basic("puller", "puller-pw"),
     )
     .await;
     assert_eq!(bearer, ["/token"], "one token request for sixteen pulls");
+    // One negotiation granted; the requests that waited for it say they shared it.
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| **o == AuthOutcome::Granted)
+            .count(),
+        1,
+        "{outcomes:?}"
+    );
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| matches!(o, AuthOutcome::Granted | AuthOutcome::Shared)),
+        "{outcomes:?}"
+    );
 
-    let acr = sixteen_parallel_pulls(
+    let (acr, _) = sixteen_parallel_pulls(
         AuthMode::acr(AAD_TOKEN, "admin", "admin-pw"),
         Credential::AzureAccessToken {
             token: AAD_TOKEN.into(),
