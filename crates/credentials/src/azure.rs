@@ -699,3 +699,76 @@ impl AzureTokenProvider for DefaultAzureCredential {
         }
     }
 }
+
+/// The registry suffixes of Azure Container Registry in the public and sovereign clouds.
+pub const ACR_SUFFIXES: [&str; 4] = [".azurecr.io", ".azurecr.cn", ".azurecr.us", ".azurecr.de"];
+
+/// Azure AD for every Azure Container Registry (`*.azurecr.io` and the sovereign clouds'
+/// suffixes), anonymous for any other registry: put it first in a
+/// [`ChainCredentials`](orca_auth::ChainCredentials) so ACR logins need no per-registry
+/// setup.
+pub struct AcrCredentials {
+    provider: Arc<dyn AzureTokenProvider>,
+}
+
+impl AcrCredentials {
+    /// ACR through `provider` (usually a [`DefaultAzureCredential`]).
+    pub fn new(provider: Arc<dyn AzureTokenProvider>) -> Self {
+        Self { provider }
+    }
+
+    /// Whether `registry` (`host[:port]`) is an Azure Container Registry.
+    pub fn is_acr(registry: &str) -> bool {
+        let host = registry
+            .rsplit_once(':')
+            .map_or(registry, |(host, _)| host)
+            .to_ascii_lowercase();
+        ACR_SUFFIXES
+            .iter()
+            .any(|suffix| host.len() > suffix.len() && host.ends_with(suffix))
+    }
+}
+
+impl fmt::Debug for AcrCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AcrCredentials")
+            .field("provider", &self.provider.name())
+            .finish()
+    }
+}
+
+impl orca_auth::CredentialSource for AcrCredentials {
+    fn credential(&self, registry: &str) -> Result<orca_auth::Credential, orca_auth::Error> {
+        Ok(if Self::is_acr(registry) {
+            orca_auth::Credential::Azure(Arc::clone(&self.provider))
+        } else {
+            orca_auth::Credential::Anonymous
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use orca_auth::CredentialSource;
+
+    #[test]
+    fn acr_registries_get_the_azure_provider() {
+        let source = AcrCredentials::new(Arc::new(ManagedIdentityCredential::new()));
+        let cases = [
+            ("contoso.azurecr.io", true),
+            ("Contoso.AzureCR.io:443", true),
+            ("gov.azurecr.us", true),
+            ("azurecr.io", false),
+            (".azurecr.io", false),
+            ("evil-azurecr.io", false),
+            ("contoso.azurecr.io.evil.example", false),
+            ("ghcr.io", false),
+        ];
+        assert_eq!(cases.len(), 8);
+        for (registry, acr) in cases {
+            let credential = source.credential(registry).expect("lookup");
+            assert_eq!(!credential.is_anonymous(), acr, "{registry}");
+        }
+    }
+}

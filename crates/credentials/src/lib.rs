@@ -31,7 +31,7 @@ pub mod docker;
 mod env;
 mod error;
 
-pub use azure::DefaultAzureCredential;
+pub use azure::{AcrCredentials, DefaultAzureCredential};
 pub use command::{CommandOutput, CommandRunner, SystemCommandRunner};
 pub use docker::{CredentialHelper, DockerConfig};
 pub use env::{Environment, EnvironmentCredentials, ProcessEnvironment};
