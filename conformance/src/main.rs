@@ -114,3 +114,33 @@ fn main() -> ExitCode {
         ExitCode::FAILURE
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    /// `cargo xtask conformance --help` prints `conformance/help.txt` without building this
+    /// binary (a release build takes minutes); this keeps that copy equal to clap's help.
+    #[test]
+    fn help_txt_is_the_binary_help() {
+        let shown = super::Args::try_parse_from(["orca-conformance", "--help"])
+            .expect_err("--help stops parsing");
+        assert_eq!(shown.kind(), clap::error::ErrorKind::DisplayHelp);
+        // Trailing spaces (clap pads blank lines) are dropped, so editors cannot break it.
+        let mut help = String::new();
+        for line in shown.render().to_string().lines() {
+            help.push_str(line.trim_end());
+            help.push('\n');
+        }
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/help.txt");
+        if std::env::var_os("ORCA_UPDATE_HELP").is_some() {
+            std::fs::write(path, &help).expect("write help.txt");
+        }
+        let saved = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            saved == help,
+            "conformance/help.txt is not the binary's --help; rerun this test with \
+             ORCA_UPDATE_HELP=1 to rewrite it:\n{help}"
+        );
+    }
+}

@@ -8,12 +8,15 @@
 //! - `fuzz [SECONDS] [--target NAME]`: build the fuzz targets and run each for SECONDS
 //!   (default 30); installs `cargo-fuzz` when missing.
 //! - `bench [ARGS…]`: run the criterion benchmarks; ARGS go to criterion.
-//! - `conformance [ARGS…]`: run the conformance suite (see `orca-conformance --help`).
+//! - `conformance [ARGS…]`: run the conformance suite (`conformance --help` lists its flags
+//!   at once, from `conformance/help.txt`, without installing or building anything).
 //! - `demo [DIR]`: the round trip on the embedded registry (pack a folder, push, pull by
 //!   digest, unpack, compare every byte); DIR instead of the generated sample folder.
 //! - `tools`: install (or say how to install) the external tools the tests use.
 //!
 //! Only the standard library is used, so the task runner builds in a second.
+//!
+//! `-h`/`--help` after a task prints its usage and does nothing else.
 
 use std::env;
 use std::ffi::OsString;
@@ -32,6 +35,8 @@ const DEBIAN_PACKAGES: &[(&str, &str)] = &[
     ("apache2-utils", "/usr/bin/htpasswd"),
     ("openssl", "/usr/bin/openssl"),
 ];
+/// `orca-conformance --help`, kept equal to the binary's by a test in `conformance/src/main.rs`.
+const CONFORMANCE_HELP: &str = include_str!("../../conformance/help.txt");
 /// The fuzz targets, each with a seed corpus in `fuzz/corpus/<name>/`.
 const FUZZ_TARGETS: &[&str] = &[
     "reference",
@@ -50,6 +55,26 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let task = args.remove(0);
+    let wants_help = args.iter().any(|a| a == "-h" || a == "--help");
+    // `bench` passes its arguments to criterion, which has a help of its own.
+    if wants_help
+        && matches!(
+            task.as_str(),
+            "ci" | "fuzz" | "conformance" | "demo" | "tools"
+        )
+    {
+        if task == "conformance" {
+            print!("{CONFORMANCE_HELP}");
+            println!(
+                "\n`cargo xtask conformance ARGS` makes sure docker-registry and the Python oras \
+                 package are there (installing them when it can), builds the suite in release \
+                 mode (a few minutes the first time) and runs it with ARGS."
+            );
+        } else {
+            println!("{}", usage());
+        }
+        return ExitCode::SUCCESS;
+    }
     let result = match task.as_str() {
         "ci" => ci(&args),
         "fuzz" => fuzz_task(&args),
@@ -88,6 +113,10 @@ fn usage() -> String {
         (
             "conformance [ARGS]",
             "run the conformance suite (--help for its flags)",
+        ),
+        (
+            "demo [DIR]",
+            "push a folder (DIR or a sample) to the embedded registry, pull it back, compare",
         ),
         ("tools", "install the external tools the tests use"),
     ] {
@@ -215,14 +244,12 @@ fn conformance(args: &[String], release: bool) -> Result {
 }
 
 fn conformance_with_env(args: &[String], release: bool, tool_env: &[(String, OsString)]) -> Result {
+    let mode = if release { "release" } else { "debug" };
+    eprintln!(
+        "building the conformance suite ({mode}; the first build takes a few minutes, cargo's progress follows)..."
+    );
     let mut cmd = Command::new(cargo());
-    cmd.args([
-        "run",
-        "--quiet",
-        "--locked",
-        "--package",
-        "orca-conformance",
-    ]);
+    cmd.args(["run", "--locked", "--package", "orca-conformance"]);
     if release {
         cmd.arg("--release");
     }
@@ -232,10 +259,12 @@ fn conformance_with_env(args: &[String], release: bool, tool_env: &[(String, OsS
 }
 
 fn demo(args: &[String]) -> Result {
+    eprintln!(
+        "building the demo (the first run compiles the workspace: a few minutes; cargo's progress follows)..."
+    );
     let mut cmd = Command::new(cargo());
     cmd.args([
         "run",
-        "--quiet",
         "--locked",
         "--package",
         "orca-conformance",
@@ -444,5 +473,95 @@ fn ensure_oras_venv() -> Result<PathBuf> {
         Err(format!(
             "oras=={ORAS_PY_VERSION} did not import after installing it"
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Component, Path, PathBuf};
+
+    use super::root;
+
+    /// Every `README.md` under `dir`, skipping build output and hidden directories.
+    fn readmes(dir: &Path, out: &mut Vec<PathBuf>) {
+        let entries = std::fs::read_dir(dir).expect("read a directory");
+        for entry in entries {
+            let path = entry.expect("a directory entry").path();
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            if path.is_dir() {
+                if !name.starts_with('.') && name != "target" {
+                    readmes(&path, out);
+                }
+            } else if name == "README.md" {
+                out.push(path);
+            }
+        }
+    }
+
+    /// The targets of `[text](target)` links in `markdown`.
+    fn links(markdown: &str) -> Vec<&str> {
+        markdown
+            .split("](")
+            .skip(1)
+            .filter_map(|rest| rest.split_once(')').map(|(target, _)| target))
+            .collect()
+    }
+
+    /// `path` with `.` and `..` resolved lexically.
+    fn normalise(path: &Path) -> PathBuf {
+        let mut out = PathBuf::new();
+        for component in path.components() {
+            match component {
+                Component::ParentDir => {
+                    out.pop();
+                }
+                Component::CurDir => {}
+                other => out.push(other),
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn readme_links_stay_in_the_repository_and_exist() {
+        let root = root();
+        let mut files = Vec::new();
+        readmes(&root, &mut files);
+        assert!(files.len() >= 5, "found only {files:?}");
+        let mut checked = 0;
+        for readme in &files {
+            let text = std::fs::read_to_string(readme).expect("read a README");
+            let dir = readme.parent().expect("a README has a directory");
+            for link in links(&text) {
+                if link.contains("://") || link.starts_with('#') || link.starts_with("mailto:") {
+                    continue;
+                }
+                let file = link.split('#').next().unwrap_or(link);
+                let target = normalise(&dir.join(file));
+                assert!(
+                    target.starts_with(&root),
+                    "{} links {link}, outside the repository",
+                    readme.display()
+                );
+                assert!(
+                    target.exists(),
+                    "{} links {link}, which does not exist",
+                    readme.display()
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked > 0, "no relative link checked");
+    }
+
+    #[test]
+    fn the_root_readme_links_the_end_to_end_example() {
+        let text = std::fs::read_to_string(root().join("README.md")).expect("read README.md");
+        let example = "conformance/examples/demo.rs";
+        assert!(
+            links(&text).contains(&example),
+            "README.md must link {example}"
+        );
+        assert!(root().join(example).is_file());
     }
 }

@@ -50,6 +50,7 @@ mod challenge;
 mod credential;
 mod error;
 pub mod excerpt;
+#[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 mod lookup;
 mod negotiation;

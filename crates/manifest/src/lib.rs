@@ -37,6 +37,7 @@ pub mod annotations;
 mod descriptor;
 mod digest;
 mod error;
+#[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 mod image;
 mod index;

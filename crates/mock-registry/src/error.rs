@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 /// Everything that can go wrong when starting or driving a [`MockRegistry`](crate::MockRegistry)
-/// or a [`ReferenceRegistry`](crate::reference_registry::ReferenceRegistry).
+/// or a `reference_registry::ReferenceRegistry` (feature `reference-registry`).
 ///
 /// Errors the registry *answers* (`BLOB_UNKNOWN`, `DENIED`, …) are HTTP responses, not
 /// values of this type.
@@ -46,7 +46,8 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
-    /// The reference registry (`docker-registry`) could not be set up or did not start.
+    /// The reference registry (`docker-registry`) could not be set up or did not start
+    /// (only with the `reference-registry` feature).
     #[error("reference registry: {reason}")]
     ReferenceRegistry {
         /// What failed.

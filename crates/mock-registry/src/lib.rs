@@ -9,8 +9,19 @@
 //! scopes on every request, and it misbehaves on request through a [`FaultPlan`].
 //!
 //! It is proven against Debian's `docker-registry` (distribution 2.8) by a behaviour suite
-//! that runs the same raw HTTP tests against both; [`reference_registry`] starts that
-//! registry. The crate's `README.md` lists where the two differ.
+//! that runs the same raw HTTP tests against both; the `reference_registry` module (feature
+//! `reference-registry`) starts that registry. The crate's `README.md` lists where the two
+//! differ.
+//!
+//! # Features
+//!
+//! None is on by default, so the library pulls no argument parser, certificate maker,
+//! password hasher or process handling into its users.
+//!
+//! - `reference-registry`: the `reference_registry` module (a child process, a run-time
+//!   certificate, bcrypt htpasswd lines).
+//! - `binary`: the `orca-mock-registry` binary (`cargo run -p orca-mock-registry
+//!   --features binary -- --help`).
 //!
 //! It never depends on orca's client or auth crates, so the two sides cannot agree on a
 //! mistake. It binds where it is told (by default `127.0.0.1:0`) and nowhere else.
@@ -41,6 +52,7 @@ mod config;
 mod error;
 mod faults;
 mod log;
+#[cfg(feature = "reference-registry")]
 pub mod reference_registry;
 
 mod routes;

@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Version, header};
+use http_body::Body as _;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use orca_manifest::{Digest, media_types};
@@ -17,7 +18,7 @@ use tokio::task::JoinSet;
 
 use crate::api::{ApiError, Code};
 use crate::auth::{self, Action, Auth, Authz, Need};
-use crate::body::{ChannelBody, ResBody, empty, full};
+use crate::body::{ChannelBody, Leftover, ReqBody, ResBody, empty, full};
 use crate::faults::{BodyFaults, Faults};
 use crate::log::LoggedRequest;
 use crate::routes::{self, Route};
@@ -101,20 +102,21 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>, which: Listener) ->
             .map_or_else(|| req.uri().path(), |pq| pq.as_str())
     );
     let seen = auth::seen(req.headers());
+    // HTTP/2 streams end on their own; only an HTTP/1 connection must read past a body.
+    let http1 = req.version() <= Version::HTTP_11;
+    let expects_continue = header_str(req.headers(), header::EXPECT)
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("100-continue"));
+    let (parts, body) = req.into_parts();
+    let (body, leftover) = ReqBody::new(body);
+    let req = Request::from_parts(parts, body);
     let request_faults = shared.faults.for_request(&method, &path);
     if let Some(delay) = request_faults.delay {
         tokio::time::sleep(delay).await;
     }
-    let mut resp = if let Some((status, retry_after)) = request_faults.status {
-        fault_response(status, retry_after)
-    } else {
-        match which {
-            Listener::Registry => route(&shared, req)
-                .await
-                .unwrap_or_else(ApiError::into_response),
-            Listener::BlobStorage => storage(&shared, &req).unwrap_or_else(ApiError::into_response),
-        }
-    };
+    let mut resp = respond(&shared, req, which, request_faults.status).await;
+    if http1 {
+        finish_request_body(&leftover, expects_continue, &mut resp).await;
+    }
     if which == Listener::Registry {
         resp.headers_mut().insert(
             "Docker-Distribution-API-Version",
@@ -132,6 +134,69 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>, which: Listener) ->
             auth: seen,
         });
     resp
+}
+
+/// The answer to `req` (an injected fault's, or the route's); the request, and so what is
+/// left of its body, is dropped on return.
+async fn respond(
+    shared: &Shared,
+    req: Request<ReqBody>,
+    which: Listener,
+    fault: Option<(u16, Option<u64>)>,
+) -> Res {
+    if let Some((status, retry_after)) = fault {
+        return fault_response(status, retry_after);
+    }
+    match which {
+        Listener::Registry => route(shared, req)
+            .await
+            .unwrap_or_else(ApiError::into_response),
+        Listener::BlobStorage => storage(shared, &req).unwrap_or_else(ApiError::into_response),
+    }
+}
+
+/// At most this much of a request body is read past after its answer is ready; beyond it
+/// the connection is closed instead.
+const DRAIN_LIMIT: u64 = 1024 * 1024;
+/// How long reading past a request body may take before the connection is closed instead.
+const DRAIN_TIME: Duration = Duration::from_secs(10);
+
+/// After answering without reading a whole request body (a 401 challenge, a 405, a 416, an
+/// injected fault, …): read the rest, up to [`DRAIN_LIMIT`], so that a keep-alive client's
+/// next request on this HTTP/1 connection is read as a request. When that is not possible
+/// (a larger body, a client waiting for `100 Continue` before it sends one, an error, a
+/// stall), the answer says `Connection: close` and the connection closes after it, so the
+/// client does not reuse it.
+async fn finish_request_body(leftover: &Leftover, expects_continue: bool, resp: &mut Res) {
+    let unread = leftover
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take();
+    let Some(mut body) = unread else { return };
+    let drained = !expects_continue
+        && body.size_hint().lower() <= DRAIN_LIMIT
+        && tokio::time::timeout(DRAIN_TIME, drain(&mut body))
+            .await
+            .unwrap_or(false);
+    if !drained {
+        resp.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+}
+
+/// Read `body` to its end; `false` on an error or past [`DRAIN_LIMIT`] bytes.
+async fn drain(body: &mut Incoming) -> bool {
+    let mut read = 0u64;
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else { return false };
+        if let Ok(data) = frame.into_data() {
+            read += data.len() as u64;
+            if read > DRAIN_LIMIT {
+                return false;
+            }
+        }
+    }
+    true
 }
 
 fn fault_response(status: u16, retry_after: Option<u64>) -> Res {
@@ -206,7 +271,7 @@ fn need(method: &Method, route: &Route) -> Need {
     }
 }
 
-async fn route(shared: &Shared, req: Request<Incoming>) -> Result<Res> {
+async fn route(shared: &Shared, req: Request<ReqBody>) -> Result<Res> {
     let path = req.uri().path().to_owned();
     let query = req.uri().query().unwrap_or_default().to_owned();
     let route = routes::parse(&path);
@@ -280,9 +345,7 @@ async fn route(shared: &Shared, req: Request<Incoming>) -> Result<Res> {
         }
         (Route::Upload { name, id }, &Method::GET) => upload_status(shared, name, id).await,
         (Route::Upload { name, id }, &Method::PATCH) => patch_upload(shared, name, id, req).await,
-        (Route::Upload { name, id }, &Method::PUT) => {
-            put_upload(shared, name, id, &q, req.into_body()).await
-        }
+        (Route::Upload { name, id }, &Method::PUT) => put_upload(shared, name, id, &q, req).await,
         (Route::Upload { name, id }, &Method::DELETE) => cancel_upload(shared, name, id),
         (Route::Referrers { name, digest }, &Method::GET) => referrers(shared, name, digest, &q),
         _ => Err(unsupported()),
@@ -290,7 +353,7 @@ async fn route(shared: &Shared, req: Request<Incoming>) -> Result<Res> {
 }
 
 /// Read a whole request body, refusing more than `limit` bytes with 413.
-async fn read_limited(mut body: Incoming, limit: usize) -> Result<Bytes> {
+async fn read_limited(mut body: ReqBody, limit: usize) -> Result<Bytes> {
     let mut buf = BytesMut::new();
     while let Some(frame) = body.frame().await {
         let frame =
@@ -377,19 +440,23 @@ fn tags(shared: &Shared, name: &str, q: &[(String, String)]) -> Result<Res> {
 }
 
 /// Resolve a tag or digest to a stored manifest.
+///
+/// A reference that is neither a valid tag nor a valid digest names no manifest: 404
+/// `MANIFEST_UNKNOWN`, as the distribution-spec conformance suite expects of a `GET` or
+/// `HEAD` (a `PUT` of one is refused with 400 by [`put_manifest`]).
 fn resolve(shared: &Shared, name: &str, reference: &str) -> Result<(Digest, ManifestMeta)> {
     let unknown = || {
         ApiError::new(Code::ManifestUnknown).detail(serde_json::json!({ "reference": reference }))
     };
     let digest = if reference.contains(':') {
-        parse_digest(reference)?
+        Digest::parse(reference).map_err(|_| unknown())?
     } else if routes::valid_tag(reference) {
         let found = shared
             .store
             .read(|m| m.repositories.get(name)?.tags.get(reference).cloned());
         parse_digest(&found.ok_or_else(unknown)?)?
     } else {
-        return Err(ApiError::new(Code::ManifestInvalid).detail("invalid tag"));
+        return Err(unknown());
     };
     let meta = shared
         .store
@@ -795,7 +862,7 @@ fn get_blob(
     shared: &Shared,
     name: &str,
     digest: &str,
-    req: &Request<Incoming>,
+    req: &Request<ReqBody>,
     path: &str,
 ) -> Result<Res> {
     let digest = parse_digest(digest)?;
@@ -832,7 +899,7 @@ fn get_blob(
 }
 
 /// The blob-storage listener: `GET|HEAD /blobs/<digest>?sig=…`, refusing `Authorization`.
-fn storage(shared: &Shared, req: &Request<Incoming>) -> Result<Res> {
+fn storage(shared: &Shared, req: &Request<ReqBody>) -> Result<Res> {
     if req.headers().contains_key(header::AUTHORIZATION) {
         let mut resp = Response::new(full(
             "<Error><Code>InvalidAuthenticationInfo</Code><Message>Authorization is not allowed with a signed URL</Message></Error>",
@@ -921,7 +988,7 @@ fn upload_accepted(shared: &Shared, name: &str, id: &str, size: u64, status: Sta
 }
 
 /// Stream a request body into an upload; returns the bytes written.
-async fn stream_into(upload: &mut Upload, mut body: Incoming) -> Result<u64> {
+async fn stream_into(upload: &mut Upload, mut body: ReqBody) -> Result<u64> {
     let mut feed = upload
         .start_feed()
         .map_err(|e| ApiError::new(Code::BlobUploadInvalid).detail(e.to_string()))?;
@@ -954,7 +1021,7 @@ async fn start_upload(
     name: &str,
     q: &[(String, String)],
     authz: &Authz,
-    body: Incoming,
+    body: ReqBody,
 ) -> Result<Res> {
     if let Some(mount) = routes::first(q, "mount") {
         let digest = parse_digest(mount)?;
@@ -1026,43 +1093,39 @@ fn content_range(value: &str) -> Option<(u64, u64)> {
     Some((a.trim().parse().ok()?, b.trim().parse().ok()?))
 }
 
-async fn patch_upload(
-    shared: &Shared,
-    name: &str,
-    id: &str,
-    req: Request<Incoming>,
-) -> Result<Res> {
+/// Whether a request's `Content-Range` (when it has one) continues a session holding `size`
+/// bytes: it starts at `size`, does not end before it starts, and agrees with any
+/// `Content-Length`.
+fn continues_session(headers: &HeaderMap, size: u64) -> bool {
+    let Some(value) = header_str(headers, "Content-Range") else {
+        return true;
+    };
+    let Some((start, end)) = content_range(value) else {
+        return false;
+    };
+    let length = header_str(headers, header::CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok());
+    start == size && end >= start && length.is_none_or(|l| l == end - start + 1)
+}
+
+/// 416 for a chunk that does not continue session `id`, with the session's current
+/// `Range` so the client can resume; the session stays open.
+fn out_of_order(name: &str, id: &str, size: u64) -> Res {
+    let mut resp = ApiError::new(Code::RangeInvalid).into_response();
+    set(
+        &mut resp,
+        "Location",
+        &format!("/v2/{name}/blobs/uploads/{id}"),
+    );
+    set(&mut resp, "Range", &format!("0-{}", size.saturating_sub(1)));
+    set(&mut resp, "Docker-Upload-UUID", id);
+    resp
+}
+
+async fn patch_upload(shared: &Shared, name: &str, id: &str, req: Request<ReqBody>) -> Result<Res> {
     let upload = session(shared, name, id)?;
     let mut upload = upload.lock().await;
-    let range = header_str(req.headers(), "Content-Range").map(content_range);
-    let out_of_order = |upload: &Upload| {
-        let mut resp = ApiError::new(Code::RangeInvalid).into_response();
-        set(
-            &mut resp,
-            "Location",
-            &format!("/v2/{name}/blobs/uploads/{id}"),
-        );
-        set(
-            &mut resp,
-            "Range",
-            &format!("0-{}", upload.size.saturating_sub(1)),
-        );
-        set(&mut resp, "Docker-Upload-UUID", id);
-        resp
-    };
-    match range {
-        Some(None) => return Ok(out_of_order(&upload)),
-        Some(Some((start, end))) => {
-            let length = header_str(req.headers(), header::CONTENT_LENGTH)
-                .and_then(|v| v.parse::<u64>().ok());
-            if start != upload.size || end < start || length.is_some_and(|l| l != end - start + 1) {
-                return Ok(out_of_order(&upload));
-            }
-        }
-        None => {}
-    }
-    if upload.short_chunk {
-        return Ok(out_of_order(&upload));
+    if !continues_session(req.headers(), upload.size) || upload.short_chunk {
+        return Ok(out_of_order(name, id, upload.size));
     }
     let written = stream_into(&mut upload, req.into_body()).await?;
     if shared.chunk_min_length.is_some_and(|min| written < min) {
@@ -1077,21 +1140,28 @@ async fn patch_upload(
     ))
 }
 
+/// The closing `PUT ?digest=`: its body (perhaps empty) is the last chunk. A
+/// `Content-Range` that does not continue the session gets 416 and leaves the session
+/// usable (the spec's MUST); otherwise the session ends here, stored or refused.
 async fn put_upload(
     shared: &Shared,
     name: &str,
     id: &str,
     q: &[(String, String)],
-    body: Incoming,
+    req: Request<ReqBody>,
 ) -> Result<Res> {
-    session(shared, name, id)?;
+    let upload = session(shared, name, id)?;
     let digest = parse_digest(routes::first(q, "digest").unwrap_or_default())?;
-    let upload = shared
+    let mut upload = upload.lock().await;
+    if !continues_session(req.headers(), upload.size) {
+        return Ok(out_of_order(name, id, upload.size));
+    }
+    // From here on the session is this request's: whatever happens, it ends.
+    shared
         .store
         .take_upload(id)
         .ok_or_else(|| ApiError::new(Code::BlobUploadUnknown))?;
-    let mut upload = upload.lock().await;
-    stream_into(&mut upload, body).await?;
+    stream_into(&mut upload, req.into_body()).await?;
     finish(shared, name, &mut upload, &digest).await
 }
 

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod error;
+#[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 mod grammar;
 mod reference;

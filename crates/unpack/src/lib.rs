@@ -67,6 +67,7 @@ mod replace;
 
 #[cfg(feature = "tokio")]
 mod async_read;
+#[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 
 /// The README's examples, compiled and run as doctests.

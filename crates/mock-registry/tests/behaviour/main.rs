@@ -5,6 +5,7 @@
 
 mod auth;
 mod client;
+mod connection;
 mod faults;
 mod interop;
 mod log;
