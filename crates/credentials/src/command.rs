@@ -2,9 +2,10 @@
 
 use std::ffi::OsString;
 use std::fmt;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 /// What a command printed and how it ended.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -38,10 +39,25 @@ pub trait CommandRunner: Send + Sync {
     fn run(&self, program: &str, args: &[&str], stdin: &[u8]) -> io::Result<CommandOutput>;
 }
 
-/// Runs real processes, found on `PATH` or on a search path of its own.
-#[derive(Clone, Debug, Default)]
+/// How long a program may run before it is killed (a helper waiting for a keychain
+/// prompt nobody answers, a hung `az`).
+pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Runs real processes, found on `PATH` or on a search path of its own, and kills one
+/// that runs longer than its timeout ([`DEFAULT_COMMAND_TIMEOUT`]).
+#[derive(Clone, Debug)]
 pub struct SystemCommandRunner {
     search_path: Option<OsString>,
+    timeout: Duration,
+}
+
+impl Default for SystemCommandRunner {
+    fn default() -> Self {
+        Self {
+            search_path: None,
+            timeout: DEFAULT_COMMAND_TIMEOUT,
+        }
+    }
 }
 
 impl SystemCommandRunner {
@@ -54,7 +70,56 @@ impl SystemCommandRunner {
     pub fn with_search_path(search_path: impl Into<OsString>) -> Self {
         Self {
             search_path: Some(search_path.into()),
+            ..Self::default()
         }
+    }
+
+    /// Kills a program still running after `timeout`.
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Waits for `child` to end, reading its output on two threads (so a full pipe never
+    /// blocks it), and kills it past the timeout.
+    fn wait(&self, program: &str, mut child: Child) -> io::Result<CommandOutput> {
+        fn drain(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<Vec<u8>> {
+            std::thread::spawn(move || {
+                let mut out = Vec::new();
+                if let Some(mut pipe) = pipe {
+                    let _ = pipe.read_to_end(&mut out);
+                }
+                out
+            })
+        }
+        let stdout = drain(child.stdout.take());
+        let stderr = drain(child.stderr.take());
+        let deadline = Instant::now() + self.timeout;
+        // Bounded: one round per 10 ms until the deadline.
+        let status = loop {
+            if let Some(status) = child.try_wait()? {
+                break status;
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!(
+                        "{program} did not finish within {} ms and was stopped",
+                        self.timeout.as_millis()
+                    ),
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let join = |handle: std::thread::JoinHandle<Vec<u8>>| handle.join().unwrap_or_default();
+        Ok(CommandOutput {
+            success: status.success(),
+            stdout: join(stdout),
+            stderr: join(stderr),
+        })
     }
 
     fn resolve(&self, program: &str) -> io::Result<PathBuf> {
@@ -90,7 +155,7 @@ impl CommandRunner for SystemCommandRunner {
         for _ in 0..20 {
             match &child {
                 Err(err) if err.kind() == io::ErrorKind::ExecutableFileBusy => {
-                    std::thread::sleep(std::time::Duration::from_millis(10));
+                    std::thread::sleep(Duration::from_millis(10));
                     child = spawn();
                 }
                 _ => break,
@@ -104,11 +169,6 @@ impl CommandRunner for SystemCommandRunner {
                 _ => {}
             }
         }
-        let output = child.wait_with_output()?;
-        Ok(CommandOutput {
-            success: output.status.success(),
-            stdout: output.stdout,
-            stderr: output.stderr,
-        })
+        self.wait(program, child)
     }
 }

@@ -32,7 +32,7 @@ mod env;
 mod error;
 
 pub use azure::{AcrCredentials, DefaultAzureCredential};
-pub use command::{CommandOutput, CommandRunner, SystemCommandRunner};
+pub use command::{CommandOutput, CommandRunner, DEFAULT_COMMAND_TIMEOUT, SystemCommandRunner};
 pub use docker::{CredentialHelper, DockerConfig};
 pub use env::{Environment, EnvironmentCredentials, ProcessEnvironment};
 pub use error::Error;

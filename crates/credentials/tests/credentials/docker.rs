@@ -413,3 +413,20 @@ fn store_and_erase_through_helpers() {
         serde_json::json!({"plain.example": {"auth": "cDpw"}})
     );
 }
+
+#[test]
+fn a_helper_that_hangs_is_stopped() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("docker-credential-hang");
+    std::fs::write(&path, "#!/bin/sh\ncat > /dev/null\nexec sleep 30\n").expect("write");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let runner = SystemCommandRunner::with_search_path(dir.path().as_os_str())
+        .with_timeout(std::time::Duration::from_millis(200));
+    let helper = CredentialHelper::new("hang", Arc::new(runner));
+    let err = helper.get("reg.example").expect_err("stopped");
+    assert!(
+        err.to_string().contains("did not finish within 200 ms"),
+        "{err}"
+    );
+}
