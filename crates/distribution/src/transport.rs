@@ -507,16 +507,25 @@ impl Transport {
         // Boxed: the exchange is large, and every caller's future would carry it inline.
         let mut exchange = Box::pin(self.pool.request(request));
         let result = loop {
-            let mut wake = deadline.at();
-            wake = wake.min(answer_due.unwrap_or_else(|| pace.window_end()));
-            if let Ok(result) = tokio::time::timeout_at(wake, &mut exchange).await {
+            // While the body is sent, look at it at least every `BODY_CHECK`: its end
+            // starts the wait for the head, and each window judges its throughput.
+            let wake = match answer_due {
+                Some(due) => due,
+                None => pace
+                    .window_end()
+                    .min(tokio::time::Instant::now() + BODY_CHECK),
+            };
+            if let Ok(result) =
+                tokio::time::timeout_at(wake.min(deadline.at()), &mut exchange).await
+            {
                 break result;
             }
             if deadline.expired() {
                 return Err(deadline.error(method.as_str(), url.as_str()));
             }
+            let now = tokio::time::Instant::now();
             match answer_due {
-                Some(due) if tokio::time::Instant::now() >= due => {
+                Some(due) if now >= due => {
                     return Err(Error::Timeout {
                         method: method.to_string(),
                         url: redact_url(url.as_str()),
@@ -524,7 +533,13 @@ impl Transport {
                     });
                 }
                 Some(_) => {}
+                // A body sent in full is not judged on its pace: a small one takes no time.
+                None if sent.done() => answer_due = Some(now + self.config.read_timeout),
                 None => {
+                    // A source with nothing to give yet is not the registry's stall.
+                    let waited = sent.take_source_wait();
+                    pace.excuse(waited);
+                    deadline.excuse(waited);
                     let total = sent.bytes();
                     match pace.record(total - counted) {
                         Ok(true) => deadline.progress(),
@@ -532,47 +547,10 @@ impl Transport {
                         Err(slow) => return Err(slow.into_error(method.as_str(), url.as_str())),
                     }
                     counted = total;
-                    if sent.done() {
-                        answer_due = Some(tokio::time::Instant::now() + self.config.read_timeout);
-                    }
                 }
             }
         };
-        match result {
-            Err(PoolError::Http(e)) if e.is_parse() => {
-                // The registry's answer is not HTTP hyper accepts (a head over its size
-                // limit, a malformed status line): a protocol error, not worth repeating.
-                let message = if e.is_parse_too_large() {
-                    "the response head is larger than the client accepts (oversized header)"
-                } else {
-                    "the response is not valid HTTP"
-                };
-                Err(Error::Protocol {
-                    method: method.to_string(),
-                    url: redact_url(url.as_str()),
-                    message: message.into(),
-                    source: Some(Box::new(e)),
-                })
-            }
-            Err(e) => match tls_failure(&e) {
-                Some(TlsFailure::PlainHttp) => Err(Error::PlainHttpAnswer {
-                    method: method.to_string(),
-                    url: redact_url(url.as_str()),
-                    source: Box::new(e),
-                }),
-                Some(TlsFailure::Other) => Err(Error::Tls {
-                    method: method.to_string(),
-                    url: redact_url(url.as_str()),
-                    source: Box::new(e),
-                }),
-                None => Err(Error::Connect {
-                    method: method.to_string(),
-                    url: redact_url(url.as_str()),
-                    source: Box::new(e),
-                }),
-            },
-            Ok(r) => Ok(r),
-        }
+        result.map_err(|e| exchange_error(method, url, e))
     }
 
     /// Read a whole (small) body, failing past `limit` bytes or below the minimum
@@ -617,6 +595,47 @@ impl Transport {
         Ok(Bytes::from(out))
     }
 }
+
+/// The error for an exchange that failed before a response head arrived.
+fn exchange_error(method: &Method, url: &url::Url, e: PoolError) -> Error {
+    match e {
+        PoolError::Http(e) if e.is_parse() => {
+            // The registry's answer is not HTTP hyper accepts (a head over its size
+            // limit, a malformed status line): a protocol error, not worth repeating.
+            let message = if e.is_parse_too_large() {
+                "the response head is larger than the client accepts (oversized header)"
+            } else {
+                "the response is not valid HTTP"
+            };
+            Error::Protocol {
+                method: method.to_string(),
+                url: redact_url(url.as_str()),
+                message: message.into(),
+                source: Some(Box::new(e)),
+            }
+        }
+        e => match tls_failure(&e) {
+            Some(TlsFailure::PlainHttp) => Error::PlainHttpAnswer {
+                method: method.to_string(),
+                url: redact_url(url.as_str()),
+                source: Box::new(e),
+            },
+            Some(TlsFailure::Other) => Error::Tls {
+                method: method.to_string(),
+                url: redact_url(url.as_str()),
+                source: Box::new(e),
+            },
+            None => Error::Connect {
+                method: method.to_string(),
+                url: redact_url(url.as_str()),
+                source: Box::new(e),
+            },
+        },
+    }
+}
+
+/// How often a request body being sent is looked at (its end, its throughput).
+const BODY_CHECK: Duration = Duration::from_secs(1);
 
 /// When a retry `delay` from now ends, if that is before the operation's deadline.
 fn before(deadline: &Deadline, delay: Duration) -> Option<tokio::time::Instant> {

@@ -19,6 +19,7 @@ use orca_auth::{Authenticator, Authorization, LocalIdentityEndpoint, Scope, Step
 use super::call::parse_url;
 use super::{Deadline, Transport};
 use crate::error::Error;
+use crate::sanitize::{Secrets, excerpt};
 
 /// The most bytes of a token-service response read during negotiation.
 const AUTH_BODY_LIMIT: u64 = 1024 * 1024;
@@ -164,6 +165,8 @@ impl Transport {
             .challenge(&uri, headers, scopes, SystemTime::now())
             .map_err(|e| auth_error("cannot answer the registry's challenge", Some(e)))?;
         tracing::debug!(registry, scopes = ?negotiation.scopes(), "negotiating authentication");
+        // What the token requests carried, kept out of any refusal that echoes it.
+        let mut secrets = Secrets::default();
         for _ in 0..MAX_AUTH_STEPS {
             match negotiation
                 .next(SystemTime::now())
@@ -171,10 +174,11 @@ impl Transport {
             {
                 Step::Authorize(a) => return Ok(a),
                 Step::Send(request) => {
+                    secrets.extend(Secrets::from_request(&request));
                     let reply = self.send_auth_request(registry, request, deadline).await?;
                     negotiation
                         .receive(reply, SystemTime::now())
-                        .map_err(|e| refused(registry, e))?;
+                        .map_err(|e| refused(registry, e, &secrets))?;
                 }
                 Step::Lookup(lookup) => {
                     // Credential helpers, `az`, files: never on the runtime's threads.
@@ -246,10 +250,20 @@ impl Transport {
 }
 
 /// The error for an answer the negotiation did not accept, saying who refused: a 401 to a
-/// credential from the registry's token service is [`Error::CredentialsRejected`], naming
-/// the user; Entra ID's and other refusals keep `orca-auth`'s message, which names the
-/// refusing party.
-fn refused(registry: &str, e: orca_auth::Error) -> Error {
+/// credential from the registry's token service (or ACR exchange) is
+/// [`Error::CredentialsRejected`], naming the user; Entra ID's and other refusals keep
+/// `orca-auth`'s message, which names the refusing party.
+///
+/// # Security
+/// The service's own words (`detail`) are remote text: they are made an excerpt with
+/// control characters escaped and the request's `secrets` (and any `Basic …`/`Bearer …`
+/// value) replaced by `REDACTED`, since a hostile service echoes what it was sent.
+fn refused(registry: &str, mut e: orca_auth::Error, secrets: &Secrets) -> Error {
+    if let orca_auth::Error::TokenRejected { detail, .. }
+    | orca_auth::Error::IdentityProviderRefused { detail, .. } = &mut e
+    {
+        *detail = detail.take().map(|d| excerpt(&d, secrets));
+    }
     if let orca_auth::Error::TokenRejected {
         endpoint,
         credential,
