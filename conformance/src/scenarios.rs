@@ -180,6 +180,12 @@ pub fn scenarios() -> Vec<Scenario> {
             Needs::Tls,
             tls_skip_verify
         ),
+        scenario!(
+            "transport/tls-root-per-registry",
+            Transport,
+            Needs::Tls,
+            tls_root_per_registry
+        ),
         scenario!("limits/manifest-size-cap", Limits, Needs::Any, manifest_cap),
         scenario!(
             "limits/blob-larger-than-descriptor",
@@ -1130,6 +1136,44 @@ async fn tls_skip_verify(ctx: Arc<Ctx>) -> Result<(), Failure> {
     Ok(client.ping(&ctx.registry).await?)
 }
 
+async fn tls_root_per_registry(ctx: Arc<Ctx>) -> Result<(), Failure> {
+    // The target's CA moved from the client-wide roots into the target's own policy: the
+    // handshake succeeds; given to another registry only, it fails.
+    let roots = ctx.client.config().extra_root_certificates.clone();
+    if roots.is_empty() {
+        // A publicly trusted certificate: no CA of the target's own to move.
+        return Ok(ctx.client.ping(&ctx.registry).await?);
+    }
+    let registry: orca_distribution::Registry = ctx
+        .registry
+        .parse()
+        .map_err(|e| Failure(format!("{}: {e}", ctx.registry)))?;
+    let other: orca_distribution::Registry = "other.example"
+        .parse()
+        .map_err(|e| Failure(format!("{e}")))?;
+    let own = roots.clone();
+    let client = ctx.client_with(move |c| {
+        c.extra_root_certificates.clear();
+        c.policy_mut(registry).root_certificates.extend(own);
+    })?;
+    client.ping(&ctx.registry).await?;
+    let elsewhere = ctx.client_with(move |c| {
+        c.extra_root_certificates.clear();
+        c.policy_mut(other).root_certificates.extend(roots);
+    })?;
+    match elsewhere.ping(&ctx.registry).await {
+        Ok(()) => Err(Failure(
+            "a CA trusted for another registry only was trusted for this one".into(),
+        )),
+        Err(e) if e.kind() == ErrorKind::Connect => Ok(()),
+        Err(e) => Err(Failure(format!(
+            "expected a TLS failure, got {:?}: {}",
+            e.kind(),
+            Failure::from(e)
+        ))),
+    }
+}
+
 async fn manifest_cap(ctx: Arc<Ctx>) -> Result<(), Failure> {
     push_artifact(&ctx, &ctx.client, "cap", "v1", random_bytes(10, 39)).await?;
     let options = FetchOptions::builder().max_bytes(64).build();
@@ -1182,7 +1226,7 @@ mod tests {
     #[test]
     fn scenarios_are_unique_and_cover_every_group() {
         let all = scenarios();
-        assert_eq!(all.len(), 42);
+        assert_eq!(all.len(), 43);
         let mut names: Vec<_> = all.iter().map(|s| s.name).collect();
         names.sort_unstable();
         names.dedup();

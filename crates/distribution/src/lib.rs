@@ -13,8 +13,12 @@
 //!   negotiation (token service, ACR exchange, Entra ID), shared by concurrent requests
 //!   for the same registry and scopes, its credential lookups run off the runtime
 //!   (`spawn_blocking`); then the request again.
-//! - Plain HTTP only for registries named in [`ClientConfig::plain_http`]; `Authorization`
-//!   never follows a redirect or upload `Location` to another scheme, host or port.
+//! - Per-registry policy ([`RegistryPolicy`], keyed by [`Registry`]): plain HTTP only for
+//!   registries whose policy allows it, TLS roots and verification, concurrency, retries,
+//!   size caps. `Authorization` never follows a redirect or upload `Location` to another
+//!   scheme, host or port.
+//! - An [`Observer`] receives [`Event`]s (requests, retries, negotiations, bytes, verified
+//!   blobs) for metrics and progress bars.
 //! - Idempotent requests are retried (connection errors, 408, 429, 5xx) with bounded
 //!   exponential back-off with jitter, honouring `Retry-After`; uploads re-check their state
 //!   before sending again.
