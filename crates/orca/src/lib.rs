@@ -48,16 +48,17 @@
 
 mod artifact_store;
 mod copy;
-mod credentials;
 mod error;
 mod fetch;
 mod observer;
 mod options;
 mod push;
 mod results;
+mod store_credentials;
 mod telemetry;
 
 pub use orca_auth as auth;
+pub use orca_credentials as credentials;
 pub use orca_distribution as distribution;
 pub use orca_manifest as manifest;
 pub use orca_reference as reference;
