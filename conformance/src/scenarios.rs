@@ -940,7 +940,8 @@ async fn wrong_credentials(ctx: Arc<Ctx>) -> Result<(), Failure> {
         client
             .fetch_manifest(&ctx.tagged("wrong-creds", "v1")?, &FetchOptions::default())
             .await,
-        // One kind whether Basic, a token service or the ACR exchange said no.
+        // One kind whoever said no: the registry (Basic), its token service or the ACR
+        // exchange.
         &[ErrorKind::CredentialsRejected],
         "fetch with a wrong password",
     )

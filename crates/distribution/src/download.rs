@@ -166,6 +166,9 @@ struct Download {
     deadline: Deadline,
     /// A failure found while handing out a piece, reported as the next item.
     pending: Option<Error>,
+    /// When the last piece was handed out: the consumer's time until the next call is
+    /// not the registry's.
+    handed_out: Option<tokio::time::Instant>,
     _permit: OwnedSemaphorePermit,
 }
 
@@ -348,6 +351,11 @@ impl Download {
             // A failure found while handing out the last piece is reported now.
             return self.pending.take().map(Err);
         }
+        if let Some(at) = self.handed_out.take() {
+            let paused = at.elapsed();
+            self.pace.excuse(paused);
+            self.deadline.excuse(paused);
+        }
         loop {
             if self.body.is_none()
                 && let Err(e) = self.open().await
@@ -398,6 +406,7 @@ impl Download {
                         continue;
                     };
                     if let Some(piece) = self.piece(data) {
+                        self.handed_out = Some(tokio::time::Instant::now());
                         return Some(piece);
                     }
                 }
@@ -500,6 +509,7 @@ impl Client {
             pace: Pace::new(self.inner.policy(repository.registry()).min_throughput),
             deadline: Deadline::new(self.inner.policy(repository.registry())),
             pending: None,
+            handed_out: None,
             _permit: permit,
         };
         download.open().await?;

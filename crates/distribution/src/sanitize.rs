@@ -14,6 +14,16 @@ use orca_auth::Authorization;
 /// The most characters of one remote text kept in an error.
 pub(crate) const EXCERPT_CHARS: usize = 300;
 
+/// Form fields of token requests whose values are credentials.
+const SECRET_FORM_FIELDS: &[&str] = &[
+    "password",
+    "refresh_token",
+    "access_token",
+    "client_secret",
+    "client_assertion",
+    "code",
+];
+
 /// Shorter secrets are not searched for: they would redact ordinary words and reveal
 /// nothing by themselves.
 const MIN_SECRET_CHARS: usize = 4;
@@ -33,10 +43,15 @@ impl Secrets {
     /// The secrets inside an `Authorization` value: the token (or Basic's base64), and for
     /// Basic the password.
     pub(crate) fn from_authorization(authorization: Option<&Authorization>) -> Secrets {
+        match authorization.and_then(|a| a.header_value().to_str().ok()) {
+            Some(value) => Secrets::from_header_value(value),
+            None => Secrets::default(),
+        }
+    }
+
+    /// The secrets inside an `Authorization` header value.
+    fn from_header_value(value: &str) -> Secrets {
         let mut out = Vec::new();
-        let Some(value) = authorization.and_then(|a| a.header_value().to_str().ok()) else {
-            return Secrets(out);
-        };
         let Some((scheme, token)) = value.split_once(' ') else {
             return Secrets(out);
         };
@@ -51,6 +66,31 @@ impl Secrets {
         }
         out.retain(|s| s.chars().count() >= MIN_SECRET_CHARS);
         Secrets(out)
+    }
+
+    /// The secrets a token request (built by `orca-auth`) carries: its `Authorization`
+    /// header, and the values of its form fields that hold credentials.
+    pub(crate) fn from_request(request: &http::Request<bytes::Bytes>) -> Secrets {
+        let mut out = Vec::new();
+        if let Some(value) = request
+            .headers()
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+        {
+            out.extend(Secrets::from_header_value(value).0);
+        }
+        for (key, value) in url::form_urlencoded::parse(request.body()) {
+            if SECRET_FORM_FIELDS.contains(&key.as_ref()) {
+                out.push(value.into_owned());
+            }
+        }
+        out.retain(|s| s.chars().count() >= MIN_SECRET_CHARS);
+        Secrets(out)
+    }
+
+    /// Add `other`'s secrets to these.
+    pub(crate) fn extend(&mut self, other: Secrets) {
+        self.0.extend(other.0);
     }
 
     /// The user name of a Basic `Authorization` (not a secret: errors name it).

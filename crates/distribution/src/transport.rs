@@ -43,6 +43,8 @@ pub(crate) struct Transport {
     /// One transfer limit per registry (its policy's `max_concurrent_transfers`), made
     /// when the registry is first used.
     transfers: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// Negotiations in flight, one per registry and scope set.
+    negotiations: negotiate::Gates,
 }
 
 impl std::fmt::Debug for Transport {
@@ -66,6 +68,7 @@ impl Transport {
             config,
             auth,
             transfers: Mutex::default(),
+            negotiations: negotiate::Gates::default(),
         })
     }
 
@@ -92,6 +95,9 @@ impl Transport {
         &self,
         registry: &str,
     ) -> Result<tokio::sync::OwnedSemaphorePermit, Error> {
+        // One limit per registry however it is spelled.
+        let key = crate::Registry::parse(registry)
+            .map_or_else(|_| registry.to_owned(), |r| r.to_string());
         let semaphore = {
             let mut map = self
                 .transfers
@@ -99,7 +105,7 @@ impl Transport {
                 .unwrap_or_else(PoisonError::into_inner);
             let limit = || self.policy(registry).max_concurrent_transfers;
             Arc::clone(
-                map.entry(registry.to_owned())
+                map.entry(key)
                     .or_insert_with(|| Arc::new(Semaphore::new(limit()))),
             )
         };
@@ -170,7 +176,13 @@ impl Transport {
         let mut attempt: u32 = 0;
         let mut negotiated = false;
         let mut denied_retried = false;
-        let mut fresh: Option<Authorization> = None;
+        // A streamed body cannot be replayed after a 401: it starts with a token that will
+        // outlive it.
+        let streamed = matches!(call.body, Body::Stream(_));
+        let (registry, scopes, url) = (&call.registry, &call.scopes, &call.url);
+        let mut fresh = self
+            .stream_authorization(streamed, (registry, scopes, url), &deadline)
+            .await;
         let retry = &self.policy(&call.registry).retry;
         loop {
             let authorization = fresh
@@ -220,6 +232,9 @@ impl Transport {
                 )
             {
                 return Err(e);
+            }
+            if status == 401 && negotiated && from_registry {
+                negotiate::refused_fresh_token(&call, &response, authorization.as_ref())?;
             }
             if status == 401 && self.auth.is_some() && !negotiated && replayable {
                 negotiated = true;
@@ -337,19 +352,24 @@ impl Transport {
     ) -> Result<Authorization, Error> {
         let started = Instant::now();
         let result = self
-            .negotiate(registry, scopes, request_url, headers, deadline)
+            .negotiate(
+                (registry, scopes, request_url),
+                headers,
+                deadline,
+                negotiate::Purpose::Answer,
+            )
             .await;
         self.observe(|| Event::Auth {
             registry,
             scopes,
-            outcome: if result.is_ok() {
-                AuthOutcome::Granted
-            } else {
-                AuthOutcome::Failed
+            outcome: match &result {
+                Ok((_, false)) => AuthOutcome::Granted,
+                Ok((_, true)) => AuthOutcome::Shared,
+                Err(_) => AuthOutcome::Failed,
             },
             duration: started.elapsed(),
         });
-        result
+        result.map(|(authorization, _)| authorization)
     }
 
     fn cached_authorization(&self, registry: &str, scopes: &[Scope]) -> Option<Authorization> {
@@ -497,16 +517,25 @@ impl Transport {
         // Boxed: the exchange is large, and every caller's future would carry it inline.
         let mut exchange = Box::pin(self.pool.request(request));
         let result = loop {
-            let mut wake = deadline.at();
-            wake = wake.min(answer_due.unwrap_or_else(|| pace.window_end()));
-            if let Ok(result) = tokio::time::timeout_at(wake, &mut exchange).await {
+            // While the body is sent, look at it at least every `BODY_CHECK`: its end
+            // starts the wait for the head, and each window judges its throughput.
+            let wake = match answer_due {
+                Some(due) => due,
+                None => pace
+                    .window_end()
+                    .min(tokio::time::Instant::now() + BODY_CHECK),
+            };
+            if let Ok(result) =
+                tokio::time::timeout_at(wake.min(deadline.at()), &mut exchange).await
+            {
                 break result;
             }
             if deadline.expired() {
                 return Err(deadline.error(method.as_str(), url.as_str()));
             }
+            let now = tokio::time::Instant::now();
             match answer_due {
-                Some(due) if tokio::time::Instant::now() >= due => {
+                Some(due) if now >= due => {
                     return Err(Error::Timeout {
                         method: method.to_string(),
                         url: redact_url(url.as_str()),
@@ -514,7 +543,13 @@ impl Transport {
                     });
                 }
                 Some(_) => {}
+                // A body sent in full is not judged on its pace: a small one takes no time.
+                None if sent.done() => answer_due = Some(now + self.config.read_timeout),
                 None => {
+                    // A source with nothing to give yet is not the registry's stall.
+                    let waited = sent.take_source_wait();
+                    pace.excuse(waited);
+                    deadline.excuse(waited);
                     let total = sent.bytes();
                     match pace.record(total - counted) {
                         Ok(true) => deadline.progress(),
@@ -522,47 +557,10 @@ impl Transport {
                         Err(slow) => return Err(slow.into_error(method.as_str(), url.as_str())),
                     }
                     counted = total;
-                    if sent.done() {
-                        answer_due = Some(tokio::time::Instant::now() + self.config.read_timeout);
-                    }
                 }
             }
         };
-        match result {
-            Err(PoolError::Http(e)) if e.is_parse() => {
-                // The registry's answer is not HTTP hyper accepts (a head over its size
-                // limit, a malformed status line): a protocol error, not worth repeating.
-                let message = if e.is_parse_too_large() {
-                    "the response head is larger than the client accepts (oversized header)"
-                } else {
-                    "the response is not valid HTTP"
-                };
-                Err(Error::Protocol {
-                    method: method.to_string(),
-                    url: redact_url(url.as_str()),
-                    message: message.into(),
-                    source: Some(Box::new(e)),
-                })
-            }
-            Err(e) => match tls_failure(&e) {
-                Some(TlsFailure::PlainHttp) => Err(Error::PlainHttpAnswer {
-                    method: method.to_string(),
-                    url: redact_url(url.as_str()),
-                    source: Box::new(e),
-                }),
-                Some(TlsFailure::Other) => Err(Error::Tls {
-                    method: method.to_string(),
-                    url: redact_url(url.as_str()),
-                    source: Box::new(e),
-                }),
-                None => Err(Error::Connect {
-                    method: method.to_string(),
-                    url: redact_url(url.as_str()),
-                    source: Box::new(e),
-                }),
-            },
-            Ok(r) => Ok(r),
-        }
+        result.map_err(|e| exchange_error(method, url, e))
     }
 
     /// Read a whole (small) body, failing past `limit` bytes or below the minimum
@@ -607,6 +605,47 @@ impl Transport {
         Ok(Bytes::from(out))
     }
 }
+
+/// The error for an exchange that failed before a response head arrived.
+fn exchange_error(method: &Method, url: &url::Url, e: PoolError) -> Error {
+    match e {
+        PoolError::Http(e) if e.is_parse() => {
+            // The registry's answer is not HTTP hyper accepts (a head over its size
+            // limit, a malformed status line): a protocol error, not worth repeating.
+            let message = if e.is_parse_too_large() {
+                "the response head is larger than the client accepts (oversized header)"
+            } else {
+                "the response is not valid HTTP"
+            };
+            Error::Protocol {
+                method: method.to_string(),
+                url: redact_url(url.as_str()),
+                message: message.into(),
+                source: Some(Box::new(e)),
+            }
+        }
+        e => match tls_failure(&e) {
+            Some(TlsFailure::PlainHttp) => Error::PlainHttpAnswer {
+                method: method.to_string(),
+                url: redact_url(url.as_str()),
+                source: Box::new(e),
+            },
+            Some(TlsFailure::Other) => Error::Tls {
+                method: method.to_string(),
+                url: redact_url(url.as_str()),
+                source: Box::new(e),
+            },
+            None => Error::Connect {
+                method: method.to_string(),
+                url: redact_url(url.as_str()),
+                source: Box::new(e),
+            },
+        },
+    }
+}
+
+/// How often a request body being sent is looked at (its end, its throughput).
+const BODY_CHECK: Duration = Duration::from_secs(1);
 
 /// When a retry `delay` from now ends, if that is before the operation's deadline.
 fn before(deadline: &Deadline, delay: Duration) -> Option<tokio::time::Instant> {
@@ -656,6 +695,30 @@ fn unanswerable_401(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn each_registry_has_its_own_transfer_limit() {
+        use futures_util::FutureExt;
+        let mut config = ClientConfig::default();
+        let narrow = crate::Registry::parse("narrow.example").unwrap();
+        config.policy_mut(narrow).max_concurrent_transfers = 1;
+        let t = Transport::new(config, None).unwrap();
+        let held = t.transfer_permit("narrow.example").await.unwrap();
+        // The narrow registry's one slot is taken; another registry is not held up.
+        assert!(t.transfer_permit("narrow.example").now_or_never().is_none());
+        assert!(
+            t.transfer_permit("Narrow.Example:443")
+                .now_or_never()
+                .is_none()
+        );
+        let other = t.transfer_permit("wide.example").now_or_never();
+        assert!(matches!(other, Some(Ok(_))));
+        drop(held);
+        assert!(matches!(
+            t.transfer_permit("NARROW.example").now_or_never(),
+            Some(Ok(_))
+        ));
+    }
 
     #[test]
     fn plain_http_only_where_configured() {

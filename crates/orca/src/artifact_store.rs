@@ -15,11 +15,11 @@ use orca_store::{CacheOptions, ContentCache, CredentialSource, Limits, StoreRegi
 use tracing::Instrument;
 
 use crate::Error;
-use crate::credentials::StoreCredentials;
 use crate::error::{from_distribution, from_store};
 use crate::observer::{Call, Event, Observer};
 use crate::options::{BlobOptions, CopyOptions, FetchOptions, FileSpec, PushOptions};
 use crate::results::{Copied, Fetched, ManifestContent, Pushed, Referrers};
+use crate::store_credentials::StoreCredentials;
 use crate::telemetry::{self, Reporter};
 
 /// Fetches, pushes, copies and discovers artifacts in registered stores.

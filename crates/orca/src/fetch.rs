@@ -93,6 +93,15 @@ impl ArtifactStore {
         let titles = check_titles(&reference_text, &layers, &layer_options)?;
 
         let (parent, name) = split_destination(dest)?;
+        if let Ok(meta) = fs::symlink_metadata(dest)
+            && !meta.is_dir()
+            && !meta.file_type().is_symlink()
+        {
+            return Err(Error::InvalidArgument {
+                message: format!("the destination {} is not a directory", dest.display()),
+                source: None,
+            });
+        }
         let staging = Arc::new(
             tempfile::Builder::new()
                 .prefix(&format!(".{name}.orca-fetch-"))

@@ -49,16 +49,17 @@
 mod artifact_store;
 mod cli_support; // blobs by digest and a login check, for `orca blob` and `orca login` (added by the CLI)
 mod copy;
-mod credentials;
 mod error;
 mod fetch;
 mod observer;
 mod options;
 mod push;
 mod results;
+mod store_credentials;
 mod telemetry;
 
 pub use orca_auth as auth;
+pub use orca_credentials as credentials;
 pub use orca_distribution as distribution;
 pub use orca_manifest as manifest;
 pub use orca_reference as reference;

@@ -71,6 +71,12 @@ impl Pace {
         Ok(met_now)
     }
 
+    /// Time the other side of the transfer was not ours to blame (a consumer that did not
+    /// read, a source that had nothing yet) does not count: the window moves by it.
+    pub(crate) fn excuse(&mut self, paused: Duration) {
+        self.window_start += paused;
+    }
+
     /// Close the current window if its time is over: `Err` when it fell short.
     pub(crate) fn check(&mut self) -> Result<(), TooSlow> {
         let now = Instant::now();
@@ -126,6 +132,16 @@ impl Deadline {
             .unwrap_or_else(PoisonError::into_inner) = Instant::now();
     }
 
+    /// Time the caller held the transfer up (not reading a download, a slow upload
+    /// source) is not the registry's stall: the stall deadline moves by it.
+    pub(crate) fn excuse(&self, paused: Duration) {
+        let mut last = self
+            .last_progress
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        *last = (*last + paused).min(Instant::now());
+    }
+
     /// When the operation must end.
     pub(crate) fn at(&self) -> Instant {
         let last = *self
@@ -159,9 +175,42 @@ impl Deadline {
 pub(crate) struct Sent {
     bytes: AtomicU64,
     done: AtomicBool,
+    /// Since when the body's source has had nothing to give, and for how long it had
+    /// nothing before that (not counted against the registry).
+    source: Mutex<SourceWait>,
+}
+
+#[derive(Debug, Default)]
+struct SourceWait {
+    since: Option<Instant>,
+    total: Duration,
 }
 
 impl Sent {
+    /// How long the body's source made the transfer wait, up to now; each call returns
+    /// the time since the previous one.
+    pub(crate) fn take_source_wait(&self) -> Duration {
+        let mut wait = self.source.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(since) = wait.since {
+            let now = Instant::now();
+            wait.total += now - since;
+            wait.since = Some(now);
+        }
+        std::mem::take(&mut wait.total)
+    }
+
+    fn source_pending(&self, pending: bool) {
+        let mut wait = self.source.lock().unwrap_or_else(PoisonError::into_inner);
+        match (pending, wait.since) {
+            (true, None) => wait.since = Some(Instant::now()),
+            (false, Some(since)) => {
+                wait.total += since.elapsed();
+                wait.since = None;
+            }
+            _ => {}
+        }
+    }
+
     pub(crate) fn bytes(&self) -> u64 {
         self.bytes.load(Ordering::Relaxed)
     }
@@ -204,6 +253,7 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        self.sent.source_pending(polled.is_pending());
         match &polled {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
@@ -260,6 +310,40 @@ mod tests {
         // The new window starts empty.
         tokio::time::advance(Duration::from_millis(1_001)).await;
         assert_eq!(pace.check().unwrap_err().received, 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn time_the_caller_held_the_transfer_is_excused() {
+        let mut pace = Pace::new(min(10, 1_000));
+        let deadline = Deadline::new(
+            &RegistryPolicy::builder()
+                .max_stall(Duration::from_secs(5))
+                .build(),
+        );
+        // The consumer did not read for 10 s; the registry then sent nothing for 0.5 s.
+        tokio::time::advance(Duration::from_secs(10)).await;
+        pace.excuse(Duration::from_secs(10));
+        deadline.excuse(Duration::from_secs(10));
+        tokio::time::advance(Duration::from_millis(500)).await;
+        assert!(
+            pace.check().is_ok(),
+            "only 0.5 s of the window were the registry's"
+        );
+        assert!(!deadline.expired());
+        tokio::time::advance(Duration::from_millis(501)).await;
+        assert!(pace.check().is_err());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_source_with_nothing_to_give_is_counted_as_its_wait() {
+        let sent = Sent::default();
+        sent.source_pending(true);
+        tokio::time::advance(Duration::from_secs(3)).await;
+        assert_eq!(sent.take_source_wait(), Duration::from_secs(3));
+        tokio::time::advance(Duration::from_secs(2)).await;
+        sent.source_pending(false);
+        assert_eq!(sent.take_source_wait(), Duration::from_secs(2));
+        assert_eq!(sent.take_source_wait(), Duration::ZERO);
     }
 
     #[tokio::test(start_paused = true)]

@@ -59,6 +59,8 @@ pub(crate) enum Reply {
     StallAfterHead { length: u64 },
     /// No answer at all.
     Never,
+    /// `status` after a wait.
+    Late { after: Duration, status: u16 },
 }
 
 impl Reply {
@@ -203,6 +205,10 @@ async fn respond(reply: Reply) -> hyper::Response<Boxed> {
         Reply::Never => {
             tokio::time::sleep(HOLD).await;
             build(500, &[], Full::new(Bytes::new()).boxed())
+        }
+        Reply::Late { after, status } => {
+            tokio::time::sleep(after).await;
+            build(status, &[], Full::new(Bytes::new()).boxed())
         }
     }
 }
@@ -461,7 +467,16 @@ async fn refused_basic_credentials_name_the_user_and_are_not_retried_as_get() {
 async fn a_token_services_refusal_is_credentials_rejected_too() {
     let registry = Hostile::start(|seen, own| {
         if seen.target.starts_with("/token") {
-            Reply::status(401).with_body(br#"{"details":"incorrect username or password"}"#)
+            // A token service that echoes what it was sent, with a terminal escape.
+            let echo = format!(
+                "incorrect password {PASSWORD} in {} \u{1b}]0;owned\u{7}",
+                seen.authorization.clone().unwrap_or_default()
+            );
+            Reply::status(401).with_body(
+                serde_json::json!({ "error": "invalid_grant", "error_description": echo })
+                    .to_string()
+                    .as_bytes(),
+            )
         } else {
             Reply::status(401).with_header(
                 "WWW-Authenticate",
@@ -490,7 +505,9 @@ async fn a_token_services_refusal_is_credentials_rejected_too() {
     let shown = e.to_string();
     assert!(shown.contains("\"bob\""), "{shown}");
     assert!(shown.contains("/token"), "{shown}");
-    assert!(!everything(&e).contains(PASSWORD));
+    let text = everything(&e);
+    assert!(!text.contains(PASSWORD), "{text}");
+    assert!(!text.contains('\u{1b}'), "{text}");
 }
 
 /// Tiny stall limits: a window of 100 ms that must see 64 bytes, 600 ms without progress
@@ -736,4 +753,42 @@ async fn an_upload_the_registry_stops_reading_ends() {
     // The body stalled: the rule on bodies ended it, not a timeout on the answer.
     assert!(matches!(e, Error::TooSlow { minimum: 64, .. }), "{e:?}");
     assert!(e.to_string().contains("blobs/uploads/s1"), "{e}");
+}
+
+/// Issue 16.4: a small body sent in full is not judged on its pace while the registry
+/// thinks (the throughput rule is for bodies still moving).
+#[tokio::test]
+async fn a_small_body_waits_for_a_slow_answer() {
+    let registry = Hostile::start(|seen, _| match seen.method.as_str() {
+        "POST" => Reply::status(202).with_header("Location", "/v2/team/app/blobs/uploads/s1"),
+        // Three windows of thinking, well within the time for an answer.
+        "PUT" => Reply::Late {
+            after: Duration::from_millis(300),
+            status: 201,
+        },
+        _ => Reply::status(404),
+    })
+    .await;
+    let config = builder(&[&registry.host()])
+        .min_throughput(MinThroughput::new(64, Duration::from_millis(100)))
+        .read_timeout(Duration::from_secs(10))
+        .build();
+    let client = Client::new(config).expect("client");
+    let (bytes, descriptor) = blob(10);
+    let pushed = client
+        .push_blob(
+            &reference(&registry.host(), "team/app"),
+            &descriptor,
+            Bytes::from(bytes),
+            &PushOptions::default(),
+        )
+        .await
+        .expect("a slow answer is an answer");
+    assert_eq!(pushed.digest, descriptor.digest);
+    let seen = registry.seen();
+    assert_eq!(
+        seen.iter().filter(|s| s.method == "PUT").count(),
+        1,
+        "{seen:?}"
+    );
 }

@@ -138,6 +138,16 @@ async fn merge_mode_writes_beside_what_is_there() {
         .await
         .unwrap();
     assert_eq!(names(&dest), ["a.txt", "mine.txt"]);
+    // A destination that is a file is refused and left alone.
+    let file_dest = env.dir.path().join("plain-file");
+    std::fs::write(&file_dest, "keep").unwrap();
+    let error = env
+        .store
+        .fetch(&reference, "x", &file_dest)
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), "InvalidArgument");
+    assert_eq!(std::fs::read(&file_dest).unwrap(), b"keep");
 }
 
 #[tokio::test]

@@ -4,14 +4,12 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use orca_auth::azure::{
+use orca_auth::{ACR_REFRESH_TOKEN_USER, AzureTokenProvider, Credential, Secret};
+use orca_credentials::azure::{
     AzureCliCredential, ClientSecretCredential, ManagedIdentityCredential,
     WorkloadIdentityCredential, authority_host,
 };
-use orca_auth::{
-    ACR_REFRESH_TOKEN_USER, AzureTokenProvider, Credential, DockerConfig, Environment,
-    ProcessEnvironment, Secret, SystemCommandRunner,
-};
+use orca_credentials::{DockerConfig, Environment, ProcessEnvironment, SystemCommandRunner};
 use orca_store::{CredentialSource, StoreRegistry};
 
 use crate::Error;
@@ -161,9 +159,8 @@ fn resolve(source: &CredentialSource, env: &dyn Environment) -> Result<Resolved,
 }
 
 fn read_secret(path: &Path) -> Result<Secret, orca_auth::Error> {
-    let text = std::fs::read_to_string(path).map_err(|source| orca_auth::Error::Io {
-        path: path.to_path_buf(),
-        source,
+    let text = std::fs::read_to_string(path).map_err(|source| {
+        orca_auth::Error::credential_lookup(format!("reading {}", path.display()), source)
     })?;
     Ok(Secret::new(text.trim().to_owned()))
 }
