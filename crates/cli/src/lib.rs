@@ -10,7 +10,6 @@ mod args;
 mod azure;
 mod commands;
 mod context;
-mod docker_config;
 mod exit;
 mod output;
 mod progress;

@@ -3,13 +3,13 @@
 use std::io::{IsTerminal, Read};
 use std::sync::Arc;
 
-use orca::auth::{Credential, Secret, StaticCredentials};
+use orca::auth::{Credential, IDENTITY_TOKEN_USER, Secret, StaticCredentials};
+use orca::credentials::DockerConfig;
 use orca::{ArtifactStore, Store, StoreRegistry};
 use serde_json::json;
 
 use crate::args::{LoginArgs, LogoutArgs};
 use crate::context::Context;
-use crate::docker_config::{self, IDENTITY_TOKEN_USER};
 use crate::exit::{Failure, chain};
 
 /// `host[:port]` from what a user may type (`https://myacr.azurecr.io/`).
@@ -112,11 +112,13 @@ pub(crate) async fn login(ctx: &Context, args: &LoginArgs) -> Result<(), Failure
     let stored = tokio::task::spawn_blocking({
         let path = path.clone();
         let registry = registry.clone();
-        move || docker_config::store(&path, &registry, &username, secret.expose())
+        move || DockerConfig::from_path(&path)?.store(&registry, &username, &secret)
     })
     .await
     .map_err(|e| Failure::other(format!("saving the login: {e}")))?;
-    stored?;
+    stored.map_err(|e| {
+        Failure::other(format!("saving the login in {}: {}", path.display(), chain(&e)))
+    })?;
     ctx.printer.result(
         "Login Succeeded",
         &json!({"registry": registry, "configFile": path, "status": "Login Succeeded"}),
@@ -129,7 +131,15 @@ pub(crate) fn logout(ctx: &Context, args: &LogoutArgs) -> Result<(), Failure> {
     let path = ctx.docker_config_path().ok_or_else(|| {
         Failure::usage("no docker config (HOME is not set): give --registry-config FILE")
     })?;
-    let found = docker_config::erase(&path, &registry)?;
+    let found = DockerConfig::from_path(&path)
+        .and_then(|mut config| {
+            let found = !matches!(config.lookup(&registry)?, Credential::Anonymous);
+            config.erase(&registry)?;
+            Ok(found)
+        })
+        .map_err(|e| {
+            Failure::other(format!("removing the login from {}: {}", path.display(), chain(&e)))
+        })?;
     let text = if found {
         format!("Removed login credentials for {registry}")
     } else {
