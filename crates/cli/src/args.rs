@@ -70,7 +70,13 @@ pub(crate) struct Global {
     pub(crate) registry_config: Option<PathBuf>,
     /// The store-registry file [default: the user's config directory,
     /// orca/stores.toml].
-    #[arg(long, global = true, value_name = "FILE", env = "ORCA_STORES", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        env = "ORCA_STORES",
+        hide_env_values = true
+    )]
     pub(crate) stores: Option<PathBuf>,
     /// The content cache used by fetch, pull and copy [default: the user's cache directory,
     /// orca/].

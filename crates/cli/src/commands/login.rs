@@ -117,7 +117,11 @@ pub(crate) async fn login(ctx: &Context, args: &LoginArgs) -> Result<(), Failure
     .await
     .map_err(|e| Failure::other(format!("saving the login: {e}")))?;
     stored.map_err(|e| {
-        Failure::other(format!("saving the login in {}: {}", path.display(), chain(&e)))
+        Failure::other(format!(
+            "saving the login in {}: {}",
+            path.display(),
+            chain(&e)
+        ))
     })?;
     ctx.printer.result(
         "Login Succeeded",
@@ -138,7 +142,11 @@ pub(crate) fn logout(ctx: &Context, args: &LogoutArgs) -> Result<(), Failure> {
             Ok(found)
         })
         .map_err(|e| {
-            Failure::other(format!("removing the login from {}: {}", path.display(), chain(&e)))
+            Failure::other(format!(
+                "removing the login from {}: {}",
+                path.display(),
+                chain(&e)
+            ))
         })?;
     let text = if found {
         format!("Removed login credentials for {registry}")
