@@ -180,6 +180,12 @@ pub fn scenarios() -> Vec<Scenario> {
             Needs::Tls,
             tls_skip_verify
         ),
+        scenario!(
+            "transport/tls-root-per-registry",
+            Transport,
+            Needs::Tls,
+            tls_root_per_registry
+        ),
         scenario!("limits/manifest-size-cap", Limits, Needs::Any, manifest_cap),
         scenario!(
             "limits/blob-larger-than-descriptor",
@@ -877,8 +883,7 @@ async fn wrong_credentials(ctx: Arc<Ctx>) -> Result<(), Failure> {
         client
             .fetch_manifest(&ctx.tagged("wrong-creds", "v1")?, &FetchOptions::default())
             .await,
-        // One kind whoever said no: the registry (Basic), its token service or the ACR
-        // exchange.
+        // One kind whether Basic, a token service or the ACR exchange said no.
         &[ErrorKind::CredentialsRejected],
         "fetch with a wrong password",
     )
@@ -1128,6 +1133,44 @@ async fn tls_skip_verify(ctx: Arc<Ctx>) -> Result<(), Failure> {
         }
     })?;
     Ok(client.ping(&ctx.registry).await?)
+}
+
+async fn tls_root_per_registry(ctx: Arc<Ctx>) -> Result<(), Failure> {
+    // The target's CA moved from the client-wide roots into the target's own policy: the
+    // handshake succeeds; given to another registry only, it fails.
+    let roots = ctx.client.config().extra_root_certificates.clone();
+    if roots.is_empty() {
+        // A publicly trusted certificate: no CA of the target's own to move.
+        return Ok(ctx.client.ping(&ctx.registry).await?);
+    }
+    let registry: orca_distribution::Registry = ctx
+        .registry
+        .parse()
+        .map_err(|e| Failure(format!("{}: {e}", ctx.registry)))?;
+    let other: orca_distribution::Registry = "other.example"
+        .parse()
+        .map_err(|e| Failure(format!("{e}")))?;
+    let own = roots.clone();
+    let client = ctx.client_with(move |c| {
+        c.extra_root_certificates.clear();
+        c.policy_mut(registry).root_certificates.extend(own);
+    })?;
+    client.ping(&ctx.registry).await?;
+    let elsewhere = ctx.client_with(move |c| {
+        c.extra_root_certificates.clear();
+        c.policy_mut(other).root_certificates.extend(roots);
+    })?;
+    match elsewhere.ping(&ctx.registry).await {
+        Ok(()) => Err(Failure(
+            "a CA trusted for another registry only was trusted for this one".into(),
+        )),
+        Err(e) if e.kind() == ErrorKind::Connect => Ok(()),
+        Err(e) => Err(Failure(format!(
+            "expected a TLS failure, got {:?}: {}",
+            e.kind(),
+            Failure::from(e)
+        ))),
+    }
 }
 
 async fn manifest_cap(ctx: Arc<Ctx>) -> Result<(), Failure> {

@@ -101,13 +101,10 @@ pub struct FetchedManifest {
 }
 
 impl FetchedManifest {
-    /// Parse the bytes received as an OCI or Docker manifest or index (its digest is the
-    /// one computed over these bytes).
+    /// The parsed manifest, [`FetchedManifest::manifest`] (a field since the fetch parses).
     ///
     /// # Errors
-    /// [`Error::Protocol`] when the bytes are not a manifest orca understands (unknown or
-    /// refused media type, wrong `schemaVersion`, bad JSON).
-    /// Kept for callers of the time before [`FetchedManifest::manifest`] was a field: the
+    /// None: kept for callers of the time before [`FetchedManifest::manifest`] was a field: the
     /// fetch already parsed the bytes, so this never fails.
     pub fn manifest(&self) -> Result<Manifest, Error> {
         Ok(self.manifest.clone())

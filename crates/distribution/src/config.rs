@@ -400,6 +400,9 @@ impl ClientConfig {
     /// The policy for `registry` (`host[:port]`, normalised as [`Registry`] does): its
     /// own, else [`ClientConfig::default_policy`].
     pub fn policy(&self, registry: &str) -> &RegistryPolicy {
+        if self.registries.is_empty() {
+            return &self.default_policy;
+        }
         if let Some(policy) = self.registries.get(registry) {
             return policy;
         }

@@ -282,7 +282,7 @@ impl Download {
                     registry: &self.registry,
                     repository: &self.repository,
                     digest: &self.expected.digest,
-                    size,
+                    size: self.expected.size,
                     direction: Direction::Download,
                 });
                 None

@@ -129,7 +129,7 @@ pub enum Error {
     },
     /// A TLS connection was expected and the server answered in plain HTTP.
     #[error(
-        "{method} {url}: the registry answered in plain HTTP, not TLS; if it is meant to be reached without TLS, allow it with --plain-http or the registry's plain_http policy (ClientConfig::plain_http)"
+        "{method} {url}: the registry answered in plain HTTP, not TLS; if it is meant to be reached without TLS, allow it with --plain-http or the registry's plain_http policy (ClientConfig::builder().plain_http(registry))"
     )]
     PlainHttpAnswer {
         /// The request method.
@@ -272,7 +272,7 @@ pub enum Error {
     /// The registry is not configured for plain HTTP, and orca refuses to send to it
     /// without TLS.
     #[error(
-        "refusing plain HTTP to {registry}: it is not configured for plain HTTP (set it in ClientConfig::plain_http)"
+        "refusing plain HTTP to {registry}: it is not configured for plain HTTP (allow it with ClientConfig::builder().plain_http(registry), or its RegistryPolicy::plain_http)"
     )]
     PlainHttpRefused {
         /// The registry (`host[:port]`).

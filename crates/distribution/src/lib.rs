@@ -11,8 +11,12 @@
 //!   size or the digest is wrong. A manifest's digest is computed over the bytes received.
 //! - Authentication goes through [`orca_auth`]: a cached `Authorization` first; on a 401 one
 //!   negotiation (token service, ACR exchange), then the request again.
-//! - Plain HTTP only for registries named in [`ClientConfig::plain_http`]; `Authorization`
-//!   never follows a redirect or upload `Location` to another scheme, host or port.
+//! - Per-registry policy ([`RegistryPolicy`], keyed by [`Registry`]): plain HTTP only for
+//!   registries whose policy allows it, TLS roots and verification, concurrency, retries,
+//!   size caps. `Authorization` never follows a redirect or upload `Location` to another
+//!   scheme, host or port.
+//! - An [`Observer`] receives [`Event`]s (requests, retries, negotiations, bytes, verified
+//!   blobs) for metrics and progress bars.
 //! - Idempotent requests are retried (connection errors, 408, 429, 5xx) with bounded
 //!   exponential back-off with jitter, honouring `Retry-After`; uploads re-check their state
 //!   before sending again.

@@ -92,6 +92,9 @@ impl Transport {
         &self,
         registry: &str,
     ) -> Result<tokio::sync::OwnedSemaphorePermit, Error> {
+        // One limit per registry however it is spelled.
+        let key = crate::Registry::parse(registry)
+            .map_or_else(|_| registry.to_owned(), |r| r.to_string());
         let semaphore = {
             let mut map = self
                 .transfers
@@ -99,7 +102,7 @@ impl Transport {
                 .unwrap_or_else(PoisonError::into_inner);
             let limit = || self.policy(registry).max_concurrent_transfers;
             Arc::clone(
-                map.entry(registry.to_owned())
+                map.entry(key)
                     .or_insert_with(|| Arc::new(Semaphore::new(limit()))),
             )
         };
@@ -149,11 +152,18 @@ impl Transport {
 
     /// Send `call`, negotiating authentication on 401, retrying idempotent requests and
     /// following redirects as configured. Any status is returned; see [`Transport::send_expect`].
+    pub(crate) async fn send(&self, call: Call) -> Result<Response, Error> {
+        // Boxed once here (one allocation per request, nothing next to a round trip), so
+        // that every operation built on it keeps a small future of its own.
+        Box::pin(self.send_unboxed(call)).await
+    }
+
+    /// [`Transport::send`], unboxed.
     #[expect(
         clippy::too_many_lines,
         reason = "one loop: the order of the 401, DENIED and retry decisions reads best in one place"
     )]
-    pub(crate) async fn send(&self, mut call: Call) -> Result<Response, Error> {
+    async fn send_unboxed(&self, mut call: Call) -> Result<Response, Error> {
         // Normalised as `url` does (default port dropped, host lower-cased), so that a
         // reference written `r.example:443` still gets its credentials.
         let base = self.base_url(&call.registry);
@@ -668,6 +678,30 @@ fn unanswerable_401(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn each_registry_has_its_own_transfer_limit() {
+        use futures_util::FutureExt;
+        let mut config = ClientConfig::default();
+        let narrow = crate::Registry::parse("narrow.example").unwrap();
+        config.policy_mut(narrow).max_concurrent_transfers = 1;
+        let t = Transport::new(config, None).unwrap();
+        let held = t.transfer_permit("narrow.example").await.unwrap();
+        // The narrow registry's one slot is taken; another registry is not held up.
+        assert!(t.transfer_permit("narrow.example").now_or_never().is_none());
+        assert!(
+            t.transfer_permit("Narrow.Example:443")
+                .now_or_never()
+                .is_none()
+        );
+        let other = t.transfer_permit("wide.example").now_or_never();
+        assert!(matches!(other, Some(Ok(_))));
+        drop(held);
+        assert!(matches!(
+            t.transfer_permit("NARROW.example").now_or_never(),
+            Some(Ok(_))
+        ));
+    }
 
     #[test]
     fn plain_http_only_where_configured() {

@@ -337,3 +337,55 @@ async fn a_negotiation_is_reported_with_its_scopes_and_outcome() {
         "{seen:?}"
     );
 }
+
+#[tokio::test]
+async fn a_resumed_download_reports_the_resume_and_keeps_counting() {
+    let (registry, client, recorder, repo) = setup(None).await;
+    let (data, descriptor) = blob(200_000);
+    client
+        .push_blob(&repo, &descriptor, data, &PushOptions::default())
+        .await
+        .expect("push");
+    recorder.take();
+    registry
+        .faults()
+        .add(Fault::close_after(50_000).on("GET").times(1));
+    let mut stream = client.fetch_blob(&repo, &descriptor).await.expect("fetch");
+    let mut received = 0;
+    while let Some(piece) = stream.next().await {
+        received += piece.expect("resumed piece").len();
+    }
+    assert_eq!(received as u64, descriptor.size);
+    let seen = recorder.take();
+    let resumes: Vec<_> = seen
+        .iter()
+        .filter_map(|s| match s {
+            Seen::Retry(m, attempt, RetryReason::Resume { received }) if m == "GET" => {
+                Some((*attempt, *received))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(resumes.len(), 1, "{seen:?}");
+    // What had arrived when the connection broke (how much hyper hands out before the
+    // error depends on its buffering).
+    assert!(resumes[0].1 < descriptor.size, "{resumes:?}");
+    // Two GETs, a running total that never goes back, one
+    // verification at the end.
+    let gets = seen
+        .iter()
+        .filter(|s| matches!(s, Seen::Sent(m, _) if m == "GET"))
+        .count();
+    assert_eq!(gets, 2, "{seen:?}");
+    let down = progress(&seen, Direction::Download);
+    assert!(down.windows(2).all(|w| w[0] < w[1]), "{down:?}");
+    assert_eq!(down.last(), Some(&descriptor.size));
+    assert_eq!(
+        seen.last(),
+        Some(&Seen::Verified(
+            Direction::Download,
+            descriptor.digest.clone(),
+            descriptor.size
+        ))
+    );
+}

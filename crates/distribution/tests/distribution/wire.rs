@@ -1269,3 +1269,32 @@ async fn pushing_a_manifest_value_returns_its_full_descriptor() {
         .expect_err("not an index");
     assert_eq!(e.kind(), ErrorKind::Config, "{e}");
 }
+
+#[tokio::test]
+async fn a_registry_blob_cap_refuses_before_any_request() {
+    let server = MockServer::start().await;
+    let registry: orca_distribution::Registry = host(&server).parse().expect("registry");
+    let mut config = config_for(&server);
+    config.policy_mut(registry).max_blob_bytes = Some(100);
+    let client = Client::new(config).expect("client");
+    let big = Descriptor::new("application/octet-stream", Digest::sha256(b"x"), 101);
+    let repo = reference(&server, "team/app");
+    let e = client
+        .fetch_blob(&repo, &big)
+        .await
+        .expect_err("above the cap");
+    assert_eq!(e.kind(), ErrorKind::SizeExceeded, "{e}");
+    let e = client
+        .push_blob_reader(
+            &repo,
+            Some(&big),
+            tokio::io::empty(),
+            &PushOptions::default(),
+        )
+        .await
+        .expect_err("above the cap");
+    assert_eq!(e.kind(), ErrorKind::SizeExceeded, "{e}");
+    assert!(requests(&server).await.is_empty());
+    // Another registry keeps the default policy (no cap).
+    assert_eq!(client.config().policy("other.example").max_blob_bytes, None);
+}
