@@ -1225,7 +1225,7 @@ mod tests {
     #[test]
     fn scenarios_are_unique_and_cover_every_group() {
         let all = scenarios();
-        assert_eq!(all.len(), 42);
+        assert_eq!(all.len(), 43);
         let mut names: Vec<_> = all.iter().map(|s| s.name).collect();
         names.sort_unstable();
         names.dedup();
