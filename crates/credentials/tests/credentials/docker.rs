@@ -5,32 +5,15 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use orca_auth::{
-    AuthOptions, Authenticator, Credential, CredentialHelper, CredentialSource, DockerConfig,
-    Error, Secret, SystemCommandRunner,
-};
+use orca_auth::{AuthOptions, Authenticator, CredentialSource, Secret};
+use orca_credentials::{CredentialHelper, DockerConfig, Error, SystemCommandRunner};
 
-use crate::{drive, form_value, now, reply, unauthorized, uri};
+use crate::{describe, drive, form_value, now, reply, unauthorized, uri};
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
         .join(name)
-}
-
-/// The credential with its secret, for comparisons in tests only.
-fn describe(credential: &Credential) -> String {
-    match credential {
-        Credential::Anonymous => "anonymous".to_owned(),
-        Credential::Basic { username, password } => {
-            format!("basic {username}:{}", password.expose())
-        }
-        Credential::IdentityToken { username, token } => {
-            format!("identity {username:?} {}", token.expose())
-        }
-        Credential::RegistryToken(token) => format!("registry-token {}", token.expose()),
-        other => format!("{other:?}"),
-    }
 }
 
 #[test]
@@ -268,10 +251,15 @@ fn docker_config_helpers_and_store() {
             .is_anonymous()
     );
     // A helper that cannot run is an error, not anonymous access.
+    let err = config.lookup("broken.example").expect_err("absent helper");
+    assert!(matches!(err, Error::CredentialHelper { .. }), "{err}");
     let err = config
         .credential("broken.example")
         .expect_err("absent helper");
-    assert!(matches!(err, Error::CredentialHelper { .. }), "{err}");
+    assert!(
+        matches!(err, orca_auth::Error::CredentialLookup { .. }),
+        "{err}"
+    );
 
     // The helper's identity token drives a refresh-token negotiation.
     let auth = Authenticator::new(config, AuthOptions::default());
@@ -299,5 +287,146 @@ fn docker_config_helpers_and_store() {
     assert_eq!(
         outcome.result.expect("token").header_value(),
         "Bearer from-helper"
+    );
+}
+
+#[test]
+fn store_and_erase_in_auths_keep_unknown_keys() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("docker").join("config.json");
+    // A missing file is an empty config that can be saved (the directory is created).
+    let mut config = DockerConfig::from_path(&path).expect("missing file");
+    config
+        .store("Reg.Example:5000", "alice", &Secret::new("alice-pw"))
+        .expect("store");
+    config
+        .store("docker.io", "hub", &Secret::new("hub-pw"))
+        .expect("store");
+    config
+        .store("tok.example", "<token>", &Secret::new("identity-tok"))
+        .expect("store");
+    let written: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).expect("written")).expect("JSON");
+    assert_eq!(
+        written,
+        serde_json::json!({"auths": {
+            "reg.example:5000": {"auth": "YWxpY2U6YWxpY2UtcHc="},
+            "https://index.docker.io/v1/": {"auth": "aHViOmh1Yi1wdw=="},
+            "tok.example": {"identitytoken": "identity-tok"},
+        }})
+    );
+    let mode = std::fs::metadata(&path).expect("stat").permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "the config holds secrets: private");
+    // Read back through a fresh load.
+    let again = DockerConfig::from_path(&path).expect("reads back");
+    assert_eq!(
+        describe(&again.lookup("registry-1.docker.io").expect("lookup")),
+        "basic hub:hub-pw"
+    );
+    assert_eq!(
+        describe(&again.lookup("tok.example").expect("lookup")),
+        "identity None identity-tok"
+    );
+
+    // Unknown keys, and unknown fields of entries, survive a store and an erase.
+    std::fs::write(
+        &path,
+        r#"{"auths":{"https://reg.example/v2/":{"auth":"b2xkOm9sZA==","email":"x@y"},"keep.example":{"auth":"azpr"}},"psFormat":"table","proxies":{"default":{"httpProxy":"http://p:3128"}}}"#,
+    )
+    .expect("write");
+    let mut config = DockerConfig::from_path(&path).expect("reads");
+    config
+        .store("reg.example", "new", &Secret::new("new-pw"))
+        .expect("store");
+    config.erase("keep.example").expect("erase");
+    let written: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).expect("written")).expect("JSON");
+    assert_eq!(
+        written,
+        serde_json::json!({
+            "auths": {"https://reg.example/v2/": {"auth": "bmV3Om5ldy1wdw=="}},
+            "psFormat": "table",
+            "proxies": {"default": {"httpProxy": "http://p:3128"}},
+        })
+    );
+    assert_eq!(
+        describe(&config.lookup("reg.example").expect("lookup")),
+        "basic new:new-pw"
+    );
+    // Only the config file is left in the directory: no temporary file behind.
+    let names: Vec<_> = std::fs::read_dir(path.parent().expect("dir"))
+        .expect("list")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(names, [std::ffi::OsString::from("config.json")]);
+
+    // A config not read from a file cannot be saved.
+    let mut in_memory = DockerConfig::from_json(b"{}", None).expect("empty");
+    let err = in_memory
+        .store("a.example", "u", &Secret::new("p-value"))
+        .expect_err("no file");
+    assert!(err.to_string().contains("cannot be saved"), "{err}");
+}
+
+#[test]
+fn store_and_erase_through_helpers() {
+    let (helper_dir, runner) = fake_helper();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("config.json");
+    std::fs::write(
+        &path,
+        r#"{"credHelpers":{"helper.example":"fake"},"auths":{"plain.example":{"auth":"cDpw"}}}"#,
+    )
+    .expect("write");
+    let mut config = DockerConfig::from_path(&path)
+        .expect("reads")
+        .with_runner(runner);
+    config
+        .store("helper.example", "hu", &Secret::new("helper-secret"))
+        .expect("store through the helper");
+    let stored: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(helper_dir.path().join("stored.json")).expect("the helper stored it"),
+    )
+    .expect("JSON");
+    assert_eq!(
+        stored,
+        serde_json::json!({"ServerURL": "helper.example", "Username": "hu", "Secret": "helper-secret"})
+    );
+    let text = std::fs::read_to_string(&path).expect("written");
+    assert!(!text.contains("helper-secret"), "{text}");
+    let written: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    assert_eq!(written["auths"]["helper.example"], serde_json::json!({}));
+    assert_eq!(written["credHelpers"]["helper.example"], "fake");
+
+    config
+        .erase("helper.example")
+        .expect("erase through the helper");
+    assert_eq!(
+        std::fs::read_to_string(helper_dir.path().join("erased.txt")).expect("erased"),
+        "helper.example"
+    );
+    let written: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).expect("written")).expect("JSON");
+    assert_eq!(
+        written["auths"],
+        serde_json::json!({"plain.example": {"auth": "cDpw"}})
+    );
+}
+
+#[test]
+fn a_helper_that_hangs_is_stopped() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("docker-credential-hang");
+    std::fs::write(&path, "#!/bin/sh\ncat > /dev/null\nexec sleep 30\n").expect("write");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let runner = SystemCommandRunner::with_search_path(dir.path().as_os_str())
+        .with_timeout(std::time::Duration::from_millis(200));
+    let helper = CredentialHelper::new("hang", Arc::new(runner));
+    let err = helper.get("reg.example").expect_err("stopped");
+    assert!(
+        err.to_string().contains("did not finish within 200 ms"),
+        "{err}"
     );
 }

@@ -1,19 +1,18 @@
-//! Docker `config.json` and the docker credential-helper protocol.
+//! Docker `config.json` (read and write) and the docker credential-helper protocol.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use base64::Engine;
+use orca_auth::{Credential, CredentialSource, IDENTITY_TOKEN_USER, Secret};
 use serde::Deserialize;
 
-use crate::credential::{
-    CommandRunner, Credential, CredentialSource, Environment, IDENTITY_TOKEN_USER,
-    SystemCommandRunner,
-};
+use crate::command::{CommandOutput, CommandRunner, SystemCommandRunner};
+use crate::env::Environment;
 use crate::error::Error;
-use crate::secret::Secret;
 
 /// The server URL docker uses for Docker Hub in `config.json` and with helpers.
 pub const DOCKER_HUB_SERVER: &str = "https://index.docker.io/v1/";
@@ -75,8 +74,13 @@ struct RawAuth {
 /// the `credsStore` helper, else the `auths` entry. Keys match with or without scheme and
 /// with `/v1/`/`/v2/` suffixes; `docker.io`, `index.docker.io` and `registry-1.docker.io`
 /// are one registry (asked of helpers as `https://index.docker.io/v1/`).
+///
+/// [`store`](Self::store) and [`erase`](Self::erase) change it the way `docker login` and
+/// `docker logout` do, keeping every key orca does not know.
 pub struct DockerConfig {
     path: Option<PathBuf>,
+    /// The whole document, unknown keys included, for writing back.
+    document: serde_json::Map<String, serde_json::Value>,
     auths: Vec<(String, String, Credential)>,
     cred_helpers: Vec<(String, String)>,
     creds_store: Option<String>,
@@ -113,13 +117,16 @@ impl DockerConfig {
             path: path.map(Path::to_path_buf),
             detail,
         };
-        let raw: RawConfig = serde_json::from_slice(bytes).map_err(|err| {
-            error(format!(
-                "not a docker config object (line {}, column {})",
-                err.line(),
-                err.column()
-            ))
-        })?;
+        let document: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(bytes)
+            .map_err(|err| {
+                error(format!(
+                    "not a docker config object (line {}, column {})",
+                    err.line(),
+                    err.column()
+                ))
+            })?;
+        let raw: RawConfig = serde_json::from_value(serde_json::Value::Object(document.clone()))
+            .map_err(|err| error(format!("not a docker config object: {err}")))?;
         let mut auths = Vec::new();
         for (key, entry) in raw.auths {
             let credential = entry_credential(&key, entry).map_err(error)?;
@@ -127,6 +134,7 @@ impl DockerConfig {
         }
         Ok(DockerConfig {
             path: path.map(Path::to_path_buf),
+            document,
             auths,
             cred_helpers: raw
                 .cred_helpers
@@ -144,6 +152,8 @@ impl DockerConfig {
     ///
     /// [`Error::Io`] when the file exists but cannot be read, [`Error::DockerConfig`]
     /// when it is malformed.
+    ///
+    /// Reads a file: blocks. An async caller runs it off its runtime.
     pub fn from_path(path: &Path) -> Result<DockerConfig, Error> {
         match std::fs::read(path) {
             Ok(bytes) => Self::from_json(&bytes, Some(path)),
@@ -153,6 +163,7 @@ impl DockerConfig {
                 Ok(empty)
             }
             Err(source) => Err(Error::Io {
+                action: "read",
                 path: path.to_path_buf(),
                 source,
             }),
@@ -247,8 +258,13 @@ fn entry_credential(key: &str, entry: RawAuth) -> Result<Credential, String> {
     }
 }
 
-impl CredentialSource for DockerConfig {
-    fn credential(&self, registry: &str) -> Result<Credential, Error> {
+impl DockerConfig {
+    /// The credential for `registry`: its helper's answer, else its `auths` entry.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::CredentialHelper`] when the helper fails (never turned into anonymous).
+    pub fn lookup(&self, registry: &str) -> Result<Credential, Error> {
         if let Some(helper) = self.helper_for(registry) {
             let helper = CredentialHelper::new(helper, Arc::clone(&self.runner));
             return Ok(helper
@@ -263,6 +279,132 @@ impl CredentialSource for DockerConfig {
             .find(|(h, _, _)| *h == host)
             .or_else(|| self.auths.iter().find(|(h, _, _)| same_registry(h, &host)));
         Ok(found.map_or(Credential::Anonymous, |(_, _, c)| c.clone()))
+    }
+
+    /// Saves a credential for `registry`, as `docker login` does: through its helper
+    /// (`credHelpers`, else `credsStore`) with an empty `auths` entry marking the login,
+    /// else in `auths` (`auth` = base64 of `user:secret`, or `identitytoken` when the user
+    /// is `<token>`). Then writes the file (see [`save`](Self::save)).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::CredentialHelper`] when the helper fails; as [`save`](Self::save).
+    pub fn store(&mut self, registry: &str, username: &str, secret: &Secret) -> Result<(), Error> {
+        let entry = if let Some(helper) = self.helper_for(registry) {
+            CredentialHelper::new(helper, Arc::clone(&self.runner)).store(
+                &Self::helper_server(registry),
+                username,
+                secret,
+            )?;
+            serde_json::json!({})
+        } else if username == IDENTITY_TOKEN_USER {
+            serde_json::json!({ "identitytoken": secret.expose() })
+        } else {
+            let auth = base64::engine::general_purpose::STANDARD
+                .encode(format!("{username}:{}", secret.expose()));
+            serde_json::json!({ "auth": auth })
+        };
+        let key = self.auths_key(registry);
+        let auths = self.auths_object()?;
+        auths.insert(key, entry);
+        self.save()
+    }
+
+    /// Forgets the credential for `registry`, as `docker logout` does: through its helper
+    /// (a helper that has none is not an error), and from `auths` (every key naming the
+    /// registry). Then writes the file.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::CredentialHelper`] when the helper fails; as [`save`](Self::save).
+    pub fn erase(&mut self, registry: &str) -> Result<(), Error> {
+        if let Some(helper) = self.helper_for(registry) {
+            let helper = CredentialHelper::new(helper, Arc::clone(&self.runner));
+            if let Err(err) = helper.erase(&Self::helper_server(registry))
+                && !err.to_string().to_ascii_lowercase().contains("not found")
+            {
+                return Err(err);
+            }
+        }
+        let host = normalize_host(registry);
+        let auths = self.auths_object()?;
+        auths.retain(|key, _| !same_registry(&normalize_host(key), &host));
+        self.save()
+    }
+
+    /// Writes the document back to its file atomically: a private (0600) temporary file
+    /// beside it, flushed to disk, then renamed over it, so a reader never sees half a
+    /// file and a crash leaves the old one. Keys orca does not know are kept.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::DockerConfig`] when the config has no file; [`Error::Io`] when the
+    /// directory or file cannot be written.
+    pub fn save(&mut self) -> Result<(), Error> {
+        let path = self.path.clone().ok_or_else(|| Error::DockerConfig {
+            path: None,
+            detail: "this config was not read from a file, so it cannot be saved".to_owned(),
+        })?;
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let io = |action, source| Error::Io {
+            action,
+            path: path.clone(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(|e| io("create the directory of", e))?;
+        let mut text =
+            serde_json::to_vec_pretty(&self.document).map_err(|e| Error::DockerConfig {
+                path: Some(path.clone()),
+                detail: format!("cannot serialise: {e}"),
+            })?;
+        text.push(b'\n');
+        let mut file = tempfile::Builder::new()
+            .prefix(".config.json.")
+            .tempfile_in(dir)
+            .map_err(|e| io("write", e))?;
+        file.write_all(&text).map_err(|e| io("write", e))?;
+        file.as_file().sync_all().map_err(|e| io("write", e))?;
+        file.persist(&path).map_err(|e| io("replace", e.error))?;
+        let runner = Arc::clone(&self.runner);
+        *self = Self::from_json(&text, Some(&path))?.with_runner(runner);
+        Ok(())
+    }
+
+    /// The `auths` key to write for `registry`: the existing key that names it, else its
+    /// host (Docker Hub: `https://index.docker.io/v1/`, as docker writes it).
+    fn auths_key(&self, registry: &str) -> String {
+        let host = normalize_host(registry);
+        self.auths
+            .iter()
+            .find(|(h, _, _)| *h == host)
+            .map_or_else(|| Self::helper_server(registry), |(_, key, _)| key.clone())
+    }
+
+    fn auths_object(&mut self) -> Result<&mut serde_json::Map<String, serde_json::Value>, Error> {
+        let path = self.path.clone();
+        let auths = self
+            .document
+            .entry("auths")
+            .or_insert_with(|| serde_json::Value::Object(serde_json::Map::new()));
+        auths.as_object_mut().ok_or(Error::DockerConfig {
+            path,
+            detail: "\"auths\" is not an object".to_owned(),
+        })
+    }
+}
+
+impl CredentialSource for DockerConfig {
+    /// Blocks when a helper runs: the negotiation hands this to the caller as a lookup.
+    fn credential(&self, registry: &str) -> Result<Credential, orca_auth::Error> {
+        self.lookup(registry).map_err(|err| {
+            orca_auth::Error::credential_lookup(
+                format!("cannot get the credential for {registry} from the docker config"),
+                err,
+            )
+        })
     }
 }
 
@@ -311,12 +453,7 @@ impl CredentialHelper {
         }
     }
 
-    fn run(
-        &self,
-        verb: &str,
-        server: &str,
-        stdin: &[u8],
-    ) -> Result<crate::credential::CommandOutput, Error> {
+    fn run(&self, verb: &str, server: &str, stdin: &[u8]) -> Result<CommandOutput, Error> {
         self.runner
             .run(&self.program(), &[verb], stdin)
             .map_err(|err| {
@@ -327,7 +464,7 @@ impl CredentialHelper {
             })
     }
 
-    fn message(output: &crate::credential::CommandOutput) -> String {
+    fn message(output: &CommandOutput) -> String {
         let text = if output.stderr.iter().any(|b| !b.is_ascii_whitespace()) {
             &output.stderr
         } else {
