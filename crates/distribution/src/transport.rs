@@ -612,7 +612,10 @@ fn exchange_error(method: &Method, url: &url::Url, e: PoolError) -> Error {
         PoolError::Http(e) if e.is_parse() => {
             // The registry's answer is not HTTP hyper accepts (a head over its size
             // limit, a malformed status line): a protocol error, not worth repeating.
-            let message = if e.is_parse_too_large() {
+            // `hyper::Error::is_parse_too_large` exists only with hyper's `server` feature,
+            // which a client must not need; hyper's own text says which parse failed
+            // ("message head is too large", "invalid HTTP status-code parsed", ...).
+            let message = if e.to_string().contains("too large") {
                 "the response head is larger than the client accepts (oversized header)"
             } else {
                 "the response is not valid HTTP"
