@@ -10,6 +10,7 @@ use orca_reference::Reference;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use crate::artifact_store::{pinned_digest, remote};
+use crate::error::from_distribution;
 use crate::observer::{Direction, Event, TransferOutcome};
 use crate::{ArtifactStore, Error};
 
@@ -139,6 +140,8 @@ impl ArtifactStore {
             .client
             .ping(registry)
             .await
-            .map_err(|e| remote(&parsed, e))
+            // Named by the registry alone: the placeholder repository used to find the
+            // store is not something the user asked for.
+            .map_err(|e| from_distribution(registry, parsed.registry(), e))
     }
 }
