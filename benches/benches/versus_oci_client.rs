@@ -21,7 +21,18 @@
 //! Every push goes into a fresh directory-backed mock that does not fsync (as the
 //! distribution bench's push figures do); the pulls share one mock holding the blob. The
 //! blob is `ORCA_BENCH_BLOB_BYTES` bytes if set, else 256 MiB, or 1 MiB when criterion runs
-//! in test mode (`cargo test`, `--test`). Then criterion measures each client's pull.
+//! in test mode (`cargo test`, `--test`).
+//!
+//! When Debian's `docker-registry` is installed (`$ORCA_DOCKER_REGISTRY` or
+//! `/usr/bin/docker-registry`), the same blob is then pulled from and pushed to it, started
+//! on 127.0.0.1 as the behaviour suite starts it, and every figure is printed with its ratio
+//! to limits measured in the same run: sha256 on one core; a raw loopback `GET` of the blob
+//! (plain hyper, no hash) into a discarding sink and, each frame written as it comes, into
+//! a file; a raw `POST` + `PUT ?digest=` of the bytes in memory; and the matching
+//! `oci-client` figure. Each push goes to a repository of its own. Otherwise it prints
+//! `skipped: …`.
+//!
+//! Then criterion measures each client's pull from the mock.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
