@@ -2,6 +2,7 @@
 //! guarantee that no secret reaches an error or a log line.
 
 mod hostile;
+mod large_blobs;
 mod observe;
 mod secrets;
 mod unpack;
