@@ -11,6 +11,7 @@
 
 mod report;
 mod scenarios;
+mod store;
 mod support;
 mod target;
 
@@ -45,6 +46,9 @@ pub enum Group {
     Transport,
     /// Size caps and verification.
     Limits,
+    /// The facade's service path (`orca::ArtifactStore`): registered stores, limits,
+    /// ORAS layouts and every error code.
+    Store,
 }
 
 impl Group {
@@ -58,11 +62,12 @@ impl Group {
             Group::Auth => "auth",
             Group::Transport => "transport",
             Group::Limits => "limits",
+            Group::Store => "store",
         }
     }
 
     /// Every group.
-    pub const ALL: [Group; 7] = [
+    pub const ALL: [Group; 8] = [
         Group::Pull,
         Group::Push,
         Group::Discovery,
@@ -70,6 +75,7 @@ impl Group {
         Group::Auth,
         Group::Transport,
         Group::Limits,
+        Group::Store,
     ];
 }
 

@@ -12,6 +12,13 @@ use orca_distribution::{
 use orca_manifest::{Descriptor, Digest, media_types};
 use orca_mock_registry::{AuthSeen, Fault};
 
+use crate::store::{
+    closed_port as store_closed_port, digest_mismatch as store_digest_mismatch,
+    folder_and_file_round_trip as store_round_trip, invalid_reference as store_invalid_reference,
+    not_found as store_not_found, over_limit as store_over_limit, tls_failure as store_tls_failure,
+    unauthorized as store_unauthorized, unregistered as store_unregistered,
+    unsafe_title as store_unsafe_title,
+};
 use crate::support::{
     Ctx, artifact_manifest, push_artifact, push_config, push_layer, push_referrer, random_bytes,
     token_requests,
@@ -198,6 +205,56 @@ pub fn scenarios() -> Vec<Scenario> {
             Limits,
             Needs::Any,
             push_wrong_bytes
+        ),
+        scenario!(
+            "store/folder-and-file-round-trip",
+            Store,
+            Needs::Any,
+            store_round_trip
+        ),
+        scenario!(
+            "store/unregistered-refused-before-network",
+            Store,
+            Needs::Any,
+            store_unregistered
+        ),
+        scenario!(
+            "store/closed-port-fails-to-connect",
+            Store,
+            Needs::Any,
+            store_closed_port
+        ),
+        scenario!(
+            "store/tls-failure-fails-to-connect",
+            Store,
+            Needs::Any,
+            store_tls_failure
+        ),
+        scenario!(
+            "store/over-limit-refused-before-layers",
+            Store,
+            Needs::Any,
+            store_over_limit
+        ),
+        scenario!("store/not-found", Store, Needs::Any, store_not_found),
+        scenario!(
+            "store/invalid-reference",
+            Store,
+            Needs::Any,
+            store_invalid_reference
+        ),
+        scenario!(
+            "store/path-escaping-title-refused",
+            Store,
+            Needs::Any,
+            store_unsafe_title
+        ),
+        scenario!("store/unauthorized", Store, Needs::Any, store_unauthorized),
+        scenario!(
+            "store/corrupt-layer-digest-mismatch",
+            Store,
+            FAULTS,
+            store_digest_mismatch
         ),
     ]
 }
@@ -1226,7 +1283,7 @@ mod tests {
     #[test]
     fn scenarios_are_unique_and_cover_every_group() {
         let all = scenarios();
-        assert_eq!(all.len(), 43);
+        assert_eq!(all.len(), 53);
         let mut names: Vec<_> = all.iter().map(|s| s.name).collect();
         names.sort_unstable();
         names.dedup();

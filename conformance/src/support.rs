@@ -276,6 +276,34 @@ impl Ctx {
         Ok((mock, client))
     }
 
+    /// An `orca::ArtifactStore` with the target registered as its one store (`configure`
+    /// sets limits and TLS), the client configuration of the target and its credentials.
+    pub fn artifact_store(
+        &self,
+        configure: impl FnOnce(orca::Store) -> orca::Store,
+    ) -> Result<orca::ArtifactStore, Failure> {
+        let mut store = orca::Store::new(&self.registry)
+            .map_err(|e| Failure(format!("cannot register {}: {e}", self.registry)))?
+            .with_plain_http(!self.tls());
+        if let Some(ca) = self.config.extra_root_certificates.first() {
+            store = store.with_ca_file(ca.clone());
+        }
+        let credentials = match &self.credential {
+            Some(c) => StaticCredentials::new().with(&self.registry, c.clone()),
+            None => StaticCredentials::new(),
+        };
+        orca::ArtifactStore::builder(orca::StoreRegistry::new().with(configure(store)))
+            .client_config(self.config.clone())
+            .credential_source(std::sync::Arc::new(credentials))
+            .build()
+            .map_err(|e| {
+                Failure(format!(
+                    "cannot build the artifact store: {}",
+                    e.full_message()
+                ))
+            })
+    }
+
     /// The mock (scenarios marked as needing it).
     pub fn mock(&self) -> Result<&MockRegistry, Failure> {
         self.mock

@@ -267,7 +267,7 @@ fn demo(args: &[String]) -> Result {
         "run",
         "--locked",
         "--package",
-        "orca-conformance",
+        "orca",
         "--example",
         "demo",
         "--",

@@ -6,6 +6,7 @@ use base64::Engine;
 use bytes::Bytes;
 use http::{HeaderValue, Request};
 
+use crate::lookup::Lookup;
 use crate::secret::Secret;
 
 /// The scheme of an [`Authorization`].
@@ -87,6 +88,9 @@ pub enum Step {
     Send(Request<Bytes>),
     /// Done: retry the original request with this `Authorization`.
     Authorize(Authorization),
+    /// Run this lookup where blocking is allowed and give its result to
+    /// [`Negotiation::resume`](crate::Negotiation::resume).
+    Lookup(Lookup),
 }
 
 impl fmt::Debug for Step {
@@ -102,6 +106,7 @@ impl fmt::Debug for Step {
             Step::Authorize(authorization) => {
                 f.debug_tuple("Authorize").field(authorization).finish()
             }
+            Step::Lookup(lookup) => lookup.fmt(f),
         }
     }
 }

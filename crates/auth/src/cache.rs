@@ -18,7 +18,33 @@ struct CachedToken {
     scopes: Vec<Scope>,
     width: usize,
     authorization: Authorization,
+    received: SystemTime,
     expires_at: SystemTime,
+}
+
+impl CachedToken {
+    /// Whether the token still has `margin` to live at `now`, after the expiry skew: the
+    /// configured skew, or a quarter of the token's lifetime when that is shorter (so a
+    /// token of any lifetime is used until close to its end).
+    fn usable(&self, now: SystemTime, skew: Duration, margin: Duration) -> bool {
+        let lifetime = self
+            .expires_at
+            .duration_since(self.received)
+            .unwrap_or(Duration::ZERO);
+        let skew = skew.min(lifetime / 4);
+        let deadline = now.checked_add(skew.max(margin)).unwrap_or(now);
+        self.expires_at > deadline
+    }
+
+    /// Half the token's lifetime, or `headroom` when that is shorter: what a streamed
+    /// request wants left.
+    fn stream_margin(&self, headroom: Duration) -> Duration {
+        let lifetime = self
+            .expires_at
+            .duration_since(self.received)
+            .unwrap_or(Duration::ZERO);
+        headroom.min(lifetime / 2)
+    }
 }
 
 /// Where a registry's token service is, remembered so that a `DENIED` answer without a
@@ -39,18 +65,22 @@ pub(crate) struct TokenCache {
 
 impl TokenCache {
     /// The narrowest unexpired token (or the Basic header) covering every wanted scope.
+    /// With `stream_headroom`, only a token with that much (or half its lifetime) left.
     pub(crate) fn lookup(
         &self,
         registry: &str,
         wanted: &[Scope],
         now: SystemTime,
         skew: Duration,
+        stream_headroom: Option<Duration>,
     ) -> Option<Authorization> {
-        let deadline = now.checked_add(skew).unwrap_or(now);
         let token = self
             .tokens
             .iter()
-            .filter(|t| t.registry == registry && t.expires_at > deadline)
+            .filter(|t| {
+                let margin = stream_headroom.map_or(Duration::ZERO, |h| t.stream_margin(h));
+                t.registry == registry && t.usable(now, skew, margin)
+            })
             .filter(|t| Scope::all_covered(&t.scopes, wanted))
             .min_by_key(|t| (t.width, t.scopes.len(), t.expires_at))
             .map(|t| t.authorization.clone());
@@ -88,6 +118,7 @@ impl TokenCache {
             scopes,
             width,
             authorization,
+            received: now,
             expires_at,
         });
     }
@@ -180,34 +211,37 @@ mod tests {
             std::slice::from_ref(&pull),
             bearer("pull-expiring"),
             now + Duration::from_secs(5),
-            now,
+            now - Duration::from_secs(100),
         );
         assert_eq!(cache.token_count(), 3);
         assert_eq!(
-            cache.lookup("r", std::slice::from_ref(&pull), now, skew),
+            cache.lookup("r", std::slice::from_ref(&pull), now, skew, None),
             Some(bearer("push"))
         );
         assert_eq!(
-            cache.lookup("r", &[pull.clone(), other.clone()], now, skew),
+            cache.lookup("r", &[pull.clone(), other.clone()], now, skew, None),
             Some(bearer("wide"))
         );
         assert_eq!(
-            cache.lookup("other", std::slice::from_ref(&pull), now, skew),
+            cache.lookup("other", std::slice::from_ref(&pull), now, skew, None),
             None
         );
         assert_eq!(
-            cache.lookup("r", &[Scope::registry_catalog()], now, skew),
+            cache.lookup("r", &[Scope::registry_catalog()], now, skew, None),
             None
         );
         // Everything expires.
         let later = now + Duration::from_secs(295);
         assert_eq!(
-            cache.lookup("r", std::slice::from_ref(&pull), later, skew),
+            cache.lookup("r", std::slice::from_ref(&pull), later, skew, None),
             None
         );
         // Rejecting removes exactly that token.
         cache.reject("r", &bearer("push"));
-        assert_eq!(cache.lookup("r", &[pull], now, skew), Some(bearer("wide")));
+        assert_eq!(
+            cache.lookup("r", &[pull], now, skew, None),
+            Some(bearer("wide"))
+        );
     }
 
     #[test]
@@ -233,8 +267,54 @@ mod tests {
         );
         assert_eq!(cache.token_count(), 1);
         assert_eq!(
-            cache.lookup("r", &[a], now, Duration::ZERO),
+            cache.lookup("r", &[a], now, Duration::ZERO, None),
             Some(bearer("2"))
+        );
+    }
+
+    #[test]
+    fn short_lived_tokens_are_used_and_streams_want_headroom() {
+        let now = UNIX_EPOCH + Duration::from_secs(10_000);
+        let skew = Duration::from_secs(10);
+        let pull = [Scope::repository("a", &[Action::Pull])];
+        let mut cache = TokenCache::default();
+        // An 8-second token with a 10-second skew: used until 2 s before its end.
+        cache.insert_token(
+            "r",
+            "s",
+            &pull,
+            bearer("short"),
+            now + Duration::from_secs(8),
+            now,
+        );
+        let at = |secs| now + Duration::from_secs(secs);
+        assert_eq!(
+            cache.lookup("r", &pull, at(5), skew, None),
+            Some(bearer("short"))
+        );
+        assert_eq!(cache.lookup("r", &pull, at(7), skew, None), None);
+        // A 300-second token: a plain request uses it until 10 s before its end, a
+        // streamed one only while half its life (or the headroom) is left.
+        let mut cache = TokenCache::default();
+        cache.insert_token("r", "s", &pull, bearer("long"), at(300), now);
+        let headroom = Some(Duration::from_secs(600));
+        assert_eq!(
+            cache.lookup("r", &pull, at(100), skew, headroom),
+            Some(bearer("long"))
+        );
+        assert_eq!(cache.lookup("r", &pull, at(200), skew, headroom), None);
+        assert_eq!(
+            cache.lookup("r", &pull, at(200), skew, None),
+            Some(bearer("long"))
+        );
+        let small_headroom = Some(Duration::from_secs(60));
+        assert_eq!(
+            cache.lookup("r", &pull, at(200), skew, small_headroom),
+            Some(bearer("long"))
+        );
+        assert_eq!(
+            cache.lookup("r", &pull, at(250), skew, small_headroom),
+            None
         );
     }
 }

@@ -1,11 +1,10 @@
-//! Credentials, the sources they come from, and the small IO seams (environment, commands).
+//! Credentials and the [`CredentialSource`] trait the negotiation asks them of.
+//!
+//! The sources that do IO (docker `config.json`, credential helpers, the environment,
+//! Azure AD) live in `orca-credentials`; here are only the pure ones.
 
 use std::collections::HashMap;
-use std::ffi::OsString;
 use std::fmt;
-use std::io::{self, Write};
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use crate::azure::AzureTokenProvider;
@@ -144,6 +143,10 @@ impl fmt::Debug for Credential {
 /// Return [`Credential::Anonymous`] when there is no credential for the registry, and an
 /// error only when looking one up failed (a broken helper, an unreadable file): the
 /// negotiator never turns such a failure into anonymous access.
+///
+/// A lookup may block (read a file, run a credential helper). The negotiation never calls
+/// it itself: it hands the caller a [`Step::Lookup`](crate::Step::Lookup), which an async
+/// client runs off its runtime (`tokio::task::spawn_blocking`).
 pub trait CredentialSource: Send + Sync {
     /// The credential for `registry` (`host[:port]`).
     ///
@@ -270,181 +273,5 @@ impl CredentialSource for ChainCredentials {
             }
         }
         Ok(Credential::Anonymous)
-    }
-}
-
-/// Credentials from environment variables, for one registry or all.
-///
-/// Reads `<PREFIX>_USERNAME` + `<PREFIX>_PASSWORD` (with the `<token>` and ACR user
-/// conventions of [`Credential::from_username_secret`]), else `<PREFIX>_IDENTITY_TOKEN`,
-/// else `<PREFIX>_REGISTRY_TOKEN`. When `<PREFIX>_REGISTRY` is set, the credential
-/// applies only to that registry. The default prefix is `ORCA`.
-pub struct EnvironmentCredentials {
-    env: Arc<dyn Environment>,
-    prefix: String,
-}
-
-impl EnvironmentCredentials {
-    /// Reads `ORCA_*` variables from `env`.
-    pub fn new(env: Arc<dyn Environment>) -> Self {
-        Self::with_prefix(env, "ORCA")
-    }
-
-    /// Reads `<prefix>_*` variables from `env`.
-    pub fn with_prefix(env: Arc<dyn Environment>, prefix: &str) -> Self {
-        Self {
-            env,
-            prefix: prefix.to_owned(),
-        }
-    }
-
-    fn var(&self, suffix: &str) -> Option<String> {
-        self.env
-            .var(&format!("{}_{suffix}", self.prefix))
-            .filter(|v| !v.is_empty())
-    }
-}
-
-impl fmt::Debug for EnvironmentCredentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("EnvironmentCredentials")
-            .field("prefix", &self.prefix)
-            .finish_non_exhaustive()
-    }
-}
-
-impl CredentialSource for EnvironmentCredentials {
-    fn credential(&self, registry: &str) -> Result<Credential, Error> {
-        if let Some(only) = self.var("REGISTRY")
-            && !only.eq_ignore_ascii_case(registry)
-        {
-            return Ok(Credential::Anonymous);
-        }
-        if let (Some(user), Some(password)) = (self.var("USERNAME"), self.var("PASSWORD")) {
-            return Ok(Credential::from_username_secret(&user, password));
-        }
-        if let Some(token) = self.var("IDENTITY_TOKEN") {
-            return Ok(Credential::IdentityToken {
-                username: self.var("USERNAME"),
-                token: Secret::new(token),
-            });
-        }
-        if let Some(token) = self.var("REGISTRY_TOKEN") {
-            return Ok(Credential::RegistryToken(Secret::new(token)));
-        }
-        Ok(Credential::Anonymous)
-    }
-}
-
-/// Environment variable lookups, injectable so tests never touch the process environment.
-pub trait Environment: Send + Sync {
-    /// The variable's value, if set and valid Unicode.
-    fn var(&self, name: &str) -> Option<String>;
-}
-
-/// The real process environment.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct ProcessEnvironment;
-
-impl Environment for ProcessEnvironment {
-    fn var(&self, name: &str) -> Option<String> {
-        std::env::var(name).ok()
-    }
-}
-
-impl<S: std::hash::BuildHasher + Send + Sync> Environment for HashMap<String, String, S> {
-    fn var(&self, name: &str) -> Option<String> {
-        self.get(name).cloned()
-    }
-}
-
-/// What a command printed and how it ended.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct CommandOutput {
-    /// Whether it exited with status 0.
-    pub success: bool,
-    /// Its standard output (may hold secrets: never printed by `Debug`).
-    pub stdout: Vec<u8>,
-    /// Its standard error.
-    pub stderr: Vec<u8>,
-}
-
-impl fmt::Debug for CommandOutput {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CommandOutput")
-            .field("success", &self.success)
-            .field("stdout", &format_args!("<{} bytes>", self.stdout.len()))
-            .field("stderr", &format_args!("<{} bytes>", self.stderr.len()))
-            .finish()
-    }
-}
-
-/// Runs external programs: docker credential helpers and `az`. The only IO of this crate
-/// besides reading files; a trait so tests can fake it.
-pub trait CommandRunner: Send + Sync {
-    /// Runs `program` with `args`, writes `stdin` to it and waits for it to end.
-    ///
-    /// # Errors
-    ///
-    /// When the program cannot be started or its pipes fail.
-    fn run(&self, program: &str, args: &[&str], stdin: &[u8]) -> io::Result<CommandOutput>;
-}
-
-/// Runs real processes, found on `PATH` or on a search path of its own.
-#[derive(Clone, Debug, Default)]
-pub struct SystemCommandRunner {
-    search_path: Option<OsString>,
-}
-
-impl SystemCommandRunner {
-    /// Finds programs on the process's `PATH`.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Finds programs only in these directories (a `PATH`-style list), not on `PATH`.
-    pub fn with_search_path(search_path: impl Into<OsString>) -> Self {
-        Self {
-            search_path: Some(search_path.into()),
-        }
-    }
-
-    fn resolve(&self, program: &str) -> io::Result<PathBuf> {
-        let Some(search_path) = &self.search_path else {
-            return Ok(PathBuf::from(program));
-        };
-        std::env::split_paths(search_path)
-            .map(|dir| dir.join(program))
-            .find(|candidate| candidate.is_file())
-            .ok_or_else(|| {
-                io::Error::new(
-                    io::ErrorKind::NotFound,
-                    format!("{program} not found on the search path"),
-                )
-            })
-    }
-}
-
-impl CommandRunner for SystemCommandRunner {
-    fn run(&self, program: &str, args: &[&str], stdin: &[u8]) -> io::Result<CommandOutput> {
-        let mut child = Command::new(self.resolve(program)?)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()?;
-        if let Some(mut pipe) = child.stdin.take() {
-            // A helper that exits without reading its input closes the pipe: not an error.
-            match pipe.write_all(stdin) {
-                Err(err) if err.kind() != io::ErrorKind::BrokenPipe => return Err(err),
-                _ => {}
-            }
-        }
-        let output = child.wait_with_output()?;
-        Ok(CommandOutput {
-            success: output.status.success(),
-            stdout: output.stdout,
-            stderr: output.stderr,
-        })
     }
 }

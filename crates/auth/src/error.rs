@@ -1,7 +1,6 @@
 //! The crate's one error type.
 
 use std::fmt;
-use std::path::PathBuf;
 
 /// Everything that can go wrong while authenticating.
 ///
@@ -75,9 +74,10 @@ pub enum Error {
         /// The challenge scheme.
         scheme: String,
     },
-    /// A token endpoint (or the ACR exchange) refused the request.
+    /// The registry's token service (its realm, or ACR's `/oauth2/exchange`) refused the
+    /// request.
     #[error(
-        "{endpoint} refused the {credential} credential for {registry} (scopes {scopes:?}) with HTTP {status}{}",
+        "the registry's token service at {endpoint} refused the {credential} credential for {registry} (scopes {scopes:?}) with HTTP {status}{}",
         detail.as_ref().map(|d| format!(": {d}")).unwrap_or_default()
     )]
     TokenRejected {
@@ -91,7 +91,8 @@ pub enum Error {
         scopes: String,
         /// The HTTP status received.
         status: u16,
-        /// The server's `error`/`error_description`/`errors[].message`, cut short.
+        /// The server's `error`/`error_description`/`errors[].message`, as a sanitized
+        /// excerpt (see [`excerpt::sanitize`](crate::excerpt::sanitize)).
         detail: Option<String>,
     },
     /// A token response body is not a usable token response.
@@ -102,25 +103,7 @@ pub enum Error {
         /// What is wrong.
         kind: TokenResponseErrorKind,
     },
-    /// A docker `config.json` is malformed.
-    #[error("invalid docker config{}: {detail}", path.as_ref().map(|p| format!(" {}", p.display())).unwrap_or_default())]
-    DockerConfig {
-        /// The file, when it was read from one.
-        path: Option<PathBuf>,
-        /// What is wrong (never a credential value).
-        detail: String,
-    },
-    /// A docker credential helper failed or answered something unusable.
-    #[error("credential helper docker-credential-{helper} failed for {server}: {detail}")]
-    CredentialHelper {
-        /// The helper's name (`desktop`, `ecr-login`, …).
-        helper: String,
-        /// The server URL asked about.
-        server: String,
-        /// What went wrong (the helper's stderr, cut short, or the reason).
-        detail: String,
-    },
-    /// An Azure AD token provider failed.
+    /// An Azure AD token provider failed before or after its request (no `access_token`).
     #[error("Azure AD token provider ({provider}) failed: {detail}")]
     Azure {
         /// The provider (`client secret`, `workload identity`, `managed identity`, `Azure CLI`).
@@ -128,22 +111,30 @@ pub enum Error {
         /// What went wrong.
         detail: String,
     },
-    /// A required environment variable is not set.
-    #[error("environment variable {variable} is not set (needed by {needed_by})")]
-    MissingEnvironment {
-        /// The variable's name.
-        variable: &'static str,
-        /// What needed it.
-        needed_by: &'static str,
+    /// Entra ID (or the managed identity endpoint) refused to issue an Azure AD token.
+    #[error(
+        "Entra ID refused the {provider} credential at {endpoint} with HTTP {status}{}",
+        detail.as_ref().map(|d| format!(": {d}")).unwrap_or_default()
+    )]
+    IdentityProviderRefused {
+        /// The provider (`client secret`, `workload identity`, `managed identity`).
+        provider: &'static str,
+        /// The URL asked, without its query.
+        endpoint: String,
+        /// The HTTP status received.
+        status: u16,
+        /// What Entra ID said (`error: error_description`), as a sanitized excerpt.
+        detail: Option<String>,
     },
-    /// A file could not be read.
-    #[error("cannot read {}", path.display())]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The underlying error.
+    /// Looking up the credential failed (a docker config, a credential helper, a
+    /// federated token file, `az`): the source's own error.
+    #[error("{what}: {source}")]
+    CredentialLookup {
+        /// What was being looked up (`the credential for reg.example`, …).
+        what: String,
+        /// The source's error (an `orca_credentials::Error`, for orca's sources).
         #[source]
-        source: std::io::Error,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// A URI given to or built by the negotiator is not valid.
     #[error("invalid URI {uri:?}: {detail}")]
@@ -159,6 +150,38 @@ pub enum Error {
         /// What was expected.
         detail: &'static str,
     },
+}
+
+/// Who refused a credential or a token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Refuser {
+    /// Entra ID (Azure AD) or a managed identity endpoint.
+    IdentityProvider,
+    /// The registry's token service (its realm, or ACR's exchange).
+    TokenService,
+}
+
+impl Error {
+    /// Wraps a credential source's error.
+    pub fn credential_lookup(
+        what: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Error {
+        Error::CredentialLookup {
+            what: what.into(),
+            source: source.into(),
+        }
+    }
+
+    /// Who refused, when a remote service did.
+    pub fn refused_by(&self) -> Option<Refuser> {
+        match self {
+            Error::IdentityProviderRefused { .. } => Some(Refuser::IdentityProvider),
+            Error::TokenRejected { .. } => Some(Refuser::TokenService),
+            _ => None,
+        }
+    }
 }
 
 /// What is wrong with a `WWW-Authenticate` header.

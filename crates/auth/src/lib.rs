@@ -3,10 +3,11 @@
 //!
 //! The crate parses `WWW-Authenticate` challenges, finds the credential for a registry,
 //! builds the token requests to send (`http::Request<Bytes>`) and reads their responses;
-//! the caller (`orca-distribution`) does the network IO. It reads no clock (`now` is an
-//! argument) and has no `unsafe`. Its only IO: running docker credential helpers and `az`
-//! through a [`CommandRunner`], and reading docker `config.json` and the Azure federated
-//! token file.
+//! the caller (`orca-distribution`) does the network IO. It does no IO at all: no sockets,
+//! no files, no processes, no clock (`now` is an argument), and has no `unsafe`. Where a
+//! credential must be found (a docker config, a credential helper, `az`: the work of
+//! `orca-credentials`), the negotiation hands the caller a [`Step::Lookup`] to run where
+//! blocking is allowed.
 //!
 //! ```
 //! use std::time::SystemTime;
@@ -24,6 +25,9 @@
 //!     .header("www-authenticate", r#"Bearer realm="https://reg.example/token",service="reg.example""#)
 //!     .body(())?;
 //! let mut negotiation = auth.challenge(&uri, &unauthorized, &scopes, now)?;
+//! // First the credential lookup (an async client runs it with `spawn_blocking`).
+//! let Step::Lookup(lookup) = negotiation.next(now)? else { unreachable!() };
+//! negotiation.resume(lookup.run(), now)?;
 //! let Step::Send(request) = negotiation.next(now)? else { unreachable!() };
 //! assert_eq!(
 //!     request.uri(),
@@ -44,10 +48,11 @@ pub mod azure;
 mod cache;
 mod challenge;
 mod credential;
-pub mod docker;
 mod error;
+pub mod excerpt;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+mod lookup;
 mod negotiation;
 mod realm;
 mod redact;
@@ -56,23 +61,25 @@ mod secret;
 mod token;
 
 pub use authorization::{AuthScheme, Authorization, Step};
-pub use azure::{AzureStep, AzureTokenProvider};
+pub use azure::{AzureStep, AzureTokenProvider, LocalIdentityEndpoint};
 pub use challenge::Challenge;
 pub use credential::{
-    ACR_REFRESH_TOKEN_USER, Anonymous, ChainCredentials, CommandOutput, CommandRunner, Credential,
-    CredentialSource, Environment, EnvironmentCredentials, IDENTITY_TOKEN_USER, ProcessEnvironment,
-    StaticCredentials, SystemCommandRunner,
+    ACR_REFRESH_TOKEN_USER, Anonymous, ChainCredentials, Credential, CredentialSource,
+    IDENTITY_TOKEN_USER, StaticCredentials,
 };
-pub use docker::{CredentialHelper, DockerConfig};
 pub use error::{
-    ChallengeErrorKind, CredentialKind, Error, RealmRejection, ScopeErrorKind,
+    ChallengeErrorKind, CredentialKind, Error, RealmRejection, Refuser, ScopeErrorKind,
     TokenResponseErrorKind,
 };
-pub use negotiation::{AuthOptions, Authenticator, Negotiation, ResponseHeaders, is_denied};
+pub use lookup::{Lookup, LookupResult};
+pub use negotiation::{
+    AuthOptions, Authenticator, MissingRight, Negotiation, ResponseHeaders, is_denied,
+    missing_right,
+};
 pub use redact::{REDACTED, redact_url};
 pub use scope::{Action, Scope};
 pub use secret::Secret;
-pub use token::{MAXIMUM_TOKEN_LIFETIME, MINIMUM_TOKEN_LIFETIME, TokenResponse, jwt_expiry};
+pub use token::{DEFAULT_TOKEN_LIFETIME, MAXIMUM_TOKEN_LIFETIME, TokenResponse, jwt_expiry};
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

@@ -10,16 +10,18 @@ use http::{HeaderMap, Method, Request, Response, StatusCode, Uri};
 use orca_manifest::registry_error::{ErrorCode, parse_error_body};
 
 use crate::authorization::{Authorization, Step};
-use crate::azure::{AzureStep, AzureTokenProvider};
+use crate::azure::{AzureStep, AzureTokenProvider, LocalIdentityEndpoint};
 use crate::cache::TokenCache;
 use crate::challenge::Challenge;
 use crate::credential::{Credential, CredentialSource, IDENTITY_TOKEN_USER};
 use crate::error::{CredentialKind, Error};
+use crate::excerpt;
+use crate::lookup::{Job, Lookup, LookupResult, Outcome};
 use crate::realm;
 use crate::redact::redact_url;
-use crate::scope::{Scope, canonical_key};
+use crate::scope::{Action, Scope, canonical_key};
 use crate::secret::Secret;
-use crate::token::{TokenResponse, error_detail, form_body, parse_exchange_response};
+use crate::token::{TokenResponse, form_body, parse_exchange_response};
 
 /// Knobs of an [`Authenticator`]; build with [`AuthOptions::default`] and the `with_*`
 /// methods.
@@ -28,8 +30,14 @@ use crate::token::{TokenResponse, error_detail, form_body, parse_exchange_respon
 pub struct AuthOptions {
     /// The `client_id` sent in `OAuth2` POST token requests (default `orca`).
     pub client_id: String,
-    /// A cached token is not handed out when it expires within this margin (default 10 s).
+    /// A cached token is not handed out when it expires within this margin, or within a
+    /// quarter of its lifetime when that is shorter (default 10 s).
     pub expiry_skew: Duration,
+    /// A request whose body is streamed (and so cannot be replayed after a 401) is sent
+    /// only with a token that has this much left, or half its lifetime when that is
+    /// shorter; otherwise the client refreshes the token first (default 5 minutes). See
+    /// [`Authenticator::authorization_for_stream`].
+    pub stream_headroom: Duration,
     /// Trade user name and password with an `OAuth2` `grant_type=password` POST (falling
     /// back to GET on 404/405) instead of a GET with Basic (default `false`, like docker).
     pub oauth2_password_grant: bool,
@@ -43,6 +51,7 @@ impl Default for AuthOptions {
         Self {
             client_id: "orca".to_owned(),
             expiry_skew: Duration::from_secs(10),
+            stream_headroom: Duration::from_secs(300),
             oauth2_password_grant: false,
             trusted_realm_hosts: Vec::new(),
         }
@@ -61,6 +70,13 @@ impl AuthOptions {
     #[must_use]
     pub fn with_expiry_skew(mut self, skew: Duration) -> Self {
         self.expiry_skew = skew;
+        self
+    }
+
+    /// Sets [`stream_headroom`](Self::stream_headroom).
+    #[must_use]
+    pub fn with_stream_headroom(mut self, headroom: Duration) -> Self {
+        self.stream_headroom = headroom;
         self
     }
 
@@ -176,7 +192,39 @@ impl Authenticator {
             scopes,
             now,
             self.inner.options.expiry_skew,
+            None,
         )
+    }
+
+    /// Like [`authorization`](Self::authorization), for a request whose body is streamed:
+    /// only a token with [`stream_headroom`](AuthOptions::stream_headroom) (or half its
+    /// lifetime) left. `None` while [`authorization`](Self::authorization) has one means the
+    /// token is close to its end: negotiate a fresh one first (see
+    /// [`remembers_challenge`](Self::remembers_challenge)), so that the upload does not
+    /// outlive its token.
+    pub fn authorization_for_stream(
+        &self,
+        registry: &str,
+        scopes: &[Scope],
+        now: SystemTime,
+    ) -> Option<Authorization> {
+        self.inner.cache().lookup(
+            &registry.to_ascii_lowercase(),
+            scopes,
+            now,
+            self.inner.options.expiry_skew,
+            Some(self.inner.options.stream_headroom),
+        )
+    }
+
+    /// Whether a Bearer challenge from `registry` is remembered, so that
+    /// [`challenge`](Self::challenge) can start a negotiation before any 401 (pass an empty
+    /// `HeaderMap`).
+    pub fn remembers_challenge(&self, registry: &str) -> bool {
+        self.inner
+            .cache()
+            .challenge(&registry.to_ascii_lowercase())
+            .is_some()
     }
 
     /// Drops `authorization` from the cache: the registry refused it.
@@ -187,16 +235,16 @@ impl Authenticator {
     }
 
     /// Starts a negotiation for a request to `request_uri` that was answered with a
-    /// challenge, wanting `scopes`.
+    /// challenge, wanting `scopes`. Its first step is always a [`Step::Lookup`] of the
+    /// registry's credential.
     ///
-    /// A response without a usable challenge (a 400/403 `DENIED`) re-uses the last Bearer
-    /// challenge seen from the same registry. Tokens expired at `now` are dropped from the
-    /// cache.
+    /// A response without a usable challenge (a 400/403 `DENIED`, or an empty `HeaderMap`
+    /// to refresh a token early) re-uses the last Bearer challenge seen from the same
+    /// registry. Tokens expired at `now` are dropped from the cache.
     ///
     /// # Errors
     ///
-    /// When no challenge can be answered: none offered, a bad realm, a credential that does
-    /// not fit, or a credential source that failed.
+    /// When no challenge can be answered: none offered, or a bad realm.
     pub fn challenge<R: ResponseHeaders + ?Sized>(
         &self,
         request_uri: &Uri,
@@ -226,23 +274,28 @@ impl Authenticator {
                 schemes: challenges.iter().map(|c| c.scheme().to_owned()).collect(),
             });
         };
-        let credential = self.inner.source.credential(&registry)?;
+        let basic = chosen.is_scheme("basic");
         let mut negotiation = Negotiation {
             inner: Arc::clone(&self.inner),
-            registry,
+            registry: registry.clone(),
             request_uri: request_uri.clone(),
             realm: None,
             service: String::new(),
             scopes: Scope::merge(scopes),
-            credential,
+            credential: Credential::Anonymous,
+            basic,
+            azure_endpoint: None,
             state: State::Finished,
         };
-        let pending = if chosen.is_scheme("basic") {
-            negotiation.basic()?
-        } else {
-            negotiation.bearer(&chosen)?
-        };
-        negotiation.state = State::Ready(pending);
+        if !basic {
+            negotiation.bearer(&chosen)?;
+        }
+        negotiation.state = State::Ready(Pending::Lookup(Lookup {
+            job: Job::Credential {
+                source: Arc::clone(&self.inner.source),
+                registry,
+            },
+        }));
         Ok(negotiation)
     }
 }
@@ -290,6 +343,7 @@ enum Awaiting {
 enum Pending {
     Send(Box<Request<Bytes>>, Awaiting),
     Authorize(Authorization),
+    Lookup(Lookup),
 }
 
 fn send_pending(request: Request<Bytes>, awaiting: Awaiting) -> Pending {
@@ -299,16 +353,19 @@ fn send_pending(request: Request<Bytes>, awaiting: Awaiting) -> Pending {
 enum State {
     Ready(Pending),
     Waiting(Awaiting),
+    LookingUp,
     Finished,
 }
 
 /// One authentication negotiation, started by [`Authenticator::challenge`].
 ///
 /// Call order: [`next`](Self::next); when it returns [`Step::Send`], send the request and
-/// pass the response to [`receive`](Self::receive), then call `next` again; a
-/// [`Step::Authorize`] ends the negotiation. Any error ends it too. A negotiation sends
+/// pass the response to [`receive`](Self::receive); when it returns [`Step::Lookup`], run
+/// the lookup (off an async runtime) and pass its result to [`resume`](Self::resume); then
+/// call `next` again. A [`Step::Authorize`] ends the negotiation. Any error ends it too. A
+/// negotiation takes at most two lookups (the credential, an Azure AD provider) and sends
 /// at most five requests (Azure AD token, ACR exchange, cached-refresh attempt, POST, GET
-/// fallback), so a client loop bounded at eight steps never cuts a valid one short.
+/// fallback), so a client loop bounded at twelve steps never cuts a valid one short.
 pub struct Negotiation {
     inner: Arc<Inner>,
     registry: String,
@@ -317,6 +374,10 @@ pub struct Negotiation {
     service: String,
     scopes: Vec<Scope>,
     credential: Credential,
+    /// The chosen challenge is Basic (else Bearer).
+    basic: bool,
+    /// The Azure AD token endpoint asked (without its query), for a refusal's message.
+    azure_endpoint: Option<String>,
     state: State,
 }
 
@@ -325,7 +386,9 @@ impl fmt::Debug for Negotiation {
         let state = match &self.state {
             State::Ready(Pending::Send(..)) => "ready to send",
             State::Ready(Pending::Authorize(_)) => "ready to authorize",
+            State::Ready(Pending::Lookup(_)) => "ready to look up",
             State::Waiting(_) => "waiting for a response",
+            State::LookingUp => "waiting for a lookup",
             State::Finished => "finished",
         };
         f.debug_struct("Negotiation")
@@ -364,16 +427,69 @@ impl Negotiation {
                 Ok(Step::Send(*request))
             }
             State::Ready(Pending::Authorize(authorization)) => Ok(Step::Authorize(authorization)),
+            State::Ready(Pending::Lookup(lookup)) => {
+                self.state = State::LookingUp;
+                Ok(Step::Lookup(lookup))
+            }
             State::Waiting(awaiting) => {
                 self.state = State::Waiting(awaiting);
                 Err(Error::OutOfOrder {
                     detail: "next() called while a response is awaited: call receive() first",
                 })
             }
+            State::LookingUp => {
+                self.state = State::LookingUp;
+                Err(Error::OutOfOrder {
+                    detail: "next() called while a lookup is awaited: call resume() first",
+                })
+            }
             State::Finished => Err(Error::OutOfOrder {
                 detail: "the negotiation has ended",
             }),
         }
+    }
+
+    /// Takes the result of the last [`Step::Lookup`].
+    ///
+    /// # Errors
+    ///
+    /// The lookup's own error (a credential source or provider that failed: never turned
+    /// into anonymous access), or a credential that cannot answer the challenge; the
+    /// negotiation has then ended. [`Error::OutOfOrder`] when no lookup was awaited.
+    pub fn resume(&mut self, result: LookupResult, now: SystemTime) -> Result<(), Error> {
+        let _ = now;
+        if !matches!(self.state, State::LookingUp) {
+            return Err(Error::OutOfOrder {
+                detail: "resume() called with no lookup handed out",
+            });
+        }
+        self.state = State::Finished;
+        let pending = match result.outcome {
+            Outcome::Credential(credential) => {
+                self.credential = credential?;
+                if self.basic {
+                    self.basic()?
+                } else {
+                    self.bearer_with_cache()?
+                }
+            }
+            Outcome::AzureToken(step) => match step? {
+                AzureStep::Send(mut request) => {
+                    keep_local_marker_only_for_local_hosts(&mut request);
+                    self.azure_endpoint = Some(redact_url(&request.uri().to_string()));
+                    send_pending(request, Awaiting::AzureToken)
+                }
+                AzureStep::Token(token) => {
+                    let tenant = match &self.credential {
+                        Credential::Azure(provider) => provider.tenant(),
+                        _ => None,
+                    };
+                    self.exchange(&token, tenant.as_deref())?
+                }
+            },
+        };
+        self.state = State::Ready(pending);
+        Ok(())
     }
 
     /// Reads the response to the request of the last [`Step::Send`].
@@ -438,6 +554,14 @@ impl Negotiation {
                         detail: "an Azure token arrived for a non-Azure credential",
                     });
                 };
+                if !response.status().is_success() {
+                    return Err(Error::IdentityProviderRefused {
+                        provider: provider.name(),
+                        endpoint: self.azure_endpoint.take().unwrap_or_default(),
+                        status: response.status().as_u16(),
+                        detail: self.detail(response.body()),
+                    });
+                }
                 let token = provider.finish(&response)?;
                 let tenant = provider.tenant();
                 self.exchange(&token, tenant.as_deref())?
@@ -494,7 +618,8 @@ impl Negotiation {
         Ok(Pending::Authorize(authorization))
     }
 
-    fn bearer(&mut self, challenge: &Challenge) -> Result<Pending, Error> {
+    /// Reads a Bearer challenge: realm (checked), service, scopes; remembers it.
+    fn bearer(&mut self, challenge: &Challenge) -> Result<(), Error> {
         let realm_text = challenge.realm().ok_or_else(|| Error::MissingRealm {
             registry: self.registry.clone(),
         })?;
@@ -503,6 +628,8 @@ impl Negotiation {
             realm: realm_text.to_owned(),
             reason,
         };
+        // The realm is resolved once, as a URL parser resolves it (`127.1` is 127.0.0.1),
+        // checked in that form, and sent in that form: no other parser gets a say.
         let realm = realm::resolve(&self.request_uri, realm_text).map_err(unsafe_realm)?;
         realm::check(
             &self.request_uri,
@@ -510,7 +637,7 @@ impl Negotiation {
             &self.inner.options.trusted_realm_hosts,
         )
         .map_err(unsafe_realm)?;
-        self.realm = Some(realm);
+        self.realm = Some(realm::to_uri(&realm).map_err(unsafe_realm)?);
         challenge
             .service()
             .unwrap_or_default()
@@ -528,6 +655,12 @@ impl Negotiation {
         self.inner
             .cache()
             .remember_challenge(&self.registry, challenge.to_string());
+        Ok(())
+    }
+
+    /// The Bearer flow once the credential is known: a registry token as is, else a cached
+    /// refresh token, else the credential's own flow.
+    fn bearer_with_cache(&mut self) -> Result<Pending, Error> {
         if let Credential::RegistryToken(token) = &self.credential {
             let authorization = self.bearer_header(token)?;
             self.inner
@@ -595,10 +728,9 @@ impl Negotiation {
             }
             Credential::Azure(provider) => {
                 let provider: Arc<dyn AzureTokenProvider> = Arc::clone(provider);
-                match provider.begin()? {
-                    AzureStep::Send(request) => Ok(send_pending(request, Awaiting::AzureToken)),
-                    AzureStep::Token(token) => self.exchange(&token, provider.tenant().as_deref()),
-                }
+                Ok(Pending::Lookup(Lookup {
+                    job: Job::AzureToken { provider },
+                }))
             }
         }
     }
@@ -749,8 +881,40 @@ impl Negotiation {
             credential: Box::new(credential),
             scopes: self.scope_text(),
             status: response.status().as_u16(),
-            detail: error_detail(response.body()),
+            detail: self.detail(response.body()),
         }
+    }
+
+    /// The secrets in play, to be redacted from what a server echoes.
+    fn secrets(&self) -> Vec<Secret> {
+        match &self.credential {
+            Credential::Basic { password, .. } => vec![password.clone()],
+            Credential::IdentityToken { token, .. }
+            | Credential::RegistryToken(token)
+            | Credential::AzureAccessToken { token, .. } => vec![token.clone()],
+            Credential::Azure(provider) => provider.secrets(),
+            Credential::Anonymous => Vec::new(),
+        }
+    }
+
+    /// What a refusal's body says, as a sanitized excerpt.
+    fn detail(&self, body: &[u8]) -> Option<String> {
+        let secrets = self.secrets();
+        let texts: Vec<&str> = secrets.iter().map(Secret::expose).collect();
+        excerpt::error_detail(body, &texts)
+    }
+}
+
+/// Drops a [`LocalIdentityEndpoint`] marker from a request whose host is not a loopback or
+/// link-local address: the marker lets that one request go over plain HTTP.
+fn keep_local_marker_only_for_local_hosts(request: &mut Request<Bytes>) {
+    if request
+        .extensions()
+        .get::<LocalIdentityEndpoint>()
+        .is_some()
+        && !realm::is_local_identity_host(request.uri())
+    {
+        request.extensions_mut().remove::<LocalIdentityEndpoint>();
     }
 }
 
@@ -767,4 +931,55 @@ fn post(url: &str, form: Bytes) -> Result<Request<Bytes>, Error> {
             uri: redact_url(url),
             detail: err.to_string(),
         })
+}
+
+/// What a registry's `insufficient_scope` refusal says is missing: the scopes its
+/// challenge names (`Bearer error="insufficient_scope",scope="repository:a/b:push"`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MissingRight {
+    /// The scopes the registry wants, as it named them.
+    pub scopes: Vec<Scope>,
+}
+
+impl fmt::Display for MissingRight {
+    /// `the token lacks push on repository team/app`, one clause per scope.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the token lacks ")?;
+        for (i, scope) in self.scopes.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" and ")?;
+            }
+            let actions: Vec<&str> = scope.actions().map(Action::as_str).collect();
+            write!(
+                f,
+                "{} on {} {}",
+                if actions.is_empty() {
+                    "access".to_owned()
+                } else {
+                    actions.join(",")
+                },
+                scope.resource_type(),
+                scope.name()
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads a 401's challenge for `error="insufficient_scope"`: the registry took the token
+/// but it does not carry the right asked for. `None` for any other 401.
+pub fn missing_right<R: ResponseHeaders + ?Sized>(response: &R) -> Option<MissingRight> {
+    let challenges = Challenge::from_headers(response.response_headers()).ok()?;
+    let challenge = challenges
+        .iter()
+        .find(|c| c.is_scheme("bearer") && c.error().is_some_and(|e| e == "insufficient_scope"))?;
+    let scopes = challenge
+        .scope()
+        .map(|s| {
+            s.split(' ')
+                .filter_map(|s| s.parse::<Scope>().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    Some(MissingRight { scopes })
 }

@@ -5,22 +5,24 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use bytes::Bytes;
-use orca_manifest::registry_error::parse_error_body;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use crate::error::TokenResponseErrorKind;
 use crate::secret::Secret;
 
-/// The shortest lifetime a token is given (the distribution spec's default).
-pub const MINIMUM_TOKEN_LIFETIME: Duration = Duration::from_secs(60);
+/// The lifetime of a token whose response gives neither `expires_in` nor a JWT `exp` (the
+/// distribution spec's default).
+pub const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(60);
 
 /// The longest lifetime believed: longer claims are cut to this (a year).
 pub const MAXIMUM_TOKEN_LIFETIME: Duration = Duration::from_secs(365 * 24 * 60 * 60);
 
 /// A parsed token endpoint response.
 ///
-/// Invariant: [`expires_in`](Self::expires_in) is between [`MINIMUM_TOKEN_LIFETIME`] and
-/// [`MAXIMUM_TOKEN_LIFETIME`].
+/// Invariant: [`expires_in`](Self::expires_in) is at most [`MAXIMUM_TOKEN_LIFETIME`]. It is
+/// what the server said, however short: a token is never believed to live longer than its
+/// issuer meant (a registry refuses a token it considers expired, and a streamed upload
+/// cannot be replayed).
 #[derive(Clone)]
 pub struct TokenResponse {
     token: Secret,
@@ -35,7 +37,8 @@ impl TokenResponse {
     /// sends), `issued_at`, `refresh_token`.
     ///
     /// When `expires_in` is absent the lifetime is read from the token's JWT `exp` claim
-    /// relative to `now` (ACR), else it is 60 s; it is never less than 60 s.
+    /// relative to `now` (ACR; an `exp` in the past gives zero), else it is
+    /// [`DEFAULT_TOKEN_LIFETIME`]. A short `expires_in` is kept as it is.
     ///
     /// # Security
     ///
@@ -61,8 +64,9 @@ impl TokenResponse {
         }
         let expires_in = match object.get("expires_in") {
             None | Some(serde_json::Value::Null) => jwt_expiry(token)
-                .and_then(|exp| exp.duration_since(now).ok())
-                .unwrap_or(MINIMUM_TOKEN_LIFETIME),
+                .map_or(DEFAULT_TOKEN_LIFETIME, |exp| {
+                    exp.duration_since(now).unwrap_or(Duration::ZERO)
+                }),
             Some(serde_json::Value::Number(n)) => n
                 .as_u64()
                 .map(Duration::from_secs)
@@ -81,7 +85,7 @@ impl TokenResponse {
         Ok(TokenResponse {
             token: Secret::new(token),
             refresh_token: string("refresh_token").map(Secret::new),
-            expires_in: expires_in.clamp(MINIMUM_TOKEN_LIFETIME, MAXIMUM_TOKEN_LIFETIME),
+            expires_in: expires_in.min(MAXIMUM_TOKEN_LIFETIME),
             issued_at: string("issued_at").map(str::to_owned),
         })
     }
@@ -96,7 +100,7 @@ impl TokenResponse {
         self.refresh_token.as_ref()
     }
 
-    /// How long the token lives (at least 60 s).
+    /// How long the token lives, as its issuer said (at most a year).
     pub fn expires_in(&self) -> Duration {
         self.expires_in
     }
@@ -171,36 +175,17 @@ pub fn jwt_expiry(token: &str) -> Option<SystemTime> {
     UNIX_EPOCH.checked_add(Duration::from_secs(seconds))
 }
 
-/// What an error response says, cut short: `error_description`, `error`, or the first
-/// entry of a distribution error body (`CODE: message`, read by `orca-manifest`'s one
-/// parser).
-pub(crate) fn error_detail(body: &[u8]) -> Option<String> {
-    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
-    let text = |v: &serde_json::Value, k: &str| {
-        v.get(k)
-            .and_then(serde_json::Value::as_str)
-            .map(str::to_owned)
-    };
-    let detail = match (text(&value, "error"), text(&value, "error_description")) {
-        (Some(e), Some(d)) => Some(format!("{e}: {d}")),
-        (e, d) => e.or(d),
-    }
-    .or_else(|| parse_error_body(body).first().map(ToString::to_string))?;
-    Some(
-        detail
-            .chars()
-            .filter(|c| !c.is_control())
-            .take(200)
-            .collect(),
-    )
-}
-
 /// Characters left as they are in a form value (RFC 3986 unreserved).
 const FORM: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'.')
     .remove(b'_')
     .remove(b'~');
+
+/// One value form-encoded as [`form_body`] writes it.
+pub(crate) fn form_value(value: &str) -> String {
+    utf8_percent_encode(value, FORM).to_string()
+}
 
 /// An `application/x-www-form-urlencoded` body (spaces as `%20`).
 pub(crate) fn form_body(pairs: &[(&str, &str)]) -> Bytes {
@@ -246,11 +231,11 @@ mod tests {
                 false,
             ),
             (r#"{"token":"a"}"#, "a", 60, false),
-            (r#"{"token":"a","expires_in":10}"#, "a", 60, false),
+            (r#"{"token":"a","expires_in":10}"#, "a", 10, false),
             (
                 r#"{"token":"a","expires_in":0,"refresh_token":"r"}"#,
                 "a",
-                60,
+                0,
                 true,
             ),
             (
@@ -259,7 +244,12 @@ mod tests {
                 300,
                 false,
             ),
-            (r#"{"token":"a","expires_in":12.5}"#, "a", 60, false),
+            (
+                r#"{"token":"a","expires_in":30000000000}"#,
+                "a",
+                31_536_000,
+                false,
+            ),
         ];
         assert_eq!(cases.len(), 7);
         for (body, token, secs, refresh) in cases {
@@ -277,10 +267,13 @@ mod tests {
         let parsed = TokenResponse::parse(body.as_bytes(), now).expect("parses");
         assert_eq!(parsed.expires_in(), Duration::from_secs(3_600));
         assert_eq!(parsed.expires_at(now), now + Duration::from_secs(3_600));
-        // An exp in the past still gives the minimum lifetime.
+        // A short-lived token keeps its short life; an exp in the past gives none.
+        let body = format!(r#"{{"access_token":"{}"}}"#, jwt(1_000 + 20));
+        let parsed = TokenResponse::parse(body.as_bytes(), now).expect("parses");
+        assert_eq!(parsed.expires_in(), Duration::from_secs(20));
         let body = format!(r#"{{"access_token":"{}"}}"#, jwt(10));
         let parsed = TokenResponse::parse(body.as_bytes(), now).expect("parses");
-        assert_eq!(parsed.expires_in(), MINIMUM_TOKEN_LIFETIME);
+        assert_eq!(parsed.expires_in(), Duration::ZERO);
     }
 
     #[test]
@@ -320,18 +313,5 @@ mod tests {
             &body[..],
             b"scope=repository%3Aa%2Fb%3Apull%2Cpush%20registry%3Acatalog%3A%2A&x=%C3%A9%26%3D"
         );
-    }
-
-    #[test]
-    fn error_details() {
-        assert_eq!(
-            error_detail(br#"{"error":"invalid_grant","error_description":"bad"}"#).as_deref(),
-            Some("invalid_grant: bad")
-        );
-        assert_eq!(
-            error_detail(br#"{"errors":[{"code":"DENIED","message":"no"}]}"#).as_deref(),
-            Some("DENIED: no")
-        );
-        assert_eq!(error_detail(b"<html>"), None);
     }
 }

@@ -10,7 +10,9 @@
 //! - Every blob byte is counted and hashed as it arrives; a [`BlobStream`] fails when the
 //!   size or the digest is wrong. A manifest's digest is computed over the bytes received.
 //! - Authentication goes through [`orca_auth`]: a cached `Authorization` first; on a 401 one
-//!   negotiation (token service, ACR exchange), then the request again.
+//!   negotiation (token service, ACR exchange, Entra ID), shared by concurrent requests
+//!   for the same registry and scopes, its credential lookups run off the runtime
+//!   (`spawn_blocking`); then the request again.
 //! - Per-registry policy ([`RegistryPolicy`], keyed by [`Registry`]): plain HTTP only for
 //!   registries whose policy allows it, TLS roots and verification, concurrency, retries,
 //!   size caps. `Authorization` never follows a redirect or upload `Location` to another

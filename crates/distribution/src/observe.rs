@@ -66,6 +66,9 @@ pub enum AuthOutcome {
     Granted,
     /// The negotiation failed (the error is returned to the caller).
     Failed,
+    /// Another request's negotiation for the same registry and scopes, in flight when
+    /// this one got its 401, answered for both: no request was sent for this one.
+    Shared,
 }
 
 /// Why a request is sent again.

@@ -43,6 +43,8 @@ pub(crate) struct Transport {
     /// One transfer limit per registry (its policy's `max_concurrent_transfers`), made
     /// when the registry is first used.
     transfers: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// Negotiations in flight, one per registry and scope set.
+    negotiations: negotiate::Gates,
 }
 
 impl std::fmt::Debug for Transport {
@@ -66,6 +68,7 @@ impl Transport {
             config,
             auth,
             transfers: Mutex::default(),
+            negotiations: negotiate::Gates::default(),
         })
     }
 
@@ -173,7 +176,13 @@ impl Transport {
         let mut attempt: u32 = 0;
         let mut negotiated = false;
         let mut denied_retried = false;
-        let mut fresh: Option<Authorization> = None;
+        // A streamed body cannot be replayed after a 401: it starts with a token that will
+        // outlive it.
+        let streamed = matches!(call.body, Body::Stream(_));
+        let (registry, scopes, url) = (&call.registry, &call.scopes, &call.url);
+        let mut fresh = self
+            .stream_authorization(streamed, (registry, scopes, url), &deadline)
+            .await;
         let retry = &self.policy(&call.registry).retry;
         loop {
             let authorization = fresh
@@ -223,6 +232,9 @@ impl Transport {
                 )
             {
                 return Err(e);
+            }
+            if status == 401 && negotiated && from_registry {
+                negotiate::refused_fresh_token(&call, &response, authorization.as_ref())?;
             }
             if status == 401 && self.auth.is_some() && !negotiated && replayable {
                 negotiated = true;
@@ -340,19 +352,24 @@ impl Transport {
     ) -> Result<Authorization, Error> {
         let started = Instant::now();
         let result = self
-            .negotiate(registry, scopes, request_url, headers, deadline)
+            .negotiate(
+                (registry, scopes, request_url),
+                headers,
+                deadline,
+                negotiate::Purpose::Answer,
+            )
             .await;
         self.observe(|| Event::Auth {
             registry,
             scopes,
-            outcome: if result.is_ok() {
-                AuthOutcome::Granted
-            } else {
-                AuthOutcome::Failed
+            outcome: match &result {
+                Ok((_, false)) => AuthOutcome::Granted,
+                Ok((_, true)) => AuthOutcome::Shared,
+                Err(_) => AuthOutcome::Failed,
             },
             duration: started.elapsed(),
         });
-        result
+        result.map(|(authorization, _)| authorization)
     }
 
     fn cached_authorization(&self, registry: &str, scopes: &[Scope]) -> Option<Authorization> {
@@ -595,7 +612,10 @@ fn exchange_error(method: &Method, url: &url::Url, e: PoolError) -> Error {
         PoolError::Http(e) if e.is_parse() => {
             // The registry's answer is not HTTP hyper accepts (a head over its size
             // limit, a malformed status line): a protocol error, not worth repeating.
-            let message = if e.is_parse_too_large() {
+            // `hyper::Error::is_parse_too_large` exists only with hyper's `server` feature,
+            // which a client must not need; hyper's own text says which parse failed
+            // ("message head is too large", "invalid HTTP status-code parsed", ...).
+            let message = if e.to_string().contains("too large") {
                 "the response head is larger than the client accepts (oversized header)"
             } else {
                 "the response is not valid HTTP"

@@ -585,7 +585,8 @@ fn final_errors_name_registry_credential_and_scope() {
     messages.push(outcome.result.expect_err("refused").to_string());
 
     let anonymous = Authenticator::new(orca_auth::Anonymous, AuthOptions::default());
-    messages.push(
+    // Credential problems show once the lookup has answered.
+    let needs = drive(
         anonymous
             .challenge(
                 &request,
@@ -593,9 +594,10 @@ fn final_errors_name_registry_credential_and_scope() {
                 &[pull("a")],
                 now(),
             )
-            .expect_err("needs a credential")
-            .to_string(),
+            .expect("negotiation"),
+        vec![],
     );
+    messages.push(needs.result.expect_err("needs a credential").to_string());
     messages.push(
         anonymous
             .challenge(
@@ -619,12 +621,13 @@ fn final_errors_name_registry_credential_and_scope() {
             .to_string(),
     );
     let token_auth = auth_with("reg.example", Credential::RegistryToken("tok".into()));
-    messages.push(
+    let mismatch = drive(
         token_auth
             .challenge(&request, &unauthorized(&[r#"Basic realm="r""#]), &[], now())
-            .expect_err("mismatch")
-            .to_string(),
+            .expect("negotiation"),
+        vec![],
     );
+    messages.push(mismatch.result.expect_err("mismatch").to_string());
     let outcome = drive(
         anonymous
             .challenge(&request, &unauthorized(&[bearer]), &[pull("a")], now())
@@ -654,7 +657,19 @@ fn out_of_order_calls_are_errors() {
         negotiation.receive(reply(200, "{}"), now()),
         Err(Error::OutOfOrder { .. })
     ));
-    let Step::Send(_) = negotiation.next(now()).expect("first step") else {
+    let Step::Lookup(lookup) = negotiation.next(now()).expect("first step") else {
+        panic!("expected the credential lookup")
+    };
+    assert!(matches!(
+        negotiation.next(now()),
+        Err(Error::OutOfOrder { .. })
+    ));
+    assert!(matches!(
+        negotiation.receive(reply(200, "{}"), now()),
+        Err(Error::OutOfOrder { .. })
+    ));
+    negotiation.resume(lookup.run(), now()).expect("resume");
+    let Step::Send(_) = negotiation.next(now()).expect("second step") else {
         panic!("expected a request")
     };
     assert!(matches!(
@@ -712,24 +727,99 @@ struct Broken;
 
 impl CredentialSource for Broken {
     fn credential(&self, registry: &str) -> Result<Credential, Error> {
-        Err(Error::CredentialHelper {
-            helper: "broken".to_owned(),
-            server: registry.to_owned(),
-            detail: "exit status 1".to_owned(),
-        })
+        Err(Error::credential_lookup(
+            format!("cannot get the credential for {registry}"),
+            std::io::Error::other("docker-credential-broken: exit status 1"),
+        ))
     }
 }
 
 #[test]
 fn a_failing_source_is_not_turned_into_anonymous() {
     let auth = Authenticator::from_arc(Arc::new(Broken), AuthOptions::default());
-    let err = auth
+    let negotiation = auth
         .challenge(
             &uri("https://reg.example/v2/"),
             &unauthorized(&[r#"Bearer realm="https://reg.example/token""#]),
             &[],
             now(),
         )
-        .expect_err("source failure");
-    assert!(matches!(err, Error::CredentialHelper { .. }), "{err}");
+        .expect("the challenge is read before any lookup");
+    let outcome = drive(negotiation, vec![]);
+    assert!(outcome.requests.is_empty());
+    let err = outcome.result.expect_err("source failure");
+    assert!(matches!(err, Error::CredentialLookup { .. }), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "cannot get the credential for reg.example: docker-credential-broken: exit status 1"
+    );
+}
+
+#[test]
+fn short_tokens_are_used_and_streams_refresh_first() {
+    let auth = auth_with("reg.example", Credential::basic("u", "pw"));
+    let challenge = r#"Bearer realm="https://reg.example/token",service="reg.example""#;
+    let request = uri("https://reg.example/v2/a/blobs/uploads/");
+    let get = |body: &str| {
+        drive(
+            auth.challenge(&request, &unauthorized(&[challenge]), &[pull("a")], now())
+                .expect("negotiation"),
+            vec![reply(200, body)],
+        )
+        .result
+        .expect("token")
+    };
+    // A 20-second token (below the old 60-second floor) is believed and used until
+    // close to its end, not past it.
+    get(r#"{"token":"short","expires_in":20}"#);
+    let at = |secs| now() + Duration::from_secs(secs);
+    let cached = |secs| {
+        auth.authorization("reg.example", &[pull("a")], at(secs))
+            .map(|a| a.header_value().to_str().expect("ASCII").to_owned())
+    };
+    assert_eq!(cached(10).as_deref(), Some("Bearer short"));
+    assert_eq!(cached(16), None, "within the skew of its expiry");
+
+    // A 300-second token: fine for a plain request at 200 s, not for a streamed one,
+    // which starts from the remembered challenge with a fresh token.
+    get(r#"{"token":"long","expires_in":300}"#);
+    assert!(
+        auth.authorization("reg.example", &[pull("a")], at(200))
+            .is_some()
+    );
+    assert!(
+        auth.authorization_for_stream("reg.example", &[pull("a")], at(200))
+            .is_none()
+    );
+    assert!(auth.remembers_challenge("reg.example"));
+    let refreshed = drive(
+        auth.challenge(&request, &http::HeaderMap::new(), &[pull("a")], at(200))
+            .expect("a negotiation from the remembered challenge"),
+        vec![reply(200, r#"{"token":"fresh","expires_in":300}"#)],
+    );
+    assert_eq!(
+        refreshed.requests[0].uri().path(),
+        "/token",
+        "asked the token service again"
+    );
+}
+
+#[test]
+fn insufficient_scope_names_the_missing_right() {
+    let refused = http::Response::builder()
+        .status(401)
+        .header(
+            "www-authenticate",
+            r#"Bearer realm="https://reg.example/token",service="reg.example",scope="repository:team/app:pull,push",error="insufficient_scope""#,
+        )
+        .body(())
+        .expect("response");
+    let missing = orca_auth::missing_right(&refused).expect("insufficient_scope");
+    assert_eq!(
+        missing.to_string(),
+        "the token lacks pull,push on repository team/app"
+    );
+    let other =
+        unauthorized(&[r#"Bearer realm="https://reg.example/token",error="invalid_token""#]);
+    assert_eq!(orca_auth::missing_right(&other), None);
 }

@@ -3,11 +3,10 @@
 
 use std::sync::Arc;
 
-use orca_auth::azure::{AzureCliCredential, ClientSecretCredential};
+use bytes::Bytes;
 use orca_auth::{
-    Action, AuthOptions, Authenticator, Authorization, CommandOutput, Credential, DockerConfig,
-    EnvironmentCredentials, Scope, Secret, StaticCredentials, Step, SystemCommandRunner,
-    TokenResponse,
+    Action, AuthOptions, Authenticator, Authorization, AzureStep, AzureTokenProvider, Credential,
+    Scope, Secret, StaticCredentials, Step, TokenResponse,
 };
 
 use crate::{drive, now, reply, unauthorized, uri};
@@ -36,6 +35,26 @@ fn assert_clean(what: &str, text: &str) {
 
 type Outputs = Vec<(&'static str, String)>;
 
+/// An Azure provider holding the secret, whose token request carries it.
+struct SecretProvider;
+
+impl AzureTokenProvider for SecretProvider {
+    fn name(&self) -> &'static str {
+        "client secret"
+    }
+
+    fn tenant(&self) -> Option<String> {
+        None
+    }
+
+    fn begin(&self) -> Result<AzureStep, orca_auth::Error> {
+        let request = http::Request::post("https://login.example/t/oauth2/v2.0/token")
+            .body(Bytes::from(format!("client_secret={SECRET}")))
+            .expect("request");
+        Ok(AzureStep::Send(request))
+    }
+}
+
 fn credential_outputs(outputs: &mut Outputs) {
     let secret = Secret::new(SECRET);
     outputs.push(("Secret", format!("{secret:?}")));
@@ -49,12 +68,7 @@ fn credential_outputs(outputs: &mut Outputs) {
             token: SECRET.into(),
             tenant: None,
         },
-        Credential::Azure(Arc::new(ClientSecretCredential::new(
-            "https://login.example",
-            "t",
-            "c",
-            SECRET.into(),
-        ))),
+        Credential::Azure(Arc::new(SecretProvider)),
     ];
     assert_eq!(credentials.len(), 6);
     for credential in &credentials {
@@ -64,50 +78,9 @@ fn credential_outputs(outputs: &mut Outputs) {
             format!("{} {:?}", credential.kind(), credential.kind()),
         ));
     }
-    outputs.push((
-        "ClientSecretCredential",
-        format!(
-            "{:?}",
-            ClientSecretCredential::new("https://login.example", "t", "c", SECRET.into())
-        ),
-    ));
-    outputs.push((
-        "AzureCliCredential",
-        format!(
-            "{:?}",
-            AzureCliCredential::new(Arc::new(SystemCommandRunner::new()))
-        ),
-    ));
     let static_source =
         StaticCredentials::new().with("reg.example", Credential::basic("user", SECRET));
     outputs.push(("StaticCredentials", format!("{static_source:?}")));
-    let env: std::collections::HashMap<String, String> = [
-        ("ORCA_USERNAME".to_owned(), "user".to_owned()),
-        ("ORCA_PASSWORD".to_owned(), SECRET.to_owned()),
-    ]
-    .into();
-    outputs.push((
-        "EnvironmentCredentials",
-        format!("{:?}", EnvironmentCredentials::new(Arc::new(env))),
-    ));
-    let docker = DockerConfig::from_json(
-        format!(r#"{{"auths":{{"reg.example":{{"username":"user","password":"{SECRET}"}}}}}}"#)
-            .as_bytes(),
-        None,
-    )
-    .expect("config");
-    outputs.push(("DockerConfig", format!("{docker:?}")));
-    outputs.push((
-        "CommandOutput",
-        format!(
-            "{:?}",
-            CommandOutput {
-                success: true,
-                stdout: SECRET.as_bytes().to_vec(),
-                stderr: Vec::new(),
-            }
-        ),
-    ));
     let basic = Authorization::basic("user", &secret);
     let bearer = Authorization::bearer(&secret).expect("valid token");
     outputs.push(("Authorization basic", format!("{basic:?}")));
@@ -143,6 +116,13 @@ fn negotiation_and_error_outputs(outputs: &mut Outputs) {
         )
         .expect("negotiation");
     outputs.push(("Negotiation", format!("{negotiation:?}")));
+    let Step::Lookup(lookup) = negotiation.next(now()).expect("step") else {
+        panic!("the credential lookup comes first")
+    };
+    outputs.push(("Step::Lookup", format!("{lookup:?}")));
+    let found = lookup.run();
+    outputs.push(("LookupResult", format!("{found:?}")));
+    negotiation.resume(found, now()).expect("resume");
     let step = negotiation.next(now()).expect("step");
     outputs.push(("Step::Send", format!("{step:?}")));
     outputs.push(("Negotiation waiting", format!("{negotiation:?}")));
@@ -171,12 +151,49 @@ fn negotiation_and_error_outputs(outputs: &mut Outputs) {
     )
     .expect_err("truncated");
     outputs.push(("TokenResponseErrorKind", format!("{not_json} {not_json:?}")));
-    let bad_config = DockerConfig::from_json(
-        format!(r#"{{"auths":{{"a":{{"password":"{SECRET}"}}}}}}"#).as_bytes(),
-        None,
-    )
-    .expect_err("no username");
-    outputs.push(("DockerConfig error", format!("{bad_config} {bad_config:?}")));
+    // Servers that echo the secret, an Authorization header and terminal escapes: the
+    // error shows none of them.
+    let echoed = drive(
+        auth.challenge(
+            &uri("https://reg.example/v2/"),
+            &unauthorized(&[r#"Bearer realm="https://reg.example/token",service="reg.example""#]),
+            &[Scope::repository("c", &[Action::Pull])],
+            now(),
+        )
+        .expect("negotiation"),
+        vec![reply(
+            401,
+            &format!(
+                r#"{{"error":"invalid_grant","error_description":"refresh_token={SECRET} with Authorization: Bearer {SECRET}x ]0;pwned"}}"#
+            ),
+        )],
+    );
+    let err = echoed.result.expect_err("refused");
+    let shown = err.to_string();
+    assert!(shown.contains("REDACTED"), "{shown}");
+    assert!(!shown.chars().any(char::is_control), "{shown}");
+    outputs.push(("Echoing token service", shown));
+    // An Azure provider's request, and Entra ID echoing the secret back.
+    let azure = Authenticator::new(
+        StaticCredentials::new().with("reg.example", Credential::Azure(Arc::new(SecretProvider))),
+        AuthOptions::default(),
+    );
+    let refused = drive(
+        azure
+            .challenge(
+                &uri("https://reg.example/v2/"),
+                &unauthorized(&[r#"Bearer realm="https://reg.example/oauth2/token""#]),
+                &[],
+                now(),
+            )
+            .expect("negotiation"),
+        vec![reply(
+            401,
+            &format!(r#"{{"error":"invalid_client","error_description":"Basic dXNlcjp{SECRET}"}}"#),
+        )],
+    );
+    let err = refused.result.expect_err("Entra ID refuses");
+    outputs.push(("Entra ID refusal", format!("{err} {err:?}")));
 }
 
 #[test]
@@ -184,7 +201,7 @@ fn no_secret_in_debug_or_display() {
     let mut outputs = Outputs::new();
     credential_outputs(&mut outputs);
     negotiation_and_error_outputs(&mut outputs);
-    assert!(outputs.len() >= 28, "{} outputs checked", outputs.len());
+    assert!(outputs.len() >= 24, "{} outputs checked", outputs.len());
     for (what, text) in &outputs {
         assert_clean(what, text);
     }

@@ -1,11 +1,8 @@
-//! Credential sources other than docker config, and sharing one authenticator across threads.
-
-use std::collections::HashMap;
-use std::sync::Arc;
+//! The pure credential sources, and sharing one authenticator across threads.
 
 use orca_auth::{
     Action, Anonymous, AuthOptions, Authenticator, ChainCredentials, Credential, CredentialSource,
-    EnvironmentCredentials, Scope, StaticCredentials,
+    Scope, StaticCredentials,
 };
 
 use crate::{drive, now, reply, unauthorized, uri};
@@ -47,67 +44,6 @@ fn static_credentials() {
     assert_eq!(
         describe(&with_fallback.credential("other").expect("lookup")),
         "basic any:any-pw"
-    );
-}
-
-type Vars = Arc<HashMap<String, String>>;
-
-#[test]
-fn environment_credentials() {
-    let env = |pairs: &[(&str, &str)]| -> Vars {
-        Arc::new(
-            pairs
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect(),
-        )
-    };
-    let cases: [(Vars, &str, &str); 6] = [
-        (
-            env(&[("ORCA_USERNAME", "u"), ("ORCA_PASSWORD", "p")]),
-            "any.example",
-            "basic u:p",
-        ),
-        (
-            env(&[
-                ("ORCA_USERNAME", "00000000-0000-0000-0000-000000000000"),
-                ("ORCA_PASSWORD", "r"),
-            ]),
-            "x.azurecr.io",
-            "identity Some(\"00000000-0000-0000-0000-000000000000\") r",
-        ),
-        (
-            env(&[("ORCA_IDENTITY_TOKEN", "it")]),
-            "a",
-            "identity None it",
-        ),
-        (
-            env(&[("ORCA_REGISTRY_TOKEN", "rt")]),
-            "a",
-            "registry-token rt",
-        ),
-        (
-            env(&[
-                ("ORCA_REGISTRY", "only.example"),
-                ("ORCA_REGISTRY_TOKEN", "rt"),
-            ]),
-            "other.example",
-            "anonymous",
-        ),
-        (env(&[("ORCA_USERNAME", "u")]), "a", "anonymous"),
-    ];
-    assert_eq!(cases.len(), 6);
-    for (vars, registry, expected) in cases {
-        let source = EnvironmentCredentials::new(vars);
-        assert_eq!(
-            describe(&source.credential(registry).expect("lookup")),
-            expected
-        );
-    }
-    let prefixed = EnvironmentCredentials::with_prefix(env(&[("MY_REGISTRY_TOKEN", "m")]), "MY");
-    assert_eq!(
-        describe(&prefixed.credential("a").expect("lookup")),
-        "registry-token m"
     );
 }
 

@@ -1,6 +1,7 @@
 //! Integration tests of `orca-distribution`: exact request shapes against wiremock, and the
 //! guarantee that no secret reaches an error or a log line.
 
+mod auth;
 mod hostile;
 mod large_blobs;
 mod observe;

@@ -1,0 +1,671 @@
+//! The command tree: names and flags follow the ORAS CLI so habits carry over.
+//!
+//! The doc comments here are `--help` text, read in a terminal: no Markdown.
+#![allow(clippy::doc_markdown)]
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Exit codes, also printed at the end of `orca --help`.
+pub(crate) const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0  success
+  1  failure (any other error)
+  2  usage: bad arguments or flags
+  3  not found: no such manifest, blob, tag or repository
+  4  unauthorized or denied: missing, wrong or insufficient credentials
+  5  too large: the artifact exceeds the operation's size limit (TooLargeArtifacts)
+  6  not registered: the registry is not in the store registry (ArtifactStoreIsNotRegistered)
+  7  unreachable: the registry could not be reached (FailedToConnectToArtifactStore)
+  130  interrupted (Ctrl-C); a pull or fetch removes what it was writing
+
+With --output json, a failure prints {\"code\", \"http_status\", \"message\"} on stdout.";
+
+/// orca: push, pull, copy and discover artifacts in OCI registries, the ORAS way.
+#[derive(Debug, Parser)]
+#[command(
+    name = "orca",
+    version,
+    propagate_version = true,
+    after_help = EXIT_CODES_HELP,
+    max_term_width = 100
+)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) global: Global,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// How results are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub(crate) enum OutputFormat {
+    /// Lines for people.
+    #[default]
+    Text,
+    /// One JSON document on stdout (errors too).
+    Json,
+}
+
+/// Flags every command takes.
+#[derive(Debug, Args, Clone, Default)]
+#[command(next_help_heading = "Global options")]
+#[allow(clippy::struct_excessive_bools)] // independent switches, as in the ORAS CLI
+pub(crate) struct Global {
+    /// Talk plain HTTP (no TLS) to the registries named in this command.
+    #[arg(long, global = true)]
+    pub(crate) plain_http: bool,
+    /// Accept any TLS certificate from the registries named in this command (unsafe).
+    #[arg(long, global = true)]
+    pub(crate) insecure: bool,
+    /// A PEM file of CA certificates trusted for every TLS connection the command makes
+    /// (registry, token realm, storage redirect, Azure AD authority), besides the platform's
+    /// roots and SSL_CERT_FILE.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub(crate) ca_file: Option<PathBuf>,
+    /// The docker-style auth file [default: $DOCKER_CONFIG/config.json or
+    /// ~/.docker/config.json].
+    #[arg(long, global = true, value_name = "FILE")]
+    pub(crate) registry_config: Option<PathBuf>,
+    /// The store-registry file [default: the user's config directory,
+    /// orca/stores.toml].
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        env = "ORCA_STORES",
+        hide_env_values = true
+    )]
+    pub(crate) stores: Option<PathBuf>,
+    /// The content cache used by fetch, pull and copy [default: the user's cache directory,
+    /// orca/].
+    #[arg(long, global = true, value_name = "DIR", conflicts_with = "no_cache")]
+    pub(crate) cache: Option<PathBuf>,
+    /// Do not use the content cache.
+    #[arg(long, global = true)]
+    pub(crate) no_cache: bool,
+    /// Exchange an Azure AD token from the environment at the registry for this command
+    /// only (nothing is stored).
+    #[arg(long, global = true)]
+    pub(crate) azure: bool,
+    /// Log to stderr: -v for info, -vv for debug, -vvv for trace (credentials are never
+    /// printed).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub(crate) verbose: u8,
+    /// Log at debug level to stderr (same as -vv).
+    #[arg(long, global = true)]
+    pub(crate) debug: bool,
+    /// Print results as text or as one JSON document.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value_t,
+        value_name = "FORMAT"
+    )]
+    pub(crate) output: OutputFormat,
+    /// Hide progress bars (they are hidden anyway when stderr is not a terminal).
+    #[arg(long, global = true)]
+    pub(crate) no_progress: bool,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    Login(LoginArgs),
+    Logout(LogoutArgs),
+    Push(PushArgs),
+    Pull(PullArgs),
+    Fetch(FetchArgs),
+    Copy(CopyArgs),
+    Tag(TagArgs),
+    Resolve(ResolveArgs),
+    Repo(RepoArgs),
+    Manifest(ManifestArgs),
+    Blob(BlobArgs),
+    Discover(DiscoverArgs),
+    Delete(DeleteArgs),
+    Store(StoreArgs),
+    Cache(CacheArgs),
+    Serve(ServeArgs),
+    Demo(DemoArgs),
+    Completion(CompletionArgs),
+}
+
+/// Log in to a registry; the login is stored in docker's config.json.
+///
+/// The credential goes through `credHelpers`/`credsStore` when config.json names one, so
+/// docker, skopeo and ORAS see the same login.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  orca login myacr.azurecr.io -u admin -p \"$PASSWORD\"
+  echo \"$PASSWORD\" | orca login localhost:5000 -u admin --password-stdin
+  orca login myacr.azurecr.io --identity-token \"$REFRESH_TOKEN\"
+  orca pull myacr.azurecr.io/app:v1 --azure     # Azure AD from the environment, nothing stored")]
+pub(crate) struct LoginArgs {
+    /// The registry, e.g. myacr.azurecr.io or localhost:5000.
+    pub(crate) registry: String,
+    /// The user name.
+    #[arg(short, long)]
+    pub(crate) username: Option<String>,
+    /// The password (prefer --password-stdin: arguments are visible to other users).
+    #[arg(short, long, conflicts_with_all = ["password_stdin", "identity_token", "identity_token_stdin"])]
+    pub(crate) password: Option<String>,
+    /// Read the password from stdin.
+    #[arg(long, conflicts_with_all = ["identity_token", "identity_token_stdin"])]
+    pub(crate) password_stdin: bool,
+    /// An identity (refresh) token instead of a password.
+    #[arg(long, conflicts_with = "identity_token_stdin")]
+    pub(crate) identity_token: Option<String>,
+    /// Read the identity (refresh) token from stdin.
+    #[arg(long)]
+    pub(crate) identity_token_stdin: bool,
+}
+
+/// Remove a registry's login from docker's config.json.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  orca logout myacr.azurecr.io")]
+pub(crate) struct LogoutArgs {
+    /// The registry.
+    pub(crate) registry: String,
+}
+
+/// Push files or folders as one artifact.
+///
+/// Each FILE becomes a layer titled with its name; FILE:MEDIATYPE sets the layer's media
+/// type. A folder is packed as ORAS does: one tar+gzip layer annotated
+/// io.deis.oras.content.unpack=true.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  orca push localhost:5000/samples/config:v1 config.json
+  orca push myacr.azurecr.io/samples/myapp:v1 config.json:application/json readme.txt:text/plain
+  orca push myacr.azurecr.io/configs/app:prod ./config-folder/
+  orca push myacr.azurecr.io/helm/chart:1.0.0 chart.tgz:application/vnd.cncf.helm.chart.content.v1.tar+gzip
+  orca push localhost:5000/app:sig --subject localhost:5000/app:v1 --artifact-type application/vnd.example.signature sig.json")]
+pub(crate) struct PushArgs {
+    /// The reference to push to, e.g. registry/repository:tag.
+    pub(crate) reference: String,
+    /// Files (FILE or FILE:MEDIATYPE) and folders to push.
+    #[arg(value_name = "FILE[:MEDIATYPE]|DIR")]
+    pub(crate) files: Vec<String>,
+    /// The manifest's artifactType.
+    #[arg(long, value_name = "TYPE")]
+    pub(crate) artifact_type: Option<String>,
+    /// A manifest annotation KEY=VALUE (repeatable).
+    #[arg(short, long = "annotation", value_name = "KEY=VALUE")]
+    pub(crate) annotations: Vec<String>,
+    /// A JSON file of annotations, ORAS style: {"$manifest": {...}, "FILE": {...}}.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) annotation_file: Option<PathBuf>,
+    /// The config blob, FILE:MEDIATYPE.
+    #[arg(long, value_name = "FILE[:MEDIATYPE]")]
+    pub(crate) config: Option<String>,
+    /// Attach the artifact to this manifest as a referrer.
+    #[arg(long, value_name = "REF")]
+    pub(crate) subject: Option<String>,
+    /// Also write the pushed manifest to this file.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) export_manifest: Option<PathBuf>,
+    /// How many blobs to upload at once.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub(crate) concurrency: u16,
+}
+
+/// Pull an artifact's files into a folder.
+///
+/// ORAS semantics: layers with an org.opencontainers.image.title are written as files;
+/// layers annotated io.deis.oras.content.unpack=true are extracted as folders.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  orca pull localhost:5000/samples/config:v1
+  orca pull myacr.azurecr.io/samples/myapp:v1 -o ./artifacts/
+  orca pull myacr.azurecr.io/folders/site:v1 -o ./site --unpack-all   # folders pushed by the oras Python package")]
+pub(crate) struct PullArgs {
+    /// The reference to pull.
+    pub(crate) reference: String,
+    /// The folder to write into [default: the current folder]. (`--output` is the global
+    /// output format; use -o or --output-dir for the folder.)
+    #[arg(
+        short = 'o',
+        long = "output-dir",
+        value_name = "DIR",
+        default_value = "."
+    )]
+    pub(crate) output_dir: PathBuf,
+    /// Also pull the subject the artifact refers to.
+    #[arg(long)]
+    pub(crate) include_subject: bool,
+    /// Extract every tar+gzip layer, as the oras Python package expects for folders it
+    /// pushed.
+    #[arg(long)]
+    pub(crate) unpack_all: bool,
+    /// How many blobs to download at once.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub(crate) concurrency: u16,
+}
+
+/// Fetch an artifact for an operation: the service path.
+///
+/// The registry must be in the store registry and the operation's size limit is enforced
+/// before anything is downloaded; a failure shows the service's error code.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  orca store add myacr.azurecr.io --azure --limit anonymization=10MiB
+  orca fetch myacr.azurecr.io/configs/anonymization:default --operation anonymization -o ./config
+  orca fetch localhost:5000/configs/a@sha256:... --operation anonymization -o ./config --output json")]
+pub(crate) struct FetchArgs {
+    /// The reference to fetch.
+    pub(crate) reference: String,
+    /// The operation whose limits apply, as registered with `store add --limit`.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) operation: String,
+    /// The folder to write into.
+    #[arg(short = 'o', long = "output-dir", value_name = "DIR")]
+    pub(crate) output_dir: PathBuf,
+}
+
+/// Copy an artifact from one registry or repository to another.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  orca copy myacr.azurecr.io/samples/config:v1 myacr2.azurecr.io/samples/config:v1
+  orca copy -r localhost:5000/app:v1 localhost:6000/app:v1     # with its referrers")]
+pub(crate) struct CopyArgs {
+    /// The source reference.
+    pub(crate) source: String,
+    /// The destination reference.
+    pub(crate) destination: String,
+    /// Copy the artifact's referrers too (signatures, SBOMs, ...), recursively.
+    #[arg(short, long)]
+    pub(crate) recursive: bool,
+    /// How many blobs to copy at once.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub(crate) concurrency: u16,
+}
+
+/// Give a manifest more tags.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  orca tag localhost:5000/app:v1 v1.0 latest
+  orca tag localhost:5000/app@sha256:... stable")]
+pub(crate) struct TagArgs {
+    /// The manifest to tag.
+    pub(crate) reference: String,
+    /// The new tags.
+    #[arg(required = true)]
+    pub(crate) tags: Vec<String>,
+}
+
+/// Print the digest a reference resolves to.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  orca resolve localhost:5000/app:v1
+  orca resolve myacr.azurecr.io/app:v1 --output json")]
+pub(crate) struct ResolveArgs {
+    /// The reference.
+    pub(crate) reference: String,
+}
+
+/// Repositories and their tags.
+#[derive(Debug, Args)]
+pub(crate) struct RepoArgs {
+    #[command(subcommand)]
+    pub(crate) command: RepoCommand,
+}
+
+/// `repo` subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum RepoCommand {
+    /// List a registry's repositories (the catalog).
+    #[command(
+        visible_alias = "list",
+        after_help = "\
+Examples:
+  orca repo ls localhost:5000
+  orca repo ls myacr.azurecr.io/samples     # only repositories under samples/"
+    )]
+    Ls(RepoLsArgs),
+    /// List a repository's tags.
+    #[command(after_help = "\
+Examples:
+  orca repo tags localhost:5000/samples/config
+  orca repo tags localhost:5000/samples/config --last v1
+  orca repo tags localhost:5000/samples/config --long     # digest and artifact type of each")]
+    Tags(RepoTagsArgs),
+}
+
+/// Arguments of `repo ls`.
+#[derive(Debug, Args)]
+pub(crate) struct RepoLsArgs {
+    /// REGISTRY or REGISTRY/NAMESPACE.
+    #[arg(value_name = "REGISTRY[/NAMESPACE]")]
+    pub(crate) target: String,
+    /// Start after this repository (pagination).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) last: Option<String>,
+}
+
+/// Arguments of `repo tags`.
+#[derive(Debug, Args)]
+pub(crate) struct RepoTagsArgs {
+    /// The repository, REGISTRY/REPOSITORY.
+    pub(crate) repository: String,
+    /// Start after this tag (pagination).
+    #[arg(long, value_name = "TAG")]
+    pub(crate) last: Option<String>,
+    /// Show each tag's digest and artifact type.
+    #[arg(short, long)]
+    pub(crate) long: bool,
+}
+
+/// Manifests.
+#[derive(Debug, Args)]
+pub(crate) struct ManifestArgs {
+    #[command(subcommand)]
+    pub(crate) command: ManifestCommand,
+}
+
+/// `manifest` subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum ManifestCommand {
+    /// Print a manifest.
+    #[command(
+        visible_alias = "get",
+        after_help = "\
+Examples:
+  orca manifest fetch localhost:5000/app:v1
+  orca manifest fetch localhost:5000/app:v1 --pretty
+  orca manifest fetch localhost:5000/app:v1 --descriptor"
+    )]
+    Fetch(ManifestFetchArgs),
+    /// Delete a manifest (and so every tag pointing at it).
+    #[command(
+        visible_alias = "rm",
+        after_help = "Examples:\n  orca manifest delete localhost:5000/app:v1\n  orca manifest delete localhost:5000/app@sha256:..."
+    )]
+    Delete(ReferenceArg),
+}
+
+/// Arguments of `manifest fetch`.
+#[derive(Debug, Args)]
+pub(crate) struct ManifestFetchArgs {
+    /// The reference.
+    pub(crate) reference: String,
+    /// Print the manifest's descriptor instead of the manifest.
+    #[arg(long)]
+    pub(crate) descriptor: bool,
+    /// Indent the JSON.
+    #[arg(long)]
+    pub(crate) pretty: bool,
+}
+
+/// One reference.
+#[derive(Debug, Args)]
+pub(crate) struct ReferenceArg {
+    /// The reference.
+    pub(crate) reference: String,
+}
+
+/// Blobs.
+#[derive(Debug, Args)]
+pub(crate) struct BlobArgs {
+    #[command(subcommand)]
+    pub(crate) command: BlobCommand,
+}
+
+/// `blob` subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum BlobCommand {
+    /// Download a blob (size and digest verified).
+    #[command(after_help = "\
+Examples:
+  orca blob fetch localhost:5000/app@sha256:... -O layer.tar.gz
+  orca blob fetch localhost:5000/app@sha256:... -O - > layer.tar.gz
+  orca blob fetch localhost:5000/app@sha256:... --descriptor")]
+    Fetch(BlobFetchArgs),
+    /// Delete a blob.
+    #[command(
+        visible_alias = "rm",
+        after_help = "Examples:\n  orca blob delete localhost:5000/app@sha256:..."
+    )]
+    Delete(ReferenceArg),
+}
+
+/// Arguments of `blob fetch`.
+#[derive(Debug, Args)]
+pub(crate) struct BlobFetchArgs {
+    /// REGISTRY/REPOSITORY@DIGEST.
+    #[arg(value_name = "REF@DIGEST")]
+    pub(crate) reference: String,
+    /// Write the blob to FILE, or to stdout with `-`.
+    #[arg(
+        short = 'O',
+        long = "output-file",
+        value_name = "FILE",
+        required_unless_present = "descriptor"
+    )]
+    pub(crate) output_file: Option<PathBuf>,
+    /// Print the blob's descriptor (from a HEAD request) instead of downloading it.
+    #[arg(long)]
+    pub(crate) descriptor: bool,
+}
+
+/// How `discover` draws referrers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub(crate) enum DiscoverFormat {
+    /// An indented tree.
+    #[default]
+    Tree,
+    /// One row per referrer.
+    Table,
+    /// JSON (same as --output json).
+    Json,
+}
+
+/// Show the artifacts that refer to a manifest (signatures, SBOMs, ...), as a tree.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  orca discover localhost:5000/app:v1
+  orca discover localhost:5000/app:v1 --artifact-type application/spdx+json
+  orca discover localhost:5000/app:v1 --format table")]
+pub(crate) struct DiscoverArgs {
+    /// The subject.
+    pub(crate) reference: String,
+    /// Only referrers of this artifact type.
+    #[arg(long, value_name = "TYPE")]
+    pub(crate) artifact_type: Option<String>,
+    /// How to draw the result.
+    #[arg(long, value_enum, default_value_t)]
+    pub(crate) format: DiscoverFormat,
+    /// How deep to follow referrers of referrers.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u8).range(1..=32))]
+    pub(crate) depth: u8,
+}
+
+/// Delete an artifact (its manifest).
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  orca delete localhost:5000/app:v1")]
+pub(crate) struct DeleteArgs {
+    /// The reference.
+    pub(crate) reference: String,
+}
+
+/// The store registry: the registries `fetch` may use, their credentials and limits.
+#[derive(Debug, Args)]
+pub(crate) struct StoreArgs {
+    #[command(subcommand)]
+    pub(crate) command: StoreCommand,
+}
+
+/// `store` subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum StoreCommand {
+    /// Register a registry (replacing an earlier entry for it).
+    ///
+    /// The global --plain-http, --ca-file and --azure flags given here are recorded with
+    /// the entry.
+    #[command(after_help = "\
+Examples:
+  orca store add myacr.azurecr.io --azure --limit anonymization=10MiB
+  orca store add localhost:5000 --plain-http --limit export=1GiB
+  orca store add registry.example --ca-file ca.pem --username-env REG_USER --password-env REG_PASS
+  orca store add ghcr.io --docker-config")]
+    Add(StoreAddArgs),
+    /// List registered registries.
+    #[command(
+        visible_alias = "ls",
+        after_help = "Examples:\n  orca store list\n  orca store list --output json"
+    )]
+    List,
+    /// Unregister a registry.
+    #[command(
+        visible_alias = "rm",
+        after_help = "Examples:\n  orca store remove localhost:5000"
+    )]
+    Remove(StoreRemoveArgs),
+}
+
+/// Arguments of `store add`.
+#[derive(Debug, Args)]
+pub(crate) struct StoreAddArgs {
+    /// The registry, e.g. myacr.azurecr.io.
+    pub(crate) registry: String,
+    /// The user name (with --password-env).
+    #[arg(
+        long,
+        value_name = "NAME",
+        requires = "password_env",
+        conflicts_with = "username_env"
+    )]
+    pub(crate) username: Option<String>,
+    /// Read the user name from this environment variable now; it is recorded with the
+    /// entry (with --password-env).
+    #[arg(long, value_name = "VAR", requires = "password_env")]
+    pub(crate) username_env: Option<String>,
+    /// Read the password from this environment variable at each use (it is never
+    /// written to the file).
+    #[arg(long, value_name = "VAR", conflicts_with = "docker_config")]
+    pub(crate) password_env: Option<String>,
+    /// Use the login in docker's config.json.
+    #[arg(long)]
+    pub(crate) docker_config: bool,
+    /// A size limit OPERATION=SIZE (e.g. anonymization=10MiB; repeatable).
+    #[arg(long = "limit", value_name = "OPERATION=SIZE")]
+    pub(crate) limits: Vec<String>,
+}
+
+/// Arguments of `store remove`.
+#[derive(Debug, Args)]
+pub(crate) struct StoreRemoveArgs {
+    /// The registry.
+    pub(crate) registry: String,
+}
+
+/// The local content cache.
+#[derive(Debug, Args)]
+pub(crate) struct CacheArgs {
+    #[command(subcommand)]
+    pub(crate) command: CacheCommand,
+}
+
+/// `cache` subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum CacheCommand {
+    /// List what the cache holds.
+    #[command(
+        after_help = "Examples:\n  orca cache ls\n  orca cache ls --cache /tmp/orca-cache --output json"
+    )]
+    Ls,
+    /// Remove cached blobs until the cache holds at most --max-size.
+    #[command(after_help = "Examples:\n  orca cache prune\n  orca cache prune --max-size 1GiB")]
+    Prune(CachePruneArgs),
+}
+
+/// Arguments of `cache prune`.
+#[derive(Debug, Args)]
+pub(crate) struct CachePruneArgs {
+    /// The size to prune down to [default: 0, everything].
+    #[arg(long, value_name = "SIZE", default_value = "0")]
+    pub(crate) max_size: String,
+}
+
+/// Authentication modes of the embedded registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub(crate) enum ServeAuth {
+    /// Anyone may pull and push.
+    #[default]
+    None,
+    /// HTTP Basic with the --user accounts.
+    Basic,
+    /// A Docker-style token service for the --user accounts.
+    Bearer,
+    /// Azure Container Registry's token exchange.
+    Acr,
+}
+
+/// Run the embedded registry until interrupted.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  orca serve --addr 127.0.0.1:5000
+  orca serve --addr 127.0.0.1:5000 --storage /var/lib/orca-registry
+  orca serve --auth basic --user admin:secret")]
+pub(crate) struct ServeArgs {
+    /// The address to listen on (keep it on loopback).
+    #[arg(long, default_value = "127.0.0.1:5000")]
+    pub(crate) addr: std::net::SocketAddr,
+    /// Keep content in this directory instead of memory.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) storage: Option<PathBuf>,
+    /// With --storage: do not fsync blobs before acknowledging them.
+    #[arg(long, requires = "storage")]
+    pub(crate) no_fsync: bool,
+    /// Authentication mode.
+    #[arg(long, value_enum, default_value_t)]
+    pub(crate) auth: ServeAuth,
+    /// A user NAME:PASSWORD with full access (repeatable).
+    #[arg(long = "user", value_name = "NAME:PASSWORD")]
+    pub(crate) users: Vec<String>,
+    /// In bearer and acr modes, let anonymous callers pull.
+    #[arg(long)]
+    pub(crate) anonymous_pull: bool,
+    /// In acr mode, an Azure AD token accepted at /oauth2/exchange (repeatable).
+    #[arg(long = "aad-token", value_name = "TOKEN")]
+    pub(crate) aad_tokens: Vec<String>,
+}
+
+/// A guided round trip on an embedded registry: push a folder, list, fetch, compare,
+/// attach a referrer, discover it, and see a size limit refuse a fetch.
+///
+/// Nothing outside a temporary directory is touched and no network is used beyond
+/// 127.0.0.1.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  orca demo
+  orca demo ./my-config-folder
+  orca demo --output json")]
+pub(crate) struct DemoArgs {
+    /// The folder to push [default: a small sample made in a temporary directory].
+    pub(crate) dir: Option<PathBuf>,
+}
+
+/// Print a shell completion script.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  orca completion bash > /etc/bash_completion.d/orca
+  orca completion zsh > \"${fpath[1]}/_orca\"
+  orca completion fish > ~/.config/fish/completions/orca.fish")]
+pub(crate) struct CompletionArgs {
+    /// The shell.
+    pub(crate) shell: clap_complete::Shell,
+}

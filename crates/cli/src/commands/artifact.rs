@@ -1,0 +1,389 @@
+//! `push`, `pull`, `fetch` and `copy`: the commands that move artifacts.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use orca::{ConfigStyle, CopyOptions, FetchOptions, Fetched, FileKind, FileSpec, PushOptions};
+use serde_json::{Value, json};
+
+use crate::args::{CopyArgs, FetchArgs, PullArgs, PushArgs};
+use crate::context::{Access, Context};
+use crate::exit::Failure;
+
+/// ORAS's default config media type, for `--config FILE` without one.
+const UNKNOWN_CONFIG: &str = "application/vnd.unknown.config.v1+json";
+
+/// The operation name `pull` fetches under (the store's default limit applies to a
+/// registered store, none to others).
+const PULL_OPERATION: &str = "pull";
+
+/// `orca push`.
+pub(crate) async fn push(ctx: &Context, args: &PushArgs) -> Result<(), Failure> {
+    let (reference, extra_tags) = split_tags(&args.reference)?;
+    let (options, files) = push_inputs(args, extra_tags)?;
+    let mut names = vec![reference.as_str()];
+    if let Some(s) = &args.subject {
+        names.push(s);
+    }
+    let (store, observer) =
+        ctx.artifact_store(&names, Access::Terminal, Some(args.concurrency), false)?;
+    let pushed = store
+        .push_files(&reference, &files, &options)
+        .await
+        .map_err(|e| {
+            observer.clear();
+            Failure::from(e)
+        })?;
+    if let Some(path) = &args.export_manifest {
+        let manifest = store
+            .fetch_manifest(&pushed.reference.to_string())
+            .await
+            .map_err(Failure::from)?;
+        std::fs::write(path, &manifest.bytes)
+            .map_err(|e| Failure::io("writing the manifest to", path, &e))?;
+    }
+    let artifact_type = pushed.manifest.artifact_type.clone();
+    let mut text = String::new();
+    for layer in &pushed.layers {
+        let _ = writeln!(
+            text,
+            "Uploaded  {} {}",
+            short(layer.digest.as_str()),
+            layer.title().unwrap_or("")
+        );
+    }
+    let _ = write!(
+        text,
+        "Pushed {}\nArtifactType: {}\nDigest: {}",
+        display_reference(&reference),
+        artifact_type.as_deref().unwrap_or("-"),
+        pushed.digest
+    );
+    ctx.printer.result(
+        &text,
+        &json!({
+            "reference": pushed.reference.to_string(),
+            "mediaType": pushed.manifest.media_type,
+            "digest": pushed.digest.to_string(),
+            "size": pushed.manifest.size,
+            "artifactType": artifact_type,
+            "layers": pushed.layers,
+            "uploadedBytes": pushed.uploaded_bytes,
+            "skippedBlobs": pushed.skipped_blobs,
+        }),
+    )
+}
+
+/// The push options and files from the command line and the annotation file.
+fn push_inputs(
+    args: &PushArgs,
+    extra_tags: Vec<String>,
+) -> Result<(PushOptions, Vec<FileSpec>), Failure> {
+    let file_annotations = match &args.annotation_file {
+        Some(path) => read_annotation_file(path)?,
+        None => BTreeMap::new(),
+    };
+    let mut options = PushOptions::default();
+    if let Some(t) = &args.artifact_type {
+        options = options.artifact_type(t);
+    }
+    for tag in extra_tags {
+        options = options.extra_tag(tag);
+    }
+    let mut used_keys = Vec::new();
+    if let Some(manifest) = file_annotations.get("$manifest") {
+        used_keys.push("$manifest".to_owned());
+        for (k, v) in manifest {
+            options = options.annotation(k, v);
+        }
+    }
+    for a in &args.annotations {
+        let (k, v) = a
+            .split_once('=')
+            .filter(|(k, _)| !k.is_empty())
+            .ok_or_else(|| Failure::usage(format!("--annotation {a:?}: expected KEY=VALUE")))?;
+        options = options.annotation(k, v);
+    }
+    if let Some(subject) = &args.subject {
+        options = options.subject(subject);
+    }
+    if let Some(config) = &args.config {
+        let mut spec = FileSpec::parse(config).map_err(Failure::from)?;
+        if spec.media_type.is_none() {
+            spec = spec.with_media_type(UNKNOWN_CONFIG);
+        }
+        if let Some(a) = file_annotations.get("$config") {
+            used_keys.push("$config".to_owned());
+            for (k, v) in a {
+                spec = spec.with_annotation(k, v);
+            }
+        }
+        options = options.config(ConfigStyle::File(spec));
+    }
+    let mut files = Vec::with_capacity(args.files.len());
+    for spec in &args.files {
+        let mut file = FileSpec::parse(spec).map_err(Failure::from)?;
+        let name = file.path().to_string_lossy().into_owned();
+        let key = name
+            .trim_end_matches(['/', std::path::MAIN_SEPARATOR])
+            .to_owned();
+        if let Some(a) = file_annotations
+            .get(&key)
+            .or_else(|| file_annotations.get(&name))
+        {
+            used_keys.push(key);
+            for (k, v) in a {
+                file = file.with_annotation(k, v);
+            }
+        }
+        files.push(file);
+    }
+    if let Some(unused) = file_annotations.keys().find(|k| !used_keys.contains(k)) {
+        return Err(Failure::usage(format!(
+            "--annotation-file: {unused:?} is neither $manifest, $config (with --config) nor a file being pushed"
+        )));
+    }
+    Ok((options, files))
+}
+
+/// `orca pull`.
+pub(crate) async fn pull(ctx: &Context, args: &PullArgs) -> Result<(), Failure> {
+    let (store, observer) = ctx.artifact_store(
+        &[&args.reference],
+        Access::Terminal,
+        Some(args.concurrency),
+        true,
+    )?;
+    let options = FetchOptions::default()
+        .unpack_all(args.unpack_all)
+        .merge_into_dest(true);
+    let mut pulled = Vec::new();
+    let fetched = store
+        .fetch_with(&args.reference, PULL_OPERATION, &args.output_dir, &options)
+        .await
+        .map_err(|e| {
+            observer.clear();
+            Failure::from(e)
+        })?;
+    if args.include_subject {
+        let manifest = store
+            .fetch_manifest(&fetched.reference.to_string())
+            .await
+            .map_err(Failure::from)?;
+        if let Some(subject) = manifest.manifest.subject() {
+            let subject_ref = format!(
+                "{}/{}@{}",
+                fetched.reference.registry(),
+                fetched.reference.repository(),
+                subject.digest
+            );
+            pulled.push(fetched);
+            let fetched = store
+                .fetch_with(&subject_ref, PULL_OPERATION, &args.output_dir, &options)
+                .await
+                .map_err(|e| {
+                    observer.clear();
+                    Failure::from(e)
+                })?;
+            pulled.push(fetched);
+        } else {
+            pulled.push(fetched);
+        }
+    } else {
+        pulled.push(fetched);
+    }
+    let mut text = String::new();
+    for f in &pulled {
+        text.push_str(&fetched_text("Pulled", f));
+    }
+    let value = if pulled.len() == 1 {
+        fetched_json(&pulled[0])
+    } else {
+        Value::Array(pulled.iter().map(fetched_json).collect())
+    };
+    ctx.printer.result(&text, &value)
+}
+
+/// `orca fetch`: the service path.
+pub(crate) async fn fetch(ctx: &Context, args: &FetchArgs) -> Result<(), Failure> {
+    let (store, observer) = ctx.artifact_store(&[&args.reference], Access::Service, None, true)?;
+    let fetched = store
+        .fetch(&args.reference, &args.operation, &args.output_dir)
+        .await
+        .map_err(|e| {
+            observer.clear();
+            Failure::from(e)
+        })?;
+    ctx.printer
+        .result(&fetched_text("Fetched", &fetched), &fetched_json(&fetched))
+}
+
+/// `orca copy`.
+pub(crate) async fn copy(ctx: &Context, args: &CopyArgs) -> Result<(), Failure> {
+    let (store, observer) = ctx.artifact_store(
+        &[&args.source, &args.destination],
+        Access::Terminal,
+        Some(args.concurrency),
+        true,
+    )?;
+    let copied = store
+        .copy(
+            &args.source,
+            &args.destination,
+            &CopyOptions::default().referrers(args.recursive),
+        )
+        .await
+        .map_err(|e| {
+            observer.clear();
+            Failure::from(e)
+        })?;
+    let digest = copied.digest.as_ref().map(ToString::to_string);
+    let text = format!(
+        "Copied {} => {}\nDigest: {}\nManifests: {}, blobs copied: {}, mounted: {}, skipped: {}, referrers: {}",
+        display_reference(&args.source),
+        display_reference(&args.destination),
+        digest.as_deref().unwrap_or("-"),
+        copied.manifests,
+        copied.blobs_copied,
+        copied.blobs_mounted,
+        copied.blobs_skipped,
+        copied.referrers,
+    );
+    ctx.printer.result(
+        &text,
+        &json!({
+            "source": args.source,
+            "destination": args.destination,
+            "digest": digest,
+            "manifests": copied.manifests,
+            "blobsCopied": copied.blobs_copied,
+            "blobsMounted": copied.blobs_mounted,
+            "blobsSkipped": copied.blobs_skipped,
+            "bytes": copied.bytes,
+            "referrers": copied.referrers,
+        }),
+    )
+}
+
+fn fetched_text(verb: &str, f: &Fetched) -> String {
+    let mut text = String::new();
+    for file in &f.files {
+        if file.kind == FileKind::File {
+            let _ = writeln!(text, "Downloaded {}", file.path.display());
+        }
+    }
+    let _ = writeln!(
+        text,
+        "{verb} {}\nArtifactType: {}\nDigest: {}",
+        f.reference,
+        f.artifact_type.as_deref().unwrap_or("-"),
+        f.digest
+    );
+    text
+}
+
+fn fetched_json(f: &Fetched) -> Value {
+    let files: Vec<Value> = f
+        .files
+        .iter()
+        .map(|file| {
+            json!({
+                "path": file.path,
+                "kind": match file.kind {
+                    FileKind::File => "file",
+                    FileKind::Directory => "directory",
+                    FileKind::Symlink => "symlink",
+                    FileKind::Hardlink => "hardlink",
+                    _ => "other",
+                },
+                "size": file.size,
+                "layer": file.layer.to_string(),
+            })
+        })
+        .collect();
+    json!({
+        "reference": f.reference.to_string(),
+        "digest": f.digest.to_string(),
+        "mediaType": f.manifest.media_type,
+        "artifactType": f.artifact_type,
+        "annotations": f.annotations,
+        "files": files,
+        "artifactBytes": f.artifact_bytes,
+        "writtenBytes": f.written_bytes,
+        "downloadedBytes": f.downloaded_bytes,
+        "cachedBytes": f.cached_bytes,
+        "manifestFromCache": f.manifest_from_cache,
+    })
+}
+
+/// ORAS's `REF:TAG1,TAG2`: the reference with its first tag, and the other tags.
+fn split_tags(reference: &str) -> Result<(String, Vec<String>), Failure> {
+    if reference.contains('@') {
+        return Ok((reference.to_owned(), Vec::new()));
+    }
+    let name_end = reference.rfind('/').map_or(0, |i| i + 1);
+    let Some(colon) = reference[name_end..].find(':').map(|i| i + name_end) else {
+        return Ok((reference.to_owned(), Vec::new()));
+    };
+    let mut tags = reference[colon + 1..].split(',');
+    let first = tags.next().unwrap_or_default();
+    let rest: Vec<String> = tags.map(str::to_owned).collect();
+    if first.is_empty() || rest.iter().any(String::is_empty) {
+        return Err(Failure::usage(format!("{reference:?}: empty tag")));
+    }
+    Ok((format!("{}:{first}", &reference[..colon]), rest))
+}
+
+/// ORAS's annotation file: `{"$manifest": {...}, "$config": {...}, "FILE": {...}}`.
+fn read_annotation_file(
+    path: &Path,
+) -> Result<BTreeMap<String, BTreeMap<String, String>>, Failure> {
+    let bytes =
+        std::fs::read(path).map_err(|e| Failure::io("reading the annotation file", path, &e))?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        Failure::usage(format!(
+            "{}: not an ORAS annotation file ({{\"$manifest\": {{\"key\": \"value\"}}, \"FILE\": {{...}}}}): {e}",
+            path.display()
+        ))
+    })
+}
+
+/// `sha256:0123456789ab`: enough of a digest to tell layers apart.
+fn short(digest: &str) -> &str {
+    let end = digest.find(':').map_or(0, |i| i + 1) + 12;
+    digest.get(..end).unwrap_or(digest)
+}
+
+/// A reference as given, for messages.
+fn display_reference(reference: &str) -> &str {
+    reference
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_split_like_oras() {
+        let (r, t) = split_tags("localhost:5000/a/b:v1,v2,latest").unwrap();
+        assert_eq!(r, "localhost:5000/a/b:v1");
+        assert_eq!(t, ["v2", "latest"]);
+        let (r, t) = split_tags("localhost:5000/a/b").unwrap();
+        assert_eq!(r, "localhost:5000/a/b");
+        assert!(t.is_empty());
+        let (r, t) = split_tags("localhost:5000/a@sha256:00").unwrap();
+        assert_eq!(r, "localhost:5000/a@sha256:00");
+        assert!(t.is_empty());
+        assert!(split_tags("localhost:5000/a:v1,").is_err());
+    }
+
+    #[test]
+    fn short_digests() {
+        assert_eq!(
+            short(&format!("sha256:{}", "a".repeat(64))),
+            "sha256:aaaaaaaaaaaa"
+        );
+        assert_eq!(short("x"), "x");
+    }
+}

@@ -1,0 +1,174 @@
+//! `login` and `logout`: docker's `config.json`, so docker, skopeo and ORAS share the login.
+
+use std::io::{IsTerminal, Read};
+use std::sync::Arc;
+
+use orca::auth::{Credential, IDENTITY_TOKEN_USER, Secret, StaticCredentials};
+use orca::credentials::DockerConfig;
+use orca::{ArtifactStore, Store, StoreRegistry};
+use serde_json::json;
+
+use crate::args::{LoginArgs, LogoutArgs};
+use crate::context::Context;
+use crate::exit::{Failure, chain};
+
+/// `host[:port]` from what a user may type (`https://myacr.azurecr.io/`).
+fn registry_name(input: &str) -> String {
+    let trimmed = input
+        .trim()
+        .trim_start_matches("https://")
+        .trim_start_matches("http://");
+    trimmed
+        .split('/')
+        .next()
+        .unwrap_or(trimmed)
+        .to_ascii_lowercase()
+}
+
+/// One line from stdin, without its line ending.
+fn read_stdin_secret(what: &str) -> Result<Secret, Failure> {
+    let mut stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        return Err(Failure::usage(format!(
+            "--{what}-stdin: stdin is a terminal; pipe the {what} in (echo \"$SECRET\" | orca login …)"
+        )));
+    }
+    let mut text = String::new();
+    stdin
+        .read_to_string(&mut text)
+        .map_err(|e| Failure::other(format!("reading the {what} from stdin: {e}")))?;
+    let line = text.lines().next().unwrap_or("").to_owned();
+    if line.is_empty() {
+        return Err(Failure::usage(format!("--{what}-stdin: stdin was empty")));
+    }
+    Ok(Secret::new(line))
+}
+
+/// The user name and secret `orca login` was given.
+fn credential(args: &LoginArgs) -> Result<(String, Secret), Failure> {
+    if let Some(token) = &args.identity_token {
+        return Ok((IDENTITY_TOKEN_USER.to_owned(), Secret::new(token.clone())));
+    }
+    if args.identity_token_stdin {
+        return Ok((
+            IDENTITY_TOKEN_USER.to_owned(),
+            read_stdin_secret("identity-token")?,
+        ));
+    }
+    let username = args.username.clone().ok_or_else(|| {
+        Failure::usage("give -u USER with -p PASSWORD or --password-stdin, or --identity-token")
+    })?;
+    let password = if let Some(p) = &args.password {
+        Secret::new(p.clone())
+    } else if args.password_stdin {
+        read_stdin_secret("password")?
+    } else {
+        return Err(Failure::usage(
+            "no password: give -p PASSWORD or --password-stdin (or --identity-token)",
+        ));
+    };
+    Ok((username, password))
+}
+
+/// Check the credential against the registry before storing it, as `docker login` does
+/// (`GET /v2/`, authenticating when asked). The secret stays in memory.
+async fn check(
+    ctx: &Context,
+    registry: &str,
+    username: &str,
+    secret: &Secret,
+) -> Result<(), Failure> {
+    let credential = Credential::from_username_secret(username, secret.clone());
+    let source = StaticCredentials::new().with(registry, credential);
+    let mut store = Store::new(registry)
+        .map_err(|e| Failure::usage(format!("login: {}", chain(&e))))?
+        .with_plain_http(ctx.global.plain_http);
+    if let Some(ca) = &ctx.global.ca_file {
+        store = store.with_ca_file(ca.clone());
+    }
+    let artifacts = ArtifactStore::builder(StoreRegistry::new().with(store))
+        .client_config(ctx.client_config(&[registry.to_owned()]))
+        .credential_source(Arc::new(source))
+        .build()?;
+    artifacts.check_registry(registry).await?;
+    Ok(())
+}
+
+/// `orca login`.
+pub(crate) async fn login(ctx: &Context, args: &LoginArgs) -> Result<(), Failure> {
+    let registry = registry_name(&args.registry);
+    if ctx.global.azure {
+        return Err(Failure::other(format!(
+            "login --azure is not available yet: the facade does not hand out the refresh token \
+             it exchanges; use --azure on each command instead (e.g. orca pull --azure {registry}/repo:tag), \
+             or log in with an ACR refresh token: orca login {registry} --identity-token-stdin"
+        )));
+    }
+    let path = ctx.docker_config_path().ok_or_else(|| {
+        Failure::usage("no docker config (HOME is not set): give --registry-config FILE")
+    })?;
+    let (username, secret) = credential(args)?;
+    check(ctx, &registry, &username, &secret).await?;
+    let stored = tokio::task::spawn_blocking({
+        let path = path.clone();
+        let registry = registry.clone();
+        move || DockerConfig::from_path(&path)?.store(&registry, &username, &secret)
+    })
+    .await
+    .map_err(|e| Failure::other(format!("saving the login: {e}")))?;
+    stored.map_err(|e| {
+        Failure::other(format!(
+            "saving the login in {}: {}",
+            path.display(),
+            chain(&e)
+        ))
+    })?;
+    ctx.printer.result(
+        "Login Succeeded",
+        &json!({"registry": registry, "configFile": path, "status": "Login Succeeded"}),
+    )
+}
+
+/// `orca logout`.
+pub(crate) fn logout(ctx: &Context, args: &LogoutArgs) -> Result<(), Failure> {
+    let registry = registry_name(&args.registry);
+    let path = ctx.docker_config_path().ok_or_else(|| {
+        Failure::usage("no docker config (HOME is not set): give --registry-config FILE")
+    })?;
+    let found = DockerConfig::from_path(&path)
+        .and_then(|mut config| {
+            let found = !matches!(config.lookup(&registry)?, Credential::Anonymous);
+            config.erase(&registry)?;
+            Ok(found)
+        })
+        .map_err(|e| {
+            Failure::other(format!(
+                "removing the login from {}: {}",
+                path.display(),
+                chain(&e)
+            ))
+        })?;
+    let text = if found {
+        format!("Removed login credentials for {registry}")
+    } else {
+        format!("Not logged in to {registry}")
+    };
+    ctx.printer.result(
+        &text,
+        &json!({"registry": registry, "configFile": path, "removed": found}),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_names_are_hosts() {
+        assert_eq!(
+            registry_name("https://MyACR.azurecr.io/"),
+            "myacr.azurecr.io"
+        );
+        assert_eq!(registry_name("localhost:5000"), "localhost:5000");
+    }
+}

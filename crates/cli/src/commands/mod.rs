@@ -1,0 +1,70 @@
+//! One module per group of commands; [`run`] dispatches.
+
+mod artifact;
+mod blob;
+mod demo;
+mod inspect;
+mod login;
+mod serve;
+mod stores;
+mod types;
+
+use crate::args::{
+    BlobCommand, CacheCommand, Cli, Command, CompletionArgs, ManifestCommand, RepoCommand,
+    StoreCommand,
+};
+use crate::context::Context;
+use crate::exit::Failure;
+use crate::output::Printer;
+
+/// Run the parsed command line.
+pub(crate) async fn run(cli: Cli, printer: Printer) -> Result<(), Failure> {
+    let Cli { global, command } = cli;
+    let ctx = Context::new(global, printer);
+    match &command {
+        Command::Login(args) => login::login(&ctx, args).await,
+        Command::Logout(args) => login::logout(&ctx, args),
+        Command::Push(args) => artifact::push(&ctx, args).await,
+        Command::Pull(args) => artifact::pull(&ctx, args).await,
+        Command::Fetch(args) => artifact::fetch(&ctx, args).await,
+        Command::Copy(args) => artifact::copy(&ctx, args).await,
+        Command::Tag(args) => inspect::tag(&ctx, args).await,
+        Command::Resolve(args) => inspect::resolve(&ctx, args).await,
+        Command::Repo(repo) => match &repo.command {
+            RepoCommand::Ls(args) => inspect::repo_ls(&ctx, args).await,
+            RepoCommand::Tags(args) => inspect::repo_tags(&ctx, args).await,
+        },
+        Command::Manifest(manifest) => match &manifest.command {
+            ManifestCommand::Fetch(args) => inspect::manifest_fetch(&ctx, args).await,
+            ManifestCommand::Delete(args) => inspect::manifest_delete(&ctx, args).await,
+        },
+        Command::Blob(blob) => match &blob.command {
+            BlobCommand::Fetch(args) => blob::fetch(&ctx, args).await,
+            BlobCommand::Delete(args) => blob::delete(&ctx, args).await,
+        },
+        Command::Discover(args) => inspect::discover(&ctx, args).await,
+        Command::Delete(args) => inspect::delete_artifact(&ctx, args).await,
+        Command::Store(store) => match &store.command {
+            StoreCommand::Add(args) => stores::add(&ctx, args),
+            StoreCommand::List => stores::list(&ctx),
+            StoreCommand::Remove(args) => stores::remove(&ctx, args),
+        },
+        Command::Cache(cache) => match &cache.command {
+            CacheCommand::Ls => stores::cache_ls(&ctx),
+            CacheCommand::Prune(args) => stores::cache_prune(&ctx, args),
+        },
+        Command::Serve(args) => serve::serve(&ctx, args).await,
+        Command::Demo(args) => demo::demo(&ctx, args).await,
+        Command::Completion(args) => {
+            completion(args);
+            Ok(())
+        }
+    }
+}
+
+/// `orca completion SHELL`: the script from `clap_complete`, which generates it from the
+/// same clap tree the binary parses with, so it never drifts from the real flags.
+fn completion(args: &CompletionArgs) {
+    let mut command = crate::command();
+    clap_complete::generate(args.shell, &mut command, "orca", &mut std::io::stdout());
+}

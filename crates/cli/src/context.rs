@@ -1,0 +1,278 @@
+//! What every command needs: the global flags turned into paths, a store registry, an
+//! [`ArtifactStore`], progress bars and the printer.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use orca::reference::Registry;
+use orca::{ArtifactStore, CacheOptions, ClientConfig, CredentialSource, StoreRegistry};
+
+use crate::args::Global;
+use crate::exit::{Failure, Kind};
+use crate::output::Printer;
+use crate::progress::Progress;
+use crate::transfer::ProgressObserver;
+
+/// How a command may use registries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    /// A person at a terminal: any registry, with the docker config's logins (or
+    /// `--azure`); registered stores keep their own settings.
+    Terminal,
+    /// The service path (`fetch`): registered stores only, their limits enforced.
+    Service,
+}
+
+/// The global flags and what is derived from them.
+#[derive(Debug)]
+pub(crate) struct Context {
+    pub(crate) global: Global,
+    pub(crate) printer: Printer,
+    pub(crate) progress: Progress,
+}
+
+impl Context {
+    pub(crate) fn new(global: Global, printer: Printer) -> Context {
+        let progress = Progress::new(!global.no_progress && !printer.json());
+        Context {
+            global,
+            printer,
+            progress,
+        }
+    }
+
+    /// The store-registry file: `--stores`, `$ORCA_STORES`, else `orca/stores.toml` under the
+    /// user's config directory.
+    pub(crate) fn stores_path(&self) -> Result<PathBuf, Failure> {
+        if let Some(path) = &self.global.stores {
+            return Ok(path.clone());
+        }
+        config_dir()
+            .map(|d| d.join("orca").join("stores.toml"))
+            .ok_or_else(|| {
+                Failure::usage(
+                    "no config directory (HOME is not set): give the store registry with --stores FILE or ORCA_STORES",
+                )
+            })
+    }
+
+    /// The store registry; empty when its file does not exist yet.
+    pub(crate) fn load_stores(&self) -> Result<StoreRegistry, Failure> {
+        let path = self.stores_path()?;
+        if !path.exists() {
+            return Ok(StoreRegistry::new());
+        }
+        StoreRegistry::load(&path).map_err(|e| {
+            Failure::other(format!(
+                "reading the store registry {}: {}",
+                path.display(),
+                crate::exit::chain(&e)
+            ))
+        })
+    }
+
+    /// The docker-style auth file: `--registry-config`, else `$DOCKER_CONFIG/config.json`,
+    /// else `~/.docker/config.json`.
+    pub(crate) fn docker_config_path(&self) -> Option<PathBuf> {
+        if let Some(path) = &self.global.registry_config {
+            return Some(path.clone());
+        }
+        if let Some(dir) = std::env::var_os("DOCKER_CONFIG").filter(|d| !d.is_empty()) {
+            return Some(PathBuf::from(dir).join("config.json"));
+        }
+        home_dir().map(|h| h.join(".docker").join("config.json"))
+    }
+
+    /// The content cache directory, unless `--no-cache`: `--cache`, else `orca/` under the
+    /// user's cache directory (`None` when there is none).
+    pub(crate) fn cache_dir(&self) -> Option<PathBuf> {
+        if self.global.no_cache {
+            return None;
+        }
+        if let Some(dir) = &self.global.cache {
+            return Some(dir.clone());
+        }
+        cache_dir().map(|d| d.join("orca"))
+    }
+
+    /// The credential source for registries that are not registered: `--azure`'s, else the
+    /// docker config.
+    fn terminal_credentials(&self) -> CredentialSource {
+        if self.global.azure {
+            crate::azure::credential_source()
+        } else {
+            CredentialSource::DockerConfig {
+                path: self.global.registry_config.clone(),
+            }
+        }
+    }
+
+    /// Client options from the global flags; `registries` are the registries the command
+    /// names, which `--plain-http` and `--insecure` apply to.
+    pub(crate) fn client_config(&self, registries: &[String]) -> ClientConfig {
+        let mut builder = ClientConfig::builder().use_native_roots(true);
+        if let Some(ca) = &self.global.ca_file {
+            builder = builder.root_certificate(ca.clone());
+        }
+        // A name that is not a registry is reported when the reference is parsed.
+        for registry in registries.iter().filter_map(|r| Registry::parse(r).ok()) {
+            if self.global.plain_http {
+                builder = builder.plain_http(registry.clone());
+            }
+            if self.global.insecure {
+                builder = builder.insecure_skip_verify(registry);
+            }
+        }
+        builder.build()
+    }
+
+    /// An [`ArtifactStore`] for a command that names `references` (whose registries get
+    /// `--plain-http`/`--insecure`), with progress bars and, when `cached`, the content
+    /// cache.
+    pub(crate) fn artifact_store(
+        &self,
+        references: &[&str],
+        access: Access,
+        concurrency: Option<u16>,
+        cached: bool,
+    ) -> Result<(ArtifactStore, Arc<ProgressObserver>), Failure> {
+        let mut stores = self.load_stores()?;
+        let registries: Vec<String> = references.iter().filter_map(|r| registry_of(r)).collect();
+        if access == Access::Terminal && self.global.azure {
+            // `--azure` overrides a registered store's credentials for this command.
+            for registry in &registries {
+                if let Some(store) = stores.get(registry).cloned() {
+                    stores.add(store.with_credentials(self.terminal_credentials()));
+                }
+            }
+        }
+        let observer = Arc::new(ProgressObserver::new(self.progress.clone()));
+        let mut builder = ArtifactStore::builder(stores)
+            .client_config(self.client_config(&registries))
+            .observer(observer.clone());
+        if let Some(n) = concurrency {
+            builder = builder.concurrency(usize::from(n));
+        }
+        if access == Access::Terminal {
+            builder = builder.allow_unregistered(self.terminal_credentials());
+        }
+        if cached && let Some(dir) = self.cache_dir() {
+            builder = builder.cache(dir, CacheOptions::default());
+        }
+        let store = builder.build().map_err(Failure::from)?;
+        Ok((store, observer))
+    }
+}
+
+/// The registry part of a reference-like argument (`host[:port]/...`), when it has one.
+pub(crate) fn registry_of(reference: &str) -> Option<String> {
+    let first = reference.split('/').next()?;
+    let first = first.split('@').next()?;
+    let looks_like_host = first.contains('.') || first.contains(':') || first == "localhost";
+    looks_like_host.then(|| first.to_owned())
+}
+
+/// The user's home directory.
+pub(crate) fn home_dir() -> Option<PathBuf> {
+    let var = if cfg!(windows) { "USERPROFILE" } else { "HOME" };
+    std::env::var_os(var)
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from)
+}
+
+/// The user's config directory: `$XDG_CONFIG_HOME` or `~/.config` (`%APPDATA%` on
+/// Windows, `~/Library/Application Support` on macOS).
+fn config_dir() -> Option<PathBuf> {
+    if cfg!(windows) {
+        return std::env::var_os("APPDATA").map(PathBuf::from);
+    }
+    if let Some(dir) = std::env::var_os("XDG_CONFIG_HOME").filter(|d| Path::new(d).is_absolute()) {
+        return Some(PathBuf::from(dir));
+    }
+    let home = home_dir()?;
+    Some(if cfg!(target_os = "macos") {
+        home.join("Library").join("Application Support")
+    } else {
+        home.join(".config")
+    })
+}
+
+/// The user's cache directory: `$XDG_CACHE_HOME` or `~/.cache` (`%LOCALAPPDATA%` on
+/// Windows, `~/Library/Caches` on macOS).
+fn cache_dir() -> Option<PathBuf> {
+    if cfg!(windows) {
+        return std::env::var_os("LOCALAPPDATA").map(PathBuf::from);
+    }
+    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|d| Path::new(d).is_absolute()) {
+        return Some(PathBuf::from(dir));
+    }
+    let home = home_dir()?;
+    Some(if cfg!(target_os = "macos") {
+        home.join("Library").join("Caches")
+    } else {
+        home.join(".cache")
+    })
+}
+
+impl From<orca::Error> for Failure {
+    fn from(e: orca::Error) -> Failure {
+        let kind = match &e {
+            orca::Error::ArtifactNotFound { .. } => Kind::NotFound,
+            orca::Error::Unauthorized { .. } => Kind::Unauthorized,
+            orca::Error::TooLargeArtifacts { .. } => Kind::TooLarge,
+            orca::Error::ArtifactStoreIsNotRegistered { .. } => Kind::NotRegistered,
+            orca::Error::FailedToConnectToArtifactStore { .. } => Kind::Unreachable,
+            orca::Error::InvalidReference { .. } => Kind::Usage,
+            _ => Kind::Failure,
+        };
+        Failure {
+            code: e.code().to_owned(),
+            http_status: e.http_status(),
+            message: e.full_message(),
+            kind,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registries_of_references() {
+        assert_eq!(
+            registry_of("localhost:5000/a/b:v1").as_deref(),
+            Some("localhost:5000")
+        );
+        assert_eq!(
+            registry_of("myacr.azurecr.io/a@sha256:00").as_deref(),
+            Some("myacr.azurecr.io")
+        );
+        assert_eq!(
+            registry_of("myacr.azurecr.io").as_deref(),
+            Some("myacr.azurecr.io")
+        );
+        assert_eq!(registry_of("localhost").as_deref(), Some("localhost"));
+        assert_eq!(registry_of("library/nginx"), None);
+        assert_eq!(registry_of("nginx"), None);
+    }
+
+    #[test]
+    fn facade_errors_keep_their_code_and_status() {
+        let e = orca::Error::TooLargeArtifacts {
+            reference: "r".into(),
+            operation: "op".into(),
+            size: 10,
+            limit: 5,
+        };
+        let f = Failure::from(e);
+        assert_eq!(f.code, "TooLargeArtifacts");
+        assert_eq!(f.http_status, 400);
+        assert_eq!(f.kind, Kind::TooLarge);
+        let e = orca::Error::ArtifactStoreIsNotRegistered {
+            reference: "r".into(),
+            registry: None,
+        };
+        assert_eq!(Failure::from(e).kind, Kind::NotRegistered);
+    }
+}

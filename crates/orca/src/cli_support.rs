@@ -1,0 +1,147 @@
+//! What the `orca` command line needs beyond the service calls: blobs addressed by digest
+//! (`orca blob fetch|delete`) and a login check (`orca login`).
+//!
+//! Added by the CLI (crates/cli) in its own file, so the facade's own modules stay as
+//! their author wrote them.
+
+use futures_util::StreamExt;
+use orca_manifest::{Descriptor, Digest};
+use orca_reference::Reference;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+
+use crate::artifact_store::{pinned_digest, remote};
+use crate::error::from_distribution;
+use crate::observer::{Direction, Event, TransferOutcome};
+use crate::{ArtifactStore, Error};
+
+/// The media type reported for a blob whose manifest is not known.
+const OCTET_STREAM: &str = "application/octet-stream";
+
+impl ArtifactStore {
+    /// The reference and digest of a blob argument `registry/repository@digest`.
+    fn blob_reference(&self, reference: &str) -> Result<(Reference, Digest), Error> {
+        let (parsed, _) = self.locate(reference)?;
+        let digest = pinned_digest(&parsed).ok_or_else(|| Error::InvalidArgument {
+            message: format!("{reference}: a blob is named by REGISTRY/REPOSITORY@DIGEST"),
+            source: None,
+        })?;
+        Ok((parsed, digest))
+    }
+
+    /// The descriptor of the blob `reference` names (`registry/repository@digest`): one
+    /// `HEAD`; the media type is `application/octet-stream` (a blob has none of its own).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidArgument`] when the reference has no digest,
+    /// [`Error::ArtifactNotFound`] when the registry has no such blob, and the registry's
+    /// errors.
+    pub async fn blob_descriptor(&self, reference: &str) -> Result<Descriptor, Error> {
+        let (parsed, digest) = self.blob_reference(reference)?;
+        let size = self
+            .inner
+            .client
+            .blob_exists(&parsed, &digest)
+            .await
+            .map_err(|e| remote(&parsed, e))?
+            .ok_or_else(|| Error::ArtifactNotFound {
+                reference: reference.to_owned(),
+                source: None,
+            })?;
+        Ok(Descriptor::new(OCTET_STREAM, digest, size))
+    }
+
+    /// Stream the blob `reference` names (`registry/repository@digest`) into `writer`,
+    /// its size and digest verified as the bytes arrive; progress goes to the observer.
+    /// Returns its descriptor.
+    ///
+    /// # Errors
+    ///
+    /// As [`ArtifactStore::blob_descriptor`]; [`Error::DigestMismatch`] when the bytes do
+    /// not match (what was written before the check failed stays written: write to a
+    /// temporary file and rename it on success); [`Error::Internal`] when `writer` fails.
+    pub async fn fetch_blob_to<W: AsyncWrite + Unpin>(
+        &self,
+        reference: &str,
+        writer: &mut W,
+    ) -> Result<Descriptor, Error> {
+        let descriptor = self.blob_descriptor(reference).await?;
+        let (parsed, _) = self.blob_reference(reference)?;
+        let observer = self.inner.observer.clone();
+        let event = |e: Event| {
+            if let Some(o) = &observer {
+                o.on_event(&e);
+            }
+        };
+        event(Event::TransferStarted {
+            direction: Direction::Download,
+            descriptor: descriptor.clone(),
+        });
+        let mut stream = self
+            .inner
+            .client
+            .fetch_blob(&parsed, &descriptor)
+            .await
+            .map_err(|e| remote(&parsed, e))?;
+        while let Some(piece) = stream.next().await {
+            let piece = piece.map_err(|e| remote(&parsed, e))?;
+            writer
+                .write_all(&piece)
+                .await
+                .map_err(|e| Error::Internal {
+                    message: format!("{reference}: writing the blob"),
+                    source: Some(Box::new(e)),
+                })?;
+            event(Event::Progress {
+                direction: Direction::Download,
+                digest: descriptor.digest.clone(),
+                bytes: piece.len() as u64,
+            });
+        }
+        writer.flush().await.map_err(|e| Error::Internal {
+            message: format!("{reference}: writing the blob"),
+            source: Some(Box::new(e)),
+        })?;
+        event(Event::TransferFinished {
+            direction: Direction::Download,
+            descriptor: descriptor.clone(),
+            outcome: TransferOutcome::Transferred,
+        });
+        Ok(descriptor)
+    }
+
+    /// Delete the blob `reference` names (`registry/repository@digest`). Returns its
+    /// digest.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidArgument`] when the reference has no digest or the registry does not
+    /// allow deletes, [`Error::ArtifactNotFound`], and the registry's errors.
+    pub async fn delete_blob(&self, reference: &str) -> Result<Digest, Error> {
+        let (parsed, digest) = self.blob_reference(reference)?;
+        self.inner
+            .client
+            .delete_blob(&parsed, &digest)
+            .await
+            .map_err(|e| remote(&parsed, e))?;
+        Ok(digest)
+    }
+
+    /// Check that `registry` (`host[:port]`) answers the distribution API and accepts this
+    /// store's credentials for it (`GET /v2/`, authenticating when asked).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unauthorized`] when the credentials are refused,
+    /// [`Error::FailedToConnectToArtifactStore`], and the registry's errors.
+    pub async fn check_registry(&self, registry: &str) -> Result<(), Error> {
+        let (parsed, _) = self.locate(&format!("{registry}/orca-login-check"))?;
+        self.inner
+            .client
+            .ping(registry)
+            .await
+            // Named by the registry alone: the placeholder repository used to find the
+            // store is not something the user asked for.
+            .map_err(|e| from_distribution(registry, parsed.registry(), e))
+    }
+}

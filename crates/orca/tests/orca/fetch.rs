@@ -1,0 +1,407 @@
+//! Fetch and push with ORAS semantics; atomic placement.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use orca::manifest::{Descriptor, annotations, media_types};
+use orca::{BlobOptions, ConfigStyle, FetchOptions, FileSpec, PushOptions};
+use orca_mock_registry::Fault;
+
+use crate::support::{env, names, push_raw, sample_folder, tree};
+
+#[tokio::test]
+async fn a_pushed_folder_and_file_come_back_by_tag_and_by_digest() {
+    let env = env().await;
+    let folder = sample_folder(env.dir.path());
+    let readme = env.dir.path().join("README.txt");
+    std::fs::write(&readme, "read me\n").unwrap();
+    let reference = env.reference("configs/anonymization:default");
+    let pushed = env
+        .store
+        .push_files(
+            &reference,
+            &[
+                FileSpec::new(&folder),
+                FileSpec::parse(&format!("{}:text/plain", readme.display())).unwrap(),
+            ],
+            &PushOptions::default()
+                .artifact_type("application/vnd.microsoft.health.anonymization.v1")
+                .annotation("org.opencontainers.image.description", "de-id rules"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(pushed.layers.len(), 2);
+    assert_eq!(
+        pushed.layers[0].annotation(annotations::ORAS_CONTENT_UNPACK),
+        Some("true")
+    );
+    assert_eq!(pushed.layers[1].media_type, "text/plain");
+    assert_eq!(pushed.reference.tag(), Some("default"));
+
+    let dest = env.dir.path().join("out");
+    let fetched = env
+        .store
+        .fetch(&reference, "anonymization", &dest)
+        .await
+        .unwrap();
+    assert_eq!(fetched.digest, pushed.digest);
+    assert_eq!(
+        fetched.artifact_type.as_deref(),
+        Some("application/vnd.microsoft.health.anonymization.v1")
+    );
+    assert_eq!(tree(&dest.join("anonymization")), tree(&folder));
+    assert_eq!(
+        std::fs::read(dest.join("README.txt")).unwrap(),
+        b"read me\n"
+    );
+    assert_eq!(
+        fetched.artifact_bytes,
+        pushed.layers.iter().map(|l| l.size).sum::<u64>()
+    );
+    assert_eq!(fetched.downloaded_bytes, fetched.artifact_bytes);
+    let paths: Vec<String> = fetched
+        .files
+        .iter()
+        .map(|f| f.path.to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        paths.contains(&"anonymization/rules/patient.json".to_owned()),
+        "{paths:?}"
+    );
+    assert!(paths.contains(&"README.txt".to_owned()), "{paths:?}");
+    assert_eq!(
+        names(env.dir.path()),
+        ["README.txt", "anonymization", "out"]
+    );
+
+    // By digest, into an existing destination: replaced whole.
+    std::fs::write(dest.join("stale.txt"), "old").unwrap();
+    let by_digest = format!(
+        "{}/configs/anonymization@{}",
+        env.mock.host(),
+        pushed.digest
+    );
+    let again = env
+        .store
+        .fetch(&by_digest, "anonymization", &dest)
+        .await
+        .unwrap();
+    assert_eq!(again.digest, pushed.digest);
+    assert!(!dest.join("stale.txt").exists());
+    assert_eq!(tree(&dest.join("anonymization")), tree(&folder));
+
+    // No tag and no digest means latest.
+    env.store
+        .push_dir(
+            &env.reference("configs/plain"),
+            &folder,
+            &PushOptions::default(),
+        )
+        .await
+        .unwrap();
+    let latest = env
+        .store
+        .fetch(
+            &env.reference("configs/plain"),
+            "x",
+            &env.dir.path().join("latest"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(latest.reference.tag(), Some("latest"));
+    assert_eq!(
+        names(env.dir.path()),
+        ["README.txt", "anonymization", "latest", "out"]
+    );
+}
+
+#[tokio::test]
+async fn merge_mode_writes_beside_what_is_there() {
+    let env = env().await;
+    let file = env.dir.path().join("a.txt");
+    std::fs::write(&file, "A").unwrap();
+    let reference = env.reference("m/files:1");
+    env.store
+        .push_files(&reference, &[FileSpec::new(&file)], &PushOptions::default())
+        .await
+        .unwrap();
+    let dest = env.dir.path().join("dest");
+    std::fs::create_dir(&dest).unwrap();
+    std::fs::write(dest.join("mine.txt"), "keep").unwrap();
+    env.store
+        .fetch_with(
+            &reference,
+            "x",
+            &dest,
+            &FetchOptions::default().merge_into_dest(true),
+        )
+        .await
+        .unwrap();
+    assert_eq!(names(&dest), ["a.txt", "mine.txt"]);
+    // A destination that is a file is refused and left alone.
+    let file_dest = env.dir.path().join("plain-file");
+    std::fs::write(&file_dest, "keep").unwrap();
+    let error = env
+        .store
+        .fetch(&reference, "x", &file_dest)
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), "InvalidArgument");
+    assert_eq!(std::fs::read(&file_dest).unwrap(), b"keep");
+}
+
+#[tokio::test]
+async fn what_older_oras_and_the_python_package_push_is_read() {
+    let env = env().await;
+    let folder = sample_folder(env.dir.path());
+    // Older ORAS: config application/vnd.unknown.config.v1+json of size 0, folder layer
+    // with the io.deis annotations, no artifactType.
+    let legacy = env.reference("oras/legacy:1.0");
+    let pushed = env
+        .store
+        .push_dir(
+            &legacy,
+            &folder,
+            &PushOptions::default().config(ConfigStyle::Legacy),
+        )
+        .await
+        .unwrap();
+    let manifest = env.store.fetch_manifest(&legacy).await.unwrap();
+    let config = manifest.manifest.config().unwrap();
+    assert_eq!(config.media_type, media_types::ORAS_UNKNOWN_CONFIG);
+    assert_eq!(config.size, 0);
+    assert!(!String::from_utf8_lossy(&manifest.bytes).contains("artifactType"));
+    let out = env.dir.path().join("legacy");
+    let fetched = env
+        .store
+        .fetch(&legacy, "anonymization", &out)
+        .await
+        .unwrap();
+    assert_eq!(fetched.digest, pushed.digest);
+    assert_eq!(tree(&out.join("anonymization")), tree(&folder));
+
+    // The Python `oras` package: a titled tar+gzip layer without the unpack annotations.
+    let mut packed = Vec::new();
+    let described =
+        orca::unpack::pack_dir(&folder, &mut packed, &orca::unpack::PackOptions::default())
+            .unwrap();
+    let layer = Descriptor::new(
+        described.media_type.clone(),
+        described.digest.clone(),
+        described.size,
+    )
+    .with_annotation(annotations::TITLE, "anonymization");
+    let python = env.reference("oras/python:1");
+    push_raw(
+        env.mock.host(),
+        &python,
+        (
+            Descriptor::for_bytes(media_types::ORAS_UNKNOWN_CONFIG, b"{}"),
+            Bytes::from_static(b"{}"),
+        ),
+        vec![(layer, Bytes::from(packed))],
+        None,
+    )
+    .await;
+    // By default it is one file named by its title (ORAS CLI semantics) ...
+    let as_file = env.dir.path().join("python-file");
+    env.store.fetch(&python, "x", &as_file).await.unwrap();
+    assert!(as_file.join("anonymization").is_file());
+    // ... and with unpack_all it is the folder.
+    let as_folder = env.dir.path().join("python-folder");
+    env.store
+        .fetch_with(
+            &python,
+            "x",
+            &as_folder,
+            &FetchOptions::default().unpack_all(true),
+        )
+        .await
+        .unwrap();
+    assert_eq!(tree(&as_folder.join("anonymization")), tree(&folder));
+}
+
+#[tokio::test]
+async fn path_escaping_titles_are_refused_before_any_blob_is_requested() {
+    let env = env().await;
+    for (i, title) in ["../evil", "/etc/passwd", "a/../../b", ""]
+        .iter()
+        .enumerate()
+    {
+        let reference = env.reference(&format!("hostile/title:{i}"));
+        env.store
+            .push_blob(
+                &reference,
+                Bytes::from_static(b"owned"),
+                &BlobOptions::new("application/vnd.test").title(*title),
+            )
+            .await
+            .unwrap();
+        env.mock.clear_requests();
+        let dest = env.dir.path().join(format!("dest{i}"));
+        let error = env.store.fetch(&reference, "x", &dest).await.unwrap_err();
+        assert_eq!(error.code(), "UnsafeArtifactContent", "{title}: {error}");
+        assert_eq!(error.http_status(), 400);
+        assert_eq!(env.blob_reads(), 0, "{title}");
+        assert!(!dest.exists());
+    }
+    assert!(!env.dir.path().join("evil").exists());
+    assert_eq!(names(env.dir.path()), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_failed_fetch_leaves_the_destination_as_it_was() {
+    let env = env().await;
+    let folder = sample_folder(env.dir.path());
+    // Incompressible, so the layer arrives in many pieces and the corruption breaks the
+    // extraction long before the stream's end reveals the digest mismatch.
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let noise: Vec<u8> = (0..2 << 20)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state.to_le_bytes()[0]
+        })
+        .collect();
+    std::fs::write(folder.join("noise.bin"), noise).unwrap();
+    let reference = env.reference("configs/app:1");
+    env.store
+        .push_dir(&reference, &folder, &PushOptions::default())
+        .await
+        .unwrap();
+    let dest = env.dir.path().join("dest");
+    std::fs::create_dir(&dest).unwrap();
+    std::fs::write(dest.join("old.json"), "old").unwrap();
+    env.mock.faults().add(Fault::corrupt_blobs());
+    let error = env.store.fetch(&reference, "x", &dest).await.unwrap_err();
+    assert_eq!(error.code(), "DigestMismatch", "{}", error.full_message());
+    assert_eq!(error.http_status(), 502);
+    assert_eq!(names(&dest), ["old.json"]);
+    assert_eq!(names(env.dir.path()), ["anonymization", "dest"]);
+}
+
+#[tokio::test]
+async fn an_interrupted_fetch_leaves_the_destination_as_it_was() {
+    let env = env().await;
+    let blob = Bytes::from(vec![7u8; 256 * 1024]);
+    let reference = env.reference("slow/blob:1");
+    env.store
+        .push_blob(
+            &reference,
+            blob,
+            &BlobOptions::new("application/vnd.test").title("big.bin"),
+        )
+        .await
+        .unwrap();
+    env.mock.faults().add(Fault::throttle(64 * 1024));
+    let dest = env.dir.path().join("dest");
+    std::fs::create_dir(&dest).unwrap();
+    std::fs::write(dest.join("old.json"), "old").unwrap();
+    // Dropped after a moment: about a quarter of the blob has arrived.
+    let interrupted = tokio::time::timeout(
+        Duration::from_millis(800),
+        env.store.fetch(&reference, "x", &dest),
+    )
+    .await;
+    assert!(interrupted.is_err(), "the fetch should still be running");
+    // The writer notices its input is gone and removes the staging directory; bounded wait.
+    for _ in 0..100 {
+        if names(env.dir.path()) == ["dest"] {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(names(env.dir.path()), ["dest"]);
+    assert_eq!(names(&dest), ["old.json"]);
+}
+
+#[tokio::test]
+async fn push_blob_skips_what_the_registry_has_and_refers_to_a_subject() {
+    let env = env().await;
+    let content = Bytes::from_static(b"{\"snapshot\":42}");
+    let options = BlobOptions::new("application/vnd.example.snapshot.v1+json")
+        .media_type("application/json")
+        .annotation("org.opencontainers.image.revision", "42");
+    let first = env
+        .store
+        .push_blob(
+            &env.reference("snapshots/ctl:r42"),
+            content.clone(),
+            &options,
+        )
+        .await
+        .unwrap();
+    assert_eq!(first.skipped_blobs, 0);
+    assert!(first.uploaded_bytes >= content.len() as u64);
+    let second = env
+        .store
+        .push_blob(&env.reference("snapshots/ctl:r42-again"), content, &options)
+        .await
+        .unwrap();
+    assert_eq!(second.skipped_blobs, 2, "layer and config exist");
+    assert_eq!(second.uploaded_bytes, 0);
+    assert_eq!(second.digest, first.digest);
+
+    let signature = env
+        .store
+        .push_blob(
+            &env.reference("snapshots/ctl:sig"),
+            Bytes::from_static(b"signed"),
+            &BlobOptions::new("application/vnd.example.signature").subject(first.digest.as_str()),
+        )
+        .await
+        .unwrap();
+    let referrers = env
+        .store
+        .referrers(&env.reference("snapshots/ctl:r42"), None)
+        .await
+        .unwrap();
+    assert_eq!(referrers.subject, first.digest);
+    assert_eq!(referrers.manifests.len(), 1);
+    assert_eq!(referrers.manifests[0].digest, signature.digest);
+    assert_eq!(
+        referrers.manifests[0].artifact_type.as_deref(),
+        Some("application/vnd.example.signature")
+    );
+    let filtered = env
+        .store
+        .referrers(
+            &env.reference("snapshots/ctl:r42"),
+            Some("application/vnd.other"),
+        )
+        .await
+        .unwrap();
+    assert!(filtered.manifests.is_empty());
+
+    let mut tags = env
+        .store
+        .tags(&env.reference("snapshots/ctl"))
+        .await
+        .unwrap();
+    tags.sort();
+    assert_eq!(tags, ["r42", "r42-again", "sig"]);
+    env.store
+        .tag(&env.reference("snapshots/ctl:r42"), &["stable"])
+        .await
+        .unwrap();
+    let resolved = env
+        .store
+        .resolve(&env.reference("snapshots/ctl:stable"))
+        .await
+        .unwrap();
+    assert_eq!(resolved.digest, first.digest);
+    let catalog = env.store.catalog(env.mock.host()).await.unwrap();
+    assert_eq!(catalog, ["snapshots/ctl"]);
+    let deleted = env
+        .store
+        .delete(&env.reference("snapshots/ctl:sig"))
+        .await
+        .unwrap();
+    assert_eq!(deleted, signature.digest);
+    let gone = env
+        .store
+        .resolve(&format!("{}@{deleted}", env.reference("snapshots/ctl")))
+        .await;
+    assert_eq!(gone.unwrap_err().code(), "ArtifactNotFound");
+}

@@ -1,0 +1,632 @@
+//! The local content cache: an OCI image layout directory.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use orca_manifest::{Descriptor, Digest, Hasher, Manifest, media_types};
+use serde::{Deserialize, Serialize};
+
+use crate::Error;
+
+/// The annotation orca writes on its `index.json` entries: the bytes the entry keeps
+/// alive (manifest, config, layers), for the size bound.
+pub const SIZE_ANNOTATION: &str = "dev.orca.cache.size";
+
+/// Blobs no entry uses are removed by eviction only when older than this, so that a blob
+/// another process has just written for an entry it is about to add survives.
+const ORPHAN_GRACE: Duration = Duration::from_secs(600);
+
+const LOCK_FILE: &str = ".orca.lock";
+
+/// The annotation `index.json` entries carry to name them (`oci:DIR:<name>` in skopeo).
+pub const REF_NAME_ANNOTATION: &str = "org.opencontainers.image.ref.name";
+
+/// Knobs of a [`ContentCache`].
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct CacheOptions {
+    /// The most bytes of blobs kept; least recently used artifacts are evicted beyond it.
+    /// `None` means unbounded.
+    pub max_bytes: Option<u64>,
+}
+
+impl Default for CacheOptions {
+    fn default() -> CacheOptions {
+        CacheOptions {
+            max_bytes: Some(1 << 30),
+        }
+    }
+}
+
+impl CacheOptions {
+    /// Bound the cache to `bytes` (builder style); `None` means unbounded.
+    #[must_use]
+    pub fn with_max_bytes(mut self, bytes: Option<u64>) -> CacheOptions {
+        self.max_bytes = bytes;
+        self
+    }
+}
+
+/// One entry of `index.json`: a manifest kept in the cache, under a name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CacheEntry {
+    /// The name (`org.opencontainers.image.ref.name`): the full reference it was fetched
+    /// as, such as `myacr.azurecr.io/configs/anonymization:default`.
+    pub name: String,
+    /// The manifest's descriptor.
+    pub descriptor: Descriptor,
+}
+
+/// What the cache holds.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CacheStats {
+    /// Blobs stored (manifests included).
+    pub blobs: u64,
+    /// Their total size.
+    pub bytes: u64,
+    /// Entries in `index.json`.
+    pub entries: u64,
+}
+
+/// A content cache in an [OCI image layout] directory.
+///
+/// Layout: `oci-layout` (`{"imageLayoutVersion":"1.0.0"}`), `index.json` (an image index
+/// whose entries name the manifests fetched, annotated with
+/// [`REF_NAME_ANNOTATION`]), `blobs/<algorithm>/<encoded>`; plus `.orca.lock`, the lock
+/// file (other tools ignore it). Read it with `skopeo copy oci:DIR:<name> …`.
+///
+/// # Concurrency
+///
+/// Several processes may use one directory at once. Blobs are written to a temporary
+/// file in `blobs/<algorithm>/`, verified, and renamed into place (a reader sees a whole
+/// blob or none); `index.json` is read-modified-written under an exclusive `flock` on
+/// `.orca.lock`, and replaced by rename. Eviction takes the same lock.
+///
+/// # Eviction
+///
+/// Each `index.json` entry records the bytes it keeps alive. When
+/// [`ContentCache::add_entry`] takes the total of distinct entries over
+/// [`CacheOptions::max_bytes`], the least recently used entries (by their manifest blob's
+/// modification time, which [`ContentCache::touch`] sets on every use) are removed with
+/// the blobs no remaining entry reaches; blobs no entry names are removed then too once
+/// older than ten minutes (younger ones may belong to a fetch in progress elsewhere).
+///
+/// [OCI image layout]: https://github.com/opencontainers/image-spec/blob/main/image-layout.md
+#[derive(Clone, Debug)]
+pub struct ContentCache {
+    root: PathBuf,
+    options: CacheOptions,
+}
+
+/// A blob being written into the cache: hashed and counted as it is written, moved into
+/// place by [`BlobWriter::commit`] only when its digest and size match. Dropped without
+/// a commit, it leaves nothing behind.
+pub struct BlobWriter {
+    file: tempfile::NamedTempFile,
+    expected: Descriptor,
+    target: PathBuf,
+    hasher: Hasher,
+    written: u64,
+}
+
+impl std::fmt::Debug for BlobWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlobWriter")
+            .field("expected", &self.expected.digest)
+            .field("written", &self.written)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct IndexFile {
+    schema_version: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    media_type: Option<String>,
+    #[serde(default)]
+    manifests: Vec<Descriptor>,
+    #[serde(flatten)]
+    other: BTreeMap<String, serde_json::Value>,
+}
+
+impl IndexFile {
+    fn empty() -> IndexFile {
+        IndexFile {
+            schema_version: 2,
+            media_type: Some(media_types::OCI_IMAGE_INDEX.to_owned()),
+            manifests: Vec::new(),
+            other: BTreeMap::new(),
+        }
+    }
+}
+
+/// An exclusive `flock` on the cache's lock file, released when dropped.
+struct LockGuard {
+    _file: File,
+}
+
+impl ContentCache {
+    /// Open (creating when missing) the cache at `root`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when the directory cannot be created, [`Error::CorruptCache`] when
+    /// `oci-layout` is not an image layout this crate can use.
+    pub fn open(root: impl Into<PathBuf>, options: CacheOptions) -> Result<ContentCache, Error> {
+        let root = root.into();
+        fs::create_dir_all(root.join("blobs")).map_err(|e| Error::io("create", &root, e))?;
+        let cache = ContentCache { root, options };
+        let layout = cache.root.join("oci-layout");
+        match fs::read(&layout) {
+            Ok(bytes) => {
+                let value: serde_json::Value =
+                    serde_json::from_slice(&bytes).map_err(|e| Error::CorruptCache {
+                        path: layout.clone(),
+                        message: e.to_string(),
+                    })?;
+                if value
+                    .get("imageLayoutVersion")
+                    .and_then(|v| v.as_str())
+                    .is_none()
+                {
+                    return Err(Error::CorruptCache {
+                        path: layout,
+                        message: "no imageLayoutVersion".to_owned(),
+                    });
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let text = format!(
+                    "{{\"imageLayoutVersion\":\"{}\"}}",
+                    media_types::OCI_LAYOUT_VERSION
+                );
+                cache.write_atomically(&layout, text.as_bytes())?;
+            }
+            Err(e) => return Err(Error::io("read", layout, e)),
+        }
+        if !cache.index_path().exists() {
+            let _lock = cache.lock()?;
+            if !cache.index_path().exists() {
+                cache.write_index(&IndexFile::empty())?;
+            }
+        }
+        Ok(cache)
+    }
+
+    /// The cache directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The options it was opened with.
+    pub fn options(&self) -> &CacheOptions {
+        &self.options
+    }
+
+    /// Where the blob `digest` lives (whether or not it is there).
+    pub fn blob_path(&self, digest: &Digest) -> PathBuf {
+        self.root
+            .join("blobs")
+            .join(digest.algorithm_str())
+            .join(digest.encoded())
+    }
+
+    /// The size of the blob `digest` when it is cached.
+    pub fn contains(&self, digest: &Digest) -> Option<u64> {
+        fs::metadata(self.blob_path(digest)).ok().map(|m| m.len())
+    }
+
+    /// Open the blob `digest` for reading, recording the access for eviction; `None`
+    /// when it is not cached.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when it exists but cannot be opened.
+    pub fn open_blob(&self, digest: &Digest) -> Result<Option<File>, Error> {
+        let path = self.blob_path(digest);
+        match File::open(&path) {
+            Ok(file) => Ok(Some(file)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io("open", path, e)),
+        }
+    }
+
+    /// Record that the manifest `digest` was used now (for least-recently-used eviction).
+    pub fn touch(&self, digest: &Digest) {
+        let path = self.blob_path(digest);
+        if let Ok(file) = File::options().append(true).open(&path) {
+            // Best effort: a read-only cache still serves, it just evicts by write time.
+            let _ = file.set_modified(SystemTime::now());
+        }
+    }
+
+    /// Read a (small) blob whole, verifying its digest; `None` when it is not cached.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::CacheVerification`] when the file does not hash to `digest` (it is then
+    /// removed), [`Error::Io`] when it cannot be read.
+    pub fn read_blob(&self, digest: &Digest) -> Result<Option<Vec<u8>>, Error> {
+        let path = self.blob_path(digest);
+        let bytes = match fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io("read", path, e)),
+        };
+        if let Err(e) = digest.verify(&bytes) {
+            let _ = fs::remove_file(&path);
+            return Err(Error::CacheVerification {
+                expected: digest.to_string(),
+                problem: e.to_string(),
+            });
+        }
+        Ok(Some(bytes))
+    }
+
+    /// Start writing the blob `expected` describes.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when the temporary file cannot be created,
+    /// [`Error::CacheVerification`] for a digest algorithm that cannot be computed.
+    pub fn blob_writer(&self, expected: &Descriptor) -> Result<BlobWriter, Error> {
+        let hasher =
+            Hasher::new(&expected.digest.algorithm()).map_err(|e| Error::CacheVerification {
+                expected: expected.digest.to_string(),
+                problem: e.to_string(),
+            })?;
+        let dir = self
+            .root
+            .join("blobs")
+            .join(expected.digest.algorithm_str());
+        fs::create_dir_all(&dir).map_err(|e| Error::io("create", &dir, e))?;
+        let file = tempfile::Builder::new()
+            .prefix(".orca-tmp-")
+            .tempfile_in(&dir)
+            .map_err(|e| Error::io("create a temporary file in", &dir, e))?;
+        Ok(BlobWriter {
+            file,
+            expected: expected.clone(),
+            target: self.blob_path(&expected.digest),
+            hasher,
+            written: 0,
+        })
+    }
+
+    /// Store `bytes` as the blob `expected` describes, verified.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::CacheVerification`] when they do not match it.
+    pub fn put_blob(&self, expected: &Descriptor, bytes: &[u8]) -> Result<(), Error> {
+        if self.contains(&expected.digest) == Some(expected.size) {
+            return Ok(());
+        }
+        let mut writer = self.blob_writer(expected)?;
+        writer
+            .write_all(bytes)
+            .map_err(|e| Error::io("write", writer.file.path().to_path_buf(), e))?;
+        writer.commit()
+    }
+
+    /// Name the manifest `descriptor` (already stored as a blob, with the blobs it
+    /// references) `name` in `index.json`, replacing an entry of the same name, then
+    /// evict down to the size bound.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] or [`Error::CorruptCache`] for an unusable `index.json`.
+    pub fn add_entry(&self, name: &str, descriptor: &Descriptor) -> Result<(), Error> {
+        let size = self.entry_size(&descriptor.digest);
+        let mut entry = descriptor.clone();
+        entry
+            .annotations
+            .insert(REF_NAME_ANNOTATION.to_owned(), name.to_owned());
+        entry
+            .annotations
+            .insert(SIZE_ANNOTATION.to_owned(), size.to_string());
+        let total = {
+            let _lock = self.lock()?;
+            let mut index = self.read_index()?;
+            index
+                .manifests
+                .retain(|m| m.annotation(REF_NAME_ANNOTATION) != Some(name));
+            index.manifests.push(entry);
+            self.write_index(&index)?;
+            distinct_sizes(&index.manifests)
+        };
+        self.touch(&descriptor.digest);
+        if let Some(max) = self.options.max_bytes
+            && total > max
+        {
+            self.evict_to(max)?;
+        }
+        Ok(())
+    }
+
+    /// The manifest descriptor named `name` in `index.json`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] or [`Error::CorruptCache`] for an unusable `index.json`.
+    pub fn entry(&self, name: &str) -> Result<Option<CacheEntry>, Error> {
+        Ok(self.entries()?.into_iter().find(|e| e.name == name))
+    }
+
+    /// Every entry of `index.json` that has a name.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] or [`Error::CorruptCache`] for an unusable `index.json`.
+    pub fn entries(&self) -> Result<Vec<CacheEntry>, Error> {
+        Ok(self
+            .read_index()?
+            .manifests
+            .into_iter()
+            .filter_map(|d| {
+                let name = d.annotation(REF_NAME_ANNOTATION)?.to_owned();
+                Some(CacheEntry {
+                    name,
+                    descriptor: d,
+                })
+            })
+            .collect())
+    }
+
+    /// Evict least recently used entries until the blobs their entries keep fit in
+    /// `max_bytes`, removing the blobs no remaining entry uses; blobs no entry has ever
+    /// used are removed once older than ten minutes. Returns the bytes freed.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when the directory cannot be read or a file removed.
+    pub fn evict_to(&self, max_bytes: u64) -> Result<u64, Error> {
+        let _lock = self.lock()?;
+        let mut index = self.read_index()?;
+        if distinct_sizes(&index.manifests) <= max_bytes {
+            return Ok(0);
+        }
+        // Least recently used first: the manifest blob's modification time (see `touch`).
+        let mut order: Vec<(SystemTime, Digest)> = index
+            .manifests
+            .iter()
+            .map(|d| {
+                let used = fs::metadata(self.blob_path(&d.digest))
+                    .and_then(|m| m.modified())
+                    .unwrap_or(SystemTime::UNIX_EPOCH);
+                (used, d.digest.clone())
+            })
+            .collect();
+        order.sort();
+        let mut evicted = BTreeSet::new();
+        for (_, digest) in order {
+            if distinct_sizes(&index.manifests) <= max_bytes {
+                break;
+            }
+            index.manifests.retain(|d| d.digest != digest);
+            self.reachable(&digest, &mut evicted, 0);
+        }
+        self.write_index(&index)?;
+        let mut live = BTreeSet::new();
+        for entry in &index.manifests {
+            self.reachable(&entry.digest, &mut live, 0);
+        }
+        let mut freed = 0;
+        let now = SystemTime::now();
+        for (path, meta) in self.blob_files()? {
+            if live.contains(&path) {
+                continue;
+            }
+            // Blobs of evicted entries go now; blobs no entry names (another process may
+            // be about to name them) only after the grace period.
+            let old = meta
+                .modified()
+                .ok()
+                .and_then(|m| now.duration_since(m).ok())
+                .is_some_and(|age| age >= ORPHAN_GRACE);
+            if (evicted.contains(&path) || old) && fs::remove_file(&path).is_ok() {
+                freed += meta.len();
+            }
+        }
+        tracing::debug!(freed, "content cache eviction");
+        Ok(freed)
+    }
+
+    /// What the cache holds.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when the directory cannot be read.
+    pub fn stats(&self) -> Result<CacheStats, Error> {
+        let files = self.blob_files()?;
+        Ok(CacheStats {
+            blobs: files.len() as u64,
+            bytes: files.iter().map(|(_, m)| m.len()).sum(),
+            entries: self.read_index()?.manifests.len() as u64,
+        })
+    }
+
+    fn index_path(&self) -> PathBuf {
+        self.root.join("index.json")
+    }
+
+    fn lock(&self) -> Result<LockGuard, Error> {
+        let path = self.root.join(LOCK_FILE);
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io("open", &path, e))?;
+        rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
+            .map_err(|e| Error::io("lock", &path, e.into()))?;
+        Ok(LockGuard { _file: file })
+    }
+
+    fn read_index(&self) -> Result<IndexFile, Error> {
+        let path = self.index_path();
+        let bytes = match fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(IndexFile::empty()),
+            Err(e) => return Err(Error::io("read", path, e)),
+        };
+        serde_json::from_slice(&bytes).map_err(|e| Error::CorruptCache {
+            path,
+            message: e.to_string(),
+        })
+    }
+
+    fn write_index(&self, index: &IndexFile) -> Result<(), Error> {
+        let bytes = serde_json::to_vec(index).map_err(|e| Error::CorruptCache {
+            path: self.index_path(),
+            message: e.to_string(),
+        })?;
+        self.write_atomically(&self.index_path(), &bytes)
+    }
+
+    fn write_atomically(&self, path: &Path, bytes: &[u8]) -> Result<(), Error> {
+        let mut file = tempfile::Builder::new()
+            .prefix(".orca-tmp-")
+            .tempfile_in(&self.root)
+            .map_err(|e| Error::io("create a temporary file in", &self.root, e))?;
+        file.write_all(bytes)
+            .map_err(|e| Error::io("write", file.path().to_path_buf(), e))?;
+        file.persist(path)
+            .map_err(|e| Error::io("replace", path, e.error))?;
+        Ok(())
+    }
+
+    /// The bytes of a manifest and everything it reaches that is cached.
+    fn entry_size(&self, digest: &Digest) -> u64 {
+        let mut live = BTreeSet::new();
+        self.reachable(digest, &mut live, 0);
+        live.iter()
+            .filter_map(|p| fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum()
+    }
+
+    /// Adds the blob paths a manifest reaches (itself, config, layers, children) to `live`.
+    fn reachable(&self, digest: &Digest, live: &mut BTreeSet<PathBuf>, depth: u32) {
+        let path = self.blob_path(digest);
+        if depth > 8 || !live.insert(path.clone()) {
+            return;
+        }
+        let Ok(bytes) = fs::read(&path) else {
+            return;
+        };
+        let Ok(manifest) = Manifest::parse(bytes, None) else {
+            return;
+        };
+        if let Some(config) = manifest.config() {
+            live.insert(self.blob_path(&config.digest));
+        }
+        for layer in manifest.layers() {
+            live.insert(self.blob_path(&layer.digest));
+        }
+        for child in manifest.manifests() {
+            self.reachable(&child.digest, live, depth + 1);
+        }
+    }
+
+    fn blob_files(&self) -> Result<Vec<(PathBuf, fs::Metadata)>, Error> {
+        let blobs = self.root.join("blobs");
+        let mut files = Vec::new();
+        let algorithms = fs::read_dir(&blobs).map_err(|e| Error::io("read", &blobs, e))?;
+        for algorithm in algorithms.flatten() {
+            let Ok(entries) = fs::read_dir(algorithm.path()) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                if entry.file_name().to_string_lossy().starts_with('.') {
+                    continue;
+                }
+                if let Ok(meta) = entry.metadata()
+                    && meta.is_file()
+                {
+                    files.push((entry.path(), meta));
+                }
+            }
+        }
+        Ok(files)
+    }
+}
+
+/// The sum of the size annotations of distinct manifests.
+fn distinct_sizes(entries: &[Descriptor]) -> u64 {
+    let mut seen = BTreeSet::new();
+    entries
+        .iter()
+        .filter(|d| seen.insert(d.digest.clone()))
+        .map(|d| {
+            d.annotation(SIZE_ANNOTATION)
+                .and_then(|s| s.parse::<u64>().ok())
+                .unwrap_or(d.size)
+        })
+        .sum()
+}
+
+impl Write for BlobWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.written += n as u64;
+        if self.written > self.expected.size {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "blob {} is larger than its {} bytes",
+                    self.expected.digest, self.expected.size
+                ),
+            ));
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+impl BlobWriter {
+    /// Bytes written so far.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// Verify what was written and move it into place. A blob already present (another
+    /// process won the race) is kept as it is.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::CacheVerification`] when the digest or size is wrong (nothing is kept).
+    pub fn commit(mut self) -> Result<(), Error> {
+        self.file
+            .flush()
+            .map_err(|e| Error::io("write", self.file.path().to_path_buf(), e))?;
+        if self.written != self.expected.size {
+            return Err(Error::CacheVerification {
+                expected: self.expected.digest.to_string(),
+                problem: format!("has {} bytes, not {}", self.written, self.expected.size),
+            });
+        }
+        let actual = self.hasher.finish();
+        if actual != self.expected.digest {
+            return Err(Error::CacheVerification {
+                expected: self.expected.digest.to_string(),
+                problem: format!("hashes to {actual}"),
+            });
+        }
+        match self.file.persist_noclobber(&self.target) {
+            Ok(_) => Ok(()),
+            Err(e) if e.error.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+            Err(e) => Err(Error::io("rename into", self.target, e.error)),
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! The crate's one error type.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in this crate.
+///
+/// # Security
+///
+/// No variant holds a secret: a [`crate::CredentialSource`] only names where a secret
+/// lives, and those names are all an error ever shows.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The reference's registry is not registered (or the reference names no registry).
+    #[error("{reference}: {}", match registry {
+        Some(r) => format!("the artifact store {r} is not registered"),
+        None => "the reference names no registry, and only registered artifact stores are used".to_owned(),
+    })]
+    NotRegistered {
+        /// The reference as given.
+        reference: String,
+        /// The registry it names, if it names one.
+        registry: Option<String>,
+    },
+    /// The reference does not parse.
+    #[error("invalid reference: {0}")]
+    InvalidReference(#[source] orca_reference::Error),
+    /// A registry name given to [`crate::Store::new`] is not a `host[:port]`.
+    #[error("invalid registry {registry:?}: {reason}")]
+    InvalidRegistry {
+        /// The name as given.
+        registry: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A stores file is not valid.
+    #[error("{}:{line}:{column}: {}{message}", path.as_ref().map_or_else(|| "<stores>".to_owned(), |p| p.display().to_string()), key.as_ref().map(|k| format!("key `{k}`: ")).unwrap_or_default())]
+    Parse {
+        /// The file, when it came from one.
+        path: Option<PathBuf>,
+        /// 1-based line of the problem.
+        line: usize,
+        /// 1-based column of the problem.
+        column: usize,
+        /// The key whose value is wrong (or which is unknown), when known.
+        key: Option<String>,
+        /// What is wrong.
+        message: String,
+    },
+    /// A size such as `1MiB` does not parse.
+    #[error("invalid size {input:?}: {reason}")]
+    InvalidSize {
+        /// The text as given.
+        input: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// The registry cannot be written as TOML (never expected).
+    #[error("cannot write the stores as TOML: {0}")]
+    Serialize(String),
+    /// A file operation failed.
+    #[error("cannot {action} {}: {source}", path.display())]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Content written to the cache does not match its descriptor.
+    #[error("cache: content for {expected} {problem}")]
+    CacheVerification {
+        /// The digest the content should have.
+        expected: String,
+        /// What was wrong (`hashes to sha256:…`, `has 12 bytes, not 10`).
+        problem: String,
+    },
+    /// A cache file (`index.json`, `oci-layout`, a manifest) is not what it should be.
+    #[error("cache {}: {message}", path.display())]
+    CorruptCache {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl Error {
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+        source: std::io::Error,
+    ) -> Error {
+        Error::Io {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+}

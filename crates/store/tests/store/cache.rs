@@ -1,0 +1,146 @@
+use std::time::{Duration, SystemTime};
+
+use orca_manifest::{Descriptor, ImageManifest, media_types};
+use orca_store::{CacheOptions, ContentCache, Error, REF_NAME_ANNOTATION};
+
+/// Stores a one-layer artifact of `size` bytes (content derived from `seed`) and names it.
+fn add_artifact(cache: &ContentCache, name: &str, seed: u8, size: usize) -> Descriptor {
+    let layer_bytes = vec![seed; size];
+    let layer = Descriptor::for_bytes(media_types::OCI_LAYER_TAR, &layer_bytes);
+    cache.put_blob(&layer, &layer_bytes).unwrap();
+    cache
+        .put_blob(&Descriptor::empty(), orca_manifest::EMPTY_JSON)
+        .unwrap();
+    let manifest = ImageManifest::artifact("application/vnd.test", vec![layer])
+        .unwrap()
+        .to_manifest()
+        .unwrap();
+    let descriptor = manifest.descriptor();
+    cache.put_blob(&descriptor, manifest.bytes()).unwrap();
+    cache.add_entry(name, &descriptor).unwrap();
+    descriptor
+}
+
+#[test]
+fn the_layout_is_an_oci_image_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = ContentCache::open(dir.path(), CacheOptions::default()).unwrap();
+    let layout: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("oci-layout")).unwrap()).unwrap();
+    assert_eq!(layout["imageLayoutVersion"], "1.0.0");
+    let manifest = add_artifact(&cache, "reg.example/app:1", 7, 100);
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("index.json")).unwrap()).unwrap();
+    assert_eq!(index["schemaVersion"], 2);
+    assert_eq!(index["manifests"][0]["digest"], manifest.digest.as_str());
+    assert_eq!(
+        index["manifests"][0]["annotations"][REF_NAME_ANNOTATION],
+        "reg.example/app:1"
+    );
+    assert!(cache.blob_path(&manifest.digest).is_file());
+    let entry = cache.entry("reg.example/app:1").unwrap().unwrap();
+    assert_eq!(entry.descriptor.digest, manifest.digest);
+    // The same name again replaces the entry.
+    let other = add_artifact(&cache, "reg.example/app:1", 8, 100);
+    let entries = cache.entries().unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].descriptor.digest, other.digest);
+    // Reopening keeps everything.
+    let again = ContentCache::open(dir.path(), CacheOptions::default()).unwrap();
+    assert_eq!(again.entries().unwrap().len(), 1);
+}
+
+#[test]
+fn writes_are_verified_and_leave_nothing_when_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = ContentCache::open(dir.path(), CacheOptions::default()).unwrap();
+    let good = Descriptor::for_bytes("application/octet-stream", b"hello");
+    let wrong = cache.put_blob(&good, b"hellO");
+    assert!(
+        matches!(wrong, Err(Error::CacheVerification { .. })),
+        "{wrong:?}"
+    );
+    let short = cache.put_blob(&good, b"hell");
+    assert!(
+        matches!(short, Err(Error::CacheVerification { .. })),
+        "{short:?}"
+    );
+    assert!(cache.put_blob(&good, b"hello!").is_err());
+    assert_eq!(cache.contains(&good.digest), None);
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("blobs/sha256"))
+        .unwrap()
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    cache.put_blob(&good, b"hello").unwrap();
+    assert_eq!(cache.contains(&good.digest), Some(5));
+    assert_eq!(cache.read_blob(&good.digest).unwrap().unwrap(), b"hello");
+    // A blob corrupted on disk is refused on read and removed.
+    std::fs::write(cache.blob_path(&good.digest), b"HELLO").unwrap();
+    assert!(matches!(
+        cache.read_blob(&good.digest),
+        Err(Error::CacheVerification { .. })
+    ));
+    assert_eq!(cache.contains(&good.digest), None);
+}
+
+#[test]
+fn the_least_recently_used_entries_are_evicted() {
+    let dir = tempfile::tempdir().unwrap();
+    // Each artifact keeps about 1,000 bytes (layer) plus its manifest and config.
+    let cache = ContentCache::open(
+        dir.path(),
+        CacheOptions::default().with_max_bytes(Some(3_000)),
+    )
+    .unwrap();
+    let a = add_artifact(&cache, "r.example/a:1", 1, 1000);
+    let b = add_artifact(&cache, "r.example/b:1", 2, 1000);
+    // Make `a` the most recently used, `b` the least.
+    let past = SystemTime::now() - Duration::from_secs(3600);
+    std::fs::File::options()
+        .append(true)
+        .open(cache.blob_path(&b.digest))
+        .unwrap()
+        .set_modified(past)
+        .unwrap();
+    cache.touch(&a.digest);
+    let c = add_artifact(&cache, "r.example/c:1", 3, 1000);
+    let names: Vec<String> = cache
+        .entries()
+        .unwrap()
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
+    assert_eq!(names, ["r.example/a:1", "r.example/c:1"]);
+    assert!(cache.contains(&b.digest).is_none());
+    assert!(cache.contains(&a.digest).is_some());
+    assert!(cache.contains(&c.digest).is_some());
+    // The shared empty config stays: other entries use it.
+    assert!(cache.contains(&Descriptor::empty().digest).is_some());
+    let stats = cache.stats().unwrap();
+    assert!(stats.bytes <= 3_000, "{stats:?}");
+    assert_eq!(stats.entries, 2);
+}
+
+#[test]
+fn concurrent_writers_agree() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    let threads: Vec<_> = (0..8u8)
+        .map(|i| {
+            let root = root.clone();
+            std::thread::spawn(move || {
+                let cache = ContentCache::open(&root, CacheOptions::default()).unwrap();
+                for j in 0..10u8 {
+                    add_artifact(&cache, &format!("r.example/t{i}:{j}"), j, 500);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let cache = ContentCache::open(&root, CacheOptions::default()).unwrap();
+    assert_eq!(cache.entries().unwrap().len(), 80);
+    // Ten distinct layers, the config and ten distinct manifests.
+    assert_eq!(cache.stats().unwrap().blobs, 21);
+}
