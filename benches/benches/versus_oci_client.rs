@@ -21,7 +21,18 @@
 //! Every push goes into a fresh directory-backed mock that does not fsync (as the
 //! distribution bench's push figures do); the pulls share one mock holding the blob. The
 //! blob is `ORCA_BENCH_BLOB_BYTES` bytes if set, else 256 MiB, or 1 MiB when criterion runs
-//! in test mode (`cargo test`, `--test`). Then criterion measures each client's pull.
+//! in test mode (`cargo test`, `--test`).
+//!
+//! When Debian's `docker-registry` is installed (`$ORCA_DOCKER_REGISTRY` or
+//! `/usr/bin/docker-registry`), the same blob is then pulled from and pushed to it, started
+//! on 127.0.0.1 as the behaviour suite starts it, and every figure is printed with its ratio
+//! to limits measured in the same run: sha256 on one core; a raw loopback `GET` of the blob
+//! (plain hyper, no hash) into a discarding sink and, each frame written as it comes, into
+//! a file; a raw `POST` + `PUT ?digest=` of the bytes in memory; and the matching
+//! `oci-client` figure. Each push goes to a repository of its own. Otherwise it prints
+//! `skipped: …`.
+//!
+//! Then criterion measures each client's pull from the mock.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -409,12 +420,397 @@ fn figures(rt: &tokio::runtime::Runtime, len: u64, blob: &Bytes, descriptor: &De
     );
 }
 
+/// The plain hyper client of the raw limits: no hashing, no copying.
+type RawClient = hyper_util::client::legacy::Client<
+    hyper_util::client::legacy::connect::HttpConnector,
+    http_body_util::Full<Bytes>,
+>;
+
+fn raw_client() -> RawClient {
+    hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http()
+}
+
+/// Where a pulled blob goes.
+#[derive(Clone, Copy)]
+enum Sink {
+    /// Counted and dropped.
+    Discard,
+    /// Written to a fresh file in the bench's temporary directory (removed after the run).
+    File,
+}
+
+/// Debian's `docker-registry` on loopback holding the blob, and a directory for pulled files.
+struct ReferenceSetup {
+    files: tempfile::TempDir,
+    reg: orca_mock_registry::reference_registry::ReferenceRegistry,
+    orca: Client,
+    repo: Reference,
+    oci: oci_client::Client,
+    oci_repo: oci_client::Reference,
+    raw: RawClient,
+    descriptor: Descriptor,
+    /// Numbers the pushes, each into a repository of its own (so no client skips a blob
+    /// the repository already has).
+    pushes: std::sync::atomic::AtomicU32,
+}
+
+/// Starts `docker-registry` and pushes the blob into it with orca; `None` (after a line
+/// saying why) when it is not installed.
+async fn reference_setup(len: u64, descriptor: &Descriptor) -> Option<ReferenceSetup> {
+    use orca_mock_registry::reference_registry::{ReferenceOptions, ReferenceRegistry};
+    let reg = ReferenceRegistry::start(ReferenceOptions::default())
+        .await
+        .expect("docker-registry")?;
+    let (orca, repo) = orca_client(reg.host());
+    orca.push_blob_reader(&repo, Some(descriptor), Generator::new(len), &streamed())
+        .await
+        .expect("push");
+    Some(ReferenceSetup {
+        files: tempfile::tempdir().expect("tempdir"),
+        oci: oci_client(false),
+        oci_repo: oci_reference(reg.host()),
+        raw: raw_client(),
+        reg,
+        orca,
+        repo,
+        descriptor: descriptor.clone(),
+        pushes: std::sync::atomic::AtomicU32::new(0),
+    })
+}
+
+impl ReferenceSetup {
+    fn file(&self) -> std::path::PathBuf {
+        self.files.path().join("pulled")
+    }
+
+    fn next_repository(&self) -> String {
+        let n = self
+            .pushes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        format!("bench/push{n}")
+    }
+}
+
+/// Writes everything `body` yields to `sink`; the bytes written.
+async fn drain_into<W: AsyncWrite + Unpin>(body: hyper::body::Incoming, sink: &mut W) -> u64 {
+    use http_body_util::BodyExt;
+    use tokio::io::AsyncWriteExt;
+    let mut body = body;
+    let mut n = 0;
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame.expect("frame").into_data() {
+            n += data.len() as u64;
+            sink.write_all(&data).await.expect("write");
+        }
+    }
+    sink.flush().await.expect("flush");
+    n
+}
+
+/// One way of pulling the blob from `docker-registry`.
+#[derive(Clone, Copy)]
+enum RefPull {
+    /// Plain HTTP `GET`, no hashing: the limit.
+    Raw(Sink),
+    /// orca `fetch_blob`, read to its end (checks size and digest).
+    Orca(Sink),
+    /// oci-client `pull_blob` (checks the digest, twice).
+    Oci(Sink),
+}
+
+impl RefPull {
+    const DISCARD: [RefPull; 3] = [
+        RefPull::Raw(Sink::Discard),
+        RefPull::Orca(Sink::Discard),
+        RefPull::Oci(Sink::Discard),
+    ];
+    const FILE: [RefPull; 3] = [
+        RefPull::Raw(Sink::File),
+        RefPull::Orca(Sink::File),
+        RefPull::Oci(Sink::File),
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            RefPull::Raw(Sink::Discard) => "raw GET, no hash, into a discarding sink",
+            RefPull::Raw(Sink::File) => "raw GET, no hash, into a file",
+            RefPull::Orca(Sink::Discard) => "orca fetch_blob, read to its end",
+            RefPull::Orca(Sink::File) => "orca fetch_blob, each piece written to a file",
+            RefPull::Oci(Sink::Discard) => "oci-client pull_blob into a discarding writer",
+            RefPull::Oci(Sink::File) => "oci-client pull_blob into a file",
+        }
+    }
+
+    /// Bytes pulled.
+    async fn run(self, s: &ReferenceSetup) -> u64 {
+        let path = s.file();
+        let n = match self {
+            RefPull::Raw(sink) => {
+                let url = format!(
+                    "{}/v2/{REPOSITORY}/blobs/{}",
+                    s.reg.base_url(),
+                    s.descriptor.digest
+                );
+                let req = http::Request::get(url)
+                    .body(http_body_util::Full::new(Bytes::new()))
+                    .expect("request");
+                let resp = s.raw.request(req).await.expect("raw GET");
+                assert_eq!(resp.status(), 200, "raw GET");
+                match sink {
+                    Sink::Discard => {
+                        drain_into(resp.into_body(), &mut CountingSink::default()).await
+                    }
+                    Sink::File => {
+                        let mut file = tokio::fs::File::create(&path).await.expect("file");
+                        drain_into(resp.into_body(), &mut file).await
+                    }
+                }
+            }
+            RefPull::Orca(Sink::Discard) => {
+                let stream = s.orca.fetch_blob(&s.repo, &s.descriptor).await;
+                count(stream.expect("orca fetch_blob")).await
+            }
+            RefPull::Orca(Sink::File) => {
+                // Each piece written as it comes, as the raw GET does (`tokio::io::copy`
+                // would cut them into 8 KiB writes, each a trip to a blocking thread).
+                use tokio::io::AsyncWriteExt;
+                let stream = s.orca.fetch_blob(&s.repo, &s.descriptor).await;
+                let mut stream = stream.expect("orca fetch_blob");
+                let mut file = tokio::fs::File::create(&path).await.expect("file");
+                let mut n = 0;
+                while let Some(piece) = stream.next().await {
+                    let piece = piece.expect("verified piece");
+                    n += piece.len() as u64;
+                    file.write_all(&piece).await.expect("write");
+                }
+                file.flush().await.expect("flush");
+                n
+            }
+            RefPull::Oci(sink) => {
+                let digest = s.descriptor.digest.as_str();
+                match sink {
+                    Sink::Discard => {
+                        let mut out = CountingSink::default();
+                        let pulled = s.oci.pull_blob(&s.oci_repo, digest, &mut out);
+                        pulled.await.expect("oci-client pull_blob");
+                        out.0
+                    }
+                    Sink::File => {
+                        let mut file = tokio::fs::File::create(&path).await.expect("file");
+                        let pulled = s.oci.pull_blob(&s.oci_repo, digest, &mut file);
+                        pulled.await.expect("oci-client pull_blob");
+                        tokio::io::AsyncWriteExt::flush(&mut file)
+                            .await
+                            .expect("flush");
+                        file.metadata().await.expect("metadata").len()
+                    }
+                }
+            }
+        };
+        if matches!(
+            self,
+            RefPull::Raw(Sink::File) | RefPull::Orca(Sink::File) | RefPull::Oci(Sink::File)
+        ) {
+            tokio::fs::remove_file(&path).await.expect("remove");
+        }
+        n
+    }
+}
+
+/// One way of pushing the blob into `docker-registry`, which checks every digest.
+#[derive(Clone, Copy)]
+enum RefPush {
+    /// Plain `POST`, then one `PUT ?digest=` of the in-memory bytes: the limit.
+    Raw,
+    /// orca `push_blob_reader` from the generator, `UploadMethod::Streamed` (one `PUT`).
+    OrcaStreamed,
+    /// orca `push_blob` from memory (one `PUT`).
+    OrcaMemory,
+    /// oci-client `push_blob_stream` from the generator, `use_monolithic_push`.
+    OciStreamMonolithic,
+    /// oci-client `push_blob` from memory, default (a `PATCH` per 4 MiB).
+    OciMemory,
+}
+
+impl RefPush {
+    const ALL: [RefPush; 5] = [
+        RefPush::Raw,
+        RefPush::OrcaStreamed,
+        RefPush::OrcaMemory,
+        RefPush::OciStreamMonolithic,
+        RefPush::OciMemory,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            RefPush::Raw => "raw POST + PUT ?digest= of the bytes in memory",
+            RefPush::OrcaStreamed => "orca push_blob_reader from a generator, Streamed (one PUT)",
+            RefPush::OrcaMemory => "orca push_blob from memory (one PUT)",
+            RefPush::OciStreamMonolithic => {
+                "oci-client push_blob_stream from a generator, use_monolithic_push (one PUT)"
+            }
+            RefPush::OciMemory => "oci-client push_blob from memory (a PATCH per 4 MiB)",
+        }
+    }
+
+    /// One push into a repository of its own; bytes per second.
+    async fn run(self, s: &ReferenceSetup, blob: &Bytes) -> f64 {
+        let descriptor = &s.descriptor;
+        let len = descriptor.size;
+        let name = s.next_repository();
+        let host = s.reg.host();
+        let repo = Reference::new(host, &name).expect("reference");
+        let oci = oci_client(matches!(self, RefPush::OciStreamMonolithic));
+        let oci_repo =
+            oci_client::Reference::with_tag(host.to_owned(), name.clone(), "latest".to_owned());
+        let digest = descriptor.digest.as_str();
+        let started = Instant::now();
+        match self {
+            RefPush::Raw => {
+                let url = format!("{}/v2/{name}/blobs/uploads/", s.reg.base_url());
+                let req = http::Request::post(url)
+                    .body(http_body_util::Full::new(Bytes::new()))
+                    .expect("request");
+                let resp = s.raw.request(req).await.expect("raw POST");
+                assert_eq!(resp.status(), 202, "raw POST");
+                let location = resp.headers()[http::header::LOCATION]
+                    .to_str()
+                    .expect("Location")
+                    .to_owned();
+                let location = if location.starts_with('/') {
+                    format!("{}{location}", s.reg.base_url())
+                } else {
+                    location
+                };
+                let sep = if location.contains('?') { '&' } else { '?' };
+                let req = http::Request::put(format!("{location}{sep}digest={digest}"))
+                    .header(http::header::CONTENT_TYPE, "application/octet-stream")
+                    .body(http_body_util::Full::new(blob.clone()))
+                    .expect("request");
+                let resp = s.raw.request(req).await.expect("raw PUT");
+                assert_eq!(resp.status(), 201, "raw PUT");
+            }
+            RefPush::OrcaStreamed => {
+                let source = Generator::new(len);
+                let options = streamed();
+                let pushed = s
+                    .orca
+                    .push_blob_reader(&repo, Some(descriptor), source, &options);
+                pushed.await.expect("orca push_blob_reader");
+            }
+            RefPush::OrcaMemory => {
+                let options = PushOptions::default();
+                let pushed = s.orca.push_blob(&repo, descriptor, blob.clone(), &options);
+                pushed.await.expect("orca push_blob");
+            }
+            RefPush::OciStreamMonolithic => {
+                let source = generator_stream(len);
+                let pushed = oci.push_blob_stream(&oci_repo, source, digest, Some(len));
+                pushed.await.expect("oci-client push_blob_stream");
+            }
+            RefPush::OciMemory => {
+                let pushed = oci.push_blob(&oci_repo, blob.clone(), digest);
+                pushed.await.expect("oci-client push_blob");
+            }
+        }
+        let rate = len as f64 / started.elapsed().as_secs_f64();
+        let stored = s.orca.blob_exists(&repo, &descriptor.digest).await;
+        assert!(stored.expect("HEAD").is_some(), "the push left no blob");
+        rate
+    }
+}
+
+/// Prints each contender's median, its runs and its ratios to `limits` (label, rate) and,
+/// where `oci` names one (an index into `rates`), to that `oci-client` contender's median.
+fn print_against(
+    labels: &[&str],
+    rates: &[[f64; 3]],
+    limits: &[(&str, f64)],
+    oci: &[Option<usize>],
+) {
+    for ((label, r), oci) in labels.iter().zip(rates).zip(oci) {
+        let m = median(*r);
+        println!(
+            "  {label}: {:.0} MiB/s (runs {:.0}, {:.0}, {:.0})",
+            mib_per_s(m),
+            mib_per_s(r[0]),
+            mib_per_s(r[1]),
+            mib_per_s(r[2])
+        );
+        let mut ratios: Vec<String> = limits
+            .iter()
+            .map(|(name, limit)| format!("{:.2}x {name}", m / limit))
+            .collect();
+        if let Some(oci) = oci {
+            ratios.push(format!("{:.2}x oci-client", m / median(rates[*oci])));
+        }
+        println!("    {}", ratios.join(", "));
+    }
+}
+
+/// The same blob against Debian's `docker-registry` on loopback, each figure with its ratio
+/// to the limits measured in this run: sha256 on one core, a raw `GET` of the blob (into a
+/// discarding sink and into a file), a raw `POST` + `PUT` of it, and `oci-client`.
+fn reference_figures(rt: &tokio::runtime::Runtime, blob: &Bytes, descriptor: &Descriptor) {
+    let len = descriptor.size;
+    let Some(setup) = rt.block_on(reference_setup(len, descriptor)) else {
+        return;
+    };
+    let sha = sha256_rate(len);
+    let pull = |how: RefPull| {
+        let setup = &setup;
+        move || {
+            let started = Instant::now();
+            let n = rt.block_on(how.run(setup));
+            assert_eq!(n, len, "pulled a different length");
+            n as f64 / started.elapsed().as_secs_f64()
+        }
+    };
+    let discard = rounds(&mut RefPull::DISCARD.map(pull).each_mut().map(|f| f as _));
+    let file = rounds(&mut RefPull::FILE.map(pull).each_mut().map(|f| f as _));
+    let push = |how: RefPush| {
+        let setup = &setup;
+        move || rt.block_on(how.run(setup, blob))
+    };
+    let pushes = rounds(&mut RefPush::ALL.map(push).each_mut().map(|f| f as _));
+
+    println!(
+        "against Debian's docker-registry ({} MiB blob, loopback, plain HTTP; median of 3 runs after a warm-up):",
+        len / (1024 * 1024)
+    );
+    println!("  sha256 single core: {:.0} MiB/s", mib_per_s(sha));
+    println!("pull into a discarding sink:");
+    print_against(
+        &RefPull::DISCARD.map(RefPull::label),
+        &discard,
+        &[("sha256", sha), ("raw GET", median(discard[0]))],
+        &[None, Some(2), None],
+    );
+    println!("pull into a file:");
+    print_against(
+        &RefPull::FILE.map(RefPull::label),
+        &file,
+        &[("sha256", sha), ("raw GET to a file", median(file[0]))],
+        &[None, Some(2), None],
+    );
+    println!(
+        "push (the registry checks the digest; orca's streamed push is compared with oci-client's, its push from memory with oci-client's from memory):"
+    );
+    print_against(
+        &RefPush::ALL.map(RefPush::label),
+        &pushes,
+        &[("sha256", sha), ("raw PUT", median(pushes[0]))],
+        &[None, Some(3), Some(4), None, None],
+    );
+}
+
 fn versus_oci_client(c: &mut Criterion) {
     let rt = orca_benches::runtime();
     let len = blob_bytes();
     let blob = generator_bytes(&rt, len);
     let descriptor = Descriptor::new(media_types::OCI_LAYER_TAR, Digest::sha256(&blob), len);
     figures(&rt, len, &blob, &descriptor);
+    reference_figures(&rt, &blob, &descriptor);
     drop(blob);
 
     let setup = rt.block_on(pull_setup(len, &descriptor));

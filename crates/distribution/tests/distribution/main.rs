@@ -3,6 +3,7 @@
 
 mod auth;
 mod hostile;
+mod large_blobs;
 mod observe;
 mod secrets;
 mod unpack;

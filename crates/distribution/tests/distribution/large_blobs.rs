@@ -1,0 +1,177 @@
+//! Multi-MiB blobs, many body frames each, from the mock: a corrupted, truncated or
+//! oversized blob fails (a digest mismatch after its last byte, a size mismatch after the
+//! resume finds nothing more, a size excess before the extra bytes are handed out), and
+//! `write_layer_async` leaves nothing behind; a dropped connection is resumed and verified.
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use orca_distribution::{Client, ClientConfig, Error, ErrorKind, PushOptions};
+use orca_manifest::{Descriptor, media_types};
+use orca_mock_registry::{Config, Fault, MockRegistry};
+use orca_reference::Reference;
+use orca_unpack::{LayerOptions, write_layer_async};
+
+/// Many body frames, and not a multiple of any buffer.
+const LEN: usize = 3 * 1024 * 1024 + 12_345;
+
+/// A mock holding a pseudo-random blob of `LEN` bytes, titled `blob.bin`.
+async fn setup() -> (MockRegistry, Client, Reference, Bytes, Descriptor) {
+    let registry = MockRegistry::start(Config::default()).await.expect("mock");
+    let config = ClientConfig::builder()
+        .plain_http(registry.host().parse().expect("registry"))
+        .build();
+    let client = Client::new(config).expect("client");
+    let repo = Reference::new(registry.host(), "team/big").expect("reference");
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let blob: Bytes = (0..LEN)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state.to_le_bytes()[0]
+        })
+        .collect::<Vec<u8>>()
+        .into();
+    let mut descriptor = Descriptor::for_bytes(media_types::OCI_LAYER_TAR, &blob);
+    descriptor
+        .annotations
+        .insert("org.opencontainers.image.title".into(), "blob.bin".into());
+    client
+        .push_blob(&repo, &descriptor, blob.clone(), &PushOptions::default())
+        .await
+        .expect("push");
+    (registry, client, repo, blob, descriptor)
+}
+
+/// Reads the stream to its end: the bytes handed out and the error it ended with, if any.
+async fn drain(client: &Client, repo: &Reference, descriptor: &Descriptor) -> (u64, Option<Error>) {
+    let mut stream = client.fetch_blob(repo, descriptor).await.expect("fetch");
+    let mut n = 0;
+    // Bounded: the stream ends after at most the blob's bytes and one error.
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(piece) => n += piece.len() as u64,
+            Err(e) => return (n, Some(e)),
+        }
+    }
+    (n, None)
+}
+
+/// `write_layer_async` of the blob into a fresh directory must fail and leave it empty.
+async fn writes_nothing(client: &Client, repo: &Reference, descriptor: &Descriptor) {
+    let out = tempfile::tempdir().expect("tempdir");
+    let reader = client
+        .fetch_blob(repo, descriptor)
+        .await
+        .expect("the response starts")
+        .into_async_read();
+    let written = write_layer_async(
+        descriptor.clone(),
+        reader,
+        out.path().to_owned(),
+        LayerOptions::default(),
+    )
+    .await;
+    assert!(written.is_err(), "a bad blob was written: {written:?}");
+    let left: Vec<_> = std::fs::read_dir(out.path())
+        .expect("read_dir")
+        .map(|entry| entry.expect("entry").file_name())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[tokio::test]
+async fn a_large_blob_is_verified_and_written() {
+    let (_registry, client, repo, blob, descriptor) = setup().await;
+    let bytes = client
+        .fetch_blob(&repo, &descriptor)
+        .await
+        .expect("fetch")
+        .bytes()
+        .await
+        .expect("verified");
+    assert_eq!(bytes, blob);
+    let out = tempfile::tempdir().expect("tempdir");
+    let reader = client
+        .fetch_blob(&repo, &descriptor)
+        .await
+        .expect("fetch")
+        .into_async_read();
+    write_layer_async(
+        descriptor.clone(),
+        reader,
+        out.path().to_owned(),
+        LayerOptions::default(),
+    )
+    .await
+    .expect("written");
+    assert_eq!(
+        std::fs::read(out.path().join("blob.bin")).expect("read"),
+        blob
+    );
+}
+
+#[tokio::test]
+async fn a_large_blob_resumed_after_a_dropped_connection_is_verified() {
+    let (registry, client, repo, blob, descriptor) = setup().await;
+    registry
+        .faults()
+        .add(Fault::close_after(1_500_000).on("GET").times(1));
+    let bytes = client
+        .fetch_blob(&repo, &descriptor)
+        .await
+        .expect("fetch")
+        .bytes()
+        .await
+        .expect("resumed and verified");
+    assert_eq!(bytes, blob);
+}
+
+#[tokio::test]
+async fn a_corrupted_large_blob_fails_after_its_last_byte_and_writes_nothing() {
+    let (registry, client, repo, _blob, descriptor) = setup().await;
+    registry.faults().add(Fault::corrupt_blobs().on("GET"));
+    let (n, e) = drain(&client, &repo, &descriptor).await;
+    let e = e.expect("corruption is an error");
+    assert_eq!(e.kind(), ErrorKind::DigestMismatch, "{e}");
+    assert_eq!(n, descriptor.size, "the verdict comes after the last byte");
+
+    let mut reader = client
+        .fetch_blob(&repo, &descriptor)
+        .await
+        .expect("fetch")
+        .into_async_read();
+    let io_error = tokio::io::copy(&mut reader, &mut tokio::io::sink())
+        .await
+        .expect_err("the digest check fails");
+    assert_eq!(
+        io_error.kind(),
+        std::io::ErrorKind::InvalidData,
+        "{io_error}"
+    );
+    writes_nothing(&client, &repo, &descriptor).await;
+}
+
+#[tokio::test]
+async fn a_truncated_large_blob_fails_with_a_size_mismatch_and_writes_nothing() {
+    let (_registry, client, repo, _blob, mut descriptor) = setup().await;
+    // The registry has fewer bytes than the descriptor claims: the body ends early, the
+    // resume finds nothing more.
+    descriptor.size += 1000;
+    let (n, e) = drain(&client, &repo, &descriptor).await;
+    let e = e.expect("a short blob is an error");
+    assert_eq!(e.kind(), ErrorKind::SizeMismatch, "{e}");
+    assert_eq!(n, LEN as u64);
+    writes_nothing(&client, &repo, &descriptor).await;
+}
+
+#[tokio::test]
+async fn an_oversized_large_blob_fails_before_its_extra_bytes_are_handed_out() {
+    let (_registry, client, repo, _blob, mut descriptor) = setup().await;
+    descriptor.size -= 1000;
+    let (n, e) = drain(&client, &repo, &descriptor).await;
+    let e = e.expect("a long blob is an error");
+    assert_eq!(e.kind(), ErrorKind::SizeExceeded, "{e}");
+    assert!(n <= descriptor.size, "{n} bytes handed out");
+    writes_nothing(&client, &repo, &descriptor).await;
+}
