@@ -3,6 +3,8 @@
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
+use orca_reference::Registry;
+
 use crate::authorization::Authorization;
 use crate::scope::{Scope, canonical_key};
 use crate::secret::Secret;
@@ -12,7 +14,7 @@ const MAX_TOKENS: usize = 1024;
 
 #[derive(Clone)]
 struct CachedToken {
-    registry: String,
+    registry: Registry,
     service: String,
     key: String,
     scopes: Vec<Scope>,
@@ -58,9 +60,9 @@ pub(crate) struct RememberedChallenge {
 #[derive(Default)]
 pub(crate) struct TokenCache {
     tokens: Vec<CachedToken>,
-    refresh: HashMap<(String, String), Secret>,
-    basic: HashMap<String, Authorization>,
-    challenges: HashMap<String, RememberedChallenge>,
+    refresh: HashMap<(Registry, String), Secret>,
+    basic: HashMap<Registry, Authorization>,
+    challenges: HashMap<Registry, RememberedChallenge>,
 }
 
 impl TokenCache {
@@ -68,7 +70,7 @@ impl TokenCache {
     /// With `stream_headroom`, only a token with that much (or half its lifetime) left.
     pub(crate) fn lookup(
         &self,
-        registry: &str,
+        registry: &Registry,
         wanted: &[Scope],
         now: SystemTime,
         skew: Duration,
@@ -79,7 +81,7 @@ impl TokenCache {
             .iter()
             .filter(|t| {
                 let margin = stream_headroom.map_or(Duration::ZERO, |h| t.stream_margin(h));
-                t.registry == registry && t.usable(now, skew, margin)
+                t.registry == *registry && t.usable(now, skew, margin)
             })
             .filter(|t| Scope::all_covered(&t.scopes, wanted))
             .min_by_key(|t| (t.width, t.scopes.len(), t.expires_at))
@@ -89,7 +91,7 @@ impl TokenCache {
 
     pub(crate) fn insert_token(
         &mut self,
-        registry: &str,
+        registry: &Registry,
         service: &str,
         scopes: &[Scope],
         authorization: Authorization,
@@ -99,7 +101,7 @@ impl TokenCache {
         let scopes = Scope::merge(scopes);
         let key = canonical_key(&scopes);
         self.tokens.retain(|t| {
-            t.expires_at > now && !(t.registry == registry && t.service == service && t.key == key)
+            t.expires_at > now && !(t.registry == *registry && t.service == service && t.key == key)
         });
         if self.tokens.len() >= MAX_TOKENS
             && let Some((index, _)) = self
@@ -112,7 +114,7 @@ impl TokenCache {
         }
         let width = scopes.iter().map(|s| s.actions().count().max(1)).sum();
         self.tokens.push(CachedToken {
-            registry: registry.to_owned(),
+            registry: registry.clone(),
             service: service.to_owned(),
             key,
             scopes,
@@ -128,39 +130,43 @@ impl TokenCache {
         self.tokens.retain(|t| t.expires_at > now);
     }
 
-    pub(crate) fn insert_basic(&mut self, registry: &str, authorization: Authorization) {
-        self.basic.insert(registry.to_owned(), authorization);
+    pub(crate) fn insert_basic(&mut self, registry: &Registry, authorization: Authorization) {
+        self.basic.insert(registry.clone(), authorization);
     }
 
-    pub(crate) fn refresh_token(&self, registry: &str, service: &str) -> Option<Secret> {
+    pub(crate) fn refresh_token(&self, registry: &Registry, service: &str) -> Option<Secret> {
         self.refresh
-            .get(&(registry.to_owned(), service.to_owned()))
+            .get(&(registry.clone(), service.to_owned()))
             .cloned()
     }
 
-    pub(crate) fn insert_refresh_token(&mut self, registry: &str, service: &str, token: Secret) {
+    pub(crate) fn insert_refresh_token(
+        &mut self,
+        registry: &Registry,
+        service: &str,
+        token: Secret,
+    ) {
         self.refresh
-            .insert((registry.to_owned(), service.to_owned()), token);
+            .insert((registry.clone(), service.to_owned()), token);
     }
 
-    pub(crate) fn remove_refresh_token(&mut self, registry: &str, service: &str) {
-        self.refresh
-            .remove(&(registry.to_owned(), service.to_owned()));
+    pub(crate) fn remove_refresh_token(&mut self, registry: &Registry, service: &str) {
+        self.refresh.remove(&(registry.clone(), service.to_owned()));
     }
 
-    pub(crate) fn remember_challenge(&mut self, registry: &str, header: String) {
+    pub(crate) fn remember_challenge(&mut self, registry: &Registry, header: String) {
         self.challenges
-            .insert(registry.to_owned(), RememberedChallenge { header });
+            .insert(registry.clone(), RememberedChallenge { header });
     }
 
-    pub(crate) fn challenge(&self, registry: &str) -> Option<RememberedChallenge> {
+    pub(crate) fn challenge(&self, registry: &Registry) -> Option<RememberedChallenge> {
         self.challenges.get(registry).cloned()
     }
 
     /// Drops every cached token or Basic header equal to `authorization` for `registry`.
-    pub(crate) fn reject(&mut self, registry: &str, authorization: &Authorization) {
+    pub(crate) fn reject(&mut self, registry: &Registry, authorization: &Authorization) {
         self.tokens
-            .retain(|t| !(t.registry == registry && t.authorization == *authorization));
+            .retain(|t| !(t.registry == *registry && t.authorization == *authorization));
         if self.basic.get(registry) == Some(authorization) {
             self.basic.remove(registry);
         }
@@ -177,6 +183,10 @@ mod tests {
     use crate::scope::Action;
     use std::time::UNIX_EPOCH;
 
+    fn reg(name: &str) -> Registry {
+        name.parse().expect("a registry name")
+    }
+
     fn bearer(t: &str) -> Authorization {
         Authorization::bearer(&Secret::new(t)).expect("valid token")
     }
@@ -190,7 +200,7 @@ mod tests {
         let push = Scope::repository("a", &[Action::Pull, Action::Push]);
         let other = Scope::repository("b", &[Action::Pull]);
         cache.insert_token(
-            "r",
+            &reg("r.example"),
             "s",
             &[push.clone(), other.clone()],
             bearer("wide"),
@@ -198,7 +208,7 @@ mod tests {
             now,
         );
         cache.insert_token(
-            "r",
+            &reg("r.example"),
             "s",
             std::slice::from_ref(&push),
             bearer("push"),
@@ -206,7 +216,7 @@ mod tests {
             now,
         );
         cache.insert_token(
-            "r",
+            &reg("r.example"),
             "s",
             std::slice::from_ref(&pull),
             bearer("pull-expiring"),
@@ -215,31 +225,61 @@ mod tests {
         );
         assert_eq!(cache.token_count(), 3);
         assert_eq!(
-            cache.lookup("r", std::slice::from_ref(&pull), now, skew, None),
+            cache.lookup(
+                &reg("r.example"),
+                std::slice::from_ref(&pull),
+                now,
+                skew,
+                None
+            ),
             Some(bearer("push"))
         );
         assert_eq!(
-            cache.lookup("r", &[pull.clone(), other.clone()], now, skew, None),
+            cache.lookup(
+                &reg("r.example"),
+                &[pull.clone(), other.clone()],
+                now,
+                skew,
+                None
+            ),
             Some(bearer("wide"))
         );
         assert_eq!(
-            cache.lookup("other", std::slice::from_ref(&pull), now, skew, None),
+            cache.lookup(
+                &reg("other.example"),
+                std::slice::from_ref(&pull),
+                now,
+                skew,
+                None
+            ),
             None
         );
         assert_eq!(
-            cache.lookup("r", &[Scope::registry_catalog()], now, skew, None),
+            cache.lookup(
+                &reg("r.example"),
+                &[Scope::registry_catalog()],
+                now,
+                skew,
+                None
+            ),
             None
         );
         // Everything expires.
         let later = now + Duration::from_secs(295);
         assert_eq!(
-            cache.lookup("r", std::slice::from_ref(&pull), later, skew, None),
+            cache.lookup(
+                &reg("r.example"),
+                std::slice::from_ref(&pull),
+                later,
+                skew,
+                None
+            ),
             None
         );
         // Rejecting removes exactly that token.
-        cache.reject("r", &bearer("push"));
+        cache.reject(&reg("r.example"), &bearer("push"));
         assert_eq!(
-            cache.lookup("r", &[pull], now, skew, None),
+            cache.lookup(&reg("r.example"), &[pull], now, skew, None),
             Some(bearer("wide"))
         );
     }
@@ -250,7 +290,7 @@ mod tests {
         let mut cache = TokenCache::default();
         let a = Scope::repository("a", &[Action::Pull]);
         cache.insert_token(
-            "r",
+            &reg("r.example"),
             "s",
             std::slice::from_ref(&a),
             bearer("1"),
@@ -258,7 +298,7 @@ mod tests {
             now,
         );
         cache.insert_token(
-            "r",
+            &reg("r.example"),
             "s",
             &[a.clone(), a.clone()],
             bearer("2"),
@@ -267,7 +307,7 @@ mod tests {
         );
         assert_eq!(cache.token_count(), 1);
         assert_eq!(
-            cache.lookup("r", &[a], now, Duration::ZERO, None),
+            cache.lookup(&reg("r.example"), &[a], now, Duration::ZERO, None),
             Some(bearer("2"))
         );
     }
@@ -280,7 +320,7 @@ mod tests {
         let mut cache = TokenCache::default();
         // An 8-second token with a 10-second skew: used until 2 s before its end.
         cache.insert_token(
-            "r",
+            &reg("r.example"),
             "s",
             &pull,
             bearer("short"),
@@ -289,31 +329,37 @@ mod tests {
         );
         let at = |secs| now + Duration::from_secs(secs);
         assert_eq!(
-            cache.lookup("r", &pull, at(5), skew, None),
+            cache.lookup(&reg("r.example"), &pull, at(5), skew, None),
             Some(bearer("short"))
         );
-        assert_eq!(cache.lookup("r", &pull, at(7), skew, None), None);
+        assert_eq!(
+            cache.lookup(&reg("r.example"), &pull, at(7), skew, None),
+            None
+        );
         // A 300-second token: a plain request uses it until 10 s before its end, a
         // streamed one only while half its life (or the headroom) is left.
         let mut cache = TokenCache::default();
-        cache.insert_token("r", "s", &pull, bearer("long"), at(300), now);
+        cache.insert_token(&reg("r.example"), "s", &pull, bearer("long"), at(300), now);
         let headroom = Some(Duration::from_secs(600));
         assert_eq!(
-            cache.lookup("r", &pull, at(100), skew, headroom),
+            cache.lookup(&reg("r.example"), &pull, at(100), skew, headroom),
             Some(bearer("long"))
         );
-        assert_eq!(cache.lookup("r", &pull, at(200), skew, headroom), None);
         assert_eq!(
-            cache.lookup("r", &pull, at(200), skew, None),
+            cache.lookup(&reg("r.example"), &pull, at(200), skew, headroom),
+            None
+        );
+        assert_eq!(
+            cache.lookup(&reg("r.example"), &pull, at(200), skew, None),
             Some(bearer("long"))
         );
         let small_headroom = Some(Duration::from_secs(60));
         assert_eq!(
-            cache.lookup("r", &pull, at(200), skew, small_headroom),
+            cache.lookup(&reg("r.example"), &pull, at(200), skew, small_headroom),
             Some(bearer("long"))
         );
         assert_eq!(
-            cache.lookup("r", &pull, at(250), skew, small_headroom),
+            cache.lookup(&reg("r.example"), &pull, at(250), skew, small_headroom),
             None
         );
     }

@@ -2,12 +2,14 @@
 //! [`Negotiation`] it starts for each challenge.
 
 use std::fmt;
+use std::str::FromStr as _;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Response, StatusCode, Uri};
 use orca_manifest::registry_error::{ErrorCode, parse_error_body};
+use orca_reference::Registry;
 
 use crate::authorization::{Authorization, Step};
 use crate::azure::{AzureStep, AzureTokenProvider, LocalIdentityEndpoint};
@@ -188,7 +190,7 @@ impl Authenticator {
         now: SystemTime,
     ) -> Option<Authorization> {
         self.inner.cache().lookup(
-            &registry.to_ascii_lowercase(),
+            &cache_key(registry)?,
             scopes,
             now,
             self.inner.options.expiry_skew,
@@ -209,7 +211,7 @@ impl Authenticator {
         now: SystemTime,
     ) -> Option<Authorization> {
         self.inner.cache().lookup(
-            &registry.to_ascii_lowercase(),
+            &cache_key(registry)?,
             scopes,
             now,
             self.inner.options.expiry_skew,
@@ -221,17 +223,14 @@ impl Authenticator {
     /// [`challenge`](Self::challenge) can start a negotiation before any 401 (pass an empty
     /// `HeaderMap`).
     pub fn remembers_challenge(&self, registry: &str) -> bool {
-        self.inner
-            .cache()
-            .challenge(&registry.to_ascii_lowercase())
-            .is_some()
+        cache_key(registry).is_some_and(|key| self.inner.cache().challenge(&key).is_some())
     }
 
     /// Drops `authorization` from the cache: the registry refused it.
     pub fn reject(&self, registry: &str, authorization: &Authorization) {
-        self.inner
-            .cache()
-            .reject(&registry.to_ascii_lowercase(), authorization);
+        if let Some(key) = cache_key(registry) {
+            self.inner.cache().reject(&key, authorization);
+        }
     }
 
     /// Starts a negotiation for a request to `request_uri` that was answered with a
@@ -252,13 +251,13 @@ impl Authenticator {
         scopes: &[Scope],
         now: SystemTime,
     ) -> Result<Negotiation, Error> {
-        let registry = registry_of(request_uri)?;
+        let (registry, key) = registry_of(request_uri)?;
         self.inner.cache().purge_expired(now);
         let parsed = Challenge::from_headers(response.response_headers());
         let mut challenges = parsed.as_ref().map(Vec::clone).unwrap_or_default();
         let usable = |c: &Challenge| c.is_scheme("bearer") || c.is_scheme("basic");
         if !challenges.iter().any(usable)
-            && let Some(remembered) = self.inner.cache().challenge(&registry)
+            && let Some(remembered) = self.inner.cache().challenge(&key)
         {
             challenges = Challenge::parse(&remembered.header)?;
         }
@@ -278,6 +277,7 @@ impl Authenticator {
         let mut negotiation = Negotiation {
             inner: Arc::clone(&self.inner),
             registry: registry.clone(),
+            key,
             request_uri: request_uri.clone(),
             realm: None,
             service: String::new(),
@@ -313,13 +313,25 @@ pub fn is_denied(status: StatusCode, body: &[u8]) -> bool {
         .any(|e| e.code == ErrorCode::Denied)
 }
 
-fn registry_of(uri: &Uri) -> Result<String, Error> {
-    uri.authority()
+fn registry_of(uri: &Uri) -> Result<(String, Registry), Error> {
+    let invalid = |detail: String| Error::InvalidUri {
+        uri: redact_url(&uri.to_string()),
+        detail,
+    };
+    let authority = uri
+        .authority()
         .map(|a| a.as_str().to_ascii_lowercase())
-        .ok_or_else(|| Error::InvalidUri {
-            uri: redact_url(&uri.to_string()),
-            detail: "the request URI has no host".to_owned(),
-        })
+        .ok_or_else(|| invalid("the request URI has no host".to_owned()))?;
+    let key = Registry::from_str(&authority)
+        .map_err(|e| invalid(format!("the request URI's host is not a registry: {e}")))?;
+    Ok((authority, key))
+}
+
+/// The token cache's key for a registry named `host[:port]`: the registry normalised once
+/// (case, default port, the Docker Hub spellings), so that every spelling of one registry
+/// shares its tokens. `None` for a name that is no registry (nothing was cached for it).
+fn cache_key(registry: &str) -> Option<Registry> {
+    Registry::from_str(registry).ok()
 }
 
 /// What a sent request's response will be read as.
@@ -368,7 +380,10 @@ enum State {
 /// fallback), so a client loop bounded at twelve steps never cuts a valid one short.
 pub struct Negotiation {
     inner: Arc<Inner>,
+    /// `host[:port]` as the request named it, for messages and the credential lookup.
     registry: String,
+    /// The same registry normalised: the token cache's key.
+    key: Registry,
     request_uri: Uri,
     realm: Option<Uri>,
     service: String,
@@ -526,7 +541,7 @@ impl Negotiation {
                     // with the configured credential.
                     self.inner
                         .cache()
-                        .remove_refresh_token(&self.registry, &self.service);
+                        .remove_refresh_token(&self.key, &self.service);
                     self.bearer_with_credential()?
                 } else if fallback_to_get
                     && (status == StatusCode::NOT_FOUND || status == StatusCode::METHOD_NOT_ALLOWED)
@@ -573,11 +588,9 @@ impl Negotiation {
                 }
                 let refresh = parse_exchange_response(response.body())
                     .map_err(|kind| Error::TokenResponse { endpoint, kind })?;
-                self.inner.cache().insert_refresh_token(
-                    &self.registry,
-                    &self.service,
-                    refresh.clone(),
-                );
+                self.inner
+                    .cache()
+                    .insert_refresh_token(&self.key, &self.service, refresh.clone());
                 send_pending(
                     self.token_post_refresh(&refresh)?,
                     Awaiting::TokenPost {
@@ -614,7 +627,7 @@ impl Negotiation {
         };
         self.inner
             .cache()
-            .insert_basic(&self.registry, authorization.clone());
+            .insert_basic(&self.key, authorization.clone());
         Ok(Pending::Authorize(authorization))
     }
 
@@ -654,7 +667,7 @@ impl Negotiation {
         }
         self.inner
             .cache()
-            .remember_challenge(&self.registry, challenge.to_string());
+            .remember_challenge(&self.key, challenge.to_string());
         Ok(())
     }
 
@@ -665,13 +678,10 @@ impl Negotiation {
             let authorization = self.bearer_header(token)?;
             self.inner
                 .cache()
-                .insert_basic(&self.registry, authorization.clone());
+                .insert_basic(&self.key, authorization.clone());
             return Ok(Pending::Authorize(authorization));
         }
-        let cached = self
-            .inner
-            .cache()
-            .refresh_token(&self.registry, &self.service);
+        let cached = self.inner.cache().refresh_token(&self.key, &self.service);
         if let Some(refresh) = cached
             && !self.credential.is_anonymous()
         {
@@ -856,7 +866,7 @@ impl Negotiation {
         let authorization = self.bearer_header(token.token())?;
         let mut cache = self.inner.cache();
         cache.insert_token(
-            &self.registry,
+            &self.key,
             &self.service,
             &self.scopes,
             authorization.clone(),
@@ -864,7 +874,7 @@ impl Negotiation {
             now,
         );
         if let Some(refresh) = token.refresh_token() {
-            cache.insert_refresh_token(&self.registry, &self.service, refresh.clone());
+            cache.insert_refresh_token(&self.key, &self.service, refresh.clone());
         }
         Ok(Pending::Authorize(authorization))
     }
@@ -982,4 +992,20 @@ pub fn missing_right<R: ResponseHeaders + ?Sized>(response: &R) -> Option<Missin
         })
         .unwrap_or_default();
     Some(MissingRight { scopes })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cache_key;
+
+    #[test]
+    fn every_spelling_of_a_registry_shares_one_cache_key() {
+        let hub = cache_key("docker.io").expect("a registry");
+        for spelling in ["registry-1.docker.io", "Index.Docker.IO", "docker.io:443"] {
+            assert_eq!(cache_key(spelling).as_ref(), Some(&hub), "{spelling}");
+        }
+        assert_eq!(cache_key("Example.com:443"), cache_key("example.com"));
+        assert_ne!(cache_key("example.com:5000"), cache_key("example.com"));
+        assert_eq!(cache_key("not a host"), None);
+    }
 }
