@@ -8,12 +8,7 @@ use crate::body::{ResBody, full};
 /// with the client. The mock writes its own bodies with it; it never reads the client's.
 pub(crate) use orca_manifest::registry_error::ErrorCode as Code;
 
-/// The status the table gives `code` (500 for a code it does not know).
-fn status_of(code: &Code) -> StatusCode {
-    code.status()
-        .and_then(|s| StatusCode::from_u16(s).ok())
-        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
-}
+use crate::wire::{ERROR_CONTENT_TYPE, error_body, error_status as status_of};
 
 /// An error answer: status, code, detail.
 #[derive(Debug)]
@@ -43,18 +38,12 @@ impl ApiError {
     }
 
     pub(crate) fn into_response(self) -> Response<ResBody> {
-        let body = serde_json::json!({
-            "errors": [{
-                "code": self.code.as_str(),
-                "message": self.code.message().unwrap_or("unknown error"),
-                "detail": self.detail.unwrap_or(serde_json::Value::Null),
-            }]
-        });
-        let mut resp = Response::new(full(body.to_string()));
+        let body = error_body(&self.code, self.detail);
+        let mut resp = Response::new(full(body));
         *resp.status_mut() = self.status;
         resp.headers_mut().insert(
             header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json; charset=utf-8"),
+            HeaderValue::from_static(ERROR_CONTENT_TYPE),
         );
         resp
     }

@@ -58,6 +58,7 @@ pub mod reference_registry;
 mod routes;
 mod server;
 mod store;
+pub mod wire;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};

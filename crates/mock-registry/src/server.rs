@@ -23,6 +23,7 @@ use crate::faults::{BodyFaults, Faults};
 use crate::log::LoggedRequest;
 use crate::routes::{self, Route};
 use crate::store::{BlobSource, ManifestMeta, Store, Upload};
+use crate::wire::{accepts, parse_range};
 
 /// State shared by every connection of one registry.
 pub(crate) struct Shared {
@@ -471,25 +472,6 @@ fn resolve(shared: &Shared, name: &str, reference: &str) -> Result<(Digest, Mani
     Ok((digest, meta))
 }
 
-/// Whether an `Accept` header admits `media_type`. No header admits everything.
-fn accepts(headers: &HeaderMap, media_type: &str) -> bool {
-    let mut any_header = false;
-    for value in headers.get_all(header::ACCEPT) {
-        let Ok(value) = value.to_str() else { continue };
-        for item in value.split(',') {
-            let essence = media_types::essence(item);
-            if essence.is_empty() {
-                continue;
-            }
-            any_header = true;
-            if essence == "*/*" || essence == media_type || essence == "application/*" {
-                return true;
-            }
-        }
-    }
-    !any_header
-}
-
 fn get_manifest(
     shared: &Shared,
     name: &str,
@@ -703,39 +685,6 @@ fn delete_manifest(shared: &Shared, name: &str, reference: &str) -> Result<Res> 
         removed.ok_or_else(unknown)?;
     }
     Ok(status_only(StatusCode::ACCEPTED))
-}
-
-/// Parse a single `bytes=` range against a length: `Ok(None)` for none, `Err(())` when
-/// unsatisfiable.
-fn parse_range(value: Option<&str>, len: u64) -> Result<Option<(u64, u64)>, ()> {
-    let Some(value) = value else { return Ok(None) };
-    let Some(spec) = value.trim().strip_prefix("bytes=") else {
-        return Ok(None);
-    };
-    if spec.contains(',') {
-        // Several ranges: serve the whole body, as allowed.
-        return Ok(None);
-    }
-    let (a, b) = spec.split_once('-').ok_or(())?;
-    let (start, end) = if a.is_empty() {
-        let suffix: u64 = b.parse().map_err(|_| ())?;
-        if suffix == 0 {
-            return Err(());
-        }
-        (len.saturating_sub(suffix), len.saturating_sub(1))
-    } else {
-        let start: u64 = a.parse().map_err(|_| ())?;
-        let end: u64 = if b.is_empty() {
-            len.saturating_sub(1)
-        } else {
-            b.parse::<u64>().map_err(|_| ())?.min(len.saturating_sub(1))
-        };
-        (start, end)
-    };
-    if len == 0 || start >= len || end < start {
-        return Err(());
-    }
-    Ok(Some((start, end)))
 }
 
 /// Serve a blob's bytes (whole or one range) with the blob faults applied.
@@ -1219,6 +1168,7 @@ fn referrers(shared: &Shared, name: &str, digest: &str, q: &[(String, String)]) 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::RangeNotSatisfiable;
 
     #[test]
     fn ranges() {
@@ -1228,9 +1178,9 @@ mod tests {
             (Some("bytes=5-"), 10, Ok(Some((5, 9)))),
             (Some("bytes=-3"), 10, Ok(Some((7, 9)))),
             (Some("bytes=8-100"), 10, Ok(Some((8, 9)))),
-            (Some("bytes=10-"), 10, Err(())),
-            (Some("bytes=5-2"), 10, Err(())),
-            (Some("bytes=x-"), 10, Err(())),
+            (Some("bytes=10-"), 10, Err(RangeNotSatisfiable)),
+            (Some("bytes=5-2"), 10, Err(RangeNotSatisfiable)),
+            (Some("bytes=x-"), 10, Err(RangeNotSatisfiable)),
             (Some("items=0-1"), 10, Ok(None)),
         ];
         assert_eq!(cases.len(), 9);
