@@ -1,0 +1,7 @@
+//! A caching registry front (a pull-through cache, as Azure Container Registry's artifact
+//! cache): pulls are served from [`Storage`]; a miss is fetched upstream once, however many
+//! clients ask, verified, stored and streamed to the clients as it arrives.
+
+mod storage;
+
+pub use storage::{BlobRead, DirStorage, ManifestRef, Storage, StoredManifest};

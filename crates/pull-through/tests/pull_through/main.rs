@@ -1,0 +1,3 @@
+//! The front against two mock registries (upstream and client side).
+
+mod storage;
