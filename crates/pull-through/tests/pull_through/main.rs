@@ -1,3 +1,6 @@
-//! The front against two mock registries (upstream and client side).
+//! The front between clients and an upstream mock registry.
 
+mod front;
+mod skopeo;
 mod storage;
+mod support;
