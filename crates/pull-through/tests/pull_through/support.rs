@@ -198,7 +198,7 @@ impl Setup {
             if self.stored_blob_path(digest).exists() {
                 return true;
             }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
         false
     }
