@@ -330,6 +330,64 @@ fn fetch_goes_through_the_rules_of_the_cache_registry() {
     let tags = home.json(&["repo", "tags", PLAIN, &cache.at("library/app")]);
     assert!(tags.to_string().contains("\"1\""), "{tags}");
 
+    // A credential set answered by a docker credential helper (a script on PATH).
+    let bin = home.join("bin");
+    fs::create_dir_all(&bin).unwrap();
+    let helper = bin.join("docker-credential-fake");
+    fs::write(
+        &helper,
+        "#!/bin/sh\nread server\n[ \"$1\" = get ] || exit 1\nprintf '{\"ServerURL\":\"%s\",\"Username\":\"puller\",\"Secret\":\"up-s3cret\"}' \"$server\"\n",
+    )
+    .unwrap();
+    fs::set_permissions(&helper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    home.json(&[
+        "cache",
+        "credential-set",
+        "add",
+        "via-helper",
+        "--helper",
+        "fake",
+    ]);
+    home.json(&[
+        "cache",
+        "rule",
+        "add",
+        "helped/*",
+        &format!("{}/library/*", upstream.host),
+        "--credential-set",
+        "via-helper",
+    ]);
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out2 = home.join("out2");
+    let helped = home
+        .orca()
+        .env("PATH", path)
+        .args([
+            "fetch",
+            &cache.at("helped/app:1"),
+            "--operation",
+            "x",
+            "-o",
+            out2.to_str().unwrap(),
+            "--output",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        helped.status.success(),
+        "{}",
+        String::from_utf8_lossy(&helped.stdout)
+    );
+    assert_eq!(
+        fs::read(out2.join("motd.txt")).unwrap(),
+        b"hello through the cache"
+    );
+
     // A repository no rule covers is the cache registry's alone.
     let missing = run_with_token(
         &home,

@@ -413,3 +413,90 @@ async fn the_cache_registry_must_be_registered() {
     );
     assert!(PullThrough::new("http://x").is_err());
 }
+
+/// Debian's `docker-registry` on both sides: the upstream over TLS with basic auth (its CA
+/// from the upstream's store entry, the password from a credential set's file), the cache
+/// registry plain. Skipped when the binary is not installed.
+#[tokio::test]
+async fn docker_registry_upstream_over_tls_and_as_the_cache_registry() {
+    use orca_mock_registry::reference_registry::{ReferenceOptions, ReferenceRegistry};
+    let upstream_options = ReferenceOptions {
+        tls: true,
+        users: vec![("puller".to_owned(), orca_mock_registry::Secret::new(SECRET))],
+    };
+    let Some(upstream) = ReferenceRegistry::start(upstream_options).await.unwrap() else {
+        eprintln!("skipped: docker-registry is not installed");
+        return;
+    };
+    let Some(cache) = ReferenceRegistry::start(ReferenceOptions::default())
+        .await
+        .unwrap()
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("upstream-ca.pem");
+    std::fs::write(&ca, upstream.ca_pem().unwrap()).unwrap();
+    let secret_file = dir.path().join("upstream.secret");
+    std::fs::write(&secret_file, format!("{SECRET}\n")).unwrap();
+
+    let mut stores = StoreRegistry::new()
+        .with(Store::new(cache.host()).unwrap().with_plain_http(true))
+        .with(Store::new(upstream.host()).unwrap().with_ca_file(&ca));
+    stores.add_credential_set(
+        CredentialSet::new(
+            "real",
+            Username::Literal("puller".into()),
+            SecretSource::File(secret_file),
+        )
+        .unwrap(),
+    );
+    stores
+        .add_cache_rule(
+            CacheRule::new("mirror/*", &format!("{}/team/*", upstream.host()))
+                .unwrap()
+                .with_credential_set("real"),
+        )
+        .unwrap();
+
+    let publisher = ArtifactStore::builder(stores.clone())
+        .credential_source(Arc::new(StaticCredentials::new().with(
+            upstream.host(),
+            Credential::basic("puller", SECRET.to_owned()),
+        )))
+        .build()
+        .unwrap();
+    publisher
+        .push_blob(
+            &format!("{}/team/app:1", upstream.host()),
+            Bytes::from_static(b"from the real registry"),
+            &BlobOptions::new("application/vnd.example.blob").title("blob.txt"),
+        )
+        .await
+        .unwrap();
+
+    let store = ArtifactStore::builder(stores.clone())
+        .pull_through(
+            PullThrough::new(cache.host())
+                .unwrap()
+                .revalidate_after(Duration::from_secs(3600)),
+        )
+        .build()
+        .unwrap();
+    let reference = format!("{}/mirror/app:1", cache.host());
+    assert_eq!(
+        fetch(&store, &reference).await.unwrap(),
+        b"from the real registry"
+    );
+    // The cache registry holds it now: readable without any rule.
+    let plain = ArtifactStore::builder(stores).build().unwrap();
+    assert_eq!(
+        fetch(&plain, &reference).await.unwrap(),
+        b"from the real registry"
+    );
+    // And the pull-through store serves it again (within the interval, from the cache).
+    assert_eq!(
+        fetch(&store, &reference).await.unwrap(),
+        b"from the real registry"
+    );
+}
