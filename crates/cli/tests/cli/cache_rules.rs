@@ -333,13 +333,13 @@ fn fetch_goes_through_the_rules_of_the_cache_registry() {
     // A credential set answered by a docker credential helper (a script on PATH).
     let bin = home.join("bin");
     fs::create_dir_all(&bin).unwrap();
-    let helper = bin.join("docker-credential-fake");
+    let script = bin.join("docker-credential-fake");
     fs::write(
-        &helper,
+        &script,
         "#!/bin/sh\nread server\n[ \"$1\" = get ] || exit 1\nprintf '{\"ServerURL\":\"%s\",\"Username\":\"puller\",\"Secret\":\"up-s3cret\"}' \"$server\"\n",
     )
     .unwrap();
-    fs::set_permissions(&helper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     home.json(&[
         "cache",
         "credential-set",
