@@ -484,7 +484,10 @@ fn check_env_name(var: &str) -> Result<(), String> {
 ///
 /// [`CacheRules::resolve`]: a static target equal to the repository wins; else, among
 /// wildcards covering it, the longest fixed prefix (`library/team/*` over `library/*`
-/// over `*`); of equal rank the rule added first.
+/// over `*`); of equal rank the rule added first. (Two wildcards covering one repository
+/// with prefixes of equal length have the same target, which [`CacheRules::add`] refuses
+/// as a duplicate, so the last rule only makes the order explicit; a too-long substituted
+/// name passes to the next-ranked rule.)
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CacheRules {
     rules: Vec<CacheRule>,

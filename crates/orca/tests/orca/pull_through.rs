@@ -500,3 +500,46 @@ async fn docker_registry_upstream_over_tls_and_as_the_cache_registry() {
         b"from the real registry"
     );
 }
+
+#[tokio::test]
+async fn pull_through_outcomes_are_counted() {
+    use metrics_util::debugging::DebuggingRecorder;
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let _guard = metrics::set_default_local_recorder(&recorder);
+
+    let s = Setup::new().await;
+    s.publish(&s.upstream, "library/app:1", b"version one")
+        .await;
+    let always = s.store(Duration::ZERO, SECRET);
+    let hourly = s.store(Duration::from_secs(3600), SECRET);
+    fetch(&always, &s.cached("library/app:1")).await.unwrap(); // miss
+    fetch(&always, &s.cached("library/app:1")).await.unwrap(); // revalidated
+    fetch(&hourly, &s.cached("library/app:1")).await.unwrap(); // revalidated (first check)
+    fetch(&hourly, &s.cached("library/app:1")).await.unwrap(); // hit
+    s.publish(&s.upstream, "library/app:1", b"version two")
+        .await;
+    fetch(&always, &s.cached("library/app:1")).await.unwrap(); // changed
+    s.upstream.faults().add(Fault::status(503));
+    fetch(&always, &s.cached("library/app:1")).await.unwrap(); // stale
+
+    let snapshot = snapshotter.snapshot().into_vec();
+    let count = |outcome| {
+        crate::metrics::figure(
+            &snapshot,
+            "orca_pull_through_total",
+            &[("outcome", outcome)],
+        )
+        .0
+    };
+    assert_eq!(
+        [
+            count("miss"),
+            count("revalidated"),
+            count("hit"),
+            count("changed"),
+            count("stale")
+        ],
+        [1, 2, 1, 1, 1]
+    );
+}
