@@ -48,7 +48,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use futures_util::{StreamExt, TryStreamExt};
@@ -354,6 +354,9 @@ pub(crate) struct State {
     upstreams: Upstreams,
     /// When each cached tag (`registry/repo:tag`) was last found current upstream.
     checked: Mutex<HashMap<String, Instant>>,
+    /// One lock per reference being checked or filled, so concurrent fetches of one
+    /// reference in this process ask upstream once (the later ones find it fresh).
+    in_flight: Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>,
 }
 
 impl State {
@@ -376,7 +379,25 @@ impl State {
             registry: options.registry,
             revalidate_after: options.revalidate_after,
             checked: Mutex::new(HashMap::new()),
+            in_flight: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// The lock of `key`, shared by every fetch of it in flight.
+    fn lock_for(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut map = self
+            .in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(lock) = map.get(key).and_then(Weak::upgrade) {
+            return lock;
+        }
+        if map.len() >= 1024 {
+            map.retain(|_, weak| weak.strong_count() > 0);
+        }
+        let lock = Arc::new(tokio::sync::Mutex::new(()));
+        map.insert(key.to_owned(), Arc::downgrade(&lock));
+        lock
     }
 
     fn fresh(&self, key: &str) -> bool {
@@ -425,6 +446,8 @@ impl ArtifactStore {
             return Ok(());
         };
         let cache = &self.inner.client;
+        let lock = state.lock_for(&reference.to_string());
+        let _held = lock.lock().await;
         if let Some(digest) = reference.digest() {
             let target = with_digest(&repository_of(reference), digest);
             match cache.resolve(&target).await {

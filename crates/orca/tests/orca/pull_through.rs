@@ -543,3 +543,95 @@ async fn pull_through_outcomes_are_counted() {
         [1, 2, 1, 1, 1]
     );
 }
+
+#[tokio::test]
+async fn concurrent_fetches_of_one_tag_ask_upstream_once() {
+    let s = Setup::new().await;
+    s.publish(&s.upstream, "library/app:1", b"shared").await;
+    s.upstream.clear_requests();
+    let store = s.store(Duration::from_secs(3600), SECRET);
+    let reference = s.cached("library/app:1");
+    let fetches: Vec<_> = (0..8)
+        .map(|_| {
+            let store = store.clone();
+            let reference = reference.clone();
+            tokio::spawn(async move { fetch(&store, &reference).await })
+        })
+        .collect();
+    for f in fetches {
+        assert_eq!(f.await.unwrap().unwrap(), b"shared");
+    }
+    let heads = registry_requests(&s.upstream)
+        .iter()
+        .filter(|r| r.starts_with("HEAD /v2/library/app/manifests/"))
+        .count();
+    assert_eq!(heads, 1, "{:?}", registry_requests(&s.upstream));
+    // The layer and the config, each once.
+    assert_eq!(
+        blob_gets(&s.upstream),
+        2,
+        "{:?}",
+        registry_requests(&s.upstream)
+    );
+}
+
+#[tokio::test]
+async fn an_index_is_pulled_through_with_its_manifests() {
+    use orca::manifest::{ImageIndex, media_types};
+    let mut s = Setup::new().await;
+    let other = s.other.host().to_owned();
+    s.stores
+        .add_cache_rule(CacheRule::new("multi/*", &format!("{other}/multi/*")).unwrap())
+        .unwrap();
+    let mut children = Vec::new();
+    for arch in ["amd64", "arm64"] {
+        let layer = Bytes::from(format!("layer for {arch}"));
+        let layer_d = orca::Descriptor::for_bytes("application/octet-stream", &layer);
+        let config = Bytes::from_static(b"{}");
+        let config_d = orca::Descriptor::for_bytes(media_types::OCI_EMPTY, &config);
+        let child = crate::support::push_raw(
+            &other,
+            &format!("{other}/multi/app:{arch}"),
+            (config_d, config),
+            vec![(layer_d, layer)],
+            None,
+        )
+        .await;
+        children.push(child);
+    }
+    let index = ImageIndex::new(children.clone()).to_bytes();
+    let client =
+        orca::distribution::Client::new(ClientConfig::default().with_plain_http(other.as_str()))
+            .unwrap();
+    let index_ref: orca::Reference = format!("{other}/multi/app:1").parse().unwrap();
+    client
+        .push_manifest(
+            &index_ref,
+            Bytes::from(index.clone()),
+            media_types::OCI_IMAGE_INDEX,
+        )
+        .await
+        .unwrap();
+
+    let store = s.store(Duration::from_secs(3600), SECRET);
+    let fetched = store
+        .fetch_manifest(&s.cached("multi/app:1"))
+        .await
+        .unwrap();
+    assert!(fetched.manifest.is_index());
+    assert_eq!(&fetched.bytes[..], &index[..]);
+    // Each child is in the cache registry by digest, with its layer.
+    let plain = ArtifactStore::builder(s.stores.clone()).build().unwrap();
+    for child in &children {
+        let pinned = s.cached(&format!("multi/app@{}", child.digest));
+        let dir = tempfile::tempdir().unwrap();
+        let got = plain
+            .fetch(&pinned, "x", &dir.path().join("out"))
+            .await
+            .unwrap();
+        assert_eq!(got.digest, child.digest);
+    }
+    // A fetch of the index itself is refused as before: it names several artifacts.
+    let e = fetch(&store, &s.cached("multi/app:1")).await.unwrap_err();
+    assert_eq!(e.code(), "InvalidArtifact", "{e}");
+}
