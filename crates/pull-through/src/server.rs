@@ -505,7 +505,7 @@ async fn find_manifest(
                     "orca_pull_through_upstream_failures_total",
                     label("kind", kind),
                 );
-                tracing::warn!(repository = %name, tag, upstream = %upstream.repository, error = %e, "upstream unreachable: serving the stored manifest, stale");
+                tracing::warn!(repository = %name, tag, upstream = %upstream.repository, error = %e, "upstream could not be asked: serving the stored manifest, stale");
                 return Ok((m.clone(), Cache::Stale));
             }
         }
