@@ -687,3 +687,67 @@ async fn concurrent_misses_on_a_tag_ask_upstream_once() {
     );
     assert_eq!(s.upstream_requests(&Method::GET, "/manifests/1"), 1);
 }
+
+/// Debian's `docker-registry` as the upstream (skipped when it is not installed): the
+/// front's misses, hits and revalidation against a real registry.
+#[tokio::test]
+async fn docker_registry_as_the_upstream() {
+    use orca_mock_registry::reference_registry::{ReferenceOptions, ReferenceRegistry};
+    let Some(upstream) = ReferenceRegistry::start(ReferenceOptions::default())
+        .await
+        .unwrap()
+    else {
+        return;
+    };
+    let host = upstream.host().to_owned();
+    let upstream_client = crate::support::client(&[&host], None);
+    let image = push_image(
+        &upstream_client,
+        &host,
+        "mirror/x",
+        "1",
+        content(500_000, 11),
+    )
+    .await;
+    let rules = StaticUpstreams::new()
+        .with(
+            "library/*",
+            crate::support::client(&[&host], None),
+            &format!("{host}/mirror/*"),
+        )
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let front = Front::start(
+        Arc::new(DirStorage::open(dir.path()).unwrap()),
+        Arc::new(rules),
+        Options::default().with_revalidate_after(Duration::ZERO),
+    )
+    .await
+    .unwrap();
+    let base = front.base_url().to_owned();
+    let tag = format!("{base}/v2/library/x/manifests/1");
+    let first = raw(Method::GET, &tag, &[]).await;
+    assert_eq!(first.cache(), Some("miss"));
+    assert_eq!(first.bytes(), &image.manifest_bytes);
+    assert_eq!(
+        raw(Method::GET, &tag, &[]).await.cache(),
+        Some("revalidated")
+    );
+    let client = crate::support::client(&[&front.host()], None);
+    let repo = Reference::new(&front.host(), "library/x").unwrap();
+    for _ in 0..2 {
+        let bytes = client
+            .fetch_blob(&repo, &layer_descriptor(&image.layer, 500_000))
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        assert_eq!(bytes, image.layer_bytes);
+    }
+    let metrics = front.metrics();
+    assert!(
+        metrics.contains("orca_pull_through_upstream_downloads_total 1\n"),
+        "{metrics}"
+    );
+}
