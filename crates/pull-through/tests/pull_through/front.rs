@@ -403,7 +403,7 @@ async fn concurrent_misses_fetch_upstream_once() {
     // Slow enough upstream that the clients overlap with the download.
     s.upstream
         .faults()
-        .add(Fault::throttle(16 * 1024 * 1024).path("/blobs/"));
+        .add(Fault::throttle(16 * 1024 * 1024).path("/v2/*/blobs/*"));
     s.upstream.clear_requests();
     let client = s.front_client();
     let repo = Reference::new(&s.front.host(), "library/x").unwrap();
@@ -623,7 +623,7 @@ async fn shutdown_finishes_in_flight_transfers() {
     .await;
     s.upstream
         .faults()
-        .add(Fault::throttle(4 * 1024 * 1024).path("/blobs/"));
+        .add(Fault::throttle(4 * 1024 * 1024).path("/v2/*/blobs/*"));
     let client = s.front_client();
     let repo = Reference::new(&s.front.host(), "library/x").unwrap();
     let descriptor = layer_descriptor(&image.layer, size);
@@ -665,7 +665,7 @@ async fn concurrent_misses_on_a_tag_ask_upstream_once() {
     .await;
     s.upstream
         .faults()
-        .add(Fault::delay(Duration::from_millis(50)).path("/manifests/"));
+        .add(Fault::delay(Duration::from_millis(50)).path("/v2/*/manifests/*"));
     s.upstream.clear_requests();
     let url = format!("{}/v2/library/x/manifests/1", s.front.base_url());
     let mut tasks = tokio::task::JoinSet::new();
@@ -750,4 +750,40 @@ async fn docker_registry_as_the_upstream() {
         metrics.contains("orca_pull_through_upstream_downloads_total 1\n"),
         "{metrics}"
     );
+}
+
+#[tokio::test]
+async fn the_first_client_gets_bytes_before_the_blob_lands() {
+    let s = Setup::start(Config::default(), None, long()).await;
+    let size = 1024 * 1024;
+    let image = push_image(
+        &s.upstream_client,
+        s.upstream.host(),
+        "mirror/x",
+        "1",
+        content(size, 12),
+    )
+    .await;
+    // About a second for the whole blob.
+    s.upstream
+        .faults()
+        .add(Fault::throttle(1024 * 1024).path("/v2/*/blobs/*"));
+    let client = s.front_client();
+    let repo = Reference::new(&s.front.host(), "library/x").unwrap();
+    let mut stream = client
+        .fetch_blob(&repo, &layer_descriptor(&image.layer, size))
+        .await
+        .unwrap();
+    let first = stream.next().await.unwrap().unwrap();
+    assert!(!first.is_empty());
+    assert!(
+        !s.stored_blob_path(&image.layer).exists(),
+        "bytes flow while the download is under way"
+    );
+    let mut received = first.len();
+    while let Some(piece) = stream.next().await {
+        received += piece.unwrap().len();
+    }
+    assert_eq!(received, size);
+    assert!(s.landed(&image.layer).await);
 }
