@@ -114,7 +114,7 @@ async fn serve_front(ctx: &Context, args: &ServeArgs) -> Result<(), Failure> {
     if ctx.printer.json() {
         println!(
             "{}",
-            json!({"listening": front.base_url(), "host": front.host(), "cacheRules": rules})
+            json!({"listening": front.base_url(), "host": front.host(), "cache_rules": rules})
         );
     } else {
         println!(

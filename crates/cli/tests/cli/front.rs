@@ -36,7 +36,7 @@ impl Front {
         Front {
             child,
             host: v["host"].as_str().unwrap().to_owned(),
-            rules: v["cacheRules"].as_u64().unwrap(),
+            rules: v["cache_rules"].as_u64().unwrap(),
         }
     }
 }
