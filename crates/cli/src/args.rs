@@ -143,7 +143,16 @@ Examples:
   orca login myacr.azurecr.io -u admin -p \"$PASSWORD\"
   echo \"$PASSWORD\" | orca login localhost:5000 -u admin --password-stdin
   orca login myacr.azurecr.io --identity-token \"$REFRESH_TOKEN\"
-  orca pull myacr.azurecr.io/app:v1 --azure     # Azure AD from the environment, nothing stored")]
+  orca login myacr.azurecr.io --azure           # what `az acr login` does, without az
+  orca pull myacr.azurecr.io/app:v1 --azure     # Azure AD from the environment, nothing stored
+
+With --azure, the environment's Azure AD credential (AZURE_CLIENT_SECRET with
+AZURE_TENANT_ID and AZURE_CLIENT_ID; workload identity's AZURE_FEDERATED_TOKEN_FILE; a
+managed identity: IDENTITY_ENDPOINT, or the instance metadata service; else the Azure
+CLI's account; AZURE_AUTHORITY_HOST honoured) is exchanged at the registry's
+/oauth2/exchange for an ACR refresh token, stored as the identitytoken of the user
+00000000-0000-0000-0000-000000000000 as `az acr login` stores it. Later commands use it
+without --azure until it expires (ACR: about three hours).")]
 pub(crate) struct LoginArgs {
     /// The registry, e.g. myacr.azurecr.io or localhost:5000.
     pub(crate) registry: String,

@@ -95,7 +95,8 @@ pub enum CredentialSource {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         token_file: Option<PathBuf>,
     },
-    /// Azure managed identity through the instance metadata service.
+    /// Azure managed identity: App Service's `IDENTITY_ENDPOINT` (with `IDENTITY_HEADER`)
+    /// when the environment sets it, else the instance metadata service.
     AzureManagedIdentity {
         /// A user-assigned identity's client id; `None` means the system identity.
         #[serde(default, skip_serializing_if = "Option::is_none")]

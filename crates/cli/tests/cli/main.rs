@@ -4,9 +4,11 @@
 // Helpers outside #[test] functions: a failure to set up is the test's failure.
 #![allow(clippy::unwrap_used)]
 
+mod entra;
 mod harness;
 mod help;
 mod interop;
+mod login_azure;
 mod mock;
 mod reference;
 mod terminal;
