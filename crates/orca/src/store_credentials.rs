@@ -88,6 +88,13 @@ fn resolve(source: &CredentialSource, env: &dyn Environment) -> Result<Resolved,
             username,
             Secret::new(env_var(env, password_env)?),
         )),
+        CredentialSource::BasicEnvVars {
+            username_env,
+            password_env,
+        } => Resolved::Fixed(Credential::from_username_secret(
+            &env_var(env, username_env)?,
+            Secret::new(env_var(env, password_env)?),
+        )),
         CredentialSource::BasicFile {
             username,
             password_file,

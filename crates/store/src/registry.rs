@@ -56,6 +56,15 @@ pub enum CredentialSource {
         /// The variable holding the password.
         password_env: String,
     },
+    /// Basic authentication with the user name and the password both in environment
+    /// variables, read when the credential is used (never when the store is registered), so
+    /// the file names the variables and holds neither value.
+    BasicEnvVars {
+        /// The variable holding the user name.
+        username_env: String,
+        /// The variable holding the password.
+        password_env: String,
+    },
     /// Basic authentication with the password in a file (read at each authentication, so
     /// a rotated secret is picked up; surrounding whitespace is trimmed).
     BasicFile {
@@ -117,6 +126,7 @@ impl CredentialSource {
             CredentialSource::Anonymous => "anonymous",
             CredentialSource::DockerConfig { .. } => "docker-config",
             CredentialSource::BasicEnv { .. } => "basic-env",
+            CredentialSource::BasicEnvVars { .. } => "basic-env-vars",
             CredentialSource::BasicFile { .. } => "basic-file",
             CredentialSource::AcrRefreshTokenEnv { .. } => "acr-refresh-token-env",
             CredentialSource::AcrRefreshTokenFile { .. } => "acr-refresh-token-file",
