@@ -11,4 +11,5 @@ mod interop;
 mod login_azure;
 mod mock;
 mod reference;
+mod serve_tls;
 mod terminal;
