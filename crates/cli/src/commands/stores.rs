@@ -138,7 +138,8 @@ pub(crate) fn remove(ctx: &Context, args: &StoreRemoveArgs) -> Result<(), Failur
         return Err(Failure::new(
             Kind::NotRegistered,
             format!("{} is not in {}", args.registry, path.display()),
-        ));
+        )
+        .with_hint("orca store list shows the registered registries"));
     }
     stores
         .save(&path)

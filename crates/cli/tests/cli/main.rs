@@ -9,6 +9,7 @@ mod harness;
 mod help;
 mod interop;
 mod login_azure;
+mod messages;
 mod mock;
 mod reference;
 mod serve_tls;
