@@ -274,3 +274,43 @@ fn through_the_configured_credential_helper() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn workload_identity_through_the_authority_host() {
+    let home = Home::new();
+    let reg = Served::start(&home, &["--auth", "acr", "--aad-token", AAD_TOKEN]);
+    let entra = Entra::start(true, AAD_TOKEN, 2);
+    let ca = home.join("entra-ca.pem");
+    fs::write(&ca, entra.ca_pem.as_deref().unwrap()).unwrap();
+    let token_file = home.join("federated-token");
+    fs::write(&token_file, "federated-assertion-jwt").unwrap();
+    let out = home
+        .orca()
+        .env("AZURE_TENANT_ID", "tenant-2")
+        .env("AZURE_CLIENT_ID", "client-2")
+        .env("AZURE_FEDERATED_TOKEN_FILE", &token_file)
+        .env("AZURE_AUTHORITY_HOST", &entra.url)
+        .args(["login", PLAIN, &reg.host, "--azure", "--output", "json"])
+        .args(["--ca-file", ca.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = assert_acr_login(&home, &reg.host);
+    let seen = entra.seen();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0].target, "/tenant-2/oauth2/v2.0/token");
+    assert!(
+        seen[0]
+            .body
+            .contains("client_assertion=federated-assertion-jwt")
+            && seen[0].body.contains("client_id=client-2"),
+        "{}",
+        seen[0].body
+    );
+    push_and_pull_with_the_stored_login(&home, &reg, &[&token, "federated-assertion-jwt"]);
+}
