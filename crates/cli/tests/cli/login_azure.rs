@@ -74,6 +74,37 @@ fn push_and_pull_with_the_stored_login(home: &Home, reg: &Served, secrets: &[&st
     }
 }
 
+/// skopeo reads the stored login (the identity token, traded at `/oauth2/token` as a
+/// refresh token), as it reads one `az acr login` left; skipped without skopeo.
+fn skopeo_uses_the_login(home: &Home, reference: &str) {
+    let found = std::process::Command::new("skopeo")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        println!("skipped: skopeo is not installed");
+        return;
+    }
+    let out = std::process::Command::new("skopeo")
+        .env("HOME", home.join(""))
+        .env("TMPDIR", home.join(""))
+        .args(["inspect", "--raw", "--tls-verify=false", "--authfile"])
+        .arg(home.join("docker/config.json"))
+        .arg(format!("docker://{reference}"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "skopeo with orca's ACR login: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let manifest: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        manifest["layers"][0]["annotations"]["org.opencontainers.image.title"],
+        "payload.txt"
+    );
+}
+
 #[test]
 fn client_secret_through_the_authority_host() {
     let home = Home::new();
@@ -131,6 +162,7 @@ fn client_secret_through_the_authority_host() {
     );
 
     push_and_pull_with_the_stored_login(&home, &reg, &["client-s3cret", &token, AAD_TOKEN]);
+    skopeo_uses_the_login(&home, &reg.at("azure/login:v1"));
 
     // Logout forgets it; the registry then refuses.
     home.json(&["logout", &reg.host]);
