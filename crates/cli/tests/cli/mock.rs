@@ -395,7 +395,14 @@ fn unreachable_and_unauthorized_have_their_exit_codes() {
         "--output",
         "json",
     ]);
-    run.fails_with(7, "FailedToConnectToArtifactStore");
+    let v = run.fails_with(7, "FailedToConnectToArtifactStore");
+    // The JSON form carries the hint beside the facade's three fields.
+    assert!(
+        v["hint"]
+            .as_str()
+            .is_some_and(|h| h.contains("is the registry running")),
+        "{v}"
+    );
 
     let reg = Served::start(&home, &["--auth", "basic", "--user", "admin:s3cret"]);
     let run = home.run(&["resolve", PLAIN, &reg.at("app:v1"), "--output", "json"]);
