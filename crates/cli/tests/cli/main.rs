@@ -5,9 +5,13 @@
 #![allow(clippy::unwrap_used)]
 
 mod cache_rules;
+mod entra;
 mod harness;
 mod help;
 mod interop;
+mod login_azure;
+mod messages;
 mod mock;
 mod reference;
+mod serve_tls;
 mod terminal;
