@@ -286,9 +286,12 @@ fn bench(args: &[String]) -> Result {
     if args.first().map(String::as_str) == Some("cli") {
         return bench_cli(&args[1..]);
     }
+    // The cli_versus bench runs the release `orca` binary: build it, so it is never stale.
+    run(Command::new(cargo()).args(["build", "--release", "--locked", "--package", "orca-cli"]))?;
     let mut cmd = Command::new(cargo());
     cmd.args(["bench", "--locked", "--package", "orca-benches", "--"])
-        .args(args);
+        .args(args)
+        .env("ORCA_BIN", target_dir().join("release").join("orca"));
     run(&mut cmd)
 }
 

@@ -308,12 +308,29 @@ fn hint(e: &orca::Error) -> Option<String> {
         } if url.starts_with("http://") && errors.is_empty() => Some(plain_to_tls(url)),
         Client::Protocol { url, .. } if url.starts_with("http://") => Some(plain_to_tls(url)),
         Client::Connect { url, .. } if e.full_message().contains("Connection refused") => {
-            Some(format!(
-                "nothing accepts connections at {}: is the registry running, and is the port right?",
-                url_host(url)
-            ))
+            Some(if url.contains("/oauth2/v2.0/token") {
+                format!(
+                    "nothing accepts connections at {}, the Azure AD authority: check \
+                     AZURE_AUTHORITY_HOST",
+                    url_host(url)
+                )
+            } else {
+                format!(
+                    "nothing accepts connections at {}: is the registry running, and is the \
+                     port right?",
+                    url_host(url)
+                )
+            })
         }
         _ => match e {
+            // The Azure AD side refused (or was unreachable): the credential is the
+            // environment's.
+            orca::Error::Unauthorized { .. } if e.full_message().contains("Entra ID") => Some(
+                "--azure takes the Azure AD credential from the environment: a client secret \
+                 (AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET), workload identity \
+                 (AZURE_FEDERATED_TOKEN_FILE), a managed identity, else `az login`"
+                    .to_owned(),
+            ),
             // Refused without credentials (none configured, or an anonymous token that
             // lacks the right): say how to log in. A refused login says so itself.
             orca::Error::Unauthorized { reference, .. }

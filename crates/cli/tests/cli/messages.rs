@@ -202,6 +202,29 @@ fn mistakes_against_the_embedded_registry() {
         &no_login,
         &hosts,
     ));
+    // `login --azure` with Azure AD's authority down.
+    let acr = Served::start(&home, &["--auth", "acr", "--aad-token", "aad-token"]);
+    let authority = format!("127.0.0.1:{}", closed_port());
+    let hosts = [
+        (acr.host.as_str(), "ACR-REGISTRY"),
+        (authority.as_str(), "AUTHORITY"),
+        (home_dir.to_str().unwrap(), "$HOME/"),
+    ];
+    let run = home
+        .orca()
+        .env("AZURE_TENANT_ID", "tenant")
+        .env("AZURE_CLIENT_ID", "client")
+        .env("AZURE_CLIENT_SECRET", "client-s3cret")
+        .env("AZURE_AUTHORITY_HOST", format!("https://{authority}"))
+        .args(["login", "--plain-http", &acr.host, "--azure"])
+        .output()
+        .unwrap();
+    let _ = writeln!(
+        all,
+        "## login --azure with the Azure AD authority down\n$ AZURE_AUTHORITY_HOST=https://AUTHORITY orca login --plain-http ACR-REGISTRY --azure\nexit {}",
+        run.status.code().unwrap_or(-1)
+    );
+    all.push_str(&redact(&String::from_utf8_lossy(&run.stderr), &hosts));
     assert!(!all.contains("s3cret"), "{all}");
     insta::assert_snapshot!("embedded_registry", all);
 }
