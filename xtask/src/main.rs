@@ -7,7 +7,9 @@
 //!   `docker-registry` (plain HTTP, and TLS with basic auth) and every fuzz target briefly.
 //! - `fuzz [SECONDS] [--target NAME]`: build the fuzz targets and run each for SECONDS
 //!   (default 30); installs `cargo-fuzz` when missing.
-//! - `bench [ARGS…]`: run the criterion benchmarks; ARGS go to criterion.
+//! - `bench [ARGS…]`: run the criterion benchmarks; ARGS go to criterion. `bench cli`: the
+//!   release `orca` binary against `oras` (Python), `skopeo` and `curl` on `docker-registry`
+//!   (pull and push of a 512 MiB artifact, time and peak RSS).
 //! - `conformance [ARGS…]`: run the conformance suite (`conformance --help` lists its flags
 //!   at once, from `conformance/help.txt`, without installing or building anything).
 //! - `demo [DIR]`: the round trip on the embedded registry (pack a folder, push, pull by
@@ -110,6 +112,10 @@ fn usage() -> String {
             "run every fuzz target for SECONDS (30)",
         ),
         ("bench [CRITERION ARGS]", "run the criterion benchmarks"),
+        (
+            "bench cli",
+            "orca pull/push vs oras, skopeo, curl on docker-registry",
+        ),
         (
             "conformance [ARGS]",
             "run the conformance suite (--help for its flags)",
@@ -277,9 +283,41 @@ fn demo(args: &[String]) -> Result {
 }
 
 fn bench(args: &[String]) -> Result {
+    if args.first().map(String::as_str) == Some("cli") {
+        return bench_cli(&args[1..]);
+    }
+    // The cli_versus bench runs the release `orca` binary: build it, so it is never stale.
+    run(Command::new(cargo()).args(["build", "--release", "--locked", "--package", "orca-cli"]))?;
     let mut cmd = Command::new(cargo());
     cmd.args(["bench", "--locked", "--package", "orca-benches", "--"])
-        .args(args);
+        .args(args)
+        .env("ORCA_BIN", target_dir().join("release").join("orca"));
+    run(&mut cmd)
+}
+
+/// `bench cli`: the release `orca` binary against `oras` (Python), `skopeo` and raw `curl`
+/// on Debian's `docker-registry` (`benches/benches/cli_versus.rs`); builds the binary and the
+/// `oras` virtual environment first.
+fn bench_cli(args: &[String]) -> Result {
+    run(Command::new(cargo()).args(["build", "--release", "--locked", "--package", "orca-cli"]))?;
+    let mut cmd = Command::new(cargo());
+    cmd.args([
+        "bench",
+        "--locked",
+        "--package",
+        "orca-benches",
+        "--bench",
+        "cli_versus",
+        "--",
+    ])
+    .args(args)
+    .env("ORCA_BIN", target_dir().join("release").join("orca"));
+    match ensure_oras_venv() {
+        Ok(python) => {
+            cmd.env("ORCA_ORAS_PYTHON", python);
+        }
+        Err(message) => eprintln!("warning: {message}; oras is left out of the bench"),
+    }
     run(&mut cmd)
 }
 

@@ -150,6 +150,15 @@ impl TokenCache {
             .insert((registry.clone(), service.to_owned()), token);
     }
 
+    /// Every refresh token held for `registry`, with its token service.
+    pub(crate) fn refresh_tokens(&self, registry: &Registry) -> Vec<(String, Secret)> {
+        self.refresh
+            .iter()
+            .filter(|((r, _), _)| r == registry)
+            .map(|((_, service), token)| (service.clone(), token.clone()))
+            .collect()
+    }
+
     pub(crate) fn remove_refresh_token(&mut self, registry: &Registry, service: &str) {
         self.refresh.remove(&(registry.clone(), service.to_owned()));
     }

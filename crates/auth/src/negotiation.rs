@@ -226,6 +226,39 @@ impl Authenticator {
         cache_key(registry).is_some_and(|key| self.inner.cache().challenge(&key).is_some())
     }
 
+    /// The refresh token `registry`'s token service handed out — ACR's `/oauth2/exchange`
+    /// answer, or a token response's `refresh_token` — for storing as an identity token, as
+    /// `docker login` and `az acr login` store it (`identitytoken` in `config.json`).
+    ///
+    /// When tokens of several services are held, the one of the last Bearer challenge's
+    /// service. `None` when none was received (a Basic registry, a static token, a token
+    /// service that hands out no refresh tokens).
+    ///
+    /// # Security
+    ///
+    /// The token stands for the credential that obtained it until it expires (hours for
+    /// ACR): store it as a secret.
+    pub fn refresh_token(&self, registry: &str) -> Option<Secret> {
+        let key = cache_key(registry)?;
+        let cache = self.inner.cache();
+        let mut held = cache.refresh_tokens(&key);
+        if held.len() > 1 {
+            let service = cache
+                .challenge(&key)
+                .and_then(|c| Challenge::parse(&c.header).ok())
+                .and_then(|c| {
+                    c.iter()
+                        .find(|c| c.is_scheme("bearer"))
+                        .and_then(|c| c.service().map(str::to_owned))
+                });
+            held.retain(|(s, _)| Some(s) == service.as_ref());
+        }
+        match held.as_slice() {
+            [(_, token)] => Some(token.clone()),
+            _ => None,
+        }
+    }
+
     /// Drops `authorization` from the cache: the registry refused it.
     pub fn reject(&self, registry: &str, authorization: &Authorization) {
         if let Some(key) = cache_key(registry) {

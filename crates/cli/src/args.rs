@@ -143,7 +143,16 @@ Examples:
   orca login myacr.azurecr.io -u admin -p \"$PASSWORD\"
   echo \"$PASSWORD\" | orca login localhost:5000 -u admin --password-stdin
   orca login myacr.azurecr.io --identity-token \"$REFRESH_TOKEN\"
-  orca pull myacr.azurecr.io/app:v1 --azure     # Azure AD from the environment, nothing stored")]
+  orca login myacr.azurecr.io --azure           # what `az acr login` does, without az
+  orca pull myacr.azurecr.io/app:v1 --azure     # Azure AD from the environment, nothing stored
+
+With --azure, the environment's Azure AD credential (AZURE_CLIENT_SECRET with
+AZURE_TENANT_ID and AZURE_CLIENT_ID; workload identity's AZURE_FEDERATED_TOKEN_FILE; a
+managed identity: IDENTITY_ENDPOINT, or the instance metadata service; else the Azure
+CLI's account; AZURE_AUTHORITY_HOST honoured) is exchanged at the registry's
+/oauth2/exchange for an ACR refresh token, stored as the identitytoken of the user
+00000000-0000-0000-0000-000000000000 as `az acr login` stores it. Later commands use it
+without --azure until it expires (ACR: about three hours).")]
 pub(crate) struct LoginArgs {
     /// The registry, e.g. myacr.azurecr.io or localhost:5000.
     pub(crate) registry: String,
@@ -546,8 +555,8 @@ pub(crate) struct StoreAddArgs {
         conflicts_with = "username_env"
     )]
     pub(crate) username: Option<String>,
-    /// Read the user name from this environment variable now; it is recorded with the
-    /// entry (with --password-env).
+    /// Read the user name from this environment variable at each use (with
+    /// --password-env); only the variable's name is written to the file.
     #[arg(long, value_name = "VAR", requires = "password_env")]
     pub(crate) username_env: Option<String>,
     /// Read the password from this environment variable at each use (it is never
@@ -781,6 +790,8 @@ Examples:
   orca serve --addr 127.0.0.1:5000
   orca serve --addr 127.0.0.1:5000 --storage /var/lib/orca-registry
   orca serve --auth basic --user admin:secret
+  orca serve --tls-cert cert.pem --tls-key key.pem --auth basic --user admin:secret
+  orca pull 127.0.0.1:5000/app:v1 --ca-file cert.pem     # trust a self-signed certificate
   orca cache rule add 'library/*' 'docker.io/library/*'
   orca serve --cache-rules --storage /var/cache/orca-front --addr 127.0.0.1:5000 --revalidate 5m")]
 pub(crate) struct ServeArgs {
@@ -805,9 +816,15 @@ pub(crate) struct ServeArgs {
     /// In acr mode, an Azure AD token accepted at /oauth2/exchange (repeatable).
     #[arg(long = "aad-token", value_name = "TOKEN")]
     pub(crate) aad_tokens: Vec<String>,
+    /// Serve HTTPS with this PEM certificate chain (leaf first) instead of plain HTTP.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub(crate) tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub(crate) tls_key: Option<PathBuf>,
     /// Serve as a pull-through cache of the store registry's cache rules, keeping what it
     /// fetches in --storage (pulls only; no --auth).
-    #[arg(long, requires = "storage", conflicts_with_all = ["no_fsync", "users", "aad_tokens", "anonymous_pull"])]
+    #[arg(long, requires = "storage", conflicts_with_all = ["no_fsync", "users", "aad_tokens", "anonymous_pull", "tls_cert"])]
     pub(crate) cache_rules: bool,
     /// With --cache-rules: how long a tag confirmed upstream is served before it is
     /// checked again (`90s`, `5m`, `1h`; `0s` checks every time) [default: 60s].

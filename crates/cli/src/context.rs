@@ -246,9 +246,112 @@ impl From<orca::Error> for Failure {
             code: e.code().to_owned(),
             http_status: e.http_status(),
             message: e.full_message(),
+            hint: hint(&e),
             kind,
         }
     }
+}
+
+/// The client error behind a facade error, if any.
+fn distribution_error(e: &orca::Error) -> Option<&orca::distribution::Error> {
+    let mut source = std::error::Error::source(e);
+    // Bounded: error chains are short.
+    for _ in 0..16 {
+        let cause = source?;
+        if let Some(found) = cause.downcast_ref::<orca::distribution::Error>() {
+            return Some(found);
+        }
+        source = cause.source();
+    }
+    None
+}
+
+/// The registry (`host[:port]`) of a URL in an error.
+fn url_host(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    rest.split('/').next().unwrap_or(rest)
+}
+
+/// What to try for the common mistakes a new user meets.
+fn hint(e: &orca::Error) -> Option<String> {
+    use orca::distribution::Error as Client;
+    if let orca::Error::ArtifactStoreIsNotRegistered {
+        registry: Some(registry),
+        ..
+    } = e
+    {
+        return Some(format!(
+            "fetch uses registered stores only: orca store add {registry} [--plain-http] \
+             --limit OPERATION=SIZE (orca store list shows them)"
+        ));
+    }
+    let client = distribution_error(e)?;
+    match client {
+        Client::PlainHttpAnswer { url, .. } => Some(format!(
+            "{} speaks plain HTTP: add --plain-http (a registered store: orca store add {} \
+             --plain-http)",
+            url_host(url),
+            url_host(url)
+        )),
+        Client::Tls { url, .. } if e.full_message().contains("certificate") => Some(format!(
+            "{}'s certificate is not trusted: give its CA certificate with --ca-file FILE \
+                 (or skip verification for it with --insecure)",
+            url_host(url)
+        )),
+        // A TLS server answering a plain-HTTP request: Go's (docker-registry) with a bare
+        // 400, rustls's with a TLS alert that is not HTTP at all.
+        Client::Status {
+            url,
+            status: 400,
+            errors,
+            ..
+        } if url.starts_with("http://") && errors.is_empty() => Some(plain_to_tls(url)),
+        Client::Protocol { url, .. } if url.starts_with("http://") => Some(plain_to_tls(url)),
+        Client::Connect { url, .. } if e.full_message().contains("Connection refused") => {
+            Some(if url.contains("/oauth2/v2.0/token") {
+                format!(
+                    "nothing accepts connections at {}, the Azure AD authority: check \
+                     AZURE_AUTHORITY_HOST",
+                    url_host(url)
+                )
+            } else {
+                format!(
+                    "nothing accepts connections at {}: is the registry running, and is the \
+                     port right?",
+                    url_host(url)
+                )
+            })
+        }
+        _ => match e {
+            // The Azure AD side refused (or was unreachable): the credential is the
+            // environment's.
+            orca::Error::Unauthorized { .. } if e.full_message().contains("Entra ID") => Some(
+                "--azure takes the Azure AD credential from the environment: a client secret \
+                 (AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET), workload identity \
+                 (AZURE_FEDERATED_TOKEN_FILE), a managed identity, else `az login`"
+                    .to_owned(),
+            ),
+            // Refused without credentials (none configured, or an anonymous token that
+            // lacks the right): say how to log in. A refused login says so itself.
+            orca::Error::Unauthorized { reference, .. }
+                if !e.full_message().contains("rejected the credentials") =>
+            {
+                let registry = registry_of(reference).unwrap_or_else(|| "REGISTRY".to_owned());
+                Some(format!(
+                    "if you have not logged in: orca login {registry} -u USER --password-stdin \
+                     (or --azure for Azure Container Registry)"
+                ))
+            }
+            _ => None,
+        },
+    }
+}
+
+fn plain_to_tls(url: &str) -> String {
+    format!(
+        "{} did not answer plain HTTP as a registry does; if it serves HTTPS, drop --plain-http",
+        url_host(url)
+    )
 }
 
 #[cfg(test)]

@@ -79,6 +79,10 @@ pub(crate) struct Failure {
     pub(crate) http_status: u16,
     /// What went wrong, with its causes; never a credential.
     pub(crate) message: String,
+    /// What to try, when the failure looks like a common mistake (`--plain-http` missing
+    /// or extra, an untrusted certificate, no login, an unregistered store).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) hint: Option<String>,
     #[serde(skip)]
     pub(crate) kind: Kind,
 }
@@ -90,8 +94,16 @@ impl Failure {
             code: kind.default_code().to_owned(),
             http_status: kind.default_status(),
             message: message.into(),
+            hint: None,
             kind,
         }
+    }
+
+    /// This failure with `hint`.
+    #[must_use]
+    pub(crate) fn with_hint(mut self, hint: impl Into<String>) -> Failure {
+        self.hint = Some(hint.into());
+        self
     }
 
     /// Bad input: exit code 2.

@@ -60,6 +60,9 @@ impl Printer {
                     failure.code, failure.http_status
                 );
             }
+            if let Some(hint) = &failure.hint {
+                eprintln!("  hint: {hint}");
+            }
         }
     }
 }

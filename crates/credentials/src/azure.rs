@@ -372,6 +372,14 @@ impl ManagedIdentityCredential {
         self
     }
 
+    /// The system-assigned identity, whatever `AZURE_CLIENT_ID` said to
+    /// [`from_env`](Self::from_env).
+    #[must_use]
+    pub fn system_assigned(mut self) -> Self {
+        self.client_id = None;
+        self
+    }
+
     /// Another IMDS token endpoint (a local test server, a proxy).
     #[must_use]
     pub fn with_endpoint(mut self, endpoint: &str) -> Self {

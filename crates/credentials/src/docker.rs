@@ -310,6 +310,39 @@ impl DockerConfig {
         self.save()
     }
 
+    /// Saves an identity (refresh) token for `registry`, as `docker login` does when the
+    /// registry's token service answers the login with one, and so as `az acr login` leaves
+    /// it (with `username` `00000000-0000-0000-0000-000000000000`): through its helper as the
+    /// user `<token>` with the token as secret (an empty `auths` entry marking the login),
+    /// else in `auths` as `auth` = base64 of `username:` (no password) and `identitytoken`.
+    /// Then writes the file (see [`save`](Self::save)).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::CredentialHelper`] when the helper fails; as [`save`](Self::save).
+    pub fn store_identity_token(
+        &mut self,
+        registry: &str,
+        username: &str,
+        token: &Secret,
+    ) -> Result<(), Error> {
+        let entry = if let Some(helper) = self.helper_for(registry) {
+            CredentialHelper::new(helper, Arc::clone(&self.runner)).store(
+                &Self::helper_server(registry),
+                IDENTITY_TOKEN_USER,
+                token,
+            )?;
+            serde_json::json!({})
+        } else {
+            let auth = base64::engine::general_purpose::STANDARD.encode(format!("{username}:"));
+            serde_json::json!({ "auth": auth, "identitytoken": token.expose() })
+        };
+        let key = self.auths_key(registry);
+        let auths = self.auths_object()?;
+        auths.insert(key, entry);
+        self.save()
+    }
+
     /// Forgets the credential for `registry`, as `docker logout` does: through its helper
     /// (a helper that has none is not an error), and from `auths` (every key naming the
     /// registry). Then writes the file.

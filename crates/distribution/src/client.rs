@@ -179,6 +179,14 @@ impl Client {
         format!("{}/v2/{repository}/{rest}", self.inner.base_url(registry))
     }
 
+    /// The refresh token `registry`'s token service handed this client while
+    /// authenticating (ACR's `/oauth2/exchange` answer, or a token response's `refresh_token`): what
+    /// `docker login` stores as an identity token. Ask after a request that authenticated,
+    /// such as [`ping`](Self::ping). See [`Authenticator::refresh_token`].
+    pub fn refresh_token(&self, registry: &str) -> Option<orca_auth::Secret> {
+        self.inner.auth.as_ref()?.refresh_token(registry)
+    }
+
     /// `GET /v2/`: whether the registry speaks the distribution API and accepts our
     /// credentials (a 401 is negotiated like any other).
     pub async fn ping(&self, registry: &str) -> Result<(), Error> {

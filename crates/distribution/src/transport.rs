@@ -39,7 +39,7 @@ use tls::{TlsFailure, tls_failure};
 pub(crate) struct Transport {
     pool: Pool,
     pub(crate) config: ClientConfig,
-    auth: Option<Authenticator>,
+    pub(crate) auth: Option<Authenticator>,
     /// One transfer limit per registry (its policy's `max_concurrent_transfers`), made
     /// when the registry is first used.
     transfers: Mutex<HashMap<String, Arc<Semaphore>>>,

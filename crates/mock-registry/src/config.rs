@@ -37,6 +37,30 @@ pub struct Config {
     /// only (they survive a restart of the registry but perhaps not of the machine), for
     /// benchmarks that measure the network and hashing rather than the disk.
     pub fsync: bool,
+    /// Serve HTTPS (both listeners) with this certificate and key instead of plain HTTP.
+    /// Default none. Needs the `tls` feature: without it, [`MockRegistry::start`] refuses a
+    /// config that sets it.
+    ///
+    /// [`MockRegistry::start`]: crate::MockRegistry::start
+    pub tls: Option<TlsIdentity>,
+}
+
+/// A PEM certificate chain and its private key, for [`Config::tls`].
+#[derive(Clone)]
+pub struct TlsIdentity {
+    /// The certificate chain, leaf first, PEM.
+    pub cert_pem: Vec<u8>,
+    /// The private key (PKCS#8, PKCS#1 or SEC1), PEM.
+    pub key_pem: Secret,
+}
+
+impl fmt::Debug for TlsIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsIdentity")
+            .field("cert_pem", &format_args!("{} bytes", self.cert_pem.len()))
+            .field("key_pem", &self.key_pem)
+            .finish()
+    }
 }
 
 impl Default for Config {
@@ -50,6 +74,7 @@ impl Default for Config {
             max_manifest_size: 4 * 1024 * 1024,
             referrers_api: true,
             fsync: true,
+            tls: None,
         }
     }
 }
@@ -73,6 +98,13 @@ impl Config {
     #[must_use]
     pub fn with_fsync(mut self, fsync: bool) -> Self {
         self.fsync = fsync;
+        self
+    }
+
+    /// This config serving HTTPS with `identity` (feature `tls`).
+    #[must_use]
+    pub fn with_tls(mut self, identity: TlsIdentity) -> Self {
+        self.tls = Some(identity);
         self
     }
 

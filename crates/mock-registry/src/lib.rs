@@ -20,6 +20,7 @@
 //!
 //! - `reference-registry`: the `reference_registry` module (a child process, a run-time
 //!   certificate, bcrypt htpasswd lines).
+//! - `tls`: HTTPS on both listeners ([`Config::tls`]), with rustls and ring.
 //! - `binary`: the `orca-mock-registry` binary (`cargo run -p orca-mock-registry
 //!   --features binary -- --help`).
 //!
@@ -58,6 +59,8 @@ pub mod reference_registry;
 mod routes;
 mod server;
 mod store;
+#[cfg(feature = "tls")]
+mod tls;
 pub mod wire;
 
 use std::net::SocketAddr;
@@ -67,7 +70,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-pub use config::{Access, AcrService, AuthMode, Config, Secret, Storage, TokenService, User};
+pub use config::{
+    Access, AcrService, AuthMode, Config, Secret, Storage, TlsIdentity, TokenService, User,
+};
 pub use error::Error;
 pub use faults::{Fault, FaultAction, FaultPlan, Faults};
 pub use log::{AuthSeen, LoggedRequest};
@@ -105,8 +110,22 @@ impl MockRegistry {
     /// # Errors
     ///
     /// [`Error::Bind`] when a port cannot be bound, [`Error::Storage`] or
-    /// [`Error::CorruptState`] when a storage directory is unusable.
+    /// [`Error::CorruptState`] when a storage directory is unusable, [`Error::InvalidConfig`]
+    /// when [`Config::tls`] is set but unusable (or the `tls` feature is off).
     pub async fn start(config: Config) -> Result<MockRegistry, Error> {
+        let tls = match &config.tls {
+            None => None,
+            #[cfg(feature = "tls")]
+            Some(identity) => Some(tls::acceptor(identity)?),
+            #[cfg(not(feature = "tls"))]
+            Some(_) => {
+                return Err(Error::InvalidConfig {
+                    field: "tls",
+                    reason: "this build has no TLS support (the `tls` feature is off)".to_owned(),
+                });
+            }
+        };
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let store = store::Store::open(&config.storage, config.fsync)?;
         let listener = bind(config.addr).await?;
         let addr = listener.local_addr().map_err(|source| Error::Bind {
@@ -124,20 +143,26 @@ impl MockRegistry {
             faults: Faults::from_plan(config.faults),
             log: Mutex::default(),
             connections: AtomicU64::new(0),
-            base_url: format!("http://{host}"),
+            base_url: format!("{scheme}://{host}"),
             host,
-            storage_url: format!("http://{storage_addr}"),
+            storage_url: format!("{scheme}://{storage_addr}"),
             storage_sig: store::random_id(),
             chunk_min_length: config.chunk_min_length,
             max_manifest_size: config.max_manifest_size,
             referrers_api: config.referrers_api,
         });
         let tasks = vec![
-            tokio::spawn(server::serve(listener, shared.clone(), Listener::Registry)),
+            tokio::spawn(server::serve(
+                listener,
+                shared.clone(),
+                Listener::Registry,
+                tls.clone(),
+            )),
             tokio::spawn(server::serve(
                 storage_listener,
                 shared.clone(),
                 Listener::BlobStorage,
+                tls,
             )),
         ];
         Ok(MockRegistry {
@@ -147,7 +172,7 @@ impl MockRegistry {
         })
     }
 
-    /// `http://127.0.0.1:PORT`, without a trailing slash.
+    /// `http://127.0.0.1:PORT` (`https://` with [`Config::tls`]), without a trailing slash.
     pub fn base_url(&self) -> &str {
         &self.shared.base_url
     }

@@ -52,8 +52,24 @@ pub(crate) enum Listener {
     BlobStorage,
 }
 
+/// How a listener's connections are wrapped: with the `tls` feature, a rustls acceptor;
+/// without it, a type with no values (so plain HTTP is the only way).
+#[cfg(feature = "tls")]
+pub(crate) type Acceptor = tokio_rustls::TlsAcceptor;
+/// How a listener's connections are wrapped: without the `tls` feature, a type with no
+/// values (so plain HTTP is the only way).
+#[cfg(not(feature = "tls"))]
+#[derive(Clone)]
+pub(crate) enum Acceptor {}
+
 /// Accept connections until the task is aborted; every connection task is aborted with it.
-pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>, which: Listener) {
+/// With `tls`, each connection is a TLS session first (a failed handshake ends it).
+pub(crate) async fn serve(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    which: Listener,
+    tls: Option<Acceptor>,
+) {
     let mut connections = JoinSet::new();
     loop {
         let (stream, _) = tokio::select! {
@@ -72,20 +88,41 @@ pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>, which: Lis
         }
         let _ = stream.set_nodelay(true);
         let shared = shared.clone();
+        let tls = tls.clone();
         connections.spawn(async move {
-            let service = hyper::service::service_fn(move |req| {
-                let shared = shared.clone();
-                async move { Ok::<_, Infallible>(handle(shared, req, which).await) }
-            });
-            let builder =
-                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
-            // A connection error (a client hanging up, a fault aborting a body) ends only
-            // this connection.
-            let _ = builder
-                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                .await;
+            match tls {
+                None => serve_connection(stream, shared, which).await,
+                #[cfg(feature = "tls")]
+                Some(acceptor) => {
+                    // A handshake that fails (a plain-HTTP client, an untrusting one) ends
+                    // only this connection.
+                    if let Ok(stream) = acceptor.accept(stream).await {
+                        serve_connection(stream, shared, which).await;
+                    }
+                }
+                #[cfg(not(feature = "tls"))]
+                Some(never) => match never {},
+            }
         });
     }
+}
+
+/// Serve HTTP/1.1 or HTTP/2 on one connection until it ends.
+async fn serve_connection<I>(io: I, shared: Arc<Shared>, which: Listener)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |req| {
+        let shared = shared.clone();
+        async move { Ok::<_, Infallible>(handle(shared, req, which).await) }
+    });
+    let builder =
+        hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+    // A connection error (a client hanging up, a fault aborting a body) ends only this
+    // connection.
+    let _ = builder
+        .serve_connection(hyper_util::rt::TokioIo::new(io), service)
+        .await;
 }
 
 async fn handle(shared: Arc<Shared>, req: Request<Incoming>, which: Listener) -> Res {

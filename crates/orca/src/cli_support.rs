@@ -1,10 +1,12 @@
 //! What the `orca` command line needs beyond the service calls: blobs addressed by digest
-//! (`orca blob fetch|delete`) and a login check (`orca login`).
+//! (`orca blob fetch|delete`), a login check (`orca login`) and the refresh token a login
+//! with Azure AD obtains (`orca login --azure`).
 //!
 //! Added by the CLI (crates/cli) in its own file, so the facade's own modules stay as
 //! their author wrote them.
 
 use futures_util::StreamExt;
+use orca_auth::Secret;
 use orca_manifest::{Descriptor, Digest};
 use orca_reference::Reference;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
@@ -143,5 +145,35 @@ impl ArtifactStore {
             // Named by the registry alone: the placeholder repository used to find the
             // store is not something the user asked for.
             .map_err(|e| from_distribution(registry, parsed.registry(), e))
+    }
+
+    /// Authenticate to `registry` (`host[:port]`) with this store's credentials, as
+    /// [`check_registry`](Self::check_registry) does, and return the refresh token its token
+    /// service handed out: for an Azure AD credential, the ACR refresh token from
+    /// `/oauth2/exchange` — what `az acr login` stores in docker's `config.json` as the
+    /// `identitytoken` of the user `00000000-0000-0000-0000-000000000000`.
+    ///
+    /// # Errors
+    ///
+    /// As [`check_registry`](Self::check_registry); [`Error::InvalidArgument`] when the
+    /// registry accepted the credentials without handing out a refresh token (it is not an
+    /// Azure Container Registry, or its token service has no exchange).
+    ///
+    /// # Security
+    ///
+    /// The token grants what the credential grants until it expires (hours for ACR).
+    pub async fn login_refresh_token(&self, registry: &str) -> Result<Secret, Error> {
+        self.check_registry(registry).await?;
+        self.inner
+            .client
+            .refresh_token(registry)
+            .ok_or_else(|| Error::InvalidArgument {
+                message: format!(
+                    "{registry} accepted the credentials but handed out no refresh token: \
+                     it does not exchange Azure AD tokens (/oauth2/exchange) as Azure Container \
+                     Registry does"
+                ),
+                source: None,
+            })
     }
 }

@@ -88,6 +88,13 @@ fn resolve(source: &CredentialSource, env: &dyn Environment) -> Result<Resolved,
             username,
             Secret::new(env_var(env, password_env)?),
         )),
+        CredentialSource::BasicEnvVars {
+            username_env,
+            password_env,
+        } => Resolved::Fixed(Credential::from_username_secret(
+            &env_var(env, username_env)?,
+            Secret::new(env_var(env, password_env)?),
+        )),
         CredentialSource::BasicFile {
             username,
             password_file,
@@ -140,11 +147,13 @@ fn resolve(source: &CredentialSource, env: &dyn Environment) -> Result<Resolved,
             )))
         }
         CredentialSource::AzureManagedIdentity { client_id } => {
-            let mut provider = ManagedIdentityCredential::new();
-            if let Some(id) = client_id {
-                provider = provider.with_client_id(id);
-            }
-            azure(Arc::new(provider))
+            // The endpoint as the environment gives it: App Service's IDENTITY_ENDPOINT
+            // (with IDENTITY_HEADER), else the instance metadata service.
+            let provider = ManagedIdentityCredential::from_env(env);
+            azure(Arc::new(match client_id {
+                Some(id) => provider.with_client_id(id),
+                None => provider.system_assigned(),
+            }))
         }
         CredentialSource::AzureCli { tenant_id } => {
             let mut provider = AzureCliCredential::new(Arc::new(SystemCommandRunner::new()));

@@ -57,6 +57,15 @@ pub enum CredentialSource {
         /// The variable holding the password.
         password_env: String,
     },
+    /// Basic authentication with the user name and the password both in environment
+    /// variables, read when the credential is used (never when the store is registered), so
+    /// the file names the variables and holds neither value.
+    BasicEnvVars {
+        /// The variable holding the user name.
+        username_env: String,
+        /// The variable holding the password.
+        password_env: String,
+    },
     /// Basic authentication with the password in a file (read at each authentication, so
     /// a rotated secret is picked up; surrounding whitespace is trimmed).
     BasicFile {
@@ -96,7 +105,8 @@ pub enum CredentialSource {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         token_file: Option<PathBuf>,
     },
-    /// Azure managed identity through the instance metadata service.
+    /// Azure managed identity: App Service's `IDENTITY_ENDPOINT` (with `IDENTITY_HEADER`)
+    /// when the environment sets it, else the instance metadata service.
     AzureManagedIdentity {
         /// A user-assigned identity's client id; `None` means the system identity.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -117,6 +127,7 @@ impl CredentialSource {
             CredentialSource::Anonymous => "anonymous",
             CredentialSource::DockerConfig { .. } => "docker-config",
             CredentialSource::BasicEnv { .. } => "basic-env",
+            CredentialSource::BasicEnvVars { .. } => "basic-env-vars",
             CredentialSource::BasicFile { .. } => "basic-file",
             CredentialSource::AcrRefreshTokenEnv { .. } => "acr-refresh-token-env",
             CredentialSource::AcrRefreshTokenFile { .. } => "acr-refresh-token-file",

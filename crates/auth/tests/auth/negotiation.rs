@@ -56,6 +56,10 @@ fn anonymous_docker_hub_get() {
     let authorization = outcome.result.expect("token");
     assert_eq!(authorization.header_value(), "Bearer hub-token");
     assert_eq!(authorization.scheme(), AuthScheme::Bearer);
+    assert!(
+        auth.refresh_token("registry-1.docker.io").is_none(),
+        "no refresh token was handed out"
+    );
     // Cached for the same scope, gone once expired (300 s less the 10 s skew).
     let cached = auth.authorization("registry-1.docker.io", &scopes, now());
     assert_eq!(cached.as_ref(), Some(&authorization));
@@ -336,6 +340,14 @@ fn acr_exchange_of_an_azure_ad_token() {
         Some("acr-refresh-from-exchange")
     );
     outcome.result.expect("token");
+    // It is handed out for storing as an identity token (`orca login --azure`).
+    assert_eq!(
+        auth.refresh_token("contoso.azurecr.io")
+            .as_ref()
+            .map(orca_auth::Secret::expose),
+        Some("acr-refresh-from-exchange")
+    );
+    assert!(auth.refresh_token("other.azurecr.io").is_none());
 
     // The exchange's refresh token is kept: the next scope skips the exchange.
     let negotiation = auth

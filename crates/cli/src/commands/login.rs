@@ -3,13 +3,15 @@
 use std::io::{IsTerminal, Read};
 use std::sync::Arc;
 
-use orca::auth::{Credential, IDENTITY_TOKEN_USER, Secret, StaticCredentials};
+use orca::auth::{
+    ACR_REFRESH_TOKEN_USER, Credential, IDENTITY_TOKEN_USER, Secret, StaticCredentials,
+};
 use orca::credentials::DockerConfig;
 use orca::{ArtifactStore, Store, StoreRegistry};
 use serde_json::json;
 
 use crate::args::{LoginArgs, LogoutArgs};
-use crate::context::Context;
+use crate::context::{Access, Context};
 use crate::exit::{Failure, chain};
 
 /// `host[:port]` from what a user may type (`https://myacr.azurecr.io/`).
@@ -94,25 +96,49 @@ async fn check(
     Ok(())
 }
 
+/// `login --azure`: the environment's Azure AD token exchanged at the registry's
+/// `/oauth2/exchange`; returns the ACR refresh token (checked: the registry accepted it).
+async fn exchange(ctx: &Context, registry: &str) -> Result<Secret, Failure> {
+    let (artifacts, _) = ctx.artifact_store(&[registry], Access::Terminal, None, false)?;
+    Ok(artifacts.login_refresh_token(registry).await?)
+}
+
 /// `orca login`.
 pub(crate) async fn login(ctx: &Context, args: &LoginArgs) -> Result<(), Failure> {
     let registry = registry_name(&args.registry);
-    if ctx.global.azure {
-        return Err(Failure::other(format!(
-            "login --azure is not available yet: the facade does not hand out the refresh token \
-             it exchanges; use --azure on each command instead (e.g. orca pull --azure {registry}/repo:tag), \
-             or log in with an ACR refresh token: orca login {registry} --identity-token-stdin"
-        )));
-    }
     let path = ctx.docker_config_path().ok_or_else(|| {
         Failure::usage("no docker config (HOME is not set): give --registry-config FILE")
     })?;
-    let (username, secret) = credential(args)?;
-    check(ctx, &registry, &username, &secret).await?;
+    let (username, secret, identity) = if ctx.global.azure {
+        if args.username.is_some()
+            || args.password.is_some()
+            || args.password_stdin
+            || args.identity_token.is_some()
+            || args.identity_token_stdin
+        {
+            return Err(Failure::usage(
+                "--azure takes its credential from the environment: give no -u, -p, \
+                 --password-stdin or --identity-token with it",
+            ));
+        }
+        let token = exchange(ctx, &registry).await?;
+        (ACR_REFRESH_TOKEN_USER.to_owned(), token, true)
+    } else {
+        let (username, secret) = credential(args)?;
+        check(ctx, &registry, &username, &secret).await?;
+        (username, secret, false)
+    };
     let stored = tokio::task::spawn_blocking({
         let path = path.clone();
         let registry = registry.clone();
-        move || DockerConfig::from_path(&path)?.store(&registry, &username, &secret)
+        move || {
+            let mut config = DockerConfig::from_path(&path)?;
+            if identity {
+                config.store_identity_token(&registry, &username, &secret)
+            } else {
+                config.store(&registry, &username, &secret)
+            }
+        }
     })
     .await
     .map_err(|e| Failure::other(format!("saving the login: {e}")))?;

@@ -7,13 +7,13 @@ use std::time::Duration;
 use orca::front::{DirStorage, Front, Options};
 
 use orca::registry::{
-    AcrService, AuthMode, Config, MockRegistry, Secret, Storage, TokenService, User,
+    AcrService, AuthMode, Config, MockRegistry, Secret, Storage, TlsIdentity, TokenService, User,
 };
 use serde_json::json;
 
 use crate::args::{ServeArgs, ServeAuth};
 use crate::context::Context;
-use crate::exit::{Failure, chain};
+use crate::exit::{Failure, Kind, chain};
 
 fn config(args: &ServeArgs) -> Result<Config, Failure> {
     let users = args
@@ -51,6 +51,19 @@ fn config(args: &ServeArgs) -> Result<Config, Failure> {
         .with_storage(storage)
         .with_fsync(!args.no_fsync);
     config.addr = args.addr;
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        let read = |flag: &str, path: &std::path::Path| {
+            std::fs::read(path).map_err(|e| {
+                Failure::usage(format!("{flag} {}: cannot read it: {e}", path.display()))
+            })
+        };
+        let key_pem = String::from_utf8(read("--tls-key", key)?)
+            .map_err(|_| Failure::usage(format!("--tls-key {}: not a PEM file", key.display())))?;
+        config = config.with_tls(TlsIdentity {
+            cert_pem: read("--tls-cert", cert)?,
+            key_pem: Secret::new(key_pem),
+        });
+    }
     Ok(config)
 }
 
@@ -134,9 +147,14 @@ pub(crate) async fn serve(ctx: &Context, args: &ServeArgs) -> Result<(), Failure
     if args.cache_rules {
         return serve_front(ctx, args).await;
     }
-    let registry = MockRegistry::start(config(args)?)
-        .await
-        .map_err(|e| Failure::other(format!("starting the registry: {}", chain(&e))))?;
+    let registry = MockRegistry::start(config(args)?).await.map_err(|e| {
+        let kind = if matches!(e, orca::registry::Error::InvalidConfig { .. }) {
+            Kind::Usage
+        } else {
+            Kind::Failure
+        };
+        Failure::new(kind, format!("starting the registry: {}", chain(&e)))
+    })?;
     let host = registry.host().to_owned();
     if ctx.printer.json() {
         // One line, so a script can read it before the command ends.

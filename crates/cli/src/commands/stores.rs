@@ -38,22 +38,21 @@ pub(crate) fn add(ctx: &Context, args: &StoreAddArgs) -> Result<(), Failure> {
                 .transpose()?,
         }
     } else if let Some(password_env) = &args.password_env {
-        let username = match (&args.username, &args.username_env) {
-            (Some(name), _) => name.clone(),
-            (None, Some(var)) => std::env::var(var).map_err(|_| {
-                Failure::usage(format!(
-                    "--username-env {var}: the variable is not set (the user name is read now and recorded; the password is read from {password_env} at each use)"
-                ))
-            })?,
+        // Only names are recorded: both variables are read when the store is used.
+        match (&args.username, &args.username_env) {
+            (Some(name), _) => CredentialSource::BasicEnv {
+                username: name.clone(),
+                password_env: password_env.clone(),
+            },
+            (None, Some(var)) => CredentialSource::BasicEnvVars {
+                username_env: var.clone(),
+                password_env: password_env.clone(),
+            },
             (None, None) => {
                 return Err(Failure::usage(
                     "--password-env needs --username NAME or --username-env VAR",
                 ));
             }
-        };
-        CredentialSource::BasicEnv {
-            username,
-            password_env: password_env.clone(),
         }
     } else {
         CredentialSource::Anonymous
@@ -139,7 +138,8 @@ pub(crate) fn remove(ctx: &Context, args: &StoreRemoveArgs) -> Result<(), Failur
         return Err(Failure::new(
             Kind::NotRegistered,
             format!("{} is not in {}", args.registry, path.display()),
-        ));
+        )
+        .with_hint("orca store list shows the registered registries"));
     }
     stores
         .save(&path)

@@ -5,10 +5,14 @@
 #![allow(clippy::unwrap_used)]
 
 mod cache_rules;
+mod entra;
 mod front;
 mod harness;
 mod help;
 mod interop;
+mod login_azure;
+mod messages;
 mod mock;
 mod reference;
+mod serve_tls;
 mod terminal;

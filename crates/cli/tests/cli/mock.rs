@@ -395,7 +395,14 @@ fn unreachable_and_unauthorized_have_their_exit_codes() {
         "--output",
         "json",
     ]);
-    run.fails_with(7, "FailedToConnectToArtifactStore");
+    let v = run.fails_with(7, "FailedToConnectToArtifactStore");
+    // The JSON form carries the hint beside the facade's three fields.
+    assert!(
+        v["hint"]
+            .as_str()
+            .is_some_and(|h| h.contains("is the registry running")),
+        "{v}"
+    );
 
     let reg = Served::start(&home, &["--auth", "basic", "--user", "admin:s3cret"]);
     let run = home.run(&["resolve", PLAIN, &reg.at("app:v1"), "--output", "json"]);
@@ -654,16 +661,20 @@ fn store_entries_name_where_credentials_come_from() {
     let listed = home.json(&["--stores", stores, "store", "list"]);
     let list = listed["stores"].as_array().unwrap();
     assert_eq!(list.len(), 3, "{listed}");
-    assert_eq!(list[0]["credentials"]["kind"], "basic-env");
-    assert_eq!(list[0]["credentials"]["username"], "svc");
+    // The user name's variable is recorded by name, not read now.
+    assert_eq!(list[0]["credentials"]["kind"], "basic-env-vars");
+    assert_eq!(list[0]["credentials"]["username_env"], "REG_USER");
     assert_eq!(list[0]["credentials"]["password_env"], "REG_PASS");
     assert_eq!(list[1]["credentials"]["kind"], "docker-config");
     assert_eq!(list[1]["defaultLimit"], 1u64 << 30);
     assert_eq!(list[2]["plainHttp"], true);
     assert_eq!(list[2]["limits"]["export"], 10u64 << 20);
-    // The file names the variable, never a secret.
+    // The file names the variables, never their values.
     let text = fs::read_to_string(home.join("stores.toml")).unwrap();
-    assert!(text.contains("REG_PASS"), "{text}");
+    assert!(
+        text.contains("REG_PASS") && text.contains("REG_USER") && !text.contains("svc"),
+        "{text}"
+    );
 
     let bad = home.run(&[
         "--stores",
@@ -687,7 +698,8 @@ fn store_entries_name_where_credentials_come_from() {
         "json",
     ]);
     missing.fails_with(6, "ArtifactStoreIsNotRegistered");
-    let env_missing = home.run(&[
+    // A variable not set when the store is added is fine: it is read at use.
+    home.json(&[
         "--stores",
         stores,
         "store",
@@ -697,10 +709,56 @@ fn store_entries_name_where_credentials_come_from() {
         "NOT_SET_ANYWHERE",
         "--password-env",
         "P",
-        "--output",
-        "json",
     ]);
-    env_missing.fails_with(2, "InvalidArgument");
+}
+
+/// `store add --username-env U --password-env P`: both variables are read when the store
+/// is used, so a changed user name is picked up and a missing one is named.
+#[test]
+fn store_credentials_from_variables_are_read_at_use() {
+    let home = Home::new();
+    let reg = Served::start(&home, &["--auth", "basic", "--user", "svc:s3cret"]);
+    let stores = home.join("stores.toml");
+    let stores = stores.to_str().unwrap();
+    let (file, _) = write_inputs(&home);
+    let reference = reg.at("vars/app:v1");
+    home.json(&[
+        "--stores",
+        stores,
+        "store",
+        "add",
+        &reg.host,
+        PLAIN,
+        "--username-env",
+        "REG_USER",
+        "--password-env",
+        "REG_PASS",
+    ]);
+    let with = |user: Option<&str>, args: &[&str]| {
+        let mut cmd = home.orca();
+        cmd.env("REG_PASS", "s3cret");
+        if let Some(user) = user {
+            cmd.env("REG_USER", user);
+        }
+        let mut all = vec!["--stores", stores, "--output", "json"];
+        all.extend_from_slice(args);
+        let out = cmd.args(&all).output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, stdout) = with(Some("svc"), &["push", &reference, &file]);
+    assert_eq!(code, Some(0), "{stdout}");
+    let (code, stdout) = with(Some("someone-else"), &["resolve", &reference]);
+    assert_eq!(code, Some(4), "the new user name was used: {stdout}");
+    let (code, stdout) = with(None, &["resolve", &reference]);
+    assert_ne!(code, Some(0), "{stdout}");
+    assert!(
+        stdout.contains("REG_USER"),
+        "the missing variable is named: {stdout}"
+    );
+    assert!(!stdout.contains("s3cret"), "{stdout}");
 }
 
 /// `--azure` end to end: an Azure CLI on `PATH` (a script printing a token) gives the Azure

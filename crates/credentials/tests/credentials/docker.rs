@@ -306,6 +306,13 @@ fn store_and_erase_in_auths_keep_unknown_keys() {
     config
         .store("tok.example", "<token>", &Secret::new("identity-tok"))
         .expect("store");
+    config
+        .store_identity_token(
+            "contoso.azurecr.io",
+            "00000000-0000-0000-0000-000000000000",
+            &Secret::new("acr-refresh"),
+        )
+        .expect("store");
     let written: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&path).expect("written")).expect("JSON");
     assert_eq!(
@@ -314,6 +321,11 @@ fn store_and_erase_in_auths_keep_unknown_keys() {
             "reg.example:5000": {"auth": "YWxpY2U6YWxpY2UtcHc="},
             "https://index.docker.io/v1/": {"auth": "aHViOmh1Yi1wdw=="},
             "tok.example": {"identitytoken": "identity-tok"},
+            // What `az acr login` leaves: the null-GUID user without a password.
+            "contoso.azurecr.io": {
+                "auth": "MDAwMDAwMDAtMDAwMC0wMDAwLTAwMDAtMDAwMDAwMDAwMDAwOg==",
+                "identitytoken": "acr-refresh",
+            },
         }})
     );
     let mode = std::fs::metadata(&path).expect("stat").permissions().mode();
@@ -327,6 +339,10 @@ fn store_and_erase_in_auths_keep_unknown_keys() {
     assert_eq!(
         describe(&again.lookup("tok.example").expect("lookup")),
         "identity None identity-tok"
+    );
+    assert_eq!(
+        describe(&again.lookup("contoso.azurecr.io").expect("lookup")),
+        "identity Some(\"00000000-0000-0000-0000-000000000000\") acr-refresh"
     );
 
     // Unknown keys, and unknown fields of entries, survive a store and an erase.
@@ -398,6 +414,25 @@ fn store_and_erase_through_helpers() {
     let written: serde_json::Value = serde_json::from_str(&text).expect("JSON");
     assert_eq!(written["auths"]["helper.example"], serde_json::json!({}));
     assert_eq!(written["credHelpers"]["helper.example"], "fake");
+
+    config
+        .store_identity_token(
+            "helper.example",
+            "00000000-0000-0000-0000-000000000000",
+            &Secret::new("acr-refresh"),
+        )
+        .expect("an identity token through the helper");
+    let stored: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(helper_dir.path().join("stored.json")).expect("the helper stored it"),
+    )
+    .expect("JSON");
+    // Docker's native store: an identity token goes to helpers as the user `<token>`.
+    assert_eq!(
+        stored,
+        serde_json::json!({"ServerURL": "helper.example", "Username": "<token>", "Secret": "acr-refresh"})
+    );
+    let text = std::fs::read_to_string(&path).expect("written");
+    assert!(!text.contains("acr-refresh"), "{text}");
 
     config
         .erase("helper.example")

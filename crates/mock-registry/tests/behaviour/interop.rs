@@ -186,6 +186,37 @@ fn tls_client(ca_pem: &str) -> Client<hyper_rustls::HttpsConnector<HttpConnector
 }
 
 #[tokio::test]
+async fn the_mock_over_tls() {
+    use orca_mock_registry::{Config, MockRegistry, TlsIdentity};
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).expect("cert");
+    let identity = TlsIdentity {
+        cert_pem: cert.cert.pem().into_bytes(),
+        key_pem: Secret::new(cert.signing_key.serialize_pem()),
+    };
+    let mock = MockRegistry::start(Config::default().with_tls(identity.clone()))
+        .await
+        .expect("starts");
+    assert!(mock.base_url().starts_with("https://127.0.0.1:"));
+    assert!(mock.blob_storage_url().starts_with("https://127.0.0.1:"));
+    let client = tls_client(&cert.cert.pem());
+    let req = http::Request::get(format!("{}/v2/", mock.base_url()))
+        .body(Full::new(Bytes::new()))
+        .expect("request");
+    let status = client.request(req).await.expect("TLS request").status();
+    assert_eq!(status.as_u16(), 200);
+    // A key that is not one: refused, naming the field, never quoting the PEM.
+    let bad = TlsIdentity {
+        cert_pem: identity.cert_pem.clone(),
+        key_pem: Secret::new(String::from_utf8(identity.cert_pem).expect("PEM is text")),
+    };
+    let err = MockRegistry::start(Config::default().with_tls(bad))
+        .await
+        .expect_err("no private key");
+    assert!(err.to_string().contains("tls"), "{err}");
+    assert!(format!("{err:?}").len() < 2000, "{err:?}");
+}
+
+#[tokio::test]
 async fn reference_registry_over_tls_with_htpasswd() {
     let options = ReferenceOptions {
         tls: true,

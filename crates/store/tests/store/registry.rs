@@ -14,12 +14,16 @@ plain_http = true
 ca_file = "/etc/orca/ca.pem"
 credentials = { kind = "basic-env", username = "svc", password_env = "REGISTRY_PASSWORD" }
 limits = { anonymization = 1048576 }
+
+[[store]]
+registry = "vars.example"
+credentials = { kind = "basic-env-vars", username_env = "REGISTRY_USER", password_env = "REGISTRY_PASSWORD" }
 "#;
 
 #[test]
 fn a_sample_file_loads_and_round_trips() {
     let stores = StoreRegistry::from_toml_str(SAMPLE, None).unwrap();
-    assert_eq!(stores.len(), 2);
+    assert_eq!(stores.len(), 3);
     let acr = stores.get("MyACR.azurecr.io").unwrap();
     assert_eq!(acr.limits().limit_for("anonymization"), Some(1 << 20));
     assert_eq!(acr.limits().limit_for("cdm-template"), Some(50 << 20));
@@ -35,7 +39,18 @@ fn a_sample_file_loads_and_round_trips() {
             password_env: "REGISTRY_PASSWORD".into()
         }
     );
+    // Both names recorded, no value.
+    let vars = stores.get("vars.example").unwrap();
+    assert_eq!(vars.credentials().kind(), "basic-env-vars");
+    assert_eq!(
+        vars.credentials(),
+        &CredentialSource::BasicEnvVars {
+            username_env: "REGISTRY_USER".into(),
+            password_env: "REGISTRY_PASSWORD".into()
+        }
+    );
     let text = stores.to_toml_string().unwrap();
+    assert!(text.contains("username_env = \"REGISTRY_USER\""), "{text}");
     assert_eq!(StoreRegistry::from_toml_str(&text, None).unwrap(), stores);
 }
 
