@@ -130,10 +130,11 @@ impl Setup {
 
     /// Wait (bounded) for a fetched blob to land in the front's storage.
     async fn landed(&self, descriptor: &Descriptor) {
+        // The link to the repository is written last.
         let path = self
             .front_dir
             .path()
-            .join("blobs/sha256")
+            .join("repositories/bench/hit/_blobs/sha256")
             .join(descriptor.digest.encoded());
         for _ in 0..1000 {
             if path.exists() {

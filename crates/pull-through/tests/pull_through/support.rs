@@ -191,11 +191,17 @@ impl Setup {
             .count()
     }
 
-    /// Wait (bounded) until a fetched blob has landed in storage: it lands just after its
-    /// download verified, asynchronously. `false` if it never does.
+    /// Wait (bounded) until a blob fetched for `library/x` has landed in storage: it lands
+    /// just after its download verified, asynchronously. `false` if it never does.
     pub(crate) async fn landed(&self, digest: &Digest) -> bool {
+        // The link to the repository is written last.
+        let link = self
+            .dir
+            .path()
+            .join("storage/repositories/library/x/_blobs/sha256")
+            .join(digest.encoded());
         for _ in 0..500 {
-            if self.stored_blob_path(digest).exists() {
+            if link.exists() && self.stored_blob_path(digest).exists() {
                 return true;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
