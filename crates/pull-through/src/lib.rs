@@ -2,6 +2,8 @@
 //! cache): pulls are served from [`Storage`]; a miss is fetched upstream once, however many
 //! clients ask, verified, stored and streamed to the clients as it arrives.
 
+mod backing;
 mod storage;
 
+pub use backing::{BackingLocation, BackingOptions, InvalidBacking, RegistryStorage};
 pub use storage::{BlobRead, DirStorage, ManifestRef, Storage, StoredManifest};

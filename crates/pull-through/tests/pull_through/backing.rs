@@ -1,0 +1,386 @@
+//! `RegistryStorage` against Debian's `docker-registry` as the backing store: manifests
+//! by tag and digest, blob reads with ranges, manifests held until their children land,
+//! verification of what the backing registry serves.
+
+#![allow(clippy::unwrap_used)] // Helpers of tests: a failure is the test's.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use orca_distribution::{Client, ClientConfig, ErrorKind, FetchOptions};
+use orca_manifest::{Descriptor, Digest, media_types};
+use orca_mock_registry::reference_registry::{ReferenceOptions, ReferenceRegistry};
+use orca_pull_through::{
+    BackingLocation, BackingOptions, BlobRead, ManifestRef, RegistryStorage, Storage,
+    StoredManifest,
+};
+use orca_reference::Reference;
+
+/// Start `docker-registry`, or `None` (the test then returns: the harness printed why).
+async fn registry() -> Option<ReferenceRegistry> {
+    ReferenceRegistry::start(ReferenceOptions::default())
+        .await
+        .expect("docker-registry starts")
+}
+
+fn client(registry: &ReferenceRegistry) -> Client {
+    let config = ClientConfig::builder()
+        .plain_http(registry.host().parse().expect("registry"))
+        .build();
+    Client::new(config).expect("client")
+}
+
+fn storage(registry: &ReferenceRegistry, prefix: &str, options: BackingOptions) -> RegistryStorage {
+    let location: BackingLocation = format!("{}/{prefix}", registry.host()).parse().unwrap();
+    RegistryStorage::new(client(registry), location, options)
+}
+
+/// A blob of `n` bytes that are not all alike.
+fn content(n: usize, seed: u8) -> Vec<u8> {
+    (0..n)
+        .map(|i| {
+            u8::try_from(i % 251)
+                .unwrap()
+                .wrapping_mul(31)
+                .wrapping_add(seed)
+        })
+        .collect()
+}
+
+/// Hand `bytes` to `put_blob` as the front does: a verified spool file.
+async fn put_blob(storage: &RegistryStorage, repository: &str, bytes: &[u8]) -> Digest {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("spool");
+    std::fs::write(&path, bytes).unwrap();
+    let digest = Digest::sha256(bytes);
+    storage
+        .put_blob(repository, &digest, bytes.len() as u64, &path)
+        .await
+        .unwrap();
+    digest
+}
+
+async fn collect(read: BlobRead) -> Result<Vec<u8>, std::io::Error> {
+    let mut out = Vec::new();
+    let mut body = read.body;
+    while let Some(piece) = body.next().await {
+        out.extend_from_slice(&piece?);
+    }
+    Ok(out)
+}
+
+/// An OCI image manifest of `config` and `layers`.
+fn image(config: &[u8], layers: &[&[u8]]) -> StoredManifest {
+    let layers: Vec<Descriptor> = layers
+        .iter()
+        .map(|l| Descriptor::for_bytes(media_types::OCI_LAYER_TAR_GZIP, l))
+        .collect();
+    let body = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": media_types::OCI_IMAGE_MANIFEST,
+        "config": Descriptor::for_bytes(media_types::OCI_IMAGE_CONFIG, config),
+        "layers": layers,
+    });
+    stored(media_types::OCI_IMAGE_MANIFEST, &body)
+}
+
+/// An OCI index of `manifests`.
+fn index(manifests: &[&StoredManifest]) -> StoredManifest {
+    let manifests: Vec<Descriptor> = manifests
+        .iter()
+        .map(|m| Descriptor::new(&m.media_type, m.digest.clone(), m.bytes.len() as u64))
+        .collect();
+    let body = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": media_types::OCI_IMAGE_INDEX,
+        "manifests": manifests,
+    });
+    stored(media_types::OCI_IMAGE_INDEX, &body)
+}
+
+fn stored(media_type: &str, body: &serde_json::Value) -> StoredManifest {
+    let bytes = Bytes::from(serde_json::to_vec(body).unwrap());
+    StoredManifest {
+        digest: Digest::sha256(&bytes),
+        media_type: media_type.into(),
+        bytes,
+    }
+}
+
+/// Whether the backing registry itself serves `name:reference` (read with a client of its
+/// own, not through the storage).
+async fn in_backing(registry: &ReferenceRegistry, name: &str, reference: &str) -> bool {
+    let sep = if reference.contains(':') { "@" } else { ":" };
+    let target: Reference = format!("{}/{name}{sep}{reference}", registry.host())
+        .parse()
+        .unwrap();
+    match client(registry)
+        .fetch_manifest(&target, &FetchOptions::default())
+        .await
+    {
+        Ok(_) => true,
+        Err(e) if e.kind() == ErrorKind::NotFound => false,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[tokio::test]
+async fn manifests_by_tag_and_digest_and_blobs_with_ranges() {
+    let Some(registry) = registry().await else {
+        return;
+    };
+    let storage = storage(&registry, "cache/hub", BackingOptions::default());
+    let repo = "library/alpine";
+    let config = b"{\"architecture\":\"amd64\"}".to_vec();
+    let layer = content(3 * 1024 * 1024 + 17, 1);
+    let manifest = image(&config, &[&layer]);
+    let tag = ManifestRef::Tag("3".into());
+    let by_digest = ManifestRef::Digest(manifest.digest.clone());
+    assert_eq!(storage.manifest(repo, &tag).await.unwrap(), None);
+    assert_eq!(storage.manifest(repo, &by_digest).await.unwrap(), None);
+
+    let config_digest = put_blob(&storage, repo, &config).await;
+    let layer_digest = put_blob(&storage, repo, &layer).await;
+    // Again: already there, nothing to send.
+    put_blob(&storage, repo, &layer).await;
+    storage
+        .put_manifest(repo, &manifest, Some("3"))
+        .await
+        .unwrap();
+    assert_eq!(
+        storage.held_manifests(),
+        0,
+        "children there: pushed at once"
+    );
+    assert!(in_backing(&registry, "cache/hub/library/alpine", "3").await);
+    assert!(
+        !in_backing(&registry, "library/alpine", "3").await,
+        "under the prefix only"
+    );
+
+    // A second storage on the same registry (another front) reads it.
+    let other = self::storage(&registry, "cache/hub", BackingOptions::default());
+    for s in [&storage, &other] {
+        assert_eq!(
+            s.manifest(repo, &tag).await.unwrap().as_ref(),
+            Some(&manifest)
+        );
+        assert_eq!(
+            s.manifest(repo, &by_digest).await.unwrap().as_ref(),
+            Some(&manifest)
+        );
+    }
+    assert_eq!(storage.manifest("library/other", &tag).await.unwrap(), None);
+
+    assert_eq!(
+        storage.blob_size(repo, &config_digest).await.unwrap(),
+        Some(config.len() as u64)
+    );
+    assert_eq!(
+        storage
+            .blob_size(repo, &Digest::sha256(b"absent"))
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(
+        storage
+            .read_blob(repo, &Digest::sha256(b"absent"), None)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let whole = other
+        .read_blob(repo, &layer_digest, None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(whole.size, layer.len() as u64);
+    assert_eq!(collect(whole).await.unwrap(), layer);
+    let size = layer.len() as u64;
+    for (start, end) in [
+        (0, 0),
+        (10, 19),
+        (1024 * 1024 - 1, 2 * 1024 * 1024 + 5),
+        (size - 1, size - 1),
+    ] {
+        let part = other
+            .read_blob(repo, &layer_digest, Some((start, end)))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(part.size, size);
+        assert_eq!(
+            collect(part).await.unwrap(),
+            layer[usize::try_from(start).unwrap()..=usize::try_from(end).unwrap()],
+            "range {start}-{end}"
+        );
+    }
+    assert!(
+        other
+            .read_blob(repo, &layer_digest, Some((0, size)))
+            .await
+            .is_err()
+    );
+    assert!(storage.blob_size("../x", &layer_digest).await.is_err());
+}
+
+#[tokio::test]
+async fn manifests_are_held_until_their_children_land() {
+    let Some(registry) = registry().await else {
+        return;
+    };
+    let storage = storage(&registry, "cache", BackingOptions::default());
+    let repo = "team/app";
+    let config = b"{}".to_vec();
+    let layer = content(100_000, 2);
+    let manifest = image(&config, &[&layer]);
+    let list = index(&[&manifest]);
+    let tag = ManifestRef::Tag("1".into());
+
+    // The index first, then its manifest: both held, both served by this storage.
+    storage.put_manifest(repo, &list, Some("1")).await.unwrap();
+    storage.put_manifest(repo, &manifest, None).await.unwrap();
+    assert_eq!(storage.held_manifests(), 2);
+    assert_eq!(
+        storage.manifest(repo, &tag).await.unwrap().as_ref(),
+        Some(&list)
+    );
+    let by_digest = ManifestRef::Digest(manifest.digest.clone());
+    assert_eq!(
+        storage.manifest(repo, &by_digest).await.unwrap().as_ref(),
+        Some(&manifest)
+    );
+    assert!(!in_backing(&registry, "cache/team/app", "1").await);
+
+    put_blob(&storage, repo, &config).await;
+    assert_eq!(storage.held_manifests(), 2, "the layer is still missing");
+    assert!(!in_backing(&registry, "cache/team/app", manifest.digest.as_str()).await);
+
+    put_blob(&storage, repo, &layer).await;
+    assert_eq!(storage.held_manifests(), 0, "the manifest, then the index");
+    assert!(in_backing(&registry, "cache/team/app", manifest.digest.as_str()).await);
+    assert!(in_backing(&registry, "cache/team/app", "1").await);
+    let other = self::storage(&registry, "cache", BackingOptions::default());
+    assert_eq!(
+        other.manifest(repo, &tag).await.unwrap().as_ref(),
+        Some(&list)
+    );
+}
+
+#[tokio::test]
+async fn a_held_manifest_completed_by_another_front_is_pushed_on_its_next_read() {
+    let Some(registry) = registry().await else {
+        return;
+    };
+    let options = BackingOptions::default().with_recheck_after(Duration::ZERO);
+    let a = storage(&registry, "shared", options.clone());
+    let b = storage(&registry, "shared", options);
+    let repo = "library/nginx";
+    let config = b"{\"os\":\"linux\"}".to_vec();
+    let layer = content(4096, 3);
+    let manifest = image(&config, &[&layer]);
+    a.put_manifest(repo, &manifest, Some("stable"))
+        .await
+        .unwrap();
+    assert_eq!(a.held_manifests(), 1);
+    // Front B gets the blob requests.
+    put_blob(&b, repo, &config).await;
+    put_blob(&b, repo, &layer).await;
+    assert_eq!(a.held_manifests(), 1, "A has not heard yet");
+    let tag = ManifestRef::Tag("stable".into());
+    assert_eq!(b.manifest(repo, &tag).await.unwrap(), None);
+    // A's next read of it asks the backing registry again, and pushes it.
+    assert_eq!(
+        a.manifest(repo, &tag).await.unwrap().as_ref(),
+        Some(&manifest)
+    );
+    assert_eq!(a.held_manifests(), 0);
+    assert_eq!(
+        b.manifest(repo, &tag).await.unwrap().as_ref(),
+        Some(&manifest)
+    );
+}
+
+#[tokio::test]
+async fn held_manifests_are_bounded_and_a_tag_moves_to_the_newest() {
+    let Some(registry) = registry().await else {
+        return;
+    };
+    let storage = storage(
+        &registry,
+        "bounded",
+        BackingOptions::default().with_max_held_manifests(2),
+    );
+    let repo = "a";
+    let manifests: Vec<StoredManifest> = (0..3u8)
+        .map(|i| image(&[b'{', b'}', b' ', i], &[&content(10, i)]))
+        .collect();
+    for m in &manifests {
+        storage.put_manifest(repo, m, Some("t")).await.unwrap();
+    }
+    assert_eq!(storage.held_manifests(), 2, "the oldest was dropped");
+    let oldest = ManifestRef::Digest(manifests[0].digest.clone());
+    assert_eq!(storage.manifest(repo, &oldest).await.unwrap(), None);
+    let tag = ManifestRef::Tag("t".into());
+    assert_eq!(
+        storage.manifest(repo, &tag).await.unwrap().as_ref(),
+        Some(&manifests[2])
+    );
+    // The middle one loses the tag: when it lands, it is pushed by digest only.
+    put_blob(&storage, repo, &[b'{', b'}', b' ', 1]).await;
+    put_blob(&storage, repo, &content(10, 1)).await;
+    assert_eq!(storage.held_manifests(), 1);
+    assert!(in_backing(&registry, "bounded/a", manifests[1].digest.as_str()).await);
+    assert!(!in_backing(&registry, "bounded/a", "t").await);
+}
+
+#[tokio::test]
+async fn a_corrupted_blob_in_the_backing_registry_is_cut_before_its_end() {
+    let Some(registry) = registry().await else {
+        return;
+    };
+    let storage = storage(&registry, "verify", BackingOptions::default());
+    let repo = "x";
+    let layer = content(2 * 1024 * 1024, 4);
+    let digest = put_blob(&storage, repo, &layer).await;
+    // Flip one byte in the registry's own file (filesystem driver layout).
+    let hex = digest.encoded();
+    let file = registry
+        .dir()
+        .join("data/docker/registry/v2/blobs/sha256")
+        .join(&hex[..2])
+        .join(hex)
+        .join("data");
+    let mut bytes = std::fs::read(&file).expect("the registry's blob file");
+    bytes[1000] ^= 0xff;
+    std::fs::write(&file, &bytes).unwrap();
+
+    for range in [None, Some((0, 99)), Some((0, layer.len() as u64 - 1))] {
+        let read = storage
+            .read_blob(repo, &digest, range)
+            .await
+            .unwrap()
+            .unwrap();
+        let mut received = 0usize;
+        let mut failed = None;
+        let mut body = read.body;
+        while let Some(piece) = body.next().await {
+            match piece {
+                Ok(p) => received += p.len(),
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+        let wanted = range.map_or(layer.len(), |(s, e)| usize::try_from(e - s + 1).unwrap());
+        let e = failed.unwrap_or_else(|| panic!("{range:?}: a corrupted blob must fail"));
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidData, "{e}");
+        assert!(
+            received < wanted,
+            "{range:?}: {received} of {wanted} bytes before the failure"
+        );
+    }
+}
