@@ -1,9 +1,264 @@
 //! A caching registry front (a pull-through cache, as Azure Container Registry's artifact
-//! cache): pulls are served from [`Storage`]; a miss is fetched upstream once, however many
-//! clients ask, verified, stored and streamed to the clients as it arrives.
+//! cache does it): pulls are served from [`Storage`]; a miss is fetched upstream once,
+//! however many clients ask, verified, stored and streamed to the clients as it arrives.
+//!
+//! [`Front`] serves the distribution API's pull surface on a loopback port by default:
+//! `GET /v2/`, `GET`/`HEAD` of manifests (by tag or digest) and blobs (with `Range` on a
+//! hit), and `/metrics` in the Prometheus text format. Pushes, deletes, tag lists, the
+//! catalog and referrers answer 405 `UNSUPPORTED`.
+//!
+//! - A repository that an [`Upstreams`] rule maps to an upstream is served from storage
+//!   when present. A tag is checked upstream (a `HEAD`) at most once per
+//!   [`Options::revalidate_after`]; a digest never is. Otherwise the manifest or blob is
+//!   fetched with the rule's client, verified, stored and served (`Orca-Cache: miss`).
+//! - Concurrent misses on one blob share one upstream download (see the `flight` module's
+//!   notes): every client reads the spool file as it grows, the last byte only once the
+//!   digest verified. A blob that does not verify is never stored and every client's
+//!   connection is cut before its end.
+//! - A repository no rule matches is served from storage or gets 404.
+//! - Upstream down: a stored tag is served anyway with `Orca-Cache: stale` and
+//!   `Warning: 110 - "Response is stale"`, and a warning is logged.
+//! - [`Front::shutdown`] stops accepting and lets in-flight responses finish.
+//!
+//! Routing, name and tag grammar, `Range` and `Accept` come from
+//! [`orca_mock_registry::wire`], the mock registry's own, so both servers answer alike
+//! while the mock never depends on the client crates. It spawns tasks on the tokio
+//! runtime it is started on and writes only to its storage and spool directory.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use orca_distribution::{Client, ClientConfig};
+//! use orca_pull_through::{DirStorage, Front, Options, StaticUpstreams};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let client = Client::new(ClientConfig::default())?;
+//! let rules = StaticUpstreams::new().with("library/*", client, "docker.io/library/*")?;
+//! let storage = DirStorage::open("/var/cache/orca-front")?;
+//! let front = Front::start(Arc::new(storage), Arc::new(rules), Options::default()).await?;
+//! println!("pull from {}/library/alpine:3", front.host());
+//! front.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+
+/// The README's examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
 
 mod backing;
+mod flight;
+mod metrics;
+mod server;
 mod storage;
+mod upstream;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 pub use backing::{BackingLocation, BackingOptions, InvalidBacking, RegistryStorage};
+pub use server::CACHE_HEADER;
 pub use storage::{BlobRead, DirStorage, ManifestRef, Storage, StoredManifest};
+pub use upstream::{StaticUpstreams, Upstream, Upstreams};
+
+/// Knobs of a [`Front`].
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Options {
+    /// Where to listen; `127.0.0.1:0` by default (loopback, any free port).
+    pub addr: SocketAddr,
+    /// How long a tag confirmed upstream is served without asking again (60 s).
+    pub revalidate_after: Duration,
+    /// Where downloads are spooled; `None`: the storage's choice
+    /// ([`Storage::spool_dir`]), else a directory under the system's temporary directory.
+    pub spool_dir: Option<PathBuf>,
+    /// How long [`Front::shutdown`] waits for in-flight responses (30 s).
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            revalidate_after: Duration::from_secs(60),
+            spool_dir: None,
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Options {
+    /// [`Options::addr`].
+    #[must_use]
+    pub fn with_addr(mut self, addr: SocketAddr) -> Options {
+        self.addr = addr;
+        self
+    }
+
+    /// [`Options::revalidate_after`].
+    #[must_use]
+    pub fn with_revalidate_after(mut self, after: Duration) -> Options {
+        self.revalidate_after = after;
+        self
+    }
+
+    /// [`Options::spool_dir`].
+    #[must_use]
+    pub fn with_spool_dir(mut self, dir: impl Into<PathBuf>) -> Options {
+        self.spool_dir = Some(dir.into());
+        self
+    }
+
+    /// [`Options::shutdown_grace`].
+    #[must_use]
+    pub fn with_shutdown_grace(mut self, grace: Duration) -> Options {
+        self.shutdown_grace = grace;
+        self
+    }
+}
+
+/// What can go wrong starting a [`Front`]. (Failures while serving are answers and log
+/// lines, not values of this type.)
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The listening socket could not be bound.
+    #[error("cannot listen on {addr}")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The spool directory could not be created.
+    #[error("cannot create the spool directory {path}")]
+    Spool {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A running caching front. Dropping it stops it at once; [`Front::shutdown`] stops it
+/// gracefully.
+///
+/// Must be started inside a tokio runtime.
+pub struct Front {
+    addr: SocketAddr,
+    base_url: String,
+    ctx: Arc<server::Ctx>,
+    stop: watch::Sender<bool>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Front {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Front")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Front {
+    /// Bind `options.addr` and serve pulls from `storage`, fetching misses through
+    /// `upstreams`.
+    ///
+    /// # Errors
+    /// [`Error::Bind`] when the address cannot be bound, [`Error::Spool`] when the spool
+    /// directory cannot be created.
+    pub async fn start(
+        storage: Arc<dyn Storage>,
+        upstreams: Arc<dyn Upstreams>,
+        options: Options,
+    ) -> Result<Front, Error> {
+        let spool_dir = options
+            .spool_dir
+            .clone()
+            .or_else(|| storage.spool_dir())
+            .unwrap_or_else(|| {
+                std::env::temp_dir().join(format!("orca-pull-through-{}", std::process::id()))
+            });
+        std::fs::create_dir_all(&spool_dir).map_err(|source| Error::Spool {
+            path: spool_dir.clone(),
+            source,
+        })?;
+        let listener = TcpListener::bind(options.addr)
+            .await
+            .map_err(|source| Error::Bind {
+                addr: options.addr,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| Error::Bind {
+            addr: options.addr,
+            source,
+        })?;
+        let ctx = Arc::new(server::Ctx::new(
+            storage,
+            upstreams,
+            spool_dir,
+            options.revalidate_after,
+        ));
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(server::serve(
+            listener,
+            ctx.clone(),
+            stopped,
+            options.shutdown_grace,
+        ));
+        tracing::info!(addr = %addr, "pull-through front listening");
+        Ok(Front {
+            addr,
+            base_url: format!("http://{addr}"),
+            ctx,
+            stop,
+            task: Some(task),
+        })
+    }
+
+    /// The listening address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`, without a trailing slash.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// `127.0.0.1:PORT`: what a reference's registry part is.
+    pub fn host(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// The metrics, as `/metrics` serves them (Prometheus text format).
+    pub fn metrics(&self) -> String {
+        self.ctx.metrics.render()
+    }
+
+    /// Stop accepting connections, let in-flight responses finish (at most
+    /// [`Options::shutdown_grace`]), and return. Downloads that no client waits for any
+    /// more are left to land in storage in the background while the runtime lives.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Front {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}

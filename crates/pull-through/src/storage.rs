@@ -141,8 +141,9 @@ pub trait Storage: Send + Sync + 'static {
 /// ```
 ///
 /// Every file is written beside its place and renamed into it, so a reader never sees a
-/// partial file and a crash leaves only `tmp/` litter (cleared on open). Content is
-/// addressed by digest, so two fronts writing the same blob write the same bytes.
+/// partial file and a crash leaves only `tmp/` litter (cleared on open). A directory
+/// belongs to one front at a time: opening it clears `tmp/`, where downloads spool (fronts
+/// that scale out share a backing registry instead).
 #[derive(Clone, Debug)]
 pub struct DirStorage {
     root: Arc<PathBuf>,

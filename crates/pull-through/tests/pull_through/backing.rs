@@ -384,3 +384,116 @@ async fn a_corrupted_blob_in_the_backing_registry_is_cut_before_its_end() {
         );
     }
 }
+
+/// A front before `upstream` (rule `library/* -> UPSTREAM/mirror/*`) storing in the
+/// backing registry under `prefix`.
+async fn front_on(
+    upstream: &orca_mock_registry::MockRegistry,
+    backing: &ReferenceRegistry,
+    prefix: &str,
+) -> (orca_pull_through::Front, RegistryStorage) {
+    let host = upstream.host();
+    let rules = orca_pull_through::StaticUpstreams::new()
+        .with(
+            crate::support::RULE_TARGET,
+            crate::support::client(&[host], None),
+            &format!("{host}/mirror/*"),
+        )
+        .unwrap();
+    let storage = storage(backing, prefix, BackingOptions::default());
+    let front = orca_pull_through::Front::start(
+        std::sync::Arc::new(storage.clone()),
+        std::sync::Arc::new(rules),
+        orca_pull_through::Options::default(),
+    )
+    .await
+    .unwrap();
+    (front, storage)
+}
+
+#[tokio::test]
+async fn two_fronts_share_one_backing_registry() {
+    use http::{Method, StatusCode};
+
+    use crate::support::{content, push_image, raw};
+
+    let Some(backing) = registry().await else {
+        return;
+    };
+    let upstream = orca_mock_registry::MockRegistry::start(orca_mock_registry::Config::default())
+        .await
+        .unwrap();
+    let upstream_client = crate::support::client(&[upstream.host()], None);
+    let image = push_image(
+        &upstream_client,
+        upstream.host(),
+        "mirror/x",
+        "1",
+        content(1_500_000, 9),
+    )
+    .await;
+    let (a, a_storage) = front_on(&upstream, &backing, "fronts").await;
+    let (b, _) = front_on(&upstream, &backing, "fronts").await;
+
+    // A client pulls through front A: misses, fetched upstream, pushed to the backing.
+    let pull = |front: &orca_pull_through::Front, reference: String| {
+        let client = crate::support::client(&[&front.host()], None);
+        async move {
+            let reference: Reference = reference.parse().unwrap();
+            let fetched = client
+                .fetch_manifest(&reference, &FetchOptions::default())
+                .await
+                .unwrap();
+            let repo = Reference::new(reference.registry(), reference.repository()).unwrap();
+            let mut blobs = Vec::new();
+            for d in fetched.manifest.children() {
+                let stream = client.fetch_blob(&repo, d).await.unwrap();
+                blobs.push(stream.bytes().await.unwrap());
+            }
+            (fetched.bytes, blobs)
+        }
+    };
+    let (manifest, blobs) = pull(&a, format!("{}/library/x:1", a.host())).await;
+    assert_eq!(manifest, image.manifest_bytes);
+    assert_eq!(blobs[1], image.layer_bytes);
+    // The blobs land just after their downloads verified, and the held manifest with
+    // them (bounded wait).
+    let mut pushed = false;
+    for _ in 0..500 {
+        if a_storage.held_manifests() == 0 && in_backing(&backing, "fronts/library/x", "1").await {
+            pushed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(pushed, "the manifest reached the backing registry");
+    let upstream_before = upstream.requests().len();
+
+    // Front B has never seen it: by digest, everything comes from the backing registry.
+    let (manifest, blobs) = pull(&b, format!("{}/library/x@{}", b.host(), image.manifest)).await;
+    assert_eq!(manifest, image.manifest_bytes);
+    assert_eq!(blobs[1], image.layer_bytes);
+    let layer = raw(
+        Method::GET,
+        &format!("{}/v2/library/x/blobs/{}", b.base_url(), image.layer),
+        &[("range", "bytes=100-199")],
+    )
+    .await;
+    assert_eq!(layer.status, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(layer.cache(), Some("hit"));
+    assert_eq!(layer.bytes(), &image.layer_bytes[100..200]);
+    assert_eq!(
+        upstream.requests().len(),
+        upstream_before,
+        "front B sent nothing upstream: {:?}",
+        &upstream.requests()[upstream_before..]
+    );
+
+    // By tag, front B asks upstream only whether the tag moved (its own revalidation
+    // clock): one HEAD, no manifest or blob bytes.
+    let (manifest, _) = pull(&b, format!("{}/library/x:1", b.host())).await;
+    assert_eq!(manifest, image.manifest_bytes);
+    let after: Vec<_> = upstream.requests()[upstream_before..].to_vec();
+    assert_eq!(after.len(), 1, "{after:?}");
+    assert_eq!(after[0].method, Method::HEAD, "{after:?}");
+}

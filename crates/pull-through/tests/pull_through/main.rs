@@ -1,4 +1,7 @@
-//! The front against two mock registries (upstream and client side).
+//! The front between clients and an upstream mock registry.
 
 mod backing;
+mod front;
+mod skopeo;
 mod storage;
+mod support;

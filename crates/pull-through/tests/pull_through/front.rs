@@ -1,0 +1,653 @@
+//! Misses, hits, revalidation, stale answers, corrupt upstream blobs, single flight,
+//! bearer upstreams, metrics, refusals and graceful shutdown.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt as _;
+use http::{Method, StatusCode};
+use orca_auth::Credential;
+use orca_manifest::{Descriptor, Digest, media_types};
+use orca_mock_registry::{AuthMode, Config, Fault};
+use orca_pull_through::{DirStorage, Front, Options, StaticUpstreams};
+use orca_reference::Reference;
+
+use crate::support::{Setup, content, push_image, raw};
+
+fn long() -> Options {
+    Options::default().with_revalidate_after(Duration::from_secs(3600))
+}
+
+fn layer_descriptor(digest: &Digest, len: usize) -> Descriptor {
+    Descriptor::new(
+        "application/vnd.oci.image.layer.v1.tar",
+        digest.clone(),
+        len as u64,
+    )
+}
+
+#[tokio::test]
+async fn a_miss_then_hits_with_ranges_and_metrics() {
+    let s = Setup::start(Config::default(), None, long()).await;
+    let image = push_image(
+        &s.upstream_client,
+        s.upstream.host(),
+        "mirror/x",
+        "1",
+        content(300_000, 1),
+    )
+    .await;
+    let base = s.front.base_url().to_owned();
+    let manifest_url = format!("{base}/v2/library/x/manifests/1");
+    let blob_url = format!("{base}/v2/library/x/blobs/{}", image.layer);
+
+    let first = raw(Method::GET, &manifest_url, &[]).await;
+    assert_eq!(first.status, StatusCode::OK);
+    assert_eq!(first.cache(), Some("miss"));
+    assert_eq!(first.bytes(), &image.manifest_bytes);
+    assert_eq!(
+        first.header("docker-content-digest"),
+        Some(image.manifest.as_str())
+    );
+    assert_eq!(
+        first.header("content-type"),
+        Some(media_types::OCI_IMAGE_MANIFEST)
+    );
+    let again = raw(Method::GET, &manifest_url, &[]).await;
+    assert_eq!(again.cache(), Some("hit"));
+    assert_eq!(again.bytes(), &image.manifest_bytes);
+    let by_digest = raw(
+        Method::GET,
+        &format!("{base}/v2/library/x/manifests/{}", image.manifest),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        by_digest.cache(),
+        Some("hit"),
+        "stored under its digest too"
+    );
+
+    let blob = raw(Method::GET, &blob_url, &[]).await;
+    assert_eq!(blob.status, StatusCode::OK);
+    assert_eq!(blob.cache(), Some("miss"));
+    assert_eq!(blob.bytes(), &image.layer_bytes);
+    assert!(s.landed(&image.layer).await);
+    let hit = raw(Method::GET, &blob_url, &[]).await;
+    assert_eq!(hit.cache(), Some("hit"));
+    assert_eq!(hit.bytes(), &image.layer_bytes);
+    let head = raw(Method::HEAD, &blob_url, &[]).await;
+    assert_eq!(head.cache(), Some("hit"));
+    assert_eq!(head.header("content-length"), Some("300000"));
+    let range = raw(Method::GET, &blob_url, &[("range", "bytes=1000-1999")]).await;
+    assert_eq!(range.status, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(
+        range.header("content-range"),
+        Some("bytes 1000-1999/300000")
+    );
+    assert_eq!(range.bytes(), &image.layer_bytes.slice(1000..2000));
+    let bad_range = raw(Method::GET, &blob_url, &[("range", "bytes=400000-")]).await;
+    assert_eq!(bad_range.status, StatusCode::RANGE_NOT_SATISFIABLE);
+    assert_eq!(bad_range.header("content-range"), Some("bytes */300000"));
+
+    // Through orca's client, which verifies every byte.
+    let front_client = s.front_client();
+    let repo = Reference::new(&s.front.host(), "library/x").unwrap();
+    let fetched = front_client
+        .fetch_blob(&repo, &layer_descriptor(&image.layer, 300_000))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(fetched, image.layer_bytes);
+
+    // Upstream saw one blob GET and one manifest GET by tag.
+    assert_eq!(
+        s.upstream_requests(&Method::GET, &format!("/blobs/{}", image.layer)),
+        1
+    );
+    assert_eq!(
+        s.upstream_requests(&Method::GET, "/v2/mirror/x/manifests/1"),
+        1
+    );
+
+    let metrics = raw(Method::GET, &format!("{base}/metrics"), &[]).await;
+    assert_eq!(metrics.status, StatusCode::OK);
+    let text = String::from_utf8_lossy(metrics.bytes()).into_owned();
+    for line in [
+        "orca_pull_through_misses_total{kind=\"manifest\"} 1\n",
+        "orca_pull_through_misses_total{kind=\"blob\"} 1\n",
+        "orca_pull_through_hits_total{kind=\"manifest\"} 2\n",
+        "orca_pull_through_upstream_downloads_total 1\n",
+        "orca_pull_through_upstream_bytes_total 300000\n",
+        "orca_pull_through_errors_total{code=\"RANGE_INVALID\"} 1\n",
+    ] {
+        assert!(text.contains(line), "{line} in\n{text}");
+    }
+    assert!(text.contains("orca_pull_through_upstream_latency_seconds_count "));
+    assert!(text.contains("# TYPE orca_pull_through_upstream_latency_seconds histogram"));
+}
+
+#[tokio::test]
+async fn a_front_without_rules_serves_what_is_stored_and_nothing_else() {
+    let s = Setup::start(Config::default(), None, long()).await;
+    let image = push_image(
+        &s.upstream_client,
+        s.upstream.host(),
+        "mirror/x",
+        "1",
+        content(1000, 2),
+    )
+    .await;
+    let base = s.front.base_url().to_owned();
+    let warm = raw(
+        Method::GET,
+        &format!("{base}/v2/library/x/manifests/1"),
+        &[],
+    )
+    .await;
+    assert_eq!(warm.cache(), Some("miss"));
+    let warm = raw(
+        Method::GET,
+        &format!("{base}/v2/library/x/blobs/{}", image.layer),
+        &[],
+    )
+    .await;
+    assert_eq!(warm.cache(), Some("miss"));
+    assert!(s.landed(&image.layer).await);
+    let storage = s.dir.path().join("storage");
+    let rule_less = Front::start(
+        Arc::new(DirStorage::open(&storage).unwrap()),
+        Arc::new(StaticUpstreams::new()),
+        Options::default(),
+    )
+    .await
+    .unwrap();
+    let stored = raw(
+        Method::GET,
+        &format!(
+            "{}/v2/library/x/blobs/{}",
+            rule_less.base_url(),
+            image.layer
+        ),
+        &[],
+    )
+    .await;
+    assert_eq!(stored.cache(), Some("hit"));
+    assert_eq!(stored.bytes(), &image.layer_bytes);
+    let tag = raw(
+        Method::GET,
+        &format!("{}/v2/library/x/manifests/1", rule_less.base_url()),
+        &[],
+    )
+    .await;
+    assert_eq!(tag.cache(), Some("hit"));
+    let config_blob = raw(
+        Method::GET,
+        &format!(
+            "{}/v2/library/x/blobs/{}",
+            rule_less.base_url(),
+            image.config
+        ),
+        &[],
+    )
+    .await;
+    assert_eq!(config_blob.status, StatusCode::NOT_FOUND, "never fetched");
+}
+
+#[tokio::test]
+async fn tags_are_revalidated_after_the_interval_and_digests_never() {
+    let s = Setup::start(
+        Config::default(),
+        None,
+        Options::default().with_revalidate_after(Duration::ZERO),
+    )
+    .await;
+    let one = push_image(
+        &s.upstream_client,
+        s.upstream.host(),
+        "mirror/x",
+        "1",
+        content(10, 1),
+    )
+    .await;
+    let url = format!("{}/v2/library/x/manifests/1", s.front.base_url());
+    assert_eq!(raw(Method::GET, &url, &[]).await.cache(), Some("miss"));
+    let heads_before = s.upstream_requests(&Method::HEAD, "/manifests/1");
+    let second = raw(Method::GET, &url, &[]).await;
+    assert_eq!(second.cache(), Some("revalidated"));
+    assert_eq!(second.bytes(), &one.manifest_bytes);
+    assert_eq!(
+        s.upstream_requests(&Method::HEAD, "/manifests/1"),
+        heads_before + 1,
+        "one HEAD upstream"
+    );
+    // The tag moves upstream: the next request fetches the new manifest.
+    let two = push_image(
+        &s.upstream_client,
+        s.upstream.host(),
+        "mirror/x",
+        "1",
+        content(20, 2),
+    )
+    .await;
+    let third = raw(Method::GET, &url, &[]).await;
+    assert_eq!(third.cache(), Some("miss"));
+    assert_eq!(third.bytes(), &two.manifest_bytes);
+    // A digest is never revalidated.
+    s.upstream.clear_requests();
+    let by_digest = format!(
+        "{}/v2/library/x/manifests/{}",
+        s.front.base_url(),
+        one.manifest
+    );
+    assert_eq!(raw(Method::GET, &by_digest, &[]).await.cache(), Some("hit"));
+    assert!(s.upstream.requests().is_empty(), "upstream not asked");
+    let metrics = s.front.metrics();
+    assert!(metrics.contains("orca_pull_through_revalidations_total{outcome=\"unchanged\"} 1\n"));
+    assert!(metrics.contains("orca_pull_through_revalidations_total{outcome=\"changed\"} 1\n"));
+
+    // Within the interval, upstream is not asked at all.
+    let quiet = Setup::start(Config::default(), None, long()).await;
+    push_image(
+        &quiet.upstream_client,
+        quiet.upstream.host(),
+        "mirror/x",
+        "1",
+        content(10, 1),
+    )
+    .await;
+    let url = format!("{}/v2/library/x/manifests/1", quiet.front.base_url());
+    assert_eq!(raw(Method::GET, &url, &[]).await.cache(), Some("miss"));
+    quiet.upstream.clear_requests();
+    assert_eq!(raw(Method::GET, &url, &[]).await.cache(), Some("hit"));
+    assert_eq!(raw(Method::HEAD, &url, &[]).await.cache(), Some("hit"));
+    assert!(quiet.upstream.requests().is_empty());
+}
+
+#[tokio::test]
+async fn upstream_down_after_warm_up_serves_stale_and_says_so() {
+    let s = Setup::start(
+        Config::default(),
+        None,
+        Options::default().with_revalidate_after(Duration::ZERO),
+    )
+    .await;
+    let image = push_image(
+        &s.upstream_client,
+        s.upstream.host(),
+        "mirror/x",
+        "1",
+        content(5000, 3),
+    )
+    .await;
+    let other = push_image(
+        &s.upstream_client,
+        s.upstream.host(),
+        "mirror/y",
+        "1",
+        content(10, 4),
+    )
+    .await;
+    let base = s.front.base_url().to_owned();
+    let manifest_url = format!("{base}/v2/library/x/manifests/1");
+    let blob_url = format!("{base}/v2/library/x/blobs/{}", image.layer);
+    assert_eq!(
+        raw(Method::GET, &manifest_url, &[]).await.cache(),
+        Some("miss")
+    );
+    assert_eq!(raw(Method::GET, &blob_url, &[]).await.cache(), Some("miss"));
+
+    let Setup {
+        upstream,
+        front,
+        dir,
+        ..
+    } = s;
+    drop(upstream);
+
+    let stale = raw(Method::GET, &manifest_url, &[]).await;
+    assert_eq!(stale.status, StatusCode::OK);
+    assert_eq!(stale.cache(), Some("stale"));
+    assert_eq!(stale.header("warning"), Some("110 - \"Response is stale\""));
+    assert_eq!(stale.bytes(), &image.manifest_bytes);
+    let blob = raw(Method::GET, &blob_url, &[]).await;
+    assert_eq!(
+        blob.cache(),
+        Some("hit"),
+        "a blob never needs upstream once stored"
+    );
+    assert_eq!(blob.bytes(), &image.layer_bytes);
+    // What was never fetched cannot be served.
+    let cold = raw(
+        Method::GET,
+        &format!("{base}/v2/library/y/manifests/1"),
+        &[],
+    )
+    .await;
+    assert_eq!(cold.status, StatusCode::BAD_GATEWAY);
+    assert!(String::from_utf8_lossy(cold.bytes()).contains("UNAVAILABLE"));
+    let cold_blob = raw(
+        Method::GET,
+        &format!("{base}/v2/library/y/blobs/{}", other.layer),
+        &[],
+    )
+    .await;
+    assert_eq!(cold_blob.status, StatusCode::BAD_GATEWAY);
+    let metrics = front.metrics();
+    assert!(metrics.contains("orca_pull_through_stale_total{kind=\"manifest\"} 1\n"));
+    assert!(metrics.contains("orca_pull_through_upstream_failures_total{kind=\"connect\"}"));
+    drop(dir);
+}
+
+#[tokio::test]
+async fn a_corrupted_upstream_blob_is_cut_off_and_never_stored() {
+    let s = Setup::start(Config::default(), None, long()).await;
+    let image = push_image(
+        &s.upstream_client,
+        s.upstream.host(),
+        "mirror/x",
+        "1",
+        content(200_000, 5),
+    )
+    .await;
+    s.upstream.faults().add(Fault::corrupt_blobs());
+    let blob_url = format!("{}/v2/library/x/blobs/{}", s.front.base_url(), image.layer);
+    let cut = raw(Method::GET, &blob_url, &[]).await;
+    assert_eq!(
+        cut.status,
+        StatusCode::OK,
+        "headers go out before the verdict"
+    );
+    match &cut.body {
+        Err(_) => {}
+        Ok(bytes) => panic!("the body ended cleanly with {} bytes", bytes.len()),
+    }
+    assert!(!s.stored_blob_path(&image.layer).exists(), "never stored");
+    // The spool is cleaned up (the flight ends right after the verdict).
+    let spool = s.dir.path().join("storage/tmp");
+    for _ in 0..100 {
+        if std::fs::read_dir(&spool).unwrap().next().is_none() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(std::fs::read_dir(&spool).unwrap().count(), 0);
+    assert!(
+        s.front
+            .metrics()
+            .contains("orca_pull_through_upstream_failures_total{kind=\"corrupt\"} 1\n")
+    );
+    // Once upstream is healthy again, the blob is fetched afresh and served.
+    s.upstream.faults().clear();
+    let good = raw(Method::GET, &blob_url, &[]).await;
+    assert_eq!(good.cache(), Some("miss"));
+    assert_eq!(good.bytes(), &image.layer_bytes);
+    assert!(s.landed(&image.layer).await);
+}
+
+#[tokio::test]
+async fn concurrent_misses_fetch_upstream_once() {
+    let s = Setup::start(Config::default(), None, long()).await;
+    let size = 4 * 1024 * 1024;
+    let image = push_image(
+        &s.upstream_client,
+        s.upstream.host(),
+        "mirror/x",
+        "1",
+        content(size, 6),
+    )
+    .await;
+    // Slow enough upstream that the clients overlap with the download.
+    s.upstream
+        .faults()
+        .add(Fault::throttle(16 * 1024 * 1024).path("/blobs/"));
+    s.upstream.clear_requests();
+    let client = s.front_client();
+    let repo = Reference::new(&s.front.host(), "library/x").unwrap();
+    let descriptor = layer_descriptor(&image.layer, size);
+    let clients = 50;
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..clients {
+        let (client, repo, descriptor) = (client.clone(), repo.clone(), descriptor.clone());
+        tasks.spawn(async move {
+            let mut stream = client.fetch_blob(&repo, &descriptor).await?;
+            let mut n = 0usize;
+            while let Some(piece) = stream.next().await {
+                n += piece?.len();
+            }
+            Ok::<usize, orca_distribution::Error>(n)
+        });
+    }
+    let mut done = 0;
+    while let Some(result) = tasks.join_next().await {
+        assert_eq!(
+            result.unwrap().unwrap(),
+            size,
+            "every client verified the blob"
+        );
+        done += 1;
+    }
+    assert_eq!(done, clients);
+    assert_eq!(
+        s.upstream_requests(&Method::GET, &format!("/blobs/{}", image.layer)),
+        1,
+        "one upstream download"
+    );
+    let metrics = s.front.metrics();
+    assert!(
+        metrics.contains("orca_pull_through_upstream_downloads_total 1\n"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn an_upstream_in_bearer_mode_is_pulled_with_the_rules_credentials() {
+    let s = Setup::start(
+        Config::default().with_auth(AuthMode::bearer("puller", "secret-pw")),
+        Some(Credential::basic("puller", "secret-pw")),
+        long(),
+    )
+    .await;
+    let image = push_image(
+        &s.upstream_client,
+        s.upstream.host(),
+        "mirror/x",
+        "1",
+        content(1000, 7),
+    )
+    .await;
+    let base = s.front.base_url().to_owned();
+    let manifest = raw(
+        Method::GET,
+        &format!("{base}/v2/library/x/manifests/1"),
+        &[],
+    )
+    .await;
+    assert_eq!(manifest.cache(), Some("miss"));
+    assert_eq!(manifest.bytes(), &image.manifest_bytes);
+    let blob = raw(
+        Method::GET,
+        &format!("{base}/v2/library/x/blobs/{}", image.layer),
+        &[],
+    )
+    .await;
+    assert_eq!(blob.bytes(), &image.layer_bytes);
+    assert!(
+        s.upstream
+            .requests()
+            .iter()
+            .any(|r| r.path.starts_with("/token")),
+        "the front negotiated a token"
+    );
+
+    // Without credentials the upstream refuses, and the front says upstream failed.
+    let upstream_host = s.upstream.host().to_owned();
+    let anonymous = crate::support::client(&[&upstream_host], None);
+    let rules = StaticUpstreams::new()
+        .with("library/*", anonymous, &format!("{upstream_host}/mirror/*"))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let front = Front::start(
+        Arc::new(DirStorage::open(dir.path()).unwrap()),
+        Arc::new(rules),
+        Options::default(),
+    )
+    .await
+    .unwrap();
+    let refused = raw(
+        Method::GET,
+        &format!("{}/v2/library/x/manifests/1", front.base_url()),
+        &[],
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::BAD_GATEWAY);
+    let body = String::from_utf8_lossy(refused.bytes()).into_owned();
+    assert!(
+        body.contains("authentication") && body.contains("UNAVAILABLE"),
+        "{body}"
+    );
+    assert!(!body.contains("secret-pw"));
+}
+
+#[tokio::test]
+async fn writes_listings_and_bad_names_are_refused() {
+    let s = Setup::start(Config::default(), None, long()).await;
+    let base = s.front.base_url().to_owned();
+    let cases = [
+        (
+            Method::PUT,
+            "/v2/library/x/manifests/1",
+            StatusCode::METHOD_NOT_ALLOWED,
+            "UNSUPPORTED",
+        ),
+        (
+            Method::DELETE,
+            "/v2/library/x/manifests/1",
+            StatusCode::METHOD_NOT_ALLOWED,
+            "UNSUPPORTED",
+        ),
+        (
+            Method::POST,
+            "/v2/library/x/blobs/uploads/",
+            StatusCode::METHOD_NOT_ALLOWED,
+            "UNSUPPORTED",
+        ),
+        (
+            Method::GET,
+            "/v2/library/x/tags/list",
+            StatusCode::METHOD_NOT_ALLOWED,
+            "UNSUPPORTED",
+        ),
+        (
+            Method::GET,
+            "/v2/_catalog",
+            StatusCode::METHOD_NOT_ALLOWED,
+            "UNSUPPORTED",
+        ),
+        (
+            Method::GET,
+            "/v2/Library/x/manifests/1",
+            StatusCode::BAD_REQUEST,
+            "NAME_INVALID",
+        ),
+        (
+            Method::GET,
+            "/v2/library/x/blobs/sha256:nothex",
+            StatusCode::BAD_REQUEST,
+            "DIGEST_INVALID",
+        ),
+        (
+            Method::GET,
+            "/v2/library/x/manifests/-bad",
+            StatusCode::NOT_FOUND,
+            "MANIFEST_UNKNOWN",
+        ),
+    ];
+    assert_eq!(cases.len(), 8);
+    for (method, path, status, code) in cases {
+        let answer = raw(method.clone(), &format!("{base}{path}"), &[]).await;
+        assert_eq!(answer.status, status, "{method} {path}");
+        assert!(
+            String::from_utf8_lossy(answer.bytes()).contains(code),
+            "{method} {path}"
+        );
+    }
+    // Unknown things upstream are unknown here.
+    let missing = raw(
+        Method::GET,
+        &format!("{base}/v2/library/x/manifests/nope"),
+        &[],
+    )
+    .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert!(String::from_utf8_lossy(missing.bytes()).contains("MANIFEST_UNKNOWN"));
+    let missing_blob = raw(
+        Method::GET,
+        &format!("{base}/v2/library/x/blobs/{}", Digest::sha256(b"nothing")),
+        &[],
+    )
+    .await;
+    assert_eq!(missing_blob.status, StatusCode::NOT_FOUND);
+    assert!(String::from_utf8_lossy(missing_blob.bytes()).contains("BLOB_UNKNOWN"));
+    // No rule: 404, whatever upstream has.
+    let no_rule = raw(Method::GET, &format!("{base}/v2/mirror/x/manifests/1"), &[]).await;
+    assert_eq!(no_rule.status, StatusCode::NOT_FOUND);
+
+    let ping = raw(Method::GET, &format!("{base}/v2/"), &[]).await;
+    assert_eq!(ping.status, StatusCode::OK);
+    assert_eq!(
+        ping.header("docker-distribution-api-version"),
+        Some("registry/2.0")
+    );
+    assert_eq!(
+        s.upstream.requests().len(),
+        2,
+        "only the lookups of unknown things reached upstream"
+    );
+}
+
+#[tokio::test]
+async fn shutdown_finishes_in_flight_transfers() {
+    let s = Setup::start(Config::default(), None, long()).await;
+    let size = 2 * 1024 * 1024;
+    let image = push_image(
+        &s.upstream_client,
+        s.upstream.host(),
+        "mirror/x",
+        "1",
+        content(size, 8),
+    )
+    .await;
+    s.upstream
+        .faults()
+        .add(Fault::throttle(4 * 1024 * 1024).path("/blobs/"));
+    let client = s.front_client();
+    let repo = Reference::new(&s.front.host(), "library/x").unwrap();
+    let descriptor = layer_descriptor(&image.layer, size);
+    let mut stream = client.fetch_blob(&repo, &descriptor).await.unwrap();
+    let first = stream.next().await.unwrap().unwrap();
+    let base = s.front.base_url().to_owned();
+    let Setup {
+        front,
+        upstream,
+        dir,
+        ..
+    } = s;
+    let shutdown = tokio::spawn(front.shutdown());
+    let mut received = first.len();
+    while let Some(piece) = stream.next().await {
+        received += piece.unwrap().len();
+    }
+    assert_eq!(received, size, "the transfer finished and verified");
+    shutdown.await.unwrap();
+    // No longer listening.
+    let refused = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Empty<Bytes>>()
+        .get(format!("{base}/v2/").parse().unwrap())
+        .await;
+    assert!(refused.is_err());
+    drop((upstream, dir));
+}
