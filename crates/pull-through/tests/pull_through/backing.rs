@@ -497,3 +497,73 @@ async fn two_fronts_share_one_backing_registry() {
     assert_eq!(after.len(), 1, "{after:?}");
     assert_eq!(after[0].method, Method::HEAD, "{after:?}");
 }
+
+#[tokio::test]
+async fn the_backing_registry_over_tls_with_basic_auth_from_the_callers_client() {
+    use orca_auth::{AuthOptions, Authenticator, Credential, StaticCredentials};
+
+    let options = ReferenceOptions {
+        tls: true,
+        users: vec![(
+            "front".to_owned(),
+            orca_mock_registry::Secret::new("s3cret"),
+        )],
+    };
+    let Some(registry) = ReferenceRegistry::start(options).await.unwrap() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, registry.ca_pem().unwrap()).unwrap();
+    let location: BackingLocation = format!("{}/secure", registry.host()).parse().unwrap();
+    let config = || ClientConfig::builder().root_certificate(&ca).build();
+    let with_password = |password: &str| {
+        let auth = Authenticator::new(
+            StaticCredentials::new().with(registry.host(), Credential::basic("front", password)),
+            AuthOptions::default(),
+        );
+        Client::with_authenticator(config(), auth).unwrap()
+    };
+    let repo = "library/app";
+    let layer = content(10_000, 5);
+    let manifest = image(b"{}", &[&layer]);
+    let tag = ManifestRef::Tag("v1".into());
+
+    let storage = RegistryStorage::new(
+        with_password("s3cret"),
+        location.clone(),
+        BackingOptions::default(),
+    );
+    put_blob(&storage, repo, b"{}").await;
+    put_blob(&storage, repo, &layer).await;
+    storage
+        .put_manifest(repo, &manifest, Some("v1"))
+        .await
+        .unwrap();
+    assert_eq!(storage.held_manifests(), 0);
+    assert_eq!(
+        storage.manifest(repo, &tag).await.unwrap().as_ref(),
+        Some(&manifest)
+    );
+
+    // Refused credentials are a storage failure (the front answers 500), never a miss,
+    // and the error does not carry the password.
+    let wrong = RegistryStorage::new(
+        with_password("wrong"),
+        location.clone(),
+        BackingOptions::default(),
+    );
+    let e = wrong.manifest(repo, &tag).await.unwrap_err();
+    assert!(!e.to_string().contains("wrong"), "{e}");
+    let anonymous = RegistryStorage::new(
+        Client::new(config()).unwrap(),
+        location,
+        BackingOptions::default(),
+    );
+    assert!(
+        anonymous
+            .blob_size(repo, &Digest::sha256(&layer))
+            .await
+            .is_err()
+    );
+}
