@@ -240,7 +240,14 @@ struct Inner {
     location: BackingLocation,
     options: BackingOptions,
     held: Mutex<Held>,
+    /// Sizes of blobs just found in the backing registry, so that the read the front
+    /// makes after asking for a blob's size does not ask again (a digest fixes the size;
+    /// a blob deleted since is a 404 on the read, a miss).
+    sizes: Mutex<HashMap<(String, Digest), u64>>,
 }
+
+/// The most remembered blob sizes; the memo is cleared when full.
+const MAX_REMEMBERED_SIZES: usize = 4096;
 
 impl fmt::Debug for RegistryStorage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -308,6 +315,7 @@ impl RegistryStorage {
                 location,
                 options,
                 held: Mutex::new(Held::default()),
+                sizes: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -649,8 +657,11 @@ impl RegistryStorage {
         reference: &ManifestRef,
     ) -> io::Result<Option<StoredManifest>> {
         if let Some(view) = self.held_manifest(repository, reference) {
-            if view.stale {
-                self.recheck(repository, &view.manifest.digest).await?;
+            if view.stale
+                && let Err(e) = self.recheck(repository, &view.manifest.digest).await
+            {
+                // The held copy is good: serve it; the next read asks again.
+                tracing::warn!(repository, digest = %view.manifest.digest, error = %e, "asking the backing registry about a held manifest's children failed");
             }
             return Ok(Some(view.manifest));
         }
@@ -683,11 +694,27 @@ impl RegistryStorage {
             .blob_exists(&repo, digest)
             .await
             .map_err(|e| storage_error("checking a blob", &e))?;
-        if size.is_some() {
+        if let Some(size) = size {
+            self.remember_size(repository, digest, size);
             // Perhaps pushed by another front: it may complete a held manifest here.
             self.landed(repository, digest).await?;
         }
         Ok(size)
+    }
+
+    fn sizes(&self) -> MutexGuard<'_, HashMap<(String, Digest), u64>> {
+        self.inner
+            .sizes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn remember_size(&self, repository: &str, digest: &Digest, size: u64) {
+        let mut sizes = self.sizes();
+        if sizes.len() >= MAX_REMEMBERED_SIZES {
+            sizes.clear();
+        }
+        sizes.insert((repository.to_owned(), digest.clone()), size);
     }
 
     async fn open_blob(
@@ -696,8 +723,16 @@ impl RegistryStorage {
         digest: &Digest,
         range: Option<(u64, u64)>,
     ) -> io::Result<Option<BlobRead>> {
-        let Some(size) = self.size(repository, digest).await? else {
-            return Ok(None);
+        let remembered = self
+            .sizes()
+            .get(&(repository.to_owned(), digest.clone()))
+            .copied();
+        let size = match remembered {
+            Some(size) => size,
+            None => match self.size(repository, digest).await? {
+                Some(size) => size,
+                None => return Ok(None),
+            },
         };
         let (start, end) = match range {
             Some((s, e)) if s <= e && e < size => (s, e + 1),
@@ -713,7 +748,11 @@ impl RegistryStorage {
         let descriptor = Descriptor::new(OCTET_STREAM, digest.clone(), size);
         let stream = match self.inner.client.fetch_blob(&repo, &descriptor).await {
             Ok(s) => s,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                self.sizes()
+                    .remove(&(repository.to_owned(), digest.clone()));
+                return Ok(None);
+            }
             Err(e) => return Err(storage_error("reading a blob", &e)),
         };
         Ok(Some(BlobRead {

@@ -567,3 +567,26 @@ async fn the_backing_registry_over_tls_with_basic_auth_from_the_callers_client()
             .is_err()
     );
 }
+
+#[tokio::test]
+async fn a_blob_deleted_from_the_backing_registry_is_a_miss() {
+    let Some(registry) = registry().await else {
+        return;
+    };
+    let storage = storage(&registry, "gc", BackingOptions::default());
+    let repo = "y";
+    let digest = put_blob(&storage, repo, &content(5000, 6)).await;
+    // The size is remembered for the read that follows it...
+    assert_eq!(storage.blob_size(repo, &digest).await.unwrap(), Some(5000));
+    // ...and the registry's garbage collector removes the blob meanwhile.
+    let name: Reference = format!("{}/gc/y", registry.host()).parse().unwrap();
+    client(&registry).delete_blob(&name, &digest).await.unwrap();
+    assert!(
+        storage
+            .read_blob(repo, &digest, None)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(storage.blob_size(repo, &digest).await.unwrap(), None);
+}
