@@ -569,7 +569,7 @@ pub(crate) struct StoreRemoveArgs {
     pub(crate) registry: String,
 }
 
-/// The local content cache.
+/// The local content cache, and the pull-through cache rules and credential sets.
 #[derive(Debug, Args)]
 pub(crate) struct CacheArgs {
     #[command(subcommand)]
@@ -587,6 +587,140 @@ pub(crate) enum CacheCommand {
     /// Remove cached blobs until the cache holds at most --max-size.
     #[command(after_help = "Examples:\n  orca cache prune\n  orca cache prune --max-size 1GiB")]
     Prune(CachePruneArgs),
+    /// Pull-through cache rules: which repositories of the cache registry are fetched from
+    /// which upstream (kept in the store-registry file).
+    Rule(CacheRuleArgs),
+    /// Named credentials for upstream registries, used by cache rules. Only references
+    /// (variable names, a file path, a credential helper's name) are written to the file,
+    /// never a secret.
+    CredentialSet(CredentialSetArgs),
+}
+
+/// `cache rule` subcommands.
+#[derive(Debug, Args)]
+pub(crate) struct CacheRuleArgs {
+    #[command(subcommand)]
+    pub(crate) command: CacheRuleCommand,
+}
+
+/// `cache rule` subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum CacheRuleCommand {
+    /// Add a rule mapping TARGET (a repository of the cache registry) to UPSTREAM.
+    ///
+    /// TARGET is a repository (library/nginx) or a wildcard (library/*, or * for every
+    /// repository); UPSTREAM is registry/repository, with /* when TARGET is a wildcard: the
+    /// part TARGET's * matched replaces UPSTREAM's *. A static target beats a wildcard; among
+    /// wildcards the longest fixed prefix wins; at most 1000 rules; a target already used is
+    /// refused. The upstream's TLS settings (plain HTTP, CA file) come from its
+    /// `orca store add` entry, if any. Fetches of --registry (or of the cache registry set
+    /// earlier) go through the rules: `orca fetch`, `pull`, `resolve` and `manifest fetch`
+    /// find the artifact in the cache registry, else copy it there from the upstream first.
+    #[command(after_help = "\
+Examples:
+  orca cache rule add 'library/*' 'docker.io/library/*' --credential-set hub --registry localhost:5000
+  orca cache rule add library/nginx ghcr.io/nginx/nginx
+  orca cache rule add '*' 'quay.io/*'")]
+    Add(CacheRuleAddArgs),
+    /// List the rules, the cache registry and the strict-overlap option.
+    #[command(
+        visible_alias = "ls",
+        after_help = "Examples:\n  orca cache rule list\n  orca cache rule list --output json"
+    )]
+    List,
+    /// Remove the rule for TARGET.
+    #[command(
+        visible_alias = "rm",
+        after_help = "Examples:\n  orca cache rule remove 'library/*'"
+    )]
+    Remove(CacheRuleRemoveArgs),
+}
+
+/// Arguments of `cache rule add`.
+#[derive(Debug, Args)]
+pub(crate) struct CacheRuleAddArgs {
+    /// The repository or wildcard of the cache registry: library/nginx, library/*, *.
+    pub(crate) target: String,
+    /// Where it is fetched from: docker.io/library/nginx, docker.io/library/*.
+    pub(crate) upstream: String,
+    /// Authenticate upstream with this credential set (see `orca cache credential-set
+    /// add`); without it the upstream is pulled anonymously.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) credential_set: Option<String>,
+    /// Make REGISTRY (a registered store) the cache registry whose fetches go through the
+    /// rules.
+    #[arg(long, value_name = "REGISTRY")]
+    pub(crate) registry: Option<String>,
+}
+
+/// Arguments of `cache rule remove`.
+#[derive(Debug, Args)]
+pub(crate) struct CacheRuleRemoveArgs {
+    /// The rule's target, as listed.
+    pub(crate) target: String,
+}
+
+/// `cache credential-set` subcommands.
+#[derive(Debug, Args)]
+pub(crate) struct CredentialSetArgs {
+    #[command(subcommand)]
+    pub(crate) command: CredentialSetCommand,
+}
+
+/// `cache credential-set` subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum CredentialSetCommand {
+    /// Add (or replace) a credential set: a user name and where the password or token is
+    /// read each time it is used.
+    #[command(after_help = "\
+Examples:
+  orca cache credential-set add hub --username-env HUB_USER --password-env HUB_TOKEN
+  orca cache credential-set add quay --username robot --password-file /run/secrets/quay
+  orca cache credential-set add ghcr --helper pass")]
+    Add(CredentialSetAddArgs),
+    /// List the credential sets (references only).
+    #[command(
+        visible_alias = "ls",
+        after_help = "Examples:\n  orca cache credential-set list --output json"
+    )]
+    List,
+    /// Remove a credential set (refused while a rule uses it).
+    #[command(
+        visible_alias = "rm",
+        after_help = "Examples:\n  orca cache credential-set remove hub"
+    )]
+    Remove(CredentialSetRemoveArgs),
+}
+
+/// Arguments of `cache credential-set add`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("secret").required(true).args(["password_env", "password_file", "helper"])))]
+pub(crate) struct CredentialSetAddArgs {
+    /// The set's name (letters, digits, _ and -).
+    pub(crate) name: String,
+    /// The user name, written in the file.
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["username_env", "helper"])]
+    pub(crate) username: Option<String>,
+    /// The environment variable holding the user name, read at each use.
+    #[arg(long, value_name = "VAR", conflicts_with = "helper")]
+    pub(crate) username_env: Option<String>,
+    /// The environment variable holding the password or token, read at each use.
+    #[arg(long, value_name = "VAR")]
+    pub(crate) password_env: Option<String>,
+    /// A file holding the password or token, read at each use (whitespace trimmed).
+    #[arg(long, value_name = "PATH")]
+    pub(crate) password_file: Option<PathBuf>,
+    /// A docker credential helper (docker-credential-NAME) asked for the upstream's user
+    /// name and secret at each use.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) helper: Option<String>,
+}
+
+/// Arguments of `cache credential-set remove`.
+#[derive(Debug, Args)]
+pub(crate) struct CredentialSetRemoveArgs {
+    /// The set's name.
+    pub(crate) name: String,
 }
 
 /// Arguments of `cache prune`.

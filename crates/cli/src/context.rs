@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use orca::pull_through::PullThrough;
 use orca::reference::Registry;
 use orca::{ArtifactStore, CacheOptions, ClientConfig, CredentialSource, StoreRegistry};
 
@@ -147,6 +148,19 @@ impl Context {
             }
         }
         let observer = Arc::new(ProgressObserver::new(self.progress.clone()));
+        // The pull-through cache: fetches of the cache registry go through the rules.
+        let pull_through = match stores.cache_rules().registry() {
+            Some(registry) if stores.cache_rules().is_empty() => {
+                tracing::debug!(%registry, "the cache registry has no rules");
+                None
+            }
+            Some(registry) if stores.get_registry(registry).is_none() => {
+                tracing::warn!(%registry, "the cache registry is not a registered store; its cache rules are not used");
+                None
+            }
+            Some(registry) => Some(PullThrough::for_registry(registry.clone())),
+            None => None,
+        };
         let mut builder = ArtifactStore::builder(stores)
             .client_config(self.client_config(&registries))
             .observer(observer.clone());
@@ -155,6 +169,9 @@ impl Context {
         }
         if access == Access::Terminal {
             builder = builder.allow_unregistered(self.terminal_credentials());
+        }
+        if let Some(pull_through) = pull_through {
+            builder = builder.pull_through(pull_through);
         }
         if cached && let Some(dir) = self.cache_dir() {
             builder = builder.cache(dir, CacheOptions::default());

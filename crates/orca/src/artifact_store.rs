@@ -18,6 +18,7 @@ use crate::Error;
 use crate::error::{from_distribution, from_store};
 use crate::observer::{Call, Event, Observer};
 use crate::options::{BlobOptions, CopyOptions, FetchOptions, FileSpec, PushOptions};
+use crate::pull_through::PullThrough;
 use crate::results::{Copied, Fetched, ManifestContent, Pushed, Referrers};
 use crate::store_credentials::StoreCredentials;
 use crate::telemetry::{self, Reporter};
@@ -41,6 +42,7 @@ pub(crate) struct Inner {
     pub(crate) observer: Option<Arc<dyn Observer>>,
     pub(crate) concurrency: usize,
     pub(crate) unregistered: bool,
+    pub(crate) pull_through: Option<crate::pull_through::State>,
 }
 
 impl std::fmt::Debug for ArtifactStore {
@@ -63,6 +65,7 @@ pub struct ArtifactStoreBuilder {
     concurrency: usize,
     unregistered: Option<CredentialSource>,
     credential_source: Option<Arc<dyn orca_auth::CredentialSource>>,
+    pull_through: Option<PullThrough>,
 }
 
 impl std::fmt::Debug for ArtifactStoreBuilder {
@@ -125,6 +128,25 @@ impl ArtifactStoreBuilder {
         self
     }
 
+    /// Resolve fetches from the cache registry of `options` through the store registry's
+    /// cache rules (see [`crate::pull_through`]): a reference there whose repository a
+    /// rule covers is served by the cache registry when it has it (a tag checked upstream
+    /// at most every [`PullThrough::revalidate_after`]); else its manifest and blobs are
+    /// fetched from the rule's upstream with the rule's credential set, verified, pushed
+    /// into the cache registry, and the fetch reads them from there.
+    /// [`ArtifactStore::fetch_with`], [`ArtifactStore::resolve`] and
+    /// [`ArtifactStore::fetch_manifest`] go through it.
+    ///
+    /// # Limitations
+    ///
+    /// A miss moves each blob twice (upstream to the cache registry, then to the caller);
+    /// concurrent misses on one tag in several processes each copy it (the copies are
+    /// idempotent). The serving front (`orca-pull-through`) streams and deduplicates.
+    pub fn pull_through(mut self, options: PullThrough) -> Self {
+        self.pull_through = Some(options);
+        self
+    }
+
     /// Build the store: one HTTP client, the credential sources, the cache directory.
     ///
     /// # Errors
@@ -152,6 +174,10 @@ impl ArtifactStoreBuilder {
             self.credential_source,
         )?;
         let auth = Authenticator::new(credentials, AuthOptions::default());
+        let pull_through = self
+            .pull_through
+            .map(|options| crate::pull_through::State::new(options, &self.stores, config.clone()))
+            .transpose()?;
         let client = Client::with_authenticator(config, auth).map_err(|e| Error::Internal {
             message: "the HTTP client cannot be built (TLS settings, CA files)".to_owned(),
             source: Some(Box::new(e)),
@@ -169,6 +195,7 @@ impl ArtifactStoreBuilder {
                 observer: self.observer,
                 concurrency: self.concurrency,
                 unregistered: self.unregistered.is_some(),
+                pull_through,
             }),
         })
     }
@@ -185,6 +212,7 @@ impl ArtifactStore {
             concurrency: 4,
             unregistered: None,
             credential_source: None,
+            pull_through: None,
         }
     }
 
@@ -343,7 +371,8 @@ impl ArtifactStore {
             reference,
             "",
             Box::pin(async {
-                let (parsed, _) = self.locate(reference)?;
+                let (parsed, limits) = self.locate(reference)?;
+                Box::pin(self.pull_through(&parsed, "", &limits)).await?;
                 if let (Some(cache), Some(pinned)) = (&self.inner.cache, pinned_digest(&parsed))
                     && let Ok(Some(bytes)) = cache.read_blob(&pinned)
                     && let Ok(manifest) = orca_manifest::Manifest::parse(bytes, None)
@@ -375,7 +404,8 @@ impl ArtifactStore {
             reference,
             "",
             Box::pin(async {
-                let (parsed, _) = self.locate(reference)?;
+                let (parsed, limits) = self.locate(reference)?;
+                Box::pin(self.pull_through(&parsed, "", &limits)).await?;
                 let content = self.get_manifest(&parsed).await?;
                 Ok((content, None))
             }),

@@ -54,6 +54,7 @@ impl ArtifactStore {
                 })?;
         }
         let reference_text = reference.to_string();
+        Box::pin(self.pull_through(&reference, operation, &limits)).await?;
         let (content, manifest_from_cache) = self.manifest_for_fetch(&reference).await?;
         tracing::Span::current().record("digest", content.descriptor.digest.as_str());
         let reporter = self.reporter();

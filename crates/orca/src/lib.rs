@@ -13,6 +13,9 @@
 //!   [`resolve`](ArtifactStore::resolve), [`tags`](ArtifactStore::tags),
 //!   [`referrers`](ArtifactStore::referrers), [`copy`](ArtifactStore::copy),
 //!   [`delete`](ArtifactStore::delete) and more.
+//! - [`pull_through`]: fetches resolving through the store registry's cache rules
+//!   ([`ArtifactStoreBuilder::pull_through`]), and [`pull_through::Upstreams`], the
+//!   repository → upstream map a serving front needs.
 //! - Metrics through the [`metrics`] facade and spans through [`tracing`]; progress
 //!   through an [`Observer`].
 //!
@@ -53,6 +56,7 @@ mod error;
 mod fetch;
 mod observer;
 mod options;
+pub mod pull_through;
 mod push;
 mod results;
 mod store_credentials;
@@ -77,7 +81,8 @@ pub use orca_manifest::{Descriptor, Digest};
 pub use orca_mock_registry as registry; // `orca serve` (added by the CLI)
 pub use orca_reference::Reference;
 pub use orca_store::{
-    CacheOptions, ContentCache, CredentialSource, Limits, Store, StoreRegistry, Tls,
+    CacheOptions, CacheRule, CacheRules, ContentCache, CredentialSet, CredentialSource, Limits,
+    Store, StoreRegistry, Tls,
 };
 pub use results::{Copied, Fetched, FetchedFile, FileKind, ManifestContent, Pushed, Referrers};
 

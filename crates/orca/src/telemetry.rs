@@ -33,6 +33,9 @@ pub(crate) const NEGOTIATIONS: &str = "orca_auth_negotiations_total";
 pub(crate) const CACHE_HITS: &str = "orca_cache_hits_total";
 /// Counter: content-cache misses, label `kind` (`manifest`/`blob`).
 pub(crate) const CACHE_MISSES: &str = "orca_cache_misses_total";
+/// Counter: pull-through lookups in the cache registry, label `outcome` (`hit`, `miss`,
+/// `revalidated`, `changed`, `stale`).
+pub(crate) const PULL_THROUGH: &str = "orca_pull_through_total";
 
 /// The client's events as metrics; then to the observer the caller configured, if any.
 pub(crate) struct ClientMetrics {
@@ -141,6 +144,10 @@ pub(crate) fn cache_hit(kind: &'static str) {
 
 pub(crate) fn cache_miss(kind: &'static str) {
     metrics::counter!(CACHE_MISSES, "kind" => kind).increment(1);
+}
+
+pub(crate) fn pull_through(outcome: &'static str) {
+    metrics::counter!(PULL_THROUGH, "outcome" => outcome).increment(1);
 }
 
 /// Bytes moved and the observer, for one call.

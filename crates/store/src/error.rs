@@ -85,6 +85,68 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// A cache rule's target or upstream is not valid.
+    #[error("invalid cache rule {target} -> {upstream}: {reason}")]
+    InvalidCacheRule {
+        /// The target as given.
+        target: String,
+        /// The upstream as given.
+        upstream: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A rule with the same target exists.
+    #[error("a cache rule for the target {target} exists already: {existing}")]
+    DuplicateCacheRule {
+        /// The target refused.
+        target: String,
+        /// The rule it collides with.
+        existing: String,
+    },
+    /// With the strict-overlap option, a wildcard rule overlaps another.
+    #[error(
+        "the cache rule {rule} overlaps {existing}, and overlapping wildcards are refused (strict_overlap)"
+    )]
+    OverlappingCacheRule {
+        /// The rule refused.
+        rule: String,
+        /// The rule it overlaps.
+        existing: String,
+    },
+    /// The rules are at their limit.
+    #[error("cannot add a cache rule for {target}: at most {limit} cache rules are allowed")]
+    TooManyCacheRules {
+        /// The target refused.
+        target: String,
+        /// The limit ([`crate::MAX_CACHE_RULES`]).
+        limit: usize,
+    },
+    /// A credential set is not valid.
+    #[error("invalid credential set {name:?}: {reason}")]
+    InvalidCredentialSet {
+        /// The set's name as given.
+        name: String,
+        /// What is wrong (never a secret: sets hold only references).
+        reason: String,
+    },
+    /// A rule names a credential set that is not defined.
+    #[error("the cache rule {rule} names the credential set {name}, which is not defined")]
+    UnknownCredentialSet {
+        /// The missing set.
+        name: String,
+        /// The rule naming it.
+        rule: String,
+    },
+    /// A credential set cannot be removed while a rule uses it.
+    #[error(
+        "the credential set {name} is used by the cache rule {rule}; remove or change that rule first"
+    )]
+    CredentialSetInUse {
+        /// The set.
+        name: String,
+        /// A rule using it.
+        rule: String,
+    },
 }
 
 impl Error {

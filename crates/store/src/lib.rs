@@ -48,6 +48,7 @@
 mod cache;
 mod error;
 mod registry;
+mod rules;
 mod size;
 
 pub use cache::{
@@ -56,6 +57,10 @@ pub use cache::{
 };
 pub use error::Error;
 pub use registry::{CredentialSource, Limits, Store, StoreRegistry, Tls};
+pub use rules::{
+    CacheRule, CacheRules, CredentialSet, MAX_CACHE_RULES, MAX_CREDENTIAL_SET_NAME, Resolved,
+    SecretSource, Username,
+};
 pub use size::{format_size, parse_size};
 
 /// The README's examples, compiled and run as doctests.

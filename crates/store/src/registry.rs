@@ -9,6 +9,7 @@ use orca_reference::{Reference, Registry};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::Error;
+use crate::rules::{CacheRule, CacheRules, CredentialSet, SecretSource, Username};
 use crate::size::{format_size, parse_size};
 
 /// Where a store's credential comes from.
@@ -262,6 +263,7 @@ fn check_registry(registry: &str) -> Result<Registry, Error> {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct StoreRegistry {
     stores: BTreeMap<Registry, Store>,
+    cache: CacheRules,
 }
 
 impl StoreRegistry {
@@ -312,6 +314,46 @@ impl StoreRegistry {
     /// Whether no store is registered.
     pub fn is_empty(&self) -> bool {
         self.stores.is_empty()
+    }
+
+    /// The pull-through cache rules and credential sets (the file's `[cache]` section).
+    pub fn cache_rules(&self) -> &CacheRules {
+        &self.cache
+    }
+
+    /// The pull-through cache rules, to change (every change is checked, see
+    /// [`CacheRules`]).
+    pub fn cache_rules_mut(&mut self) -> &mut CacheRules {
+        &mut self.cache
+    }
+
+    /// Add a pull-through cache rule ([`CacheRules::add`]).
+    ///
+    /// # Errors
+    ///
+    /// See [`CacheRules::add`]: a duplicate target, an unknown credential set, the
+    /// 1,000-rule limit, an overlap under `strict_overlap`.
+    pub fn add_cache_rule(&mut self, rule: CacheRule) -> Result<(), Error> {
+        self.cache.add(rule)
+    }
+
+    /// Remove the cache rule whose target is `target`, returning it.
+    pub fn remove_cache_rule(&mut self, target: &str) -> Option<CacheRule> {
+        self.cache.remove(target)
+    }
+
+    /// Add or replace a credential set, returning the one replaced.
+    pub fn add_credential_set(&mut self, set: CredentialSet) -> Option<CredentialSet> {
+        self.cache.add_credential_set(set)
+    }
+
+    /// Remove the credential set `name`, returning it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::CredentialSetInUse`] naming a rule that uses it.
+    pub fn remove_credential_set(&mut self, name: &str) -> Result<Option<CredentialSet>, Error> {
+        self.cache.remove_credential_set(name)
     }
 
     /// Parse `input` strictly (a registry is required) and find its store.
@@ -388,6 +430,25 @@ impl StoreRegistry {
     /// [`parse_size`](crate::parse_size)). Unknown keys are refused. A registry listed
     /// twice is refused.
     ///
+    /// Pull-through cache rules and credential sets ([`CacheRules`]) follow in `[cache]`:
+    ///
+    /// ```toml
+    /// [cache]
+    /// registry = "cache.example:5000"   # optional: the registry fetches resolve through
+    /// strict_overlap = false            # optional: refuse overlapping wildcards (ACR's way)
+    ///
+    /// [[cache.rules]]
+    /// target = "library/*"
+    /// upstream = "docker.io/library/*"
+    /// credential_set = "hub"            # optional: anonymous without one
+    ///
+    /// [cache.credential_sets.hub]
+    /// username = "me"                   # or username_env = "HUB_USER"
+    /// password_env = "HUB_TOKEN"        # or password_file = "/run/secrets/hub", or helper = "pass"
+    /// ```
+    ///
+    /// Rules are checked as [`CacheRules::add`] checks them, in file order.
+    ///
     /// # Errors
     ///
     /// [`Error::Parse`] with the 1-based line and column and the key at fault; `path`
@@ -424,6 +485,9 @@ impl StoreRegistry {
                 ));
             }
         }
+        if let Some(cache) = file.cache {
+            registry.cache = cache_from_model(cache, text, path)?;
+        }
         Ok(registry)
     }
 
@@ -434,6 +498,7 @@ impl StoreRegistry {
     /// [`Error::Serialize`], which does not happen for values built through this API.
     pub fn to_toml_string(&self) -> Result<String, Error> {
         let file = SaveModel {
+            cache: (!self.cache.is_unset()).then(|| SaveCache::new(&self.cache)),
             store: self
                 .stores
                 .values()
@@ -554,6 +619,128 @@ fn last_key(text: &str) -> Option<String> {
 struct FileModel {
     #[serde(default)]
     store: Vec<StoreModel>,
+    #[serde(default)]
+    cache: Option<CacheModel>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CacheModel {
+    #[serde(default)]
+    registry: Option<Spanned<Registry>>,
+    #[serde(default)]
+    strict_overlap: bool,
+    #[serde(default)]
+    rules: Vec<RuleModel>,
+    #[serde(default)]
+    credential_sets: BTreeMap<String, SetModel>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleModel {
+    target: toml::Spanned<String>,
+    upstream: toml::Spanned<String>,
+    #[serde(default)]
+    credential_set: Option<toml::Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetModel {
+    #[serde(default)]
+    username: Option<toml::Spanned<String>>,
+    #[serde(default)]
+    username_env: Option<toml::Spanned<String>>,
+    #[serde(default)]
+    password_env: Option<toml::Spanned<String>>,
+    #[serde(default)]
+    password_file: Option<toml::Spanned<String>>,
+    #[serde(default)]
+    helper: Option<toml::Spanned<String>>,
+}
+
+/// The `[cache]` section, checked rule by rule; errors point at the value at fault.
+fn cache_from_model(
+    model: CacheModel,
+    text: &str,
+    path: Option<&Path>,
+) -> Result<CacheRules, Error> {
+    let mut cache = CacheRules::new();
+    cache.set_registry(model.registry.map(|r| r.value));
+    // Sets first: rules name them.
+    for (name, set) in model.credential_sets {
+        let fields = [
+            &set.username,
+            &set.username_env,
+            &set.password_env,
+            &set.password_file,
+            &set.helper,
+        ];
+        let at = fields
+            .iter()
+            .filter_map(|f| f.as_ref().map(|s| s.span().start))
+            .min()
+            .or_else(|| text.find(&format!("credential_sets.{name}")))
+            .unwrap_or(0);
+        let fail = |message: String| parse_error(text, path, at, message);
+        let username = match (set.username, set.username_env) {
+            (Some(_), Some(_)) => {
+                return Err(fail(format!(
+                    "credential set {name}: give `username` or `username_env`, not both"
+                )));
+            }
+            (Some(u), None) => Some(Username::Literal(u.into_inner())),
+            (None, Some(v)) => Some(Username::Env(v.into_inner())),
+            (None, None) => None,
+        };
+        let secret = match (set.password_env, set.password_file, set.helper) {
+            (Some(v), None, None) => SecretSource::Env(v.into_inner()),
+            (None, Some(f), None) => SecretSource::File(PathBuf::from(f.into_inner())),
+            (None, None, Some(h)) => SecretSource::Helper(h.into_inner()),
+            _ => {
+                return Err(fail(format!(
+                    "credential set {name}: give exactly one of `password_env`, `password_file`, `helper`"
+                )));
+            }
+        };
+        let built = match (username, secret) {
+            (None, SecretSource::Helper(h)) => CredentialSet::helper(&name, &h),
+            (Some(u), secret) => CredentialSet::new(&name, u, secret),
+            (None, _) => Err(Error::InvalidCredentialSet {
+                name: name.clone(),
+                reason: "a password from a variable or file needs `username` or `username_env`"
+                    .to_owned(),
+            }),
+        }
+        .map_err(|e| fail(e.to_string()))?;
+        cache.add_credential_set(built);
+    }
+    cache
+        .set_strict_overlap(model.strict_overlap)
+        .map_err(|e| parse_error(text, path, 0, e.to_string()))?;
+    for rule in model.rules {
+        let mut built = CacheRule::new(rule.target.get_ref(), rule.upstream.get_ref()).map_err(|e| {
+            let at = if matches!(&e, Error::InvalidCacheRule { reason, .. } if reason.starts_with("upstream")) {
+                rule.upstream.span().start
+            } else {
+                rule.target.span().start
+            };
+            parse_error(text, path, at, e.to_string())
+        })?;
+        let set_at = rule.credential_set.as_ref().map(|s| s.span().start);
+        if let Some(set) = rule.credential_set {
+            built = built.with_credential_set(set.into_inner());
+        }
+        cache.add(built).map_err(|e| {
+            let at = match (&e, set_at) {
+                (Error::UnknownCredentialSet { .. }, Some(at)) => at,
+                _ => rule.target.span().start,
+            };
+            parse_error(text, path, at, e.to_string())
+        })?;
+    }
+    Ok(cache)
 }
 
 #[derive(Deserialize)]
@@ -618,6 +805,78 @@ impl<'de> Deserialize<'de> for Size {
 #[derive(Serialize)]
 struct SaveModel<'a> {
     store: Vec<SaveStore<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cache: Option<SaveCache<'a>>,
+}
+
+#[derive(Serialize)]
+struct SaveCache<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    registry: Option<&'a str>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    strict_overlap: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    rules: Vec<SaveRule<'a>>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    credential_sets: BTreeMap<&'a str, SaveSet<'a>>,
+}
+
+#[derive(Serialize)]
+struct SaveRule<'a> {
+    target: String,
+    upstream: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    credential_set: Option<&'a str>,
+}
+
+#[derive(Serialize, Default)]
+struct SaveSet<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    username: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    username_env: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    password_env: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    password_file: Option<&'a Path>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    helper: Option<&'a str>,
+}
+
+impl<'a> SaveCache<'a> {
+    fn new(cache: &'a CacheRules) -> SaveCache<'a> {
+        SaveCache {
+            registry: cache.registry().map(Registry::as_str),
+            strict_overlap: cache.strict_overlap(),
+            rules: cache
+                .rules()
+                .iter()
+                .map(|r| SaveRule {
+                    target: r.target(),
+                    upstream: r.upstream(),
+                    credential_set: r.credential_set(),
+                })
+                .collect(),
+            credential_sets: cache
+                .credential_sets()
+                .iter()
+                .map(|(name, set)| {
+                    let mut saved = SaveSet::default();
+                    match set.username() {
+                        Some(Username::Literal(u)) => saved.username = Some(u),
+                        Some(Username::Env(v)) => saved.username_env = Some(v),
+                        None => {}
+                    }
+                    match set.secret() {
+                        SecretSource::Env(v) => saved.password_env = Some(v),
+                        SecretSource::File(p) => saved.password_file = Some(p),
+                        SecretSource::Helper(h) => saved.helper = Some(h),
+                    }
+                    (name.as_str(), saved)
+                })
+                .collect(),
+        }
+    }
 }
 
 #[derive(Serialize)]

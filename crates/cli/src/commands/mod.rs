@@ -2,6 +2,7 @@
 
 mod artifact;
 mod blob;
+mod cache_rules;
 mod demo;
 mod inspect;
 mod login;
@@ -10,8 +11,8 @@ mod stores;
 mod types;
 
 use crate::args::{
-    BlobCommand, CacheCommand, Cli, Command, CompletionArgs, ManifestCommand, RepoCommand,
-    StoreCommand,
+    BlobCommand, CacheCommand, CacheRuleCommand, Cli, Command, CompletionArgs,
+    CredentialSetCommand, ManifestCommand, RepoCommand, StoreCommand,
 };
 use crate::context::Context;
 use crate::exit::Failure;
@@ -52,6 +53,16 @@ pub(crate) async fn run(cli: Cli, printer: Printer) -> Result<(), Failure> {
         Command::Cache(cache) => match &cache.command {
             CacheCommand::Ls => stores::cache_ls(&ctx),
             CacheCommand::Prune(args) => stores::cache_prune(&ctx, args),
+            CacheCommand::Rule(rule) => match &rule.command {
+                CacheRuleCommand::Add(args) => cache_rules::add(&ctx, args),
+                CacheRuleCommand::List => cache_rules::list(&ctx),
+                CacheRuleCommand::Remove(args) => cache_rules::remove(&ctx, args),
+            },
+            CacheCommand::CredentialSet(set) => match &set.command {
+                CredentialSetCommand::Add(args) => cache_rules::add_set(&ctx, args),
+                CredentialSetCommand::List => cache_rules::list_sets(&ctx),
+                CredentialSetCommand::Remove(args) => cache_rules::remove_set(&ctx, args),
+            },
         },
         Command::Serve(args) => serve::serve(&ctx, args).await,
         Command::Demo(args) => demo::demo(&ctx, args).await,

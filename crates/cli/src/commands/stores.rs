@@ -12,7 +12,7 @@ use crate::context::Context;
 use crate::exit::{Failure, Kind, chain};
 
 /// A store-crate error as a failure.
-fn store_failure(context: &str, e: &orca::store::Error) -> Failure {
+pub(super) fn store_failure(context: &str, e: &orca::store::Error) -> Failure {
     let kind = match e {
         orca::store::Error::NotRegistered { .. } => Kind::NotRegistered,
         orca::store::Error::InvalidRegistry { .. }
@@ -178,7 +178,7 @@ fn store_json(store: &Store) -> Value {
     })
 }
 
-fn absolute(path: &Path) -> Result<std::path::PathBuf, Failure> {
+pub(super) fn absolute(path: &Path) -> Result<std::path::PathBuf, Failure> {
     std::path::absolute(path).map_err(|e| Failure::io("resolving", path, &e))
 }
 

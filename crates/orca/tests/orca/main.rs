@@ -9,4 +9,5 @@ mod copy;
 mod errors;
 mod fetch;
 mod metrics;
+mod pull_through;
 mod support;

@@ -6,7 +6,7 @@ use orca::{CacheOptions, PushOptions};
 
 use crate::support::{env_with, sample_folder};
 
-type Snapshot = Vec<(
+pub(crate) type Snapshot = Vec<(
     CompositeKey,
     Option<metrics::Unit>,
     Option<metrics::SharedString>,
@@ -15,7 +15,7 @@ type Snapshot = Vec<(
 
 /// The counter of `name` with every label in `labels` (summed over the other labels), and
 /// the histogram samples of that name and those labels.
-fn figure(snapshot: &Snapshot, name: &str, labels: &[(&str, &str)]) -> (u64, Vec<f64>) {
+pub(crate) fn figure(snapshot: &Snapshot, name: &str, labels: &[(&str, &str)]) -> (u64, Vec<f64>) {
     let mut count = 0;
     let mut samples = Vec::new();
     for (key, _, _, value) in snapshot {

@@ -6,3 +6,4 @@
 
 mod cache;
 mod registry;
+mod rules;
