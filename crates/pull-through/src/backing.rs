@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
-use futures_util::stream::{BoxStream, StreamExt};
+use futures_util::stream::{BoxStream, StreamExt, TryStreamExt};
 use orca_distribution::{BlobStream, Client, ErrorKind, PushOptions};
 use orca_manifest::{Descriptor, Digest, Manifest, ParseOptions, media_types};
 use orca_mock_registry::wire;
@@ -246,6 +246,9 @@ struct Inner {
     sizes: Mutex<HashMap<(String, Digest), u64>>,
 }
 
+/// Existence checks of one manifest's children in flight at once.
+const PRESENCE_CHECKS: usize = 8;
+
 /// The most remembered blob sizes; the memo is cleared when full.
 const MAX_REMEMBERED_SIZES: usize = 4096;
 
@@ -396,6 +399,23 @@ impl RegistryStorage {
         }
     }
 
+    /// Which of `children` (digest, whether a manifest) the backing registry's `repo` has,
+    /// asked a few at a time.
+    async fn arrived(
+        &self,
+        repo: &Reference,
+        children: Vec<(Digest, bool)>,
+    ) -> io::Result<Vec<Digest>> {
+        let checks = futures_util::stream::iter(children)
+            .map(|(child, is_manifest)| async move {
+                let there = self.present(repo, &child, is_manifest).await?;
+                Ok::<_, io::Error>(there.then_some(child))
+            })
+            .buffer_unordered(PRESENCE_CHECKS);
+        let found: Vec<Option<Digest>> = checks.try_collect().await?;
+        Ok(found.into_iter().flatten().collect())
+    }
+
     /// Ask the backing registry which of a held manifest's missing children are there
     /// now, and push what that completes.
     async fn recheck(&self, repository: &str, digest: &Digest) -> io::Result<()> {
@@ -413,12 +433,7 @@ impl RegistryStorage {
                 .collect()
         };
         let repo = self.reference(repository)?;
-        let mut arrived = Vec::new();
-        for (child, is_manifest) in missing {
-            if self.present(&repo, &child, is_manifest).await? {
-                arrived.push(child);
-            }
-        }
+        let arrived = self.arrived(&repo, missing).await?;
         let ready = {
             let mut held = self.held();
             held.entries.get_mut(&key).and_then(|entry| {
@@ -626,15 +641,13 @@ impl RegistryStorage {
             return self.push_manifest(repository, &ready).await;
         }
         let key = (repository.to_owned(), manifest.digest.clone());
-        let mut arrived = Vec::new();
-        for child in &children {
-            if self
-                .present(&repo, &child.digest, parsed.is_index())
-                .await?
-            {
-                arrived.push(child.digest.clone());
-            }
-        }
+        let index = parsed.is_index();
+        let arrived = self
+            .arrived(
+                &repo,
+                children.iter().map(|d| (d.digest.clone(), index)).collect(),
+            )
+            .await?;
         let ready = {
             let mut held = self.held();
             held.entries.get_mut(&key).and_then(|entry| {
