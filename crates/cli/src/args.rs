@@ -745,13 +745,21 @@ pub(crate) enum ServeAuth {
     Acr,
 }
 
-/// Run the embedded registry until interrupted.
+/// Run the embedded registry, or with --cache-rules a pull-through cache, until interrupted.
+///
+/// With --cache-rules it serves pulls only (GET and HEAD of manifests and blobs, and
+/// /metrics): a repository matching a cache rule of the store registry (`orca cache rule
+/// add`) is served from --storage, or fetched from the rule's upstream with its credential
+/// set, verified, stored and streamed; a repository matching no rule is served from
+/// --storage or gets 404. Each answer says `Orca-Cache: hit|miss|revalidated|stale`.
 #[derive(Debug, Args)]
 #[command(after_help = "\
 Examples:
   orca serve --addr 127.0.0.1:5000
   orca serve --addr 127.0.0.1:5000 --storage /var/lib/orca-registry
-  orca serve --auth basic --user admin:secret")]
+  orca serve --auth basic --user admin:secret
+  orca cache rule add 'library/*' 'docker.io/library/*'
+  orca serve --cache-rules --storage /var/cache/orca-front --addr 127.0.0.1:5000 --revalidate 5m")]
 pub(crate) struct ServeArgs {
     /// The address to listen on (keep it on loopback).
     #[arg(long, default_value = "127.0.0.1:5000")]
@@ -774,6 +782,14 @@ pub(crate) struct ServeArgs {
     /// In acr mode, an Azure AD token accepted at /oauth2/exchange (repeatable).
     #[arg(long = "aad-token", value_name = "TOKEN")]
     pub(crate) aad_tokens: Vec<String>,
+    /// Serve as a pull-through cache of the store registry's cache rules, keeping what it
+    /// fetches in --storage (pulls only; no --auth).
+    #[arg(long, requires = "storage", conflicts_with_all = ["no_fsync", "users", "aad_tokens", "anonymous_pull"])]
+    pub(crate) cache_rules: bool,
+    /// With --cache-rules: how long a tag confirmed upstream is served before it is
+    /// checked again (`90s`, `5m`, `1h`; `0s` checks every time) [default: 60s].
+    #[arg(long, value_name = "DURATION", requires = "cache_rules")]
+    pub(crate) revalidate: Option<String>,
 }
 
 /// A guided round trip on an embedded registry: push a folder, list, fetch, compare,

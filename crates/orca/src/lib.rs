@@ -16,6 +16,8 @@
 //! - [`pull_through`]: fetches resolving through the store registry's cache rules
 //!   ([`ArtifactStoreBuilder::pull_through`]), and [`pull_through::Upstreams`], the
 //!   repository → upstream map a serving front needs.
+//! - `front` (feature `pull-through`): the caching registry front of `orca-pull-through`
+//!   with its upstreams from the cache rules (`orca serve --cache-rules`).
 //! - Metrics through the [`metrics`] facade and spans through [`tracing`]; progress
 //!   through an [`Observer`].
 //!
@@ -54,6 +56,8 @@ mod cli_support; // blobs by digest and a login check, for `orca blob` and `orca
 mod copy;
 mod error;
 mod fetch;
+#[cfg(feature = "pull-through")]
+pub mod front;
 mod observer;
 mod options;
 pub mod pull_through;

@@ -386,13 +386,28 @@ async fn manifest(
     };
     let upstream = resolve_upstream(ctx, name)?;
     let key = (name.to_owned(), reference.to_owned());
-    let lock = ctx.manifest_lock(&key);
-    let found = {
-        let _one_at_a_time = lock.lock().await;
-        find_manifest(ctx, name, &wanted, upstream.as_ref(), &key).await
+    // Hits need no lock: a digest stored, or a tag stored and confirmed recently.
+    let stored = ctx
+        .storage
+        .manifest(name, &wanted)
+        .await
+        .map_err(|e| ApiError::storage(&e))?;
+    let quick = stored.filter(|_| match wanted {
+        ManifestRef::Digest(_) => true,
+        ManifestRef::Tag(_) => upstream.is_none() || ctx.fresh(&key),
+    });
+    let (manifest, cache) = if let Some(m) = quick {
+        (m, Cache::Hit)
+    } else {
+        // One upstream lookup at a time per manifest: the others then find it stored.
+        let lock = ctx.manifest_lock(&key);
+        let found = {
+            let _one_at_a_time = lock.lock().await;
+            find_manifest(ctx, name, &wanted, upstream.as_ref(), &key).await
+        };
+        ctx.release_manifest_lock(&key, &lock);
+        found?
     };
-    ctx.release_manifest_lock(&key, &lock);
-    let (manifest, cache) = found?;
     count(ctx, cache, "manifest");
     if !wire::accepts(headers, &manifest.media_type) {
         return Err(
@@ -505,7 +520,7 @@ async fn find_manifest(
                     "orca_pull_through_upstream_failures_total",
                     label("kind", kind),
                 );
-                tracing::warn!(repository = %name, tag, upstream = %upstream.repository, error = %e, "upstream unreachable: serving the stored manifest, stale");
+                tracing::warn!(repository = %name, tag, upstream = %upstream.repository, error = %e, "upstream could not be asked: serving the stored manifest, stale");
                 return Ok((m.clone(), Cache::Stale));
             }
         }

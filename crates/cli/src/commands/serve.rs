@@ -1,4 +1,10 @@
-//! `orca serve`: the embedded registry (the mock registry's server) until interrupted.
+//! `orca serve`: the embedded registry (the mock registry's server) until interrupted;
+//! with `--cache-rules`, the caching front (`orca::front`) instead.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use orca::front::{DirStorage, Front, Options};
 
 use orca::registry::{
     AcrService, AuthMode, Config, MockRegistry, Secret, Storage, TokenService, User,
@@ -48,9 +54,86 @@ fn config(args: &ServeArgs) -> Result<Config, Failure> {
     Ok(config)
 }
 
+/// `90s`, `5m`, `1h`, `250ms`, or a bare number of seconds.
+fn parse_duration(text: &str) -> Result<Duration, Failure> {
+    let bad = || {
+        Failure::usage(format!(
+            "--revalidate: {text:?} is not a duration (like 90s, 5m, 1h)"
+        ))
+    };
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "ms" => return Ok(Duration::from_millis(n)),
+        "" | "s" => n,
+        "m" => n.checked_mul(60).ok_or_else(bad)?,
+        "h" => n.checked_mul(3600).ok_or_else(bad)?,
+        _ => return Err(bad()),
+    };
+    Ok(Duration::from_secs(secs))
+}
+
+/// `orca serve --cache-rules`: the caching front over `--storage`, its upstreams from the
+/// store registry's cache rules and credential sets.
+async fn serve_front(ctx: &Context, args: &ServeArgs) -> Result<(), Failure> {
+    if args.auth != ServeAuth::None {
+        return Err(Failure::usage(
+            "--cache-rules serves pulls without authentication of its own; --auth does not apply",
+        ));
+    }
+    let Some(dir) = &args.storage else {
+        return Err(Failure::usage("--cache-rules needs --storage DIR"));
+    };
+    let mut options = Options::default().with_addr(args.addr);
+    if let Some(text) = &args.revalidate {
+        options = options.with_revalidate_after(parse_duration(text)?);
+    }
+    let stores = ctx.load_stores()?;
+    if stores.cache_rules().is_empty() {
+        tracing::warn!(
+            "the store registry has no cache rules: only what --storage holds is served (add rules with `orca cache rule add`)"
+        );
+    }
+    let upstreams = orca::pull_through::Upstreams::new(&stores, ctx.client_config(&[]))
+        .map_err(Failure::from)?;
+    let rules = upstreams.rules().len();
+    let storage = DirStorage::open(dir).map_err(|e| {
+        Failure::other(format!(
+            "opening --storage {}: {}",
+            dir.display(),
+            chain(&e)
+        ))
+    })?;
+    let front = Front::start(Arc::new(storage), Arc::new(upstreams), options)
+        .await
+        .map_err(|e| Failure::other(format!("starting the pull-through cache: {}", chain(&e))))?;
+    if ctx.printer.json() {
+        println!(
+            "{}",
+            json!({"listening": front.base_url(), "host": front.host(), "cache_rules": rules})
+        );
+    } else {
+        println!(
+            "orca serve: pull-through cache with {rules} rule(s) listening on {} (Ctrl-C to stop)",
+            front.base_url()
+        );
+    }
+    wait_for_shutdown().await;
+    // Let in-flight transfers finish.
+    front.shutdown().await;
+    Ok(())
+}
+
 /// `orca serve`: prints where it listens (text, or one JSON line) and serves until Ctrl-C
 /// or SIGTERM.
 pub(crate) async fn serve(ctx: &Context, args: &ServeArgs) -> Result<(), Failure> {
+    if args.cache_rules {
+        return serve_front(ctx, args).await;
+    }
     let registry = MockRegistry::start(config(args)?)
         .await
         .map_err(|e| Failure::other(format!("starting the registry: {}", chain(&e))))?;

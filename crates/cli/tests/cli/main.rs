@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod cache_rules;
+mod front;
 mod harness;
 mod help;
 mod interop;

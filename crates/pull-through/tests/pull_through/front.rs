@@ -651,3 +651,39 @@ async fn shutdown_finishes_in_flight_transfers() {
     assert!(refused.is_err());
     drop((upstream, dir));
 }
+
+#[tokio::test]
+async fn concurrent_misses_on_a_tag_ask_upstream_once() {
+    let s = Setup::start(Config::default(), None, long()).await;
+    let image = push_image(
+        &s.upstream_client,
+        s.upstream.host(),
+        "mirror/x",
+        "1",
+        content(10, 10),
+    )
+    .await;
+    s.upstream
+        .faults()
+        .add(Fault::delay(Duration::from_millis(50)).path("/manifests/"));
+    s.upstream.clear_requests();
+    let url = format!("{}/v2/library/x/manifests/1", s.front.base_url());
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let url = url.clone();
+        tasks.spawn(async move { raw(Method::GET, &url, &[]).await });
+    }
+    let mut caches = Vec::new();
+    while let Some(answer) = tasks.join_next().await {
+        let answer = answer.unwrap();
+        assert_eq!(answer.bytes(), &image.manifest_bytes);
+        caches.push(answer.cache().unwrap().to_owned());
+    }
+    assert_eq!(caches.len(), 20);
+    assert_eq!(
+        caches.iter().filter(|c| *c == "miss").count(),
+        1,
+        "{caches:?}"
+    );
+    assert_eq!(s.upstream_requests(&Method::GET, "/manifests/1"), 1);
+}

@@ -1,0 +1,188 @@
+//! `orca serve --cache-rules`: the caching front before a bearer-mode upstream, its rule
+//! and credential set from the stores file, pulled through with `orca pull`.
+
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+
+use crate::harness::{Home, Served};
+
+const PLAIN: &str = "--plain-http";
+
+/// `orca serve --cache-rules …` as a child with `UP_TOKEN` set; killed on drop.
+struct Front {
+    child: Child,
+    host: String,
+    rules: u64,
+}
+
+impl Front {
+    fn start(home: &Home, stores: &str, storage: &str, token: &str) -> Front {
+        let mut child = home
+            .orca()
+            .env("UP_TOKEN", token)
+            .args(["serve", "--addr", "127.0.0.1:0", "--output", "json"])
+            .args(["--stores", stores, "--cache-rules", "--storage", storage])
+            .args(["--revalidate", "0s"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("orca serve --cache-rules printed {line:?}: {e}"));
+        Front {
+            child,
+            host: v["host"].as_str().unwrap().to_owned(),
+            rules: v["cache_rules"].as_u64().unwrap(),
+        }
+    }
+}
+
+impl Drop for Front {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn serve_cache_rules_pulls_through_a_bearer_upstream_with_the_credential_set() {
+    let home = Home::new();
+    let upstream = Served::start(&home, &["--auth", "bearer", "--user", "puller:up-s3cret"]);
+    let publisher = Home::new();
+    publisher.json(&[
+        "login",
+        PLAIN,
+        &upstream.host,
+        "-u",
+        "puller",
+        "-p",
+        "up-s3cret",
+    ]);
+    let file = publisher.join("motd.txt");
+    fs::write(&file, b"hello through the front").unwrap();
+    publisher.json(&[
+        "push",
+        PLAIN,
+        &upstream.at("mirror/app:1"),
+        file.to_str().unwrap(),
+    ]);
+
+    let stores = home.join("front-stores.toml");
+    let stores = stores.to_str().unwrap();
+    let orca = |args: &[&str]| {
+        let mut all = vec!["--stores", stores];
+        all.extend(args);
+        home.json(&all)
+    };
+    orca(&["store", "add", &upstream.host, PLAIN]);
+    orca(&[
+        "cache",
+        "credential-set",
+        "add",
+        "up",
+        "--username",
+        "puller",
+        "--password-env",
+        "UP_TOKEN",
+    ]);
+    orca(&[
+        "cache",
+        "rule",
+        "add",
+        "library/*",
+        &format!("{}/mirror/*", upstream.host),
+        "--credential-set",
+        "up",
+    ]);
+
+    let storage = home.join("front-storage");
+    let front = Front::start(&home, stores, storage.to_str().unwrap(), "up-s3cret");
+    assert_eq!(front.rules, 1);
+    let reference = format!("{}/library/app:1", front.host);
+    for round in ["miss", "hit"] {
+        let out = home.join(&format!("out-{round}"));
+        let pulled = home.json(&["pull", PLAIN, &reference, "-o", out.to_str().unwrap()]);
+        assert!(pulled["digest"].as_str().unwrap().starts_with("sha256:"));
+        assert_eq!(
+            fs::read(out.join("motd.txt")).unwrap(),
+            b"hello through the front",
+            "{round}"
+        );
+    }
+    let blobs = fs::read_dir(storage.join("blobs/sha256")).unwrap().count();
+    assert!(blobs >= 2, "the manifest and its blobs are stored: {blobs}");
+    drop(front);
+
+    // With the wrong secret the upstream refuses and the front says upstream failed,
+    // without the secret; what is stored is still served.
+    let refused_front = Front::start(&home, stores, storage.to_str().unwrap(), "wrong-secret");
+    let other = format!("{}/library/other:1", refused_front.host);
+    let refused = home.run(&[
+        "pull",
+        PLAIN,
+        &other,
+        "-o",
+        home.join("x").to_str().unwrap(),
+        "--output",
+        "json",
+    ]);
+    assert_ne!(refused.code, 0, "{}", refused.stdout);
+    assert!(!refused.stdout.contains("wrong-secret") && !refused.stderr.contains("wrong-secret"));
+    let out = home.join("out-stale");
+    home.json(&[
+        "pull",
+        PLAIN,
+        &format!("{}/library/app:1", refused_front.host),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        fs::read(out.join("motd.txt")).unwrap(),
+        b"hello through the front"
+    );
+}
+
+#[test]
+fn serve_cache_rules_refuses_what_does_not_apply() {
+    let home = Home::new();
+    for (args, needle) in [
+        (vec!["serve", "--cache-rules"], "--storage"),
+        (
+            vec![
+                "serve",
+                "--cache-rules",
+                "--storage",
+                "d",
+                "--auth",
+                "basic",
+            ],
+            "--auth",
+        ),
+        (
+            vec![
+                "serve",
+                "--cache-rules",
+                "--storage",
+                "d",
+                "--revalidate",
+                "soon",
+            ],
+            "--revalidate",
+        ),
+        (vec!["serve", "--revalidate", "5m"], "--cache-rules"),
+    ] {
+        let run = home.run(&args);
+        assert_eq!(run.code, 2, "{}: {} {}", run.args, run.stdout, run.stderr);
+        assert!(
+            run.stdout.contains(needle) || run.stderr.contains(needle),
+            "{}: {} {}",
+            run.args,
+            run.stdout,
+            run.stderr
+        );
+    }
+}
