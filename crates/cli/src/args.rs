@@ -752,6 +752,11 @@ pub(crate) enum ServeAuth {
 /// add`) is served from --storage, or fetched from the rule's upstream with its credential
 /// set, verified, stored and streamed; a repository matching no rule is served from
 /// --storage or gets 404. Each answer says `Orca-Cache: hit|miss|revalidated|stale`.
+///
+/// With --backing instead of --storage it keeps what it fetches in an existing registry
+/// (docker-registry, Harbor, ACR; registered with `orca store add` for its TLS settings
+/// and credentials) by pushing it there, so several fronts can share one backing
+/// registry. A manifest is pushed once its blobs are there, and held in memory until then.
 #[derive(Debug, Args)]
 #[command(after_help = "\
 Examples:
@@ -759,13 +764,15 @@ Examples:
   orca serve --addr 127.0.0.1:5000 --storage /var/lib/orca-registry
   orca serve --auth basic --user admin:secret
   orca cache rule add 'library/*' 'docker.io/library/*'
-  orca serve --cache-rules --storage /var/cache/orca-front --addr 127.0.0.1:5000 --revalidate 5m")]
+  orca serve --cache-rules --storage /var/cache/orca-front --addr 127.0.0.1:5000 --revalidate 5m
+  orca store add registry.internal:5000 --ca-file /etc/orca/internal-ca.pem
+  orca serve --cache-rules --backing registry.internal:5000/cache --addr 127.0.0.1:5000")]
 pub(crate) struct ServeArgs {
     /// The address to listen on (keep it on loopback).
     #[arg(long, default_value = "127.0.0.1:5000")]
     pub(crate) addr: std::net::SocketAddr,
     /// Keep content in this directory instead of memory.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", group = "front_storage")]
     pub(crate) storage: Option<PathBuf>,
     /// With --storage: do not fsync blobs before acknowledging them.
     #[arg(long, requires = "storage")]
@@ -783,9 +790,18 @@ pub(crate) struct ServeArgs {
     #[arg(long = "aad-token", value_name = "TOKEN")]
     pub(crate) aad_tokens: Vec<String>,
     /// Serve as a pull-through cache of the store registry's cache rules, keeping what it
-    /// fetches in --storage (pulls only; no --auth).
-    #[arg(long, requires = "storage", conflicts_with_all = ["no_fsync", "users", "aad_tokens", "anonymous_pull"])]
+    /// fetches in --storage or --backing (pulls only; no --auth).
+    #[arg(long, requires = "front_storage", conflicts_with_all = ["no_fsync", "users", "aad_tokens", "anonymous_pull"])]
     pub(crate) cache_rules: bool,
+    /// With --cache-rules, instead of --storage: keep what it fetches in this registry
+    /// (a registered store), under the repository prefix if one is given.
+    #[arg(
+        long,
+        value_name = "REGISTRY[/PREFIX]",
+        requires = "cache_rules",
+        group = "front_storage"
+    )]
+    pub(crate) backing: Option<String>,
     /// With --cache-rules: how long a tag confirmed upstream is served before it is
     /// checked again (`90s`, `5m`, `1h`; `0s` checks every time) [default: 60s].
     #[arg(long, value_name = "DURATION", requires = "cache_rules")]

@@ -11,7 +11,10 @@
 //! registry yet is **held in memory** (bounded by [`BackingOptions`]) and served from
 //! there by this front; it is pushed as soon as its last child lands (a blob this front
 //! pushed or found there, a child manifest pushed in turn). A held manifest is invisible
-//! to the other fronts until then: for them it is a miss, fetched upstream.
+//! to the other fronts until then: for them it is a miss, fetched upstream. The `{}` blob
+//! (the OCI empty descriptor) is known content and pushed by the storage itself; a child
+//! no client asks for (another platform of a multi-platform index) keeps its parent held
+//! until the bound drops it.
 //!
 //! # Verification
 //!
@@ -33,7 +36,9 @@ use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use futures_util::stream::{BoxStream, StreamExt, TryStreamExt};
 use orca_distribution::{BlobStream, Client, ErrorKind, PushOptions};
-use orca_manifest::{Descriptor, Digest, Manifest, ParseOptions, media_types};
+use orca_manifest::{
+    Descriptor, Digest, EMPTY_JSON, EMPTY_JSON_DIGEST, Manifest, ParseOptions, media_types,
+};
 use orca_mock_registry::wire;
 use orca_reference::{Reference, Registry};
 
@@ -605,7 +610,7 @@ impl RegistryStorage {
             let Some(oldest) = oldest else { break };
             if let Some(entry) = held.entries.remove(&oldest) {
                 held.bytes = held.bytes.saturating_sub(entry.manifest.bytes.len());
-                tracing::warn!(repository = %oldest.0, digest = %oldest.1, "too many manifests held for the backing registry; the oldest is dropped, not stored");
+                tracing::info!(repository = %oldest.0, digest = %oldest.1, "too many manifests held for the backing registry; the oldest is dropped, not stored");
             }
         }
         true
@@ -642,12 +647,29 @@ impl RegistryStorage {
         }
         let key = (repository.to_owned(), manifest.digest.clone());
         let index = parsed.is_index();
-        let arrived = self
+        let mut arrived = self
             .arrived(
                 &repo,
                 children.iter().map(|d| (d.digest.clone(), index)).collect(),
             )
             .await?;
+        // The `{}` blob (the OCI empty descriptor, an artifact's usual config) is known
+        // content: clients such as ORAS never ask for it, so push it here.
+        if !index
+            && let Some(empty) = children
+                .iter()
+                .find(|d| d.digest.as_str() == EMPTY_JSON_DIGEST && !arrived.contains(&d.digest))
+        {
+            let descriptor =
+                Descriptor::new(OCTET_STREAM, empty.digest.clone(), EMPTY_JSON.len() as u64);
+            let options = PushOptions::builder().skip_existing(true).build();
+            self.inner
+                .client
+                .push_blob(&repo, &descriptor, Bytes::from_static(EMPTY_JSON), &options)
+                .await
+                .map_err(|e| storage_error("pushing the empty blob", &e))?;
+            arrived.push(empty.digest.clone());
+        }
         let ready = {
             let mut held = self.held();
             held.entries.get_mut(&key).and_then(|entry| {

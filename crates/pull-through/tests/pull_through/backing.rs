@@ -590,3 +590,31 @@ async fn a_blob_deleted_from_the_backing_registry_is_a_miss() {
     );
     assert_eq!(storage.blob_size(repo, &digest).await.unwrap(), None);
 }
+
+#[tokio::test]
+async fn the_empty_config_of_an_artifact_is_pushed_by_the_storage_itself() {
+    let Some(registry) = registry().await else {
+        return;
+    };
+    let storage = storage(&registry, "oras", BackingOptions::default());
+    let repo = "configs/app";
+    let layer = content(300, 7);
+    // An ORAS-style artifact: the `{}` config, which its clients never download.
+    let manifest = image(b"{}", &[&layer]);
+    storage
+        .put_manifest(repo, &manifest, Some("v1"))
+        .await
+        .unwrap();
+    assert_eq!(storage.held_manifests(), 1, "the layer is missing");
+    assert_eq!(
+        storage
+            .blob_size(repo, &Digest::sha256(b"{}"))
+            .await
+            .unwrap(),
+        Some(2),
+        "the empty blob was pushed at once"
+    );
+    put_blob(&storage, repo, &layer).await;
+    assert_eq!(storage.held_manifests(), 0);
+    assert!(in_backing(&registry, "oras/configs/app", "v1").await);
+}
