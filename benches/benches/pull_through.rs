@@ -200,7 +200,7 @@ fn single_flight(rt: &tokio::runtime::Runtime, test_mode: bool) {
     setup
         .upstream
         .faults()
-        .add(Fault::throttle(64 * 1024 * 1024).path("/blobs/"));
+        .add(Fault::throttle(64 * 1024 * 1024).path("/v2/*/blobs/*"));
     setup.upstream.clear_requests();
     let repo = setup.front_repo("bench/flight");
     let started = Instant::now();

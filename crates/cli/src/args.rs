@@ -634,6 +634,29 @@ Examples:
         after_help = "Examples:\n  orca cache rule remove 'library/*'"
     )]
     Remove(CacheRuleRemoveArgs),
+    /// Show or change the rules' settings: the cache registry whose fetches go through the
+    /// rules, and whether overlapping wildcard targets are refused (ACR's behaviour).
+    #[command(after_help = "\
+Examples:
+  orca cache rule config
+  orca cache rule config --registry localhost:5000 --strict-overlap true
+  orca cache rule config --no-registry")]
+    Config(CacheRuleConfigArgs),
+}
+
+/// Arguments of `cache rule config`.
+#[derive(Debug, Args)]
+pub(crate) struct CacheRuleConfigArgs {
+    /// Make REGISTRY (a registered store) the cache registry.
+    #[arg(long, value_name = "REGISTRY", conflicts_with = "no_registry")]
+    pub(crate) registry: Option<String>,
+    /// Unset the cache registry: fetches no longer go through the rules.
+    #[arg(long)]
+    pub(crate) no_registry: bool,
+    /// Refuse (true) or allow (false) wildcard targets that overlap; turning it on is
+    /// refused while two rules overlap.
+    #[arg(long, value_name = "BOOL")]
+    pub(crate) strict_overlap: Option<bool>,
 }
 
 /// Arguments of `cache rule add`.

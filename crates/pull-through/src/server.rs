@@ -504,7 +504,15 @@ async fn find_manifest(
                 );
                 tracing::info!(repository = %name, tag, from = %m.digest, to = %descriptor.digest, "tag moved upstream");
                 let by_digest = upstream.repository.clone().with_digest(descriptor.digest);
-                return fetch_manifest(ctx, name, upstream, &by_digest, Some(tag), key).await;
+                return match fetch_manifest(ctx, name, upstream, &by_digest, Some(tag), key).await {
+                    Ok(found) => Ok(found),
+                    // The new manifest cannot be had: the old one, said to be stale.
+                    Err(e) if e.status != StatusCode::NOT_FOUND => {
+                        tracing::warn!(repository = %name, tag, "the moved tag's manifest cannot be fetched: serving the stored one, stale");
+                        Ok((m.clone(), Cache::Stale))
+                    }
+                    Err(e) => Err(e),
+                };
             }
             Err(e) => {
                 ctx.metrics.inc(

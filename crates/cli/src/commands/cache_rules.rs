@@ -8,7 +8,8 @@ use serde_json::{Value, json};
 
 use super::stores::{absolute, store_failure};
 use crate::args::{
-    CacheRuleAddArgs, CacheRuleRemoveArgs, CredentialSetAddArgs, CredentialSetRemoveArgs,
+    CacheRuleAddArgs, CacheRuleConfigArgs, CacheRuleRemoveArgs, CredentialSetAddArgs,
+    CredentialSetRemoveArgs,
 };
 use crate::context::Context;
 use crate::exit::{Failure, Kind, chain};
@@ -61,6 +62,66 @@ fn set_json(set: &CredentialSet) -> Value {
     v
 }
 
+/// The cache registry `registry` names, which must be a registered store.
+fn cache_registry(
+    stores: &StoreRegistry,
+    registry: &str,
+    context: &str,
+) -> Result<orca::reference::Registry, Failure> {
+    stores
+        .get(registry)
+        .map(|store| store.registry().clone())
+        .ok_or_else(|| {
+            Failure::new(
+                Kind::NotRegistered,
+                format!(
+                    "{context} --registry {registry}: register the cache registry first (orca store add {registry})"
+                ),
+            )
+        })
+}
+
+/// `orca cache rule config`.
+pub(crate) fn config(ctx: &Context, args: &CacheRuleConfigArgs) -> Result<(), Failure> {
+    let mut stores = ctx.load_stores()?;
+    let changing = args.registry.is_some() || args.no_registry || args.strict_overlap.is_some();
+    if let Some(registry) = &args.registry {
+        let registry = cache_registry(&stores, registry, "cache rule config")?;
+        stores.cache_rules_mut().set_registry(Some(registry));
+    }
+    if args.no_registry {
+        stores.cache_rules_mut().set_registry(None);
+    }
+    if let Some(strict) = args.strict_overlap {
+        stores
+            .cache_rules_mut()
+            .set_strict_overlap(strict)
+            .map_err(|e| rule_failure("cache rule config --strict-overlap", &e))?;
+    }
+    let path = if changing {
+        save(ctx, &stores)?
+    } else {
+        ctx.stores_path()?
+    };
+    let cache = stores.cache_rules();
+    ctx.printer.result(
+        &format!(
+            "Cache registry: {}\nOverlapping wildcards: {}",
+            cache.registry().map_or("(none)", |r| r.as_str()),
+            if cache.strict_overlap() {
+                "refused"
+            } else {
+                "allowed"
+            }
+        ),
+        &json!({
+            "file": path,
+            "registry": cache.registry(),
+            "strictOverlap": cache.strict_overlap(),
+        }),
+    )
+}
+
 /// `orca cache rule add`.
 pub(crate) fn add(ctx: &Context, args: &CacheRuleAddArgs) -> Result<(), Failure> {
     let mut stores = ctx.load_stores()?;
@@ -70,15 +131,7 @@ pub(crate) fn add(ctx: &Context, args: &CacheRuleAddArgs) -> Result<(), Failure>
         rule = rule.with_credential_set(set);
     }
     if let Some(registry) = &args.registry {
-        let Some(store) = stores.get(registry) else {
-            return Err(Failure::new(
-                Kind::NotRegistered,
-                format!(
-                    "cache rule add --registry {registry}: register the cache registry first (orca store add {registry})"
-                ),
-            ));
-        };
-        let registry = store.registry().clone();
+        let registry = cache_registry(&stores, registry, "cache rule add")?;
         stores.cache_rules_mut().set_registry(Some(registry));
     }
     stores

@@ -57,6 +57,7 @@ pub(crate) async fn run(cli: Cli, printer: Printer) -> Result<(), Failure> {
                 CacheRuleCommand::Add(args) => cache_rules::add(&ctx, args),
                 CacheRuleCommand::List => cache_rules::list(&ctx),
                 CacheRuleCommand::Remove(args) => cache_rules::remove(&ctx, args),
+                CacheRuleCommand::Config(args) => cache_rules::config(&ctx, args),
             },
             CacheCommand::CredentialSet(set) => match &set.command {
                 CredentialSetCommand::Add(args) => cache_rules::add_set(&ctx, args),

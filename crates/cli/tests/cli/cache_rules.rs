@@ -232,11 +232,36 @@ fn rules_and_credential_sets_are_managed_in_the_stores_file() {
     ]);
     assert_eq!(run.code, 2, "{}", run.stderr);
 
+    // Settings: strict overlap is refused while `library/*` and `*` overlap.
+    let m = fails(&["cache", "rule", "config", "--strict-overlap", "true"], 1);
+    assert!(m.contains("overlaps"), "{m}");
+    let shown = orca(&["cache", "rule", "config"]);
+    assert_eq!(shown["strictOverlap"], false);
+    assert_eq!(shown["registry"], "cache.example:5000");
+
     // Removal.
     orca(&["cache", "rule", "remove", "library/*"]);
     orca(&["cache", "credential-set", "remove", "hub"]);
     let listed = orca(&["cache", "rule", "list"]);
     assert_eq!(listed["rules"].as_array().unwrap().len(), 2);
+    // No overlap left: strict mode on, then an overlapping wildcard is refused.
+    let set = orca(&[
+        "cache",
+        "rule",
+        "config",
+        "--strict-overlap",
+        "true",
+        "--no-registry",
+    ]);
+    assert_eq!(set["strictOverlap"], true);
+    assert_eq!(set["registry"], serde_json::Value::Null);
+    let m = fails(&["cache", "rule", "add", "quay/*", "quay.io/x/*"], 1);
+    assert!(m.contains("overlaps * -> quay.io/*"), "{m}");
+    let m = fails(
+        &["cache", "rule", "config", "--registry", "nope.example"],
+        6,
+    );
+    assert!(m.contains("orca store add nope.example"), "{m}");
 }
 
 #[test]

@@ -403,7 +403,7 @@ async fn concurrent_misses_fetch_upstream_once() {
     // Slow enough upstream that the clients overlap with the download.
     s.upstream
         .faults()
-        .add(Fault::throttle(16 * 1024 * 1024).path("/blobs/"));
+        .add(Fault::throttle(16 * 1024 * 1024).path("/v2/*/blobs/*"));
     s.upstream.clear_requests();
     let client = s.front_client();
     let repo = Reference::new(&s.front.host(), "library/x").unwrap();
@@ -623,7 +623,7 @@ async fn shutdown_finishes_in_flight_transfers() {
     .await;
     s.upstream
         .faults()
-        .add(Fault::throttle(4 * 1024 * 1024).path("/blobs/"));
+        .add(Fault::throttle(4 * 1024 * 1024).path("/v2/*/blobs/*"));
     let client = s.front_client();
     let repo = Reference::new(&s.front.host(), "library/x").unwrap();
     let descriptor = layer_descriptor(&image.layer, size);
@@ -665,7 +665,7 @@ async fn concurrent_misses_on_a_tag_ask_upstream_once() {
     .await;
     s.upstream
         .faults()
-        .add(Fault::delay(Duration::from_millis(50)).path("/manifests/"));
+        .add(Fault::delay(Duration::from_millis(50)).path("/v2/*/manifests/*"));
     s.upstream.clear_requests();
     let url = format!("{}/v2/library/x/manifests/1", s.front.base_url());
     let mut tasks = tokio::task::JoinSet::new();
@@ -686,4 +686,104 @@ async fn concurrent_misses_on_a_tag_ask_upstream_once() {
         "{caches:?}"
     );
     assert_eq!(s.upstream_requests(&Method::GET, "/manifests/1"), 1);
+}
+
+/// Debian's `docker-registry` as the upstream (skipped when it is not installed): the
+/// front's misses, hits and revalidation against a real registry.
+#[tokio::test]
+async fn docker_registry_as_the_upstream() {
+    use orca_mock_registry::reference_registry::{ReferenceOptions, ReferenceRegistry};
+    let Some(upstream) = ReferenceRegistry::start(ReferenceOptions::default())
+        .await
+        .unwrap()
+    else {
+        return;
+    };
+    let host = upstream.host().to_owned();
+    let upstream_client = crate::support::client(&[&host], None);
+    let image = push_image(
+        &upstream_client,
+        &host,
+        "mirror/x",
+        "1",
+        content(500_000, 11),
+    )
+    .await;
+    let rules = StaticUpstreams::new()
+        .with(
+            "library/*",
+            crate::support::client(&[&host], None),
+            &format!("{host}/mirror/*"),
+        )
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let front = Front::start(
+        Arc::new(DirStorage::open(dir.path()).unwrap()),
+        Arc::new(rules),
+        Options::default().with_revalidate_after(Duration::ZERO),
+    )
+    .await
+    .unwrap();
+    let base = front.base_url().to_owned();
+    let tag = format!("{base}/v2/library/x/manifests/1");
+    let first = raw(Method::GET, &tag, &[]).await;
+    assert_eq!(first.cache(), Some("miss"));
+    assert_eq!(first.bytes(), &image.manifest_bytes);
+    assert_eq!(
+        raw(Method::GET, &tag, &[]).await.cache(),
+        Some("revalidated")
+    );
+    let client = crate::support::client(&[&front.host()], None);
+    let repo = Reference::new(&front.host(), "library/x").unwrap();
+    for _ in 0..2 {
+        let bytes = client
+            .fetch_blob(&repo, &layer_descriptor(&image.layer, 500_000))
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        assert_eq!(bytes, image.layer_bytes);
+    }
+    let metrics = front.metrics();
+    assert!(
+        metrics.contains("orca_pull_through_upstream_downloads_total 1\n"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn the_first_client_gets_bytes_before_the_blob_lands() {
+    let s = Setup::start(Config::default(), None, long()).await;
+    let size = 1024 * 1024;
+    let image = push_image(
+        &s.upstream_client,
+        s.upstream.host(),
+        "mirror/x",
+        "1",
+        content(size, 12),
+    )
+    .await;
+    // About a second for the whole blob.
+    s.upstream
+        .faults()
+        .add(Fault::throttle(1024 * 1024).path("/v2/*/blobs/*"));
+    let client = s.front_client();
+    let repo = Reference::new(&s.front.host(), "library/x").unwrap();
+    let mut stream = client
+        .fetch_blob(&repo, &layer_descriptor(&image.layer, size))
+        .await
+        .unwrap();
+    let first = stream.next().await.unwrap().unwrap();
+    assert!(!first.is_empty());
+    assert!(
+        !s.stored_blob_path(&image.layer).exists(),
+        "bytes flow while the download is under way"
+    );
+    let mut received = first.len();
+    while let Some(piece) = stream.next().await {
+        received += piece.unwrap().len();
+    }
+    assert_eq!(received, size);
+    assert!(s.landed(&image.layer).await);
 }

@@ -723,3 +723,26 @@ proptest! {
         prop_assert_eq!(StoreRegistry::from_toml_str(&text, None).unwrap(), stores);
     }
 }
+
+proptest! {
+    /// Any text as a rule or a repository: an answer or a clear error, never a panic; a
+    /// rule that parses displays back to the same target and upstream.
+    #[test]
+    fn arbitrary_text_never_panics(target in "\\PC{0,40}", upstream in "\\PC{0,60}", repo in "\\PC{0,40}") {
+        let rules = rules(&[ALL_GHCR, HUB_LIB, HUB_NGINX]);
+        let _ = rules.resolve(&repo);
+        if let Ok(rule) = CacheRule::new(&target, &upstream) {
+            let again = CacheRule::new(&rule.target(), &rule.upstream()).unwrap();
+            prop_assert_eq!(again, rule);
+        }
+    }
+
+    /// Wildcard targets over grammar-shaped names: what resolves has a valid upstream name
+    /// that ends with the part the wildcard matched.
+    #[test]
+    fn substitution_keeps_the_suffix(repo in "[a-z0-9]{1,6}(/[a-z0-9]{1,6}){0,4}") {
+        let rules = rules(&[("*", "docker.io/mirror/*")]);
+        let found = rules.resolve(&repo).unwrap();
+        prop_assert_eq!(found.repository().as_str(), format!("mirror/{repo}"));
+    }
+}
