@@ -618,3 +618,103 @@ async fn the_empty_config_of_an_artifact_is_pushed_by_the_storage_itself() {
     assert_eq!(storage.held_manifests(), 0);
     assert!(in_backing(&registry, "oras/configs/app", "v1").await);
 }
+
+/// `skopeo copy docker://FRONT/library/x:1 oci:DIR`; `None` when skopeo is not installed.
+async fn skopeo_copy(front: &orca_pull_through::Front, dir: &std::path::Path) -> Option<()> {
+    use std::process::{Command, Stdio};
+
+    let found = Command::new("skopeo")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        println!("skipped: skopeo is not installed");
+        return None;
+    }
+    let source = format!("docker://{}/library/x:1", front.host());
+    let dest = format!("oci:{}", dir.join("oci").display());
+    let home = dir.to_owned();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("skopeo")
+            .env("HOME", &home)
+            .env("TMPDIR", &home)
+            .args([
+                "copy",
+                "--preserve-digests",
+                "--src-tls-verify=false",
+                &source,
+                &dest,
+            ])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "skopeo copy:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Some(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn skopeo_pulls_through_two_fronts_on_one_backing() {
+    use crate::support::{content, push_image};
+
+    let Some(backing) = registry().await else {
+        return;
+    };
+    let upstream = orca_mock_registry::MockRegistry::start(orca_mock_registry::Config::default())
+        .await
+        .unwrap();
+    let upstream_client = crate::support::client(&[upstream.host()], None);
+    let image = push_image(
+        &upstream_client,
+        upstream.host(),
+        "mirror/x",
+        "1",
+        content(200_000, 8),
+    )
+    .await;
+    let (a, a_storage) = front_on(&upstream, &backing, "skopeo").await;
+    let (b, _) = front_on(&upstream, &backing, "skopeo").await;
+    let first = tempfile::tempdir().unwrap();
+    if skopeo_copy(&a, first.path()).await.is_none() {
+        return;
+    }
+    let mut pushed = false;
+    for _ in 0..500 {
+        if a_storage.held_manifests() == 0 && in_backing(&backing, "skopeo/library/x", "1").await {
+            pushed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        pushed,
+        "what skopeo pulled through A reached the backing registry"
+    );
+    let before = upstream.requests().len();
+    let second = tempfile::tempdir().unwrap();
+    skopeo_copy(&b, second.path()).await.unwrap();
+    let layer = std::fs::read(
+        second
+            .path()
+            .join("oci/blobs/sha256")
+            .join(image.layer.encoded()),
+    )
+    .unwrap();
+    assert_eq!(layer, image.layer_bytes);
+    // Front B asked upstream only whether the tag moved: one HEAD.
+    let after: Vec<_> = upstream.requests()[before..].to_vec();
+    assert!(after.len() <= 1, "{after:?}");
+    assert!(
+        after
+            .iter()
+            .all(|r| r.method == http::Method::HEAD && r.path.contains("/manifests/")),
+        "{after:?}"
+    );
+}
