@@ -455,13 +455,14 @@ impl RegistryStorage {
     }
 
     /// Note that `digest` is in the backing registry's `repository`, and push the held
-    /// manifests that completes (and, in turn, the indexes those complete).
-    async fn landed(&self, repository: &str, digest: &Digest) -> io::Result<()> {
+    /// manifests that completes (and, in turn, the indexes those complete). A failed
+    /// manifest push is logged and forgotten (see [`RegistryStorage::push_ready`]): the
+    /// blob operation that noted the landing succeeded all the same.
+    async fn landed(&self, repository: &str, digest: &Digest) {
         let ready = self.mark_landed(repository, digest);
-        if ready.is_empty() {
-            return Ok(());
+        if !ready.is_empty() {
+            let _logged = self.push_ready(repository, ready).await;
         }
-        self.push_ready(repository, ready).await
     }
 
     /// Remove `digest` from the missing children of `repository`'s held manifests; take
@@ -732,7 +733,7 @@ impl RegistryStorage {
         if let Some(size) = size {
             self.remember_size(repository, digest, size);
             // Perhaps pushed by another front: it may complete a held manifest here.
-            self.landed(repository, digest).await?;
+            self.landed(repository, digest).await;
         }
         Ok(size)
     }
@@ -816,7 +817,8 @@ impl RegistryStorage {
             .push_blob_stream(&repo, Some(&descriptor), body, &options)
             .await
             .map_err(|e| storage_error("pushing a blob", &e))?;
-        self.landed(repository, digest).await
+        self.landed(repository, digest).await;
+        Ok(())
     }
 }
 
