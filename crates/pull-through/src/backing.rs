@@ -519,6 +519,16 @@ impl RegistryStorage {
         first_error.map_or(Ok(()), Err)
     }
 
+    /// Drop a held manifest that nobody is pushing.
+    fn forget(&self, key: &(String, Digest)) {
+        let mut held = self.held();
+        if held.entries.get(key).is_some_and(|e| !e.pushing)
+            && let Some(entry) = held.entries.remove(key)
+        {
+            held.bytes = held.bytes.saturating_sub(entry.manifest.bytes.len());
+        }
+    }
+
     /// Push a manifest whose children are in the backing registry: under each tag, or its
     /// digest.
     async fn push_manifest(&self, repository: &str, ready: &Ready) -> io::Result<()> {
@@ -648,12 +658,20 @@ impl RegistryStorage {
         }
         let key = (repository.to_owned(), manifest.digest.clone());
         let index = parsed.is_index();
-        let mut arrived = self
+        let mut arrived = match self
             .arrived(
                 &repo,
                 children.iter().map(|d| (d.digest.clone(), index)).collect(),
             )
-            .await?;
+            .await
+        {
+            Ok(arrived) => arrived,
+            Err(e) => {
+                // The call fails: nothing is stored, not even in memory.
+                self.forget(&key);
+                return Err(e);
+            }
+        };
         // The `{}` blob (the OCI empty descriptor, an artifact's usual config) is known
         // content: clients such as ORAS never ask for it, so push it here.
         if !index
@@ -664,11 +682,15 @@ impl RegistryStorage {
             let descriptor =
                 Descriptor::new(OCTET_STREAM, empty.digest.clone(), EMPTY_JSON.len() as u64);
             let options = PushOptions::builder().skip_existing(true).build();
-            self.inner
+            if let Err(e) = self
+                .inner
                 .client
                 .push_blob(&repo, &descriptor, Bytes::from_static(EMPTY_JSON), &options)
                 .await
-                .map_err(|e| storage_error("pushing the empty blob", &e))?;
+            {
+                self.forget(&key);
+                return Err(storage_error("pushing the empty blob", &e));
+            }
             arrived.push(empty.digest.clone());
         }
         let ready = {

@@ -718,3 +718,80 @@ async fn skopeo_pulls_through_two_fronts_on_one_backing() {
         "{after:?}"
     );
 }
+
+/// A storage on a mock registry (for its faults), with a quick-failing client.
+async fn on_mock(prefix: &str) -> (orca_mock_registry::MockRegistry, RegistryStorage) {
+    let mock = orca_mock_registry::MockRegistry::start(orca_mock_registry::Config::default())
+        .await
+        .unwrap();
+    let location: BackingLocation = format!("{}/{prefix}", mock.host()).parse().unwrap();
+    let client = crate::support::client(&[mock.host()], None);
+    (
+        mock,
+        RegistryStorage::new(client, location, BackingOptions::default()),
+    )
+}
+
+#[tokio::test]
+async fn a_refused_manifest_push_is_forgotten_and_the_blob_still_stored() {
+    use orca_mock_registry::Fault;
+
+    let (mock, storage) = on_mock("faulty").await;
+    let repo = "app";
+    let layer = content(1000, 10);
+    let manifest = image(b"{\"c\":1}", &[&layer]);
+    storage
+        .put_manifest(repo, &manifest, Some("1"))
+        .await
+        .unwrap();
+    assert_eq!(storage.held_manifests(), 1);
+    mock.faults()
+        .add(Fault::status(500).on("PUT").path("/v2/*/manifests/*"));
+    put_blob(&storage, repo, b"{\"c\":1}").await;
+    // The last child lands: the push is refused; the blob operation still succeeds.
+    put_blob(&storage, repo, &layer).await;
+    assert_eq!(
+        storage.held_manifests(),
+        0,
+        "forgotten, not retried for ever"
+    );
+    assert_eq!(
+        storage
+            .blob_size(repo, &Digest::sha256(&layer))
+            .await
+            .unwrap(),
+        Some(1000)
+    );
+    let tag = ManifestRef::Tag("1".into());
+    assert_eq!(
+        storage.manifest(repo, &tag).await.unwrap(),
+        None,
+        "a miss again"
+    );
+    // With every child there, a refused push is the storage call's failure.
+    let e = storage
+        .put_manifest(repo, &manifest, Some("1"))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("backing registry"), "{e}");
+    assert_eq!(storage.held_manifests(), 0);
+}
+
+#[tokio::test]
+async fn a_failing_backing_registry_is_a_storage_failure_not_a_miss() {
+    use orca_mock_registry::Fault;
+
+    let (mock, storage) = on_mock("down").await;
+    mock.faults().add(Fault::status(503));
+    let tag = ManifestRef::Tag("1".into());
+    assert!(storage.manifest("app", &tag).await.is_err());
+    assert!(
+        storage
+            .blob_size("app", &Digest::sha256(b"x"))
+            .await
+            .is_err()
+    );
+    let manifest = image(b"{}", &[b"l"]);
+    assert!(storage.put_manifest("app", &manifest, None).await.is_err());
+    assert_eq!(storage.held_manifests(), 0, "a failed put keeps nothing");
+}
