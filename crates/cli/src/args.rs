@@ -784,6 +784,11 @@ pub(crate) enum ServeAuth {
 /// add`) is served from --storage, or fetched from the rule's upstream with its credential
 /// set, verified, stored and streamed; a repository matching no rule is served from
 /// --storage or gets 404. Each answer says `Orca-Cache: hit|miss|revalidated|stale`.
+///
+/// With --backing instead of --storage it keeps what it fetches in an existing registry
+/// (docker-registry, Harbor, ACR; registered with `orca store add` for its TLS settings
+/// and credentials) by pushing it there, so several fronts can share one backing
+/// registry. A manifest is pushed once its blobs are there, and held in memory until then.
 #[derive(Debug, Args)]
 #[command(after_help = "\
 Examples:
@@ -793,13 +798,15 @@ Examples:
   orca serve --tls-cert cert.pem --tls-key key.pem --auth basic --user admin:secret
   orca pull 127.0.0.1:5000/app:v1 --ca-file cert.pem     # trust a self-signed certificate
   orca cache rule add 'library/*' 'docker.io/library/*'
-  orca serve --cache-rules --storage /var/cache/orca-front --addr 127.0.0.1:5000 --revalidate 5m")]
+  orca serve --cache-rules --storage /var/cache/orca-front --addr 127.0.0.1:5000 --revalidate 5m
+  orca store add registry.internal:5000 --ca-file /etc/orca/internal-ca.pem
+  orca serve --cache-rules --backing registry.internal:5000/cache --addr 127.0.0.1:5000")]
 pub(crate) struct ServeArgs {
     /// The address to listen on (keep it on loopback).
     #[arg(long, default_value = "127.0.0.1:5000")]
     pub(crate) addr: std::net::SocketAddr,
     /// Keep content in this directory instead of memory.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", group = "front_storage")]
     pub(crate) storage: Option<PathBuf>,
     /// With --storage: do not fsync blobs before acknowledging them.
     #[arg(long, requires = "storage")]
@@ -823,9 +830,18 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub(crate) tls_key: Option<PathBuf>,
     /// Serve as a pull-through cache of the store registry's cache rules, keeping what it
-    /// fetches in --storage (pulls only; no --auth).
-    #[arg(long, requires = "storage", conflicts_with_all = ["no_fsync", "users", "aad_tokens", "anonymous_pull", "tls_cert"])]
+    /// fetches in --storage or --backing (pulls only; no --auth, no TLS).
+    #[arg(long, requires = "front_storage", conflicts_with_all = ["no_fsync", "users", "aad_tokens", "anonymous_pull", "tls_cert"])]
     pub(crate) cache_rules: bool,
+    /// With --cache-rules, instead of --storage: keep what it fetches in this registry
+    /// (a registered store), under the repository prefix if one is given.
+    #[arg(
+        long,
+        value_name = "REGISTRY[/PREFIX]",
+        requires = "cache_rules",
+        group = "front_storage"
+    )]
+    pub(crate) backing: Option<String>,
     /// With --cache-rules: how long a tag confirmed upstream is served before it is
     /// checked again (`90s`, `5m`, `1h`; `0s` checks every time) [default: 60s].
     #[arg(long, value_name = "DURATION", requires = "cache_rules")]

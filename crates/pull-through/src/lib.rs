@@ -46,6 +46,7 @@
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
+mod backing;
 mod flight;
 mod metrics;
 mod server;
@@ -61,6 +62,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub use backing::{BackingLocation, BackingOptions, InvalidBacking, RegistryStorage};
 pub use server::CACHE_HEADER;
 pub use storage::{BlobRead, DirStorage, ManifestRef, Storage, StoredManifest};
 pub use upstream::{StaticUpstreams, Upstream, Upstreams};

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use orca::front::{DirStorage, Front, Options};
+use orca::front::{BackingOptions, DirStorage, Front, Options, registry_storage};
 
 use orca::registry::{
     AcrService, AuthMode, Config, MockRegistry, Secret, Storage, TlsIdentity, TokenService, User,
@@ -98,9 +98,6 @@ async fn serve_front(ctx: &Context, args: &ServeArgs) -> Result<(), Failure> {
             "--cache-rules serves pulls without authentication of its own; --auth does not apply",
         ));
     }
-    let Some(dir) = &args.storage else {
-        return Err(Failure::usage("--cache-rules needs --storage DIR"));
-    };
     let mut options = Options::default().with_addr(args.addr);
     if let Some(text) = &args.revalidate {
         options = options.with_revalidate_after(parse_duration(text)?);
@@ -114,24 +111,48 @@ async fn serve_front(ctx: &Context, args: &ServeArgs) -> Result<(), Failure> {
     let upstreams = orca::pull_through::Upstreams::new(&stores, ctx.client_config(&[]))
         .map_err(Failure::from)?;
     let rules = upstreams.rules().len();
-    let storage = DirStorage::open(dir).map_err(|e| {
-        Failure::other(format!(
-            "opening --storage {}: {}",
-            dir.display(),
-            chain(&e)
-        ))
-    })?;
-    let front = Front::start(Arc::new(storage), Arc::new(upstreams), options)
+    let (storage, kept_in): (Arc<dyn orca::front::Storage>, String) =
+        match (&args.storage, &args.backing) {
+            (Some(dir), _) => {
+                let storage = DirStorage::open(dir).map_err(|e| {
+                    Failure::other(format!(
+                        "opening --storage {}: {}",
+                        dir.display(),
+                        chain(&e)
+                    ))
+                })?;
+                (Arc::new(storage), dir.display().to_string())
+            }
+            (None, Some(location)) => {
+                // The global --plain-http and --insecure apply to the backing registry too.
+                let host = location.split('/').next().unwrap_or_default().to_owned();
+                let storage = registry_storage(
+                    &stores,
+                    ctx.client_config(&[host]),
+                    location,
+                    BackingOptions::default(),
+                )
+                .map_err(Failure::from)?;
+                let kept_in = storage.location().to_string();
+                (Arc::new(storage), kept_in)
+            }
+            (None, None) => {
+                return Err(Failure::usage(
+                    "--cache-rules needs --storage DIR or --backing REGISTRY[/PREFIX]",
+                ));
+            }
+        };
+    let front = Front::start(storage, Arc::new(upstreams), options)
         .await
         .map_err(|e| Failure::other(format!("starting the pull-through cache: {}", chain(&e))))?;
     if ctx.printer.json() {
         println!(
             "{}",
-            json!({"listening": front.base_url(), "host": front.host(), "cache_rules": rules})
+            json!({"listening": front.base_url(), "host": front.host(), "cache_rules": rules, "storage": kept_in})
         );
     } else {
         println!(
-            "orca serve: pull-through cache with {rules} rule(s) listening on {} (Ctrl-C to stop)",
+            "orca serve: pull-through cache with {rules} rule(s) keeping content in {kept_in}, listening on {} (Ctrl-C to stop)",
             front.base_url()
         );
     }

@@ -4,6 +4,7 @@
 // Helpers outside #[test] functions: a failure to set up is the test's failure.
 #![allow(clippy::unwrap_used)]
 
+mod backing;
 mod cache_rules;
 mod entra;
 mod front;
