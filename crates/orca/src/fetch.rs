@@ -269,10 +269,8 @@ impl ArtifactStore {
         let names = [reference.to_string(), pinned_name(pinned)];
         let descriptor = content.descriptor.clone();
         let added = tokio::task::spawn_blocking(move || {
-            for name in names.iter().collect::<HashSet<_>>() {
-                cache.add_entry(name, &descriptor)?;
-            }
-            Ok::<(), orca_store::Error>(())
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            cache.add_entries(&names, &descriptor)
         })
         .await;
         match added {

@@ -470,21 +470,38 @@ impl ContentCache {
     ///
     /// [`Error::Io`] or [`Error::CorruptCache`] for an unusable `index.json`.
     pub fn add_entry(&self, name: &str, descriptor: &Descriptor) -> Result<(), Error> {
+        self.add_entries(&[name], descriptor)
+    }
+
+    /// [`ContentCache::add_entry`] for several names of one manifest (a tag and the
+    /// pinned reference, say), with one read and one write of `index.json`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] or [`Error::CorruptCache`] for an unusable `index.json`.
+    pub fn add_entries(&self, names: &[&str], descriptor: &Descriptor) -> Result<(), Error> {
         let size = self.entry_size(&descriptor.digest);
-        let mut entry = descriptor.clone();
-        entry
-            .annotations
-            .insert(REF_NAME_ANNOTATION.to_owned(), name.to_owned());
-        entry
-            .annotations
-            .insert(SIZE_ANNOTATION.to_owned(), size.to_string());
         let total = {
             let _lock = self.lock()?;
             let mut index = self.read_index()?;
-            index
-                .manifests
-                .retain(|m| m.annotation(REF_NAME_ANNOTATION) != Some(name));
-            index.manifests.push(entry);
+            index.manifests.retain(|m| {
+                m.annotation(REF_NAME_ANNOTATION)
+                    .is_none_or(|n| !names.contains(&n))
+            });
+            let mut added = BTreeSet::new();
+            for name in names {
+                if !added.insert(*name) {
+                    continue;
+                }
+                let mut entry = descriptor.clone();
+                entry
+                    .annotations
+                    .insert(REF_NAME_ANNOTATION.to_owned(), (*name).to_owned());
+                entry
+                    .annotations
+                    .insert(SIZE_ANNOTATION.to_owned(), size.to_string());
+                index.manifests.push(entry);
+            }
             self.write_index(&index)?;
             distinct_sizes(&index.manifests)
         };

@@ -256,3 +256,31 @@ fn place_blob_with_hard_links_links_a_verified_read_only_blob() {
     assert!(!again.exists());
     assert_eq!(cache.contains(&good.digest), None);
 }
+
+#[test]
+fn several_names_of_one_manifest_are_added_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = ContentCache::open(dir.path(), CacheOptions::default()).unwrap();
+    let first = add_artifact(&cache, "r.example/a:1", 1, 100);
+    let second = add_artifact(&cache, "r.example/b:1", 2, 100);
+    cache
+        .add_entries(
+            &["r.example/a:1", "r.example/a@pinned", "r.example/a@pinned"],
+            &second,
+        )
+        .unwrap();
+    let entries = cache.entries().unwrap();
+    let names: Vec<(&str, &str)> = entries
+        .iter()
+        .map(|e| (e.name.as_str(), e.descriptor.digest.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("r.example/b:1", second.digest.as_str()),
+            ("r.example/a:1", second.digest.as_str()),
+            ("r.example/a@pinned", second.digest.as_str()),
+        ]
+    );
+    assert!(names.iter().all(|(_, d)| *d != first.digest.as_str()));
+}
