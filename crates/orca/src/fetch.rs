@@ -508,8 +508,10 @@ async fn place_cached(
         }
     }
     let target = staging.path().join(title);
-    let placed = if layer.size <= INLINE_BYTES || cache.options().hard_links {
-        // A small file or a link: a few syscalls, cheaper here than a hop to the blocking pool.
+    let link_only = cache.options().hard_links && !cache.options().verify_reads;
+    let placed = if layer.size <= INLINE_BYTES || link_only {
+        // A small file, or a link without reading the blob: a few syscalls, cheaper here
+        // than a hop to the blocking pool. Anything that reads a large blob goes there.
         cache.place_blob(layer, &target)
     } else {
         let (cache_c, layer_c, target_c) = (cache.clone(), layer.clone(), target.clone());
