@@ -31,7 +31,8 @@
 //! a file; a raw `POST` + `PUT ?digest=` of the bytes in memory; and the matching
 //! `oci-client` figure. Its pushes include orca's one-pass push of a source whose digest
 //! is not known (`push_blob_reader` without a descriptor), which `oci-client` cannot do
-//! (it is compared with its streamed push of a known digest). Each push goes to a repository of its own. Otherwise it prints
+//! (it is compared with its streamed push of a known digest), and four verified pulls of
+//! the blob at once (a 4-layer artifact's worth of hashing, against sha256 on one core). Each push goes to a repository of its own. Otherwise it prints
 //! `skipped: …`.
 //!
 //! Then criterion measures each client's pull from the mock.
@@ -800,6 +801,25 @@ fn reference_figures(rt: &tokio::runtime::Runtime, blob: &Bytes, descriptor: &De
         move || rt.block_on(how.run(setup, blob))
     };
     let pushes = rounds(&mut RefPush::ALL.map(push).each_mut().map(|f| f as _));
+    // Four verified pulls at once (as a 4-layer artifact's layers go): more than one core
+    // hashing, each stream on a thread of its own.
+    let mut four = || {
+        let setup = &setup;
+        let started = Instant::now();
+        let n: u64 = rt.block_on(async {
+            let pulls = (0..4).map(|_| async {
+                let stream = setup.orca.fetch_blob(&setup.repo, &setup.descriptor).await;
+                count(stream.expect("orca fetch_blob")).await
+            });
+            futures_util::future::join_all(pulls)
+                .await
+                .into_iter()
+                .sum()
+        });
+        assert_eq!(n, 4 * len, "pulled a different length");
+        n as f64 / started.elapsed().as_secs_f64()
+    };
+    let concurrent = rounds(&mut [&mut four as &mut dyn FnMut() -> f64]);
 
     println!(
         "against Debian's docker-registry ({} MiB blob, loopback, plain HTTP; median of 3 runs after a warm-up):",
@@ -819,6 +839,15 @@ fn reference_figures(rt: &tokio::runtime::Runtime, blob: &Bytes, descriptor: &De
         &file,
         &[("sha256", sha), ("raw GET to a file", median(file[0]))],
         &[None, Some(2), None],
+    );
+    println!(
+        "four verified pulls of the blob at once (a 4-layer artifact's worth; target >= 1.2x sha256):"
+    );
+    print_against(
+        &["orca fetch_blob x4 concurrently, each read to its end"],
+        &concurrent,
+        &[("sha256", sha), ("raw GET", median(discard[0]))],
+        &[None],
     );
     println!(
         "push (the registry checks the digest; orca's streamed push is compared with oci-client's, its push from memory with oci-client's from memory):"
