@@ -29,7 +29,10 @@
 //! to limits measured in the same run: sha256 on one core; a raw loopback `GET` of the blob
 //! (plain hyper, no hash) into a discarding sink and, each frame written as it comes, into
 //! a file; a raw `POST` + `PUT ?digest=` of the bytes in memory; and the matching
-//! `oci-client` figure. Each push goes to a repository of its own. Otherwise it prints
+//! `oci-client` figure. Its pushes include orca's one-pass push of a source whose digest
+//! is not known (`push_blob_reader` without a descriptor), which `oci-client` cannot do
+//! (it is compared with its streamed push of a known digest), and four verified pulls of
+//! the blob at once (a 4-layer artifact's worth of hashing, against sha256 on one core). Each push goes to a repository of its own. Otherwise it prints
 //! `skipped: …`.
 //!
 //! Then criterion measures each client's pull from the mock.
@@ -626,6 +629,12 @@ enum RefPush {
     OrcaStreamed,
     /// orca `push_blob` from memory (one `PUT`).
     OrcaMemory,
+    /// orca `push_blob_reader` from the generator with no descriptor (digest unknown):
+    /// the one-pass push, hashed as it is sent.
+    OrcaUnknownDigest,
+    /// The same with `UploadMethod::Chunked` (a `PATCH` per 8 MiB, hashed on the task):
+    /// what a push of an unknown digest did before the one-pass push.
+    OrcaUnknownDigestChunked,
     /// oci-client `push_blob_stream` from the generator, `use_monolithic_push`.
     OciStreamMonolithic,
     /// oci-client `push_blob` from memory, default (a `PATCH` per 4 MiB).
@@ -633,10 +642,12 @@ enum RefPush {
 }
 
 impl RefPush {
-    const ALL: [RefPush; 5] = [
+    const ALL: [RefPush; 7] = [
         RefPush::Raw,
         RefPush::OrcaStreamed,
         RefPush::OrcaMemory,
+        RefPush::OrcaUnknownDigest,
+        RefPush::OrcaUnknownDigestChunked,
         RefPush::OciStreamMonolithic,
         RefPush::OciMemory,
     ];
@@ -646,6 +657,12 @@ impl RefPush {
             RefPush::Raw => "raw POST + PUT ?digest= of the bytes in memory",
             RefPush::OrcaStreamed => "orca push_blob_reader from a generator, Streamed (one PUT)",
             RefPush::OrcaMemory => "orca push_blob from memory (one PUT)",
+            RefPush::OrcaUnknownDigest => {
+                "orca push_blob_reader from a generator, digest unknown (one pass: PATCH, PATCH, PUT)"
+            }
+            RefPush::OrcaUnknownDigestChunked => {
+                "orca push_blob_reader from a generator, digest unknown, Chunked (a PATCH per 8 MiB)"
+            }
             RefPush::OciStreamMonolithic => {
                 "oci-client push_blob_stream from a generator, use_monolithic_push (one PUT)"
             }
@@ -702,6 +719,17 @@ impl RefPush {
                 let options = PushOptions::default();
                 let pushed = s.orca.push_blob(&repo, descriptor, blob.clone(), &options);
                 pushed.await.expect("orca push_blob");
+            }
+            RefPush::OrcaUnknownDigest | RefPush::OrcaUnknownDigestChunked => {
+                let source = Generator::new(len);
+                let options = if matches!(self, RefPush::OrcaUnknownDigestChunked) {
+                    PushOptions::builder().method(UploadMethod::Chunked).build()
+                } else {
+                    PushOptions::default()
+                };
+                let pushed = s.orca.push_blob_reader(&repo, None, source, &options);
+                let pushed = pushed.await.expect("orca push_blob_reader, digest unknown");
+                assert_eq!(pushed.digest, descriptor.digest, "the digest computed");
             }
             RefPush::OciStreamMonolithic => {
                 let source = generator_stream(len);
@@ -773,6 +801,25 @@ fn reference_figures(rt: &tokio::runtime::Runtime, blob: &Bytes, descriptor: &De
         move || rt.block_on(how.run(setup, blob))
     };
     let pushes = rounds(&mut RefPush::ALL.map(push).each_mut().map(|f| f as _));
+    // Four verified pulls at once (as a 4-layer artifact's layers go): more than one core
+    // hashing, each stream on a thread of its own.
+    let mut four = || {
+        let setup = &setup;
+        let started = Instant::now();
+        let n: u64 = rt.block_on(async {
+            let pulls = (0..4).map(|_| async {
+                let stream = setup.orca.fetch_blob(&setup.repo, &setup.descriptor).await;
+                count(stream.expect("orca fetch_blob")).await
+            });
+            futures_util::future::join_all(pulls)
+                .await
+                .into_iter()
+                .sum()
+        });
+        assert_eq!(n, 4 * len, "pulled a different length");
+        n as f64 / started.elapsed().as_secs_f64()
+    };
+    let concurrent = rounds(&mut [&mut four as &mut dyn FnMut() -> f64]);
 
     println!(
         "against Debian's docker-registry ({} MiB blob, loopback, plain HTTP; median of 3 runs after a warm-up):",
@@ -794,13 +841,22 @@ fn reference_figures(rt: &tokio::runtime::Runtime, blob: &Bytes, descriptor: &De
         &[None, Some(2), None],
     );
     println!(
+        "four verified pulls of the blob at once (a 4-layer artifact's worth; target >= 1.2x sha256):"
+    );
+    print_against(
+        &["orca fetch_blob x4 concurrently, each read to its end"],
+        &concurrent,
+        &[("sha256", sha), ("raw GET", median(discard[0]))],
+        &[None],
+    );
+    println!(
         "push (the registry checks the digest; orca's streamed push is compared with oci-client's, its push from memory with oci-client's from memory):"
     );
     print_against(
         &RefPush::ALL.map(RefPush::label),
         &pushes,
         &[("sha256", sha), ("raw PUT", median(pushes[0]))],
-        &[None, Some(3), Some(4), None, None],
+        &[None, Some(5), Some(6), Some(5), Some(5), None, None],
     );
 }
 

@@ -153,6 +153,8 @@ struct Download {
     url: String,
     expected: Descriptor,
     verifier: Option<Verifier>,
+    /// Instead of `verifier`, for large blobs: the verifier on a thread of its own.
+    pipe: Option<VerifyPipe>,
     received: u64,
     skip: u64,
     body: Option<crate::pool::PooledBody>,
@@ -259,7 +261,7 @@ impl Download {
     /// The body ended cleanly: check the size (resuming a short body), then the digest,
     /// and report the blob verified. `None` when the stream ended well or a resume is
     /// due (`self.done` tells which).
-    fn finish(&mut self) -> Option<Result<Bytes, Error>> {
+    async fn finish(&mut self) -> Option<Result<Bytes, Error>> {
         let size = self.expected.size;
         if self.received < size {
             // Short by the body's own framing: perhaps a proxy cut it, so ask for the
@@ -275,7 +277,16 @@ impl Download {
         self.deadline.progress();
         self.done = true;
         self.body = None;
-        let verifier = self.verifier.take()?;
+        let verifier = match self.pipe.take() {
+            Some(pipe) => {
+                let Some(verifier) = pipe.finish().await else {
+                    let e = Error::config("the download's hashing thread failed");
+                    return Some(Err(e));
+                };
+                verifier
+            }
+            None => self.verifier.take()?,
+        };
         match verifier.finish() {
             Ok(()) => {
                 self.client.inner.observe(|| Event::Verified {
@@ -394,7 +405,7 @@ impl Download {
                     }
                 }
                 Ok(None) => {
-                    if let Some(end) = self.finish() {
+                    if let Some(end) = self.finish().await {
                         return Some(end);
                     }
                     if self.done {
@@ -406,12 +417,60 @@ impl Download {
                         continue;
                     };
                     if let Some(piece) = self.piece(data) {
+                        if let (Ok(data), Some(pipe)) = (&piece, &self.pipe)
+                            && !pipe.feed(data.clone()).await
+                        {
+                            let e = Error::config("the download's hashing thread stopped");
+                            return Some(self.fail(e));
+                        }
                         self.handed_out = Some(tokio::time::Instant::now());
                         return Some(piece);
                     }
                 }
             }
         }
+    }
+}
+
+/// Blobs at least this large are hashed on a thread of their own.
+const PIPE_BYTES: u64 = 4 * 1024 * 1024;
+
+/// A [`Verifier`] on a blocking thread, fed the pieces as they are handed out (a clone of
+/// each `Bytes`, no copy) through a small bounded queue, so that the next piece is
+/// received while this one is hashed. The stream still ends only after the last byte
+/// was hashed: [`Download::finish`] waits for the thread.
+struct VerifyPipe {
+    tx: Option<tokio::sync::mpsc::Sender<Bytes>>,
+    worker: Option<tokio::task::JoinHandle<Verifier>>,
+}
+
+impl VerifyPipe {
+    fn start(mut verifier: Verifier) -> VerifyPipe {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(8);
+        let worker = tokio::task::spawn_blocking(move || {
+            while let Some(piece) = rx.blocking_recv() {
+                verifier.update(&piece);
+            }
+            verifier
+        });
+        VerifyPipe {
+            tx: Some(tx),
+            worker: Some(worker),
+        }
+    }
+
+    /// Queue a piece; false when the thread is gone.
+    async fn feed(&self, piece: Bytes) -> bool {
+        match &self.tx {
+            Some(tx) => tx.send(piece).await.is_ok(),
+            None => false,
+        }
+    }
+
+    /// The verifier after every queued piece; `None` when the thread failed.
+    async fn finish(mut self) -> Option<Verifier> {
+        drop(self.tx.take());
+        self.worker.take()?.await.ok()
     }
 }
 
@@ -493,13 +552,19 @@ impl Client {
         let url = self.blob_url(repository, &descriptor.digest);
         self.check_blob_cap(repository, descriptor.size, &url)?;
         let permit = self.inner.transfer_permit(repository.registry()).await?;
+        let (verifier, pipe) = if descriptor.size >= PIPE_BYTES {
+            (None, Some(VerifyPipe::start(verifier)))
+        } else {
+            (Some(verifier), None)
+        };
         let mut download = Download {
             client: self.clone(),
             registry: repository.registry().to_string(),
             repository: repository.repository().to_string(),
             url,
             expected: descriptor.clone(),
-            verifier: Some(verifier),
+            verifier,
+            pipe,
             received: 0,
             skip: 0,
             body: None,

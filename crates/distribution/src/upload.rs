@@ -3,11 +3,13 @@
 //!
 //! One file per method: [`monolithic`] (`POST` + one `PUT`), [`single_post`] (one
 //! `POST ?digest=`), [`streamed`] (a reader or stream, sent as one streamed `PUT` or in
-//! chunks), [`chunked`] (`PATCH` per chunk), [`mount`] (cross-repository mount).
+//! chunks), [`one_pass`] (digest unknown: one streamed `PATCH`, then `PUT ?digest=`),
+//! [`chunked`] (`PATCH` per chunk), [`mount`] (cross-repository mount).
 
 mod chunked;
 mod monolithic;
 mod mount;
+mod one_pass;
 mod single_post;
 mod streamed;
 
@@ -32,7 +34,10 @@ const OCTET_STREAM: &str = "application/octet-stream";
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum UploadMethod {
-    /// Streamed monolithic `PUT` when the digest is known, chunked otherwise.
+    /// Streamed monolithic `PUT` when the digest is known; otherwise one pass over the
+    /// source: one streamed `PATCH` without `Content-Range`, hashed as it is sent, then
+    /// `PUT ?digest=` (a source that ends within the first chunk goes in one `PUT`), in
+    /// chunks where the registry refuses the streamed `PATCH`.
     #[default]
     Auto,
     /// `POST` then one `PUT ?digest=` carrying the whole blob, streamed as it is read

@@ -111,7 +111,7 @@ impl ArtifactStore {
         );
         // Parents of nested titles first, so concurrent layers never race to create them.
         for title in titles.iter().flatten() {
-            if let Some(dir) = title.parent() {
+            if let Some(dir) = title.parent().filter(|d| !d.as_os_str().is_empty()) {
                 let dir = staging.path().join(dir);
                 fs::create_dir_all(&dir).map_err(|e| io_error("create", &dir, e))?;
             }
@@ -270,10 +270,8 @@ impl ArtifactStore {
         let names = [reference.to_string(), pinned_name(pinned)];
         let descriptor = content.descriptor.clone();
         let added = tokio::task::spawn_blocking(move || {
-            for name in names.iter().collect::<HashSet<_>>() {
-                cache.add_entry(name, &descriptor)?;
-            }
-            Ok::<(), orca_store::Error>(())
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            cache.add_entries(&names, &descriptor)
         })
         .await;
         match added {
@@ -300,30 +298,15 @@ impl ArtifactStore {
             direction: Direction::Download,
             descriptor: layer.clone(),
         });
-        if let Some(cache) = &cache
-            && cache.contains(&layer.digest) == Some(layer.size)
-            && let Ok(Some(file)) = cache.open_blob(&layer.digest)
-        {
-            telemetry::cache_hit("blob");
-            let result = if layer.size <= INLINE_BYTES {
-                // A small file: a few syscalls, cheaper here than a hop to the blocking pool.
-                orca_unpack::write_layer(layer, file, staging.path(), options)
+        if let Some(cache) = &cache {
+            let cached = if is_folder(layer, options) {
+                self.extract_cached(cache, layer, &staging, options).await
             } else {
-                let (layer_c, options_c, staging_c) =
-                    (layer.clone(), options.clone(), Arc::clone(&staging));
-                tokio::task::spawn_blocking(move || {
-                    orca_unpack::write_layer(
-                        &layer_c,
-                        io::BufReader::with_capacity(256 * 1024, file),
-                        staging_c.path(),
-                        &options_c,
-                    )
-                })
-                .await
-                .map_err(join_error)?
+                place_cached(cache, layer, title, &staging, options).await
             };
-            match result {
-                Ok(written) => {
+            match cached {
+                Ok(Some(written)) => {
+                    telemetry::cache_hit("blob");
                     reporter.event(|| Event::TransferFinished {
                         direction: Direction::Download,
                         descriptor: layer.clone(),
@@ -336,12 +319,12 @@ impl ArtifactStore {
                         cached: layer.size,
                     });
                 }
-                // A cached copy damaged on disk: drop it and download the layer again.
-                Err(orca_unpack::Error::DigestMismatch { .. }) => {
-                    tracing::warn!(digest = %layer.digest, "a cached layer is damaged; downloading it again");
-                    let _ = fs::remove_file(cache.blob_path(&layer.digest));
+                Ok(None) => {}
+                // A cached copy damaged on disk (now removed): download the layer again.
+                Err(Cached::Damaged(problem)) => {
+                    tracing::warn!(digest = %layer.digest, %problem, "a cached layer is damaged; downloading it again");
                 }
-                Err(e) => return Err(from_unpack(&reference_text, e)),
+                Err(Cached::Failed(e)) => return Err(from_unpack(&reference_text, e)),
             }
         }
         if cache.is_some() {
@@ -438,6 +421,127 @@ impl ArtifactStore {
 /// Cached layers up to this size are written on the task itself.
 const INLINE_BYTES: u64 = 64 * 1024;
 
+/// Why a cached layer was not used.
+enum Cached {
+    /// The cached blob is damaged (and was removed); download the layer.
+    Damaged(String),
+    /// Writing the layer failed; the fetch fails.
+    Failed(orca_unpack::Error),
+}
+
+impl ArtifactStore {
+    /// Extracts a cached folder layer into `staging` (the extraction checks the digest);
+    /// `None` when it is not cached.
+    async fn extract_cached(
+        &self,
+        cache: &ContentCache,
+        layer: &Descriptor,
+        staging: &Arc<TempDir>,
+        options: &LayerOptions,
+    ) -> Result<Option<Written>, Cached> {
+        let file = match cache.open_blob(&layer.digest) {
+            Ok(Some(file)) => file,
+            Ok(None) => return Ok(None),
+            Err(e) => return Err(Cached::Damaged(e.to_string())),
+        };
+        if file.metadata().map(|m| m.len()).ok() != Some(layer.size) {
+            let _ = fs::remove_file(cache.blob_path(&layer.digest));
+            return Err(Cached::Damaged("its size is wrong".to_owned()));
+        }
+        let (layer_c, options_c, staging_c) = (layer.clone(), options.clone(), Arc::clone(staging));
+        let result = tokio::task::spawn_blocking(move || {
+            orca_unpack::write_layer(
+                &layer_c,
+                io::BufReader::with_capacity(256 * 1024, file),
+                staging_c.path(),
+                &options_c,
+            )
+        })
+        .await
+        .map_err(|e| Cached::Failed(orca_unpack::Error::Read(io::Error::other(e))))?;
+        match result {
+            Ok(written) => Ok(Some(written)),
+            Err(e @ orca_unpack::Error::DigestMismatch { .. }) => {
+                // The extraction left nothing behind in the staging directory.
+                let _ = fs::remove_file(cache.blob_path(&layer.digest));
+                Err(Cached::Damaged(e.to_string()))
+            }
+            Err(e) => Err(Cached::Failed(e)),
+        }
+    }
+}
+
+/// Places a cached single-file layer at `staging/<title>` ([`ContentCache::place_blob`]:
+/// a verified copy, or a hard link); `None` when it is not cached.
+async fn place_cached(
+    cache: &ContentCache,
+    layer: &Descriptor,
+    title: &Path,
+    staging: &Arc<TempDir>,
+    options: &LayerOptions,
+) -> Result<Option<Written>, Cached> {
+    let limit = options
+        .extract
+        .limits
+        .max_entry_bytes
+        .min(options.extract.limits.max_total_bytes);
+    if layer.size > limit {
+        return Err(Cached::Failed(orca_unpack::Error::Limit {
+            limit: orca_unpack::LimitKind::EntryBytes,
+            value: limit,
+            seen: layer.size,
+            entry: Some(title.to_string_lossy().into_owned()),
+        }));
+    }
+    // The parents were created in the staging directory before any layer ran; a folder
+    // layer extracted since may have put a link where one of them was expected.
+    let mut parent = staging.path().to_path_buf();
+    for component in title.parent().into_iter().flat_map(Path::components) {
+        parent.push(component);
+        match fs::symlink_metadata(&parent) {
+            Ok(meta) if meta.is_dir() => {}
+            _ => {
+                return Err(Cached::Failed(orca_unpack::Error::ThroughLink {
+                    path: title.to_string_lossy().into_owned(),
+                    conflict: component.as_os_str().to_string_lossy().into_owned(),
+                }));
+            }
+        }
+    }
+    let target = staging.path().join(title);
+    let link_only = cache.options().hard_links && !cache.options().verify_reads;
+    let placed = if layer.size <= INLINE_BYTES || link_only {
+        // A small file, or a link without reading the blob: a few syscalls, cheaper here
+        // than a hop to the blocking pool. Anything that reads a large blob goes there.
+        cache.place_blob(layer, &target)
+    } else {
+        let (cache_c, layer_c, target_c) = (cache.clone(), layer.clone(), target.clone());
+        tokio::task::spawn_blocking(move || cache_c.place_blob(&layer_c, &target_c))
+            .await
+            .map_err(|e| Cached::Failed(orca_unpack::Error::Read(io::Error::other(e))))?
+    };
+    match placed {
+        Ok(Some(size)) => Ok(Some(Written::File { path: target, size })),
+        Ok(None) => Ok(None),
+        Err(e @ orca_store::Error::CacheVerification { .. }) => Err(Cached::Damaged(e.to_string())),
+        Err(e) => Err(Cached::Failed(orca_unpack::Error::Read(io::Error::other(
+            e,
+        )))),
+    }
+}
+
+/// Whether a layer is a packed folder to extract (as [`orca_unpack::write_layer`] decides).
+fn is_folder(layer: &Descriptor, options: &LayerOptions) -> bool {
+    let media_type = orca_manifest::media_types::essence(&layer.media_type);
+    layer.annotation(annotations::ORAS_CONTENT_UNPACK) == Some("true")
+        || (options.unpack_all_tar_gzip
+            && matches!(
+                media_type,
+                orca_manifest::media_types::OCI_LAYER_TAR_GZIP
+                    | orca_manifest::media_types::DOCKER_LAYER_GZIP
+            ))
+}
+
 /// What [`orca_unpack::write_layer`] does for a layer arriving from the client's verified
 /// stream, without hashing the layer a second time: the stream checks size and digest as
 /// bytes arrive and fails at the end when they are wrong, and the caller looks at that
@@ -451,15 +555,7 @@ fn write_streamed(
     dest: &Path,
     options: &LayerOptions,
 ) -> Result<Written, orca_unpack::Error> {
-    let media_type = orca_manifest::media_types::essence(&layer.media_type);
-    let unpack = layer.annotation(annotations::ORAS_CONTENT_UNPACK) == Some("true")
-        || (options.unpack_all_tar_gzip
-            && matches!(
-                media_type,
-                orca_manifest::media_types::OCI_LAYER_TAR_GZIP
-                    | orca_manifest::media_types::DOCKER_LAYER_GZIP
-            ));
-    if !unpack {
+    if !is_folder(layer, options) {
         return orca_unpack::write_layer(layer, reader, dest, options);
     }
     let content_digest = layer

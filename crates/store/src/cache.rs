@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -21,6 +21,9 @@ const ORPHAN_GRACE: Duration = Duration::from_secs(600);
 
 const LOCK_FILE: &str = ".orca.lock";
 
+/// How exact the use times [`ContentCache::touch`] records are.
+const TOUCH_GRANULARITY: Duration = Duration::from_secs(60);
+
 /// The annotation `index.json` entries carry to name them (`oci:DIR:<name>` in skopeo).
 pub const REF_NAME_ANNOTATION: &str = "org.opencontainers.image.ref.name";
 
@@ -31,12 +34,28 @@ pub struct CacheOptions {
     /// The most bytes of blobs kept; least recently used artifacts are evicted beyond it.
     /// `None` means unbounded.
     pub max_bytes: Option<u64>,
+    /// Hash a cached blob again each time it is used, so that one damaged on disk (same
+    /// size, other bytes) is found, dropped and fetched again. On by default. Off, a
+    /// cached blob whose size matches is trusted under its content-addressed name: a
+    /// truncated or grown file is still found, a changed byte is not.
+    pub verify_reads: bool,
+    /// Place cached single-file layers in a fetch's destination as hard links to the
+    /// cached blob rather than as copies (falling back to a copy where the file system
+    /// refuses, such as across devices). Off by default.
+    ///
+    /// A link costs no new inode and no data copy, but the fetched file *is* the cached
+    /// blob: the blob is made read-only (mode `0444`) for that reason, and whoever
+    /// changes a fetched file in place anyway (as its owner may) changes the cache too —
+    /// which [`CacheOptions::verify_reads`] then finds and repairs on the next use.
+    pub hard_links: bool,
 }
 
 impl Default for CacheOptions {
     fn default() -> CacheOptions {
         CacheOptions {
             max_bytes: Some(1 << 30),
+            verify_reads: true,
+            hard_links: false,
         }
     }
 }
@@ -46,6 +65,20 @@ impl CacheOptions {
     #[must_use]
     pub fn with_max_bytes(mut self, bytes: Option<u64>) -> CacheOptions {
         self.max_bytes = bytes;
+        self
+    }
+
+    /// [`CacheOptions::verify_reads`] (builder style).
+    #[must_use]
+    pub fn with_verify_reads(mut self, yes: bool) -> CacheOptions {
+        self.verify_reads = yes;
+        self
+    }
+
+    /// [`CacheOptions::hard_links`] (builder style).
+    #[must_use]
+    pub fn with_hard_links(mut self, yes: bool) -> CacheOptions {
+        self.hard_links = yes;
         self
     }
 }
@@ -238,11 +271,125 @@ impl ContentCache {
     }
 
     /// Record that the manifest `digest` was used now (for least-recently-used eviction).
+    ///
+    /// The time recorded is exact to a minute: a blob used more
+    /// recently than that is not written to again, so that a hot entry costs one `stat`
+    /// per use rather than an inode update.
     pub fn touch(&self, digest: &Digest) {
         let path = self.blob_path(digest);
-        if let Ok(file) = File::options().append(true).open(&path) {
-            // Best effort: a read-only cache still serves, it just evicts by write time.
-            let _ = file.set_modified(SystemTime::now());
+        let now = SystemTime::now();
+        let recent = fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|m| now.duration_since(m).ok())
+            .is_some_and(|age| age < TOUCH_GRANULARITY);
+        if recent {
+            return;
+        }
+        let since_epoch = now
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default();
+        let times = rustix::fs::Timestamps {
+            last_access: rustix::fs::Timespec {
+                tv_sec: 0,
+                tv_nsec: rustix::fs::UTIME_OMIT,
+            },
+            last_modification: rustix::fs::Timespec {
+                tv_sec: i64::try_from(since_epoch.as_secs()).unwrap_or(i64::MAX),
+                tv_nsec: i64::from(since_epoch.subsec_nanos()),
+            },
+        };
+        // Best effort: a read-only cache still serves, it just evicts by write time.
+        let _ = rustix::fs::utimensat(rustix::fs::CWD, &path, &times, rustix::fs::AtFlags::empty());
+    }
+
+    /// Place the cached blob `expected` describes at `target` (a path that must not
+    /// exist), as a copy or, with [`CacheOptions::hard_links`], a hard link; verified
+    /// first with [`CacheOptions::verify_reads`]. Returns the bytes placed, or `None`
+    /// when the blob is not cached.
+    ///
+    /// A copy is created with mode `0644`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::CacheVerification`] when the cached file has another size or (verifying)
+    /// hashes to another digest: the cached file is then removed, and so is anything
+    /// written at `target`, so the caller can fetch the blob again. [`Error::Io`] when
+    /// reading the blob or writing `target` fails (nothing is left at `target`).
+    pub fn place_blob(&self, expected: &Descriptor, target: &Path) -> Result<Option<u64>, Error> {
+        let path = self.blob_path(&expected.digest);
+        let mut file = match File::open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io("open", path, e)),
+        };
+        let meta = file
+            .metadata()
+            .map_err(|e| Error::io("inspect", &path, e))?;
+        if !meta.is_file() {
+            return Ok(None);
+        }
+        let damaged = |problem: String| {
+            let _ = fs::remove_file(&path);
+            Error::CacheVerification {
+                expected: expected.digest.to_string(),
+                problem,
+            }
+        };
+        if meta.len() != expected.size {
+            return Err(damaged(format!(
+                "has {} bytes, not {}",
+                meta.len(),
+                expected.size
+            )));
+        }
+        let mut hasher = if self.options.verify_reads {
+            Some(Hasher::new(&expected.digest.algorithm()).map_err(|e| {
+                Error::CacheVerification {
+                    expected: expected.digest.to_string(),
+                    problem: e.to_string(),
+                }
+            })?)
+        } else {
+            None
+        };
+        if self.options.hard_links {
+            if let Some(hasher) = hasher.take() {
+                let actual = hash_reader(hasher, &mut file, expected.size)
+                    .map_err(|e| Error::io("read", &path, e))?;
+                if actual != expected.digest {
+                    return Err(damaged(format!("hashes to {actual}")));
+                }
+            }
+            if let Ok(linked) = link_read_only(&path, &meta, target) {
+                return Ok(Some(linked));
+            }
+            // Another device, or links not allowed there: copy (already verified).
+            io::Seek::rewind(&mut file).map_err(|e| Error::io("read", &path, e))?;
+        }
+        let mut out = open_new_file(target)?;
+        let copied = match hasher {
+            None => io::copy(&mut file, &mut out).map_err(|e| Error::io("copy", target, e)),
+            Some(hasher) => copy_hashing(hasher, &mut file, &mut out, expected.size)
+                .map_err(|e| Error::io("copy", target, e))
+                .and_then(|(n, actual)| {
+                    if actual == expected.digest {
+                        Ok(n)
+                    } else {
+                        Err(damaged(format!("hashes to {actual}")))
+                    }
+                }),
+        };
+        match copied {
+            Ok(n) if n == expected.size => Ok(Some(n)),
+            Ok(n) => {
+                let _ = fs::remove_file(target);
+                Err(damaged(format!("has {n} bytes, not {}", expected.size)))
+            }
+            Err(e) => {
+                let _ = fs::remove_file(target);
+                Err(e)
+            }
         }
     }
 
@@ -323,21 +470,38 @@ impl ContentCache {
     ///
     /// [`Error::Io`] or [`Error::CorruptCache`] for an unusable `index.json`.
     pub fn add_entry(&self, name: &str, descriptor: &Descriptor) -> Result<(), Error> {
+        self.add_entries(&[name], descriptor)
+    }
+
+    /// [`ContentCache::add_entry`] for several names of one manifest (a tag and the
+    /// pinned reference, say), with one read and one write of `index.json`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] or [`Error::CorruptCache`] for an unusable `index.json`.
+    pub fn add_entries(&self, names: &[&str], descriptor: &Descriptor) -> Result<(), Error> {
         let size = self.entry_size(&descriptor.digest);
-        let mut entry = descriptor.clone();
-        entry
-            .annotations
-            .insert(REF_NAME_ANNOTATION.to_owned(), name.to_owned());
-        entry
-            .annotations
-            .insert(SIZE_ANNOTATION.to_owned(), size.to_string());
         let total = {
             let _lock = self.lock()?;
             let mut index = self.read_index()?;
-            index
-                .manifests
-                .retain(|m| m.annotation(REF_NAME_ANNOTATION) != Some(name));
-            index.manifests.push(entry);
+            index.manifests.retain(|m| {
+                m.annotation(REF_NAME_ANNOTATION)
+                    .is_none_or(|n| !names.contains(&n))
+            });
+            let mut added = BTreeSet::new();
+            for name in names {
+                if !added.insert(*name) {
+                    continue;
+                }
+                let mut entry = descriptor.clone();
+                entry
+                    .annotations
+                    .insert(REF_NAME_ANNOTATION.to_owned(), (*name).to_owned());
+                entry
+                    .annotations
+                    .insert(SIZE_ANNOTATION.to_owned(), size.to_string());
+                index.manifests.push(entry);
+            }
             self.write_index(&index)?;
             distinct_sizes(&index.manifests)
         };
@@ -556,6 +720,90 @@ impl ContentCache {
         }
         Ok(files)
     }
+}
+
+/// Reads `reader` to its end (at most `size + 1` bytes are hashed, enough to tell the
+/// size is wrong) and returns the digest.
+fn hash_reader(mut hasher: Hasher, reader: &mut File, size: u64) -> io::Result<Digest> {
+    let mut buf = vec![0; copy_buffer(size)];
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        hasher.update(&buf[..n]);
+    }
+    Ok(hasher.finish())
+}
+
+/// Copies `reader` into `out`, hashing what passes; returns the bytes copied and the digest.
+fn copy_hashing(
+    mut hasher: Hasher,
+    reader: &mut File,
+    out: &mut File,
+    size: u64,
+) -> io::Result<(u64, Digest)> {
+    let mut buf = vec![0; copy_buffer(size)];
+    let mut copied = 0u64;
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        hasher.update(&buf[..n]);
+        out.write_all(&buf[..n])?;
+        copied += n as u64;
+    }
+    Ok((copied, hasher.finish()))
+}
+
+/// A buffer for a file of `size` bytes: the whole file (plus one byte, to see its end
+/// in the same read) when small, 256 KiB pieces otherwise.
+fn copy_buffer(size: u64) -> usize {
+    usize::try_from(size.saturating_add(1))
+        .unwrap_or(usize::MAX)
+        .clamp(4096, 256 * 1024)
+}
+
+/// Creates `target` (which must not exist) for writing, mode `0644`.
+fn open_new_file(target: &Path) -> Result<File, Error> {
+    let mut options = File::options();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o644);
+    }
+    let file = options
+        .open(target)
+        .map_err(|e| Error::io("create", target, e))?;
+    #[cfg(unix)]
+    {
+        // The mode given to `open` is masked by the umask; a copy gets 0644 exactly, as
+        // files a fetch downloads do.
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(fs::Permissions::from_mode(0o644))
+            .map_err(|e| Error::io("set the mode of", target, e))?;
+    }
+    Ok(file)
+}
+
+/// Hard-links the blob at `path` to `target`, making the blob read-only first (the link
+/// is the same file); returns its size.
+fn link_read_only(path: &Path, meta: &fs::Metadata, target: &Path) -> io::Result<u64> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if meta.permissions().mode() & 0o777 != 0o444 {
+            fs::set_permissions(path, fs::Permissions::from_mode(0o444))?;
+        }
+    }
+    fs::hard_link(path, target)?;
+    Ok(meta.len())
 }
 
 /// The sum of the size annotations of distinct manifests.

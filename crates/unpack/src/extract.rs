@@ -256,7 +256,7 @@ struct State {
     gzip: Cell<bool>,
     failure: RefCell<Option<Error>>,
     layer_hasher: RefCell<Option<Hasher>>,
-    content_hasher: RefCell<Option<Hasher>>,
+    content_hasher: RefCell<Option<ContentHasher>>,
     layer_size: Option<u64>,
     max_ratio: u64,
 }
@@ -356,6 +356,111 @@ impl<R: Read> Read for Tap<R> {
     }
 }
 
+/// Layers at least this large have their content digest computed on a thread of its own.
+const HASH_THREAD_BYTES: u64 = 4 * 1024 * 1024;
+
+/// Pieces handed to that thread.
+const HASH_PIECE: usize = 256 * 1024;
+
+/// The hasher of the uncompressed stream: inline for small layers, else on a thread of
+/// its own, so that hashing overlaps with inflating and writing (a second core's work).
+enum ContentHasher {
+    Inline(Hasher),
+    Thread(HashThread),
+}
+
+impl ContentHasher {
+    fn update(&mut self, bytes: &[u8]) {
+        match self {
+            ContentHasher::Inline(h) => h.update(bytes),
+            ContentHasher::Thread(t) => t.update(bytes),
+        }
+    }
+
+    /// The hasher after every byte; `None` when the thread failed.
+    fn finish(self) -> Option<Hasher> {
+        match self {
+            ContentHasher::Inline(h) => Some(h),
+            ContentHasher::Thread(t) => t.finish(),
+        }
+    }
+}
+
+/// A hasher on its own thread, fed full pieces through a bounded queue and handing the
+/// emptied buffers back (three in all: at most 768 KiB in flight, no allocation per piece).
+struct HashThread {
+    full: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    empty: std::sync::mpsc::Receiver<Vec<u8>>,
+    pending: Vec<u8>,
+    worker: Option<std::thread::JoinHandle<Hasher>>,
+    failed: bool,
+}
+
+impl HashThread {
+    fn start(mut hasher: Hasher) -> HashThread {
+        const BUFFERS: usize = 3;
+        let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(BUFFERS);
+        let (empty_tx, empty_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(BUFFERS);
+        for _ in 1..BUFFERS {
+            let _ = empty_tx.send(Vec::with_capacity(HASH_PIECE));
+        }
+        let worker = std::thread::Builder::new()
+            .name("orca-unpack-hash".to_owned())
+            .spawn(move || {
+                while let Ok(mut piece) = full_rx.recv() {
+                    hasher.update(&piece);
+                    piece.clear();
+                    let _ = empty_tx.send(piece);
+                }
+                hasher
+            });
+        let (worker, failed) = match worker {
+            Ok(w) => (Some(w), false),
+            Err(_) => (None, true),
+        };
+        HashThread {
+            full: Some(full_tx),
+            empty: empty_rx,
+            pending: Vec::with_capacity(HASH_PIECE),
+            worker,
+            failed,
+        }
+    }
+
+    fn update(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() && !self.failed {
+            let n = (HASH_PIECE - self.pending.len()).min(bytes.len());
+            self.pending.extend_from_slice(&bytes[..n]);
+            bytes = &bytes[n..];
+            if self.pending.len() == HASH_PIECE {
+                self.send();
+            }
+        }
+    }
+
+    /// Hands the pending piece over and takes an empty buffer back (waiting for one).
+    fn send(&mut self) {
+        let Ok(next) = self.empty.recv() else {
+            self.failed = true;
+            return;
+        };
+        let piece = std::mem::replace(&mut self.pending, next);
+        let sent = self.full.as_ref().is_some_and(|tx| tx.send(piece).is_ok());
+        self.failed |= !sent;
+    }
+
+    fn finish(mut self) -> Option<Hasher> {
+        if !self.pending.is_empty() {
+            let piece = std::mem::take(&mut self.pending);
+            let sent = self.full.as_ref().is_some_and(|tx| tx.send(piece).is_ok());
+            self.failed |= !sent;
+        }
+        drop(self.full.take());
+        let hasher = self.worker.take()?.join().ok()?;
+        (!self.failed).then_some(hasher)
+    }
+}
+
 fn hasher_for(digest: Option<&Digest>, what: DigestTarget) -> Result<Option<Hasher>, Error> {
     digest
         .map(|d| {
@@ -418,10 +523,15 @@ pub(crate) fn extract_into<R: Read>(
             options.layer_digest.as_ref(),
             DigestTarget::Layer,
         )?),
-        content_hasher: RefCell::new(hasher_for(
-            options.content_digest.as_ref(),
-            DigestTarget::Content,
-        )?),
+        content_hasher: RefCell::new(
+            hasher_for(options.content_digest.as_ref(), DigestTarget::Content)?.map(|h| {
+                if options.layer_size.is_some_and(|n| n >= HASH_THREAD_BYTES) {
+                    ContentHasher::Thread(HashThread::start(h))
+                } else {
+                    ContentHasher::Inline(h)
+                }
+            }),
+        ),
         layer_size: options.layer_size,
         max_ratio: options.limits.max_compression_ratio.max(1),
     });
@@ -466,9 +576,17 @@ pub(crate) fn extract_into<R: Read>(
         state.layer_hasher.borrow_mut().take(),
         DigestTarget::Layer,
     )?;
+    let content_hasher = match state.content_hasher.borrow_mut().take() {
+        Some(hasher) => Some(hasher.finish().ok_or_else(|| {
+            Error::Read(io::Error::other(
+                "the content digest's hashing thread failed",
+            ))
+        })?),
+        None => None,
+    };
     check_digest(
         options.content_digest.as_ref(),
-        state.content_hasher.borrow_mut().take(),
+        content_hasher,
         DigestTarget::Content,
     )?;
     writer.finish()?;

@@ -17,7 +17,10 @@ use crate::observe::{Event, RetryReason};
 use crate::transport::{Body, Call, status_error};
 
 /// Read up to `chunk` bytes (fewer only at the end of `reader`).
-async fn read_chunk<R: AsyncRead + Unpin>(reader: &mut R, chunk: usize) -> Result<Bytes, Error> {
+pub(super) async fn read_chunk<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    chunk: usize,
+) -> Result<Bytes, Error> {
     let mut buf = BytesMut::with_capacity(chunk);
     while buf.len() < chunk {
         let n = reader

@@ -29,7 +29,8 @@ impl Client {
     ///
     /// With `expected`, the bytes are checked against its digest and size as they are read
     /// (the upload is aborted on a mismatch); without it, the digest (sha256) is computed
-    /// and the chunked method is used.
+    /// as the bytes are sent: with [`UploadMethod::Auto`] in one streamed `PATCH` (no
+    /// pre-pass over the source), with [`UploadMethod::Chunked`] chunk by chunk.
     ///
     /// # Limitations
     /// A streamed `PUT` cannot be repeated (the reader is consumed): a failure mid-stream
@@ -65,6 +66,7 @@ impl Client {
                 self.put_streamed(repository, &session, d, reader, options.verify_source)
                     .await
             }
+            (UploadMethod::Auto, None) => self.put_one_pass(repository, session, reader).await,
             (UploadMethod::Streamed, None) => Err(Error::config(
                 "a streamed upload needs the blob's descriptor (digest and size)",
             )),

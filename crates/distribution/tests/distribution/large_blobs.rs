@@ -2,6 +2,7 @@
 //! oversized blob fails (a digest mismatch after its last byte, a size mismatch after the
 //! resume finds nothing more, a size excess before the extra bytes are handed out), and
 //! `write_layer_async` leaves nothing behind; a dropped connection is resumed and verified.
+//! Blobs this large are hashed on a thread of their own as they arrive.
 
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -11,8 +12,9 @@ use orca_mock_registry::{Config, Fault, MockRegistry};
 use orca_reference::Reference;
 use orca_unpack::{LayerOptions, write_layer_async};
 
-/// Many body frames, and not a multiple of any buffer.
-const LEN: usize = 3 * 1024 * 1024 + 12_345;
+/// Many body frames, and not a multiple of any buffer; above 4 MiB, so the digest is
+/// computed on a thread of its own (the pipelined path).
+const LEN: usize = 5 * 1024 * 1024 + 12_345;
 
 /// A mock holding a pseudo-random blob of `LEN` bytes, titled `blob.bin`.
 async fn setup() -> (MockRegistry, Client, Reference, Bytes, Descriptor) {

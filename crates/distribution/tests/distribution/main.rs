@@ -5,6 +5,7 @@ mod auth;
 mod hostile;
 mod large_blobs;
 mod observe;
+mod one_pass;
 mod secrets;
 mod unpack;
 mod wire;

@@ -257,3 +257,116 @@ async fn skopeo_reads_the_cache() {
     assert!(status.success());
     assert!(target.join("manifest.json").is_file());
 }
+
+/// Pushes a one-file artifact, fetches it into `a` (filling the cache), damages the
+/// cached layer with `damage`, fetches into `b`, and checks `b` holds the right bytes,
+/// downloaded again, and the cache is repaired.
+async fn damaged_layer_round(options: CacheOptions, damage: &[u8]) {
+    let env =
+        crate::support::env_with(orca_mock_registry::Config::default(), |s| s, Some(options)).await;
+    let file = env.dir.path().join("x.txt");
+    std::fs::write(&file, "hello").unwrap();
+    let reference = env.reference("c/x:1");
+    let pushed = env
+        .store
+        .push_files(&reference, &[FileSpec::new(&file)], &PushOptions::default())
+        .await
+        .unwrap();
+    let pinned = format!("{}/c/x@{}", env.mock.host(), pushed.digest);
+    env.store
+        .fetch(&pinned, "x", &env.dir.path().join("a"))
+        .await
+        .unwrap();
+    let cache = env.store.cache().unwrap();
+    let blob = cache.blob_path(&pushed.layers[0].digest);
+    std::fs::remove_file(&blob).unwrap();
+    std::fs::write(&blob, damage).unwrap();
+    env.mock.clear_requests();
+    let again = env
+        .store
+        .fetch(&pinned, "x", &env.dir.path().join("b"))
+        .await
+        .unwrap();
+    assert_eq!(again.downloaded_bytes, 5);
+    assert_eq!(env.blob_reads(), 1, "{:?}", env.mock.requests());
+    assert_eq!(
+        std::fs::read(env.dir.path().join("b/x.txt")).unwrap(),
+        b"hello"
+    );
+    assert_eq!(std::fs::read(&blob).unwrap(), b"hello");
+    // And the next fetch is served from the repaired cache.
+    env.mock.clear_requests();
+    let third = env
+        .store
+        .fetch(&pinned, "x", &env.dir.path().join("c"))
+        .await
+        .unwrap();
+    assert_eq!(third.downloaded_bytes, 0);
+    assert!(env.mock.requests().is_empty(), "{:?}", env.mock.requests());
+    assert_eq!(
+        std::fs::read(env.dir.path().join("c/x.txt")).unwrap(),
+        b"hello"
+    );
+}
+
+#[tokio::test]
+async fn a_damaged_cached_layer_is_downloaded_again_with_hard_links() {
+    damaged_layer_round(CacheOptions::default().with_hard_links(true), b"HELLO").await;
+}
+
+#[tokio::test]
+async fn a_truncated_cached_layer_is_downloaded_again_without_verifying_reads() {
+    damaged_layer_round(CacheOptions::default().with_verify_reads(false), b"hell").await;
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn hard_links_place_the_cached_blob_itself() {
+    use std::os::unix::fs::MetadataExt;
+    let env = crate::support::env_with(
+        orca_mock_registry::Config::default(),
+        |s| s,
+        Some(CacheOptions::default().with_hard_links(true)),
+    )
+    .await;
+    let folder = sample_folder(env.dir.path());
+    let file = env.dir.path().join("x.txt");
+    std::fs::write(&file, "hello").unwrap();
+    let files = env.reference("c/files:1");
+    let pushed = env
+        .store
+        .push_files(&files, &[FileSpec::new(&file)], &PushOptions::default())
+        .await
+        .unwrap();
+    let dir = env.reference("c/dir:1");
+    env.store
+        .push_dir(&dir, &folder, &PushOptions::default())
+        .await
+        .unwrap();
+    for (reference, out) in [(&files, "a"), (&files, "b"), (&dir, "d1"), (&dir, "d2")] {
+        env.store
+            .fetch(reference, "x", &env.dir.path().join(out))
+            .await
+            .unwrap();
+    }
+    let cache = env.store.cache().unwrap();
+    let blob = std::fs::metadata(cache.blob_path(&pushed.layers[0].digest)).unwrap();
+    // The first fetch downloaded (a copy); the second linked the cached blob.
+    assert_ne!(
+        std::fs::metadata(env.dir.path().join("a/x.txt"))
+            .unwrap()
+            .ino(),
+        blob.ino()
+    );
+    assert_eq!(
+        std::fs::metadata(env.dir.path().join("b/x.txt"))
+            .unwrap()
+            .ino(),
+        blob.ino()
+    );
+    // Folders are extracted as before.
+    assert_eq!(
+        tree(&env.dir.path().join("d2")),
+        tree(&env.dir.path().join("d1"))
+    );
+}

@@ -144,3 +144,143 @@ fn concurrent_writers_agree() {
     // Ten distinct layers, the config and ten distinct manifests.
     assert_eq!(cache.stats().unwrap().blobs, 21);
 }
+
+/// Overwrites the cached blob in place, keeping its size (as a stray write would).
+fn damage(cache: &ContentCache, descriptor: &Descriptor, bytes: &[u8]) {
+    let path = cache.blob_path(&descriptor.digest);
+    let _ = std::fs::remove_file(&path);
+    std::fs::write(&path, bytes).unwrap();
+}
+
+#[test]
+fn place_blob_copies_verified_content_and_refuses_a_damaged_blob() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = ContentCache::open(dir.path().join("c"), CacheOptions::default()).unwrap();
+    let good = Descriptor::for_bytes(media_types::OCI_LAYER_TAR, b"hello");
+    let out = dir.path().join("out.txt");
+    assert_eq!(cache.place_blob(&good, &out).unwrap(), None);
+    assert!(!out.exists());
+    cache.put_blob(&good, b"hello").unwrap();
+    assert_eq!(cache.place_blob(&good, &out).unwrap(), Some(5));
+    assert_eq!(std::fs::read(&out).unwrap(), b"hello");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let (a, b) = (
+            std::fs::metadata(&out).unwrap(),
+            std::fs::metadata(cache.blob_path(&good.digest)).unwrap(),
+        );
+        assert_ne!(a.ino(), b.ino(), "a copy, not a link");
+        assert_eq!(a.permissions().mode() & 0o777, 0o644);
+    }
+    // An existing target is never overwritten.
+    assert!(matches!(
+        cache.place_blob(&good, &out),
+        Err(Error::Io { .. })
+    ));
+
+    // Same size, other bytes: found, the blob removed, nothing left at the target.
+    damage(&cache, &good, b"HELLO");
+    let again = dir.path().join("again.txt");
+    let damaged = cache.place_blob(&good, &again);
+    assert!(
+        matches!(damaged, Err(Error::CacheVerification { .. })),
+        "{damaged:?}"
+    );
+    assert!(!again.exists());
+    assert_eq!(cache.contains(&good.digest), None);
+
+    // Truncated: found by its size.
+    damage(&cache, &good, b"hel");
+    assert!(matches!(
+        cache.place_blob(&good, &again),
+        Err(Error::CacheVerification { .. })
+    ));
+    assert!(!again.exists());
+    assert_eq!(cache.contains(&good.digest), None);
+}
+
+#[test]
+fn place_blob_without_verifying_trusts_a_blob_of_the_right_size_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = ContentCache::open(
+        dir.path().join("c"),
+        CacheOptions::default().with_verify_reads(false),
+    )
+    .unwrap();
+    let good = Descriptor::for_bytes(media_types::OCI_LAYER_TAR, b"hello");
+    cache.put_blob(&good, b"hello").unwrap();
+    let out = dir.path().join("out.txt");
+    assert_eq!(cache.place_blob(&good, &out).unwrap(), Some(5));
+    assert_eq!(std::fs::read(&out).unwrap(), b"hello");
+    // A grown blob is found without hashing, and removed.
+    damage(&cache, &good, b"hello, world");
+    let grown = dir.path().join("grown.txt");
+    assert!(matches!(
+        cache.place_blob(&good, &grown),
+        Err(Error::CacheVerification { .. })
+    ));
+    assert!(!grown.exists());
+    assert_eq!(cache.contains(&good.digest), None);
+}
+
+#[cfg(unix)]
+#[test]
+fn place_blob_with_hard_links_links_a_verified_read_only_blob() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let dir = tempfile::tempdir().unwrap();
+    let cache = ContentCache::open(
+        dir.path().join("c"),
+        CacheOptions::default().with_hard_links(true),
+    )
+    .unwrap();
+    let good = Descriptor::for_bytes(media_types::OCI_LAYER_TAR, b"hello");
+    cache.put_blob(&good, b"hello").unwrap();
+    let out = dir.path().join("out.txt");
+    assert_eq!(cache.place_blob(&good, &out).unwrap(), Some(5));
+    let (a, b) = (
+        std::fs::metadata(&out).unwrap(),
+        std::fs::metadata(cache.blob_path(&good.digest)).unwrap(),
+    );
+    assert_eq!(a.ino(), b.ino(), "a link to the cached blob");
+    assert_eq!(b.permissions().mode() & 0o777, 0o444);
+    assert_eq!(std::fs::read(&out).unwrap(), b"hello");
+
+    // Damaged in place (through the link, say): refused before anything is linked.
+    damage(&cache, &good, b"HELLO");
+    let again = dir.path().join("again.txt");
+    assert!(matches!(
+        cache.place_blob(&good, &again),
+        Err(Error::CacheVerification { .. })
+    ));
+    assert!(!again.exists());
+    assert_eq!(cache.contains(&good.digest), None);
+}
+
+#[test]
+fn several_names_of_one_manifest_are_added_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = ContentCache::open(dir.path(), CacheOptions::default()).unwrap();
+    let first = add_artifact(&cache, "r.example/a:1", 1, 100);
+    let second = add_artifact(&cache, "r.example/b:1", 2, 100);
+    cache
+        .add_entries(
+            &["r.example/a:1", "r.example/a@pinned", "r.example/a@pinned"],
+            &second,
+        )
+        .unwrap();
+    let entries = cache.entries().unwrap();
+    let names: Vec<(&str, &str)> = entries
+        .iter()
+        .map(|e| (e.name.as_str(), e.descriptor.digest.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("r.example/b:1", second.digest.as_str()),
+            ("r.example/a:1", second.digest.as_str()),
+            ("r.example/a@pinned", second.digest.as_str()),
+        ]
+    );
+    assert!(names.iter().all(|(_, d)| *d != first.digest.as_str()));
+}

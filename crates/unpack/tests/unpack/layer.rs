@@ -307,3 +307,81 @@ fn all_layers_of_a_manifest_are_written_and_untitled_ones_never_opened() {
     .unwrap_err();
     assert!(matches!(error, Error::Read(_)), "{error:?}");
 }
+
+/// A folder layer above 4 MiB, whose content digest is computed on a thread of its own.
+fn large_folder_layer() -> (tempfile::TempDir, Vec<u8>, Descriptor) {
+    let work = tempfile::tempdir().unwrap();
+    let folder = work.path().join("data");
+    fs::create_dir_all(folder.join("sub")).unwrap();
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    let noise: Vec<u8> = (0..6 * 1024 * 1024 + 12_345)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state.to_le_bytes()[0]
+        })
+        .collect();
+    fs::write(folder.join("sub/noise.bin"), &noise).unwrap();
+    fs::write(folder.join("small.txt"), "small").unwrap();
+    let mut layer = Vec::new();
+    let mut options = PackOptions::default();
+    options.compression_level = 1;
+    let descriptor = pack_dir(&folder, &mut layer, &options).unwrap();
+    assert!(descriptor.size > 4 * 1024 * 1024, "{}", descriptor.size);
+    (work, layer, descriptor)
+}
+
+#[test]
+fn a_large_layer_checks_its_content_digest_off_the_extracting_thread() {
+    let (work, layer, descriptor) = large_folder_layer();
+    assert!(
+        descriptor
+            .annotation(annotations::ORAS_CONTENT_DIGEST)
+            .is_some()
+    );
+    let out = work.path().join("out");
+    write_layer(
+        &descriptor,
+        layer.as_slice(),
+        &out,
+        &LayerOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        snapshot(&out.join("data")),
+        snapshot(&work.path().join("data"))
+    );
+
+    let mut wrong = descriptor.clone();
+    wrong.annotations.insert(
+        annotations::ORAS_CONTENT_DIGEST.to_owned(),
+        orca_manifest::Digest::sha256(b"other").to_string(),
+    );
+    let refused = work.path().join("refused");
+    let error =
+        write_layer(&wrong, layer.as_slice(), &refused, &LayerOptions::default()).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            Error::DigestMismatch {
+                what: DigestTarget::Content,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(snapshot(&refused).is_empty());
+
+    // Cut short: a size error, and nothing written either.
+    let cut = work.path().join("cut");
+    let error = write_layer(
+        &descriptor,
+        &layer[..layer.len() - 1000],
+        &cut,
+        &LayerOptions::default(),
+    )
+    .unwrap_err();
+    assert!(!matches!(error, Error::Io { .. }), "{error:?}");
+    assert!(snapshot(&cut).is_empty());
+}
