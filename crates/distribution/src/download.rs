@@ -17,6 +17,7 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use crate::client::{Client, pull_scope};
 use crate::error::{Error, ErrorKind, redact_url};
+use crate::hash_pipe::HashPipe;
 use crate::observe::{Direction, Event, RetryReason};
 use crate::sanitize::{Secrets, excerpt};
 use crate::transport::{Call, Deadline, Pace, status_error};
@@ -154,7 +155,7 @@ struct Download {
     expected: Descriptor,
     verifier: Option<Verifier>,
     /// Instead of `verifier`, for large blobs: the verifier on a thread of its own.
-    pipe: Option<VerifyPipe>,
+    pipe: Option<HashPipe<Verifier>>,
     received: u64,
     skip: u64,
     body: Option<crate::pool::PooledBody>,
@@ -435,45 +436,6 @@ impl Download {
 /// Blobs at least this large are hashed on a thread of their own.
 const PIPE_BYTES: u64 = 4 * 1024 * 1024;
 
-/// A [`Verifier`] on a blocking thread, fed the pieces as they are handed out (a clone of
-/// each `Bytes`, no copy) through a small bounded queue, so that the next piece is
-/// received while this one is hashed. The stream still ends only after the last byte
-/// was hashed: [`Download::finish`] waits for the thread.
-struct VerifyPipe {
-    tx: Option<tokio::sync::mpsc::Sender<Bytes>>,
-    worker: Option<tokio::task::JoinHandle<Verifier>>,
-}
-
-impl VerifyPipe {
-    fn start(mut verifier: Verifier) -> VerifyPipe {
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(8);
-        let worker = tokio::task::spawn_blocking(move || {
-            while let Some(piece) = rx.blocking_recv() {
-                verifier.update(&piece);
-            }
-            verifier
-        });
-        VerifyPipe {
-            tx: Some(tx),
-            worker: Some(worker),
-        }
-    }
-
-    /// Queue a piece; false when the thread is gone.
-    async fn feed(&self, piece: Bytes) -> bool {
-        match &self.tx {
-            Some(tx) => tx.send(piece).await.is_ok(),
-            None => false,
-        }
-    }
-
-    /// The verifier after every queued piece; `None` when the thread failed.
-    async fn finish(mut self) -> Option<Verifier> {
-        drop(self.tx.take());
-        self.worker.take()?.await.ok()
-    }
-}
-
 /// A failed size or digest check of a transfer to or from `url`, as the client's error;
 /// any other verification failure goes through `other`.
 pub(crate) fn verification_error(
@@ -553,7 +515,7 @@ impl Client {
         self.check_blob_cap(repository, descriptor.size, &url)?;
         let permit = self.inner.transfer_permit(repository.registry()).await?;
         let (verifier, pipe) = if descriptor.size >= PIPE_BYTES {
-            (None, Some(VerifyPipe::start(verifier)))
+            (None, Some(HashPipe::start(verifier)))
         } else {
             (Some(verifier), None)
         };

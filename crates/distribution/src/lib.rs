@@ -56,6 +56,7 @@ mod client;
 mod config;
 mod download;
 mod error;
+mod hash_pipe;
 mod listing;
 mod observe;
 mod pool;

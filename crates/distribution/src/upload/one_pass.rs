@@ -13,6 +13,8 @@ use orca_manifest::{Algorithm, Digest, Hasher};
 use orca_reference::Reference;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
+use crate::hash_pipe::HashPipe;
+
 use super::{OCTET_STREAM, PushOutcome, PushedBlob, UploadSession};
 use crate::client::{Client, push_scope};
 use crate::error::{BoxError, Error, redact_url, status_is_retryable};
@@ -98,7 +100,11 @@ impl Client {
             }
         }
         self.observe_upload(repository, None, first.len() as u64, None);
-        let pipe = DigestPipe::start()?;
+        let hasher = Hasher::new(&Algorithm::Sha256).map_err(|e| Error::Config {
+            message: "cannot hash the blob".into(),
+            source: Some(Box::new(e)),
+        })?;
+        let pipe = HashPipe::start(hasher);
         if !pipe.feed(first.clone()).await {
             return Err(Error::config("the upload's hashing thread stopped"));
         }
@@ -257,49 +263,11 @@ impl Client {
     }
 }
 
-/// Hashes on a blocking thread what the body sends, so that reading and sending the
-/// next piece overlap with hashing this one.
-struct DigestPipe {
-    tx: Option<tokio::sync::mpsc::Sender<Bytes>>,
-    worker: Option<tokio::task::JoinHandle<Hasher>>,
-}
-
-impl DigestPipe {
-    fn start() -> Result<DigestPipe, Error> {
-        let mut hasher = Hasher::new(&Algorithm::Sha256).map_err(|e| Error::Config {
-            message: "cannot hash the blob".into(),
-            source: Some(Box::new(e)),
-        })?;
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(8);
-        let worker = tokio::task::spawn_blocking(move || {
-            while let Some(piece) = rx.blocking_recv() {
-                hasher.update(&piece);
-            }
-            hasher
-        });
-        Ok(DigestPipe {
-            tx: Some(tx),
-            worker: Some(worker),
-        })
-    }
-
-    async fn feed(&self, piece: Bytes) -> bool {
-        match &self.tx {
-            Some(tx) => tx.send(piece).await.is_ok(),
-            None => false,
-        }
-    }
-
-    async fn finish(mut self) -> Option<Digest> {
-        drop(self.tx.take());
-        Some(self.worker.take()?.await.ok()?.finish())
-    }
-}
-
 struct PatchState<R> {
     /// `None` once the source ended or failed.
     reader: Option<R>,
-    pipe: Option<DigestPipe>,
+    /// Hashes on a thread of its own what the body sends.
+    pipe: Option<HashPipe<Hasher>>,
     buf: BytesMut,
     sent: u64,
     cap: Option<u64>,
@@ -329,7 +297,7 @@ impl<R: AsyncRead + Unpin> PatchState<R> {
             Ok(0) => {
                 self.reader = None;
                 let pipe = self.pipe.take()?;
-                let Some(digest) = pipe.finish().await else {
+                let Some(digest) = pipe.finish().await.map(Hasher::finish) else {
                     let e = Error::config("the upload's hashing thread failed");
                     return Some(self.fail(e, "the upload's hashing thread failed"));
                 };

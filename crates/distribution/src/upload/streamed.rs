@@ -19,6 +19,7 @@ use super::{
 use crate::client::{Client, push_scope};
 use crate::download::verification_error;
 use crate::error::{BoxError, Error, redact_url};
+use crate::hash_pipe::HashPipe;
 use crate::transport::{Body, Call};
 
 /// Read size of streamed uploads.
@@ -162,47 +163,10 @@ impl Client {
     }
 }
 
-/// Hashes on a blocking thread, so that reading and sending the next piece overlap with
-/// hashing the previous one (a streamed push is otherwise bound by one core doing both).
-struct HashPipe {
-    tx: Option<tokio::sync::mpsc::Sender<Bytes>>,
-    worker: Option<tokio::task::JoinHandle<Verifier>>,
-}
-
-impl HashPipe {
-    fn start(mut verifier: Verifier) -> HashPipe {
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(8);
-        let worker = tokio::task::spawn_blocking(move || {
-            while let Some(piece) = rx.blocking_recv() {
-                verifier.update(&piece);
-            }
-            verifier
-        });
-        HashPipe {
-            tx: Some(tx),
-            worker: Some(worker),
-        }
-    }
-
-    /// Queue a piece; false if the hashing thread is gone.
-    async fn feed(&self, piece: Bytes) -> bool {
-        match &self.tx {
-            Some(tx) => tx.send(piece).await.is_ok(),
-            None => false,
-        }
-    }
-
-    /// Wait for every queued piece to be hashed.
-    async fn finish(mut self) -> Option<Verifier> {
-        drop(self.tx.take());
-        self.worker.take()?.await.ok()
-    }
-}
-
 struct StreamState<R> {
     reader: R,
     /// Hashes what is sent, when the caller asked for the source to be verified here.
-    pipe: Option<HashPipe>,
+    pipe: Option<HashPipe<Verifier>>,
     /// The body ended or failed: no more frames.
     done: bool,
     /// Read into, and split into frames; reused once hyper has sent the earlier frames,
