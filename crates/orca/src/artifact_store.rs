@@ -151,9 +151,11 @@ impl ArtifactStoreBuilder {
     ///
     /// # Errors
     ///
-    /// [`Error::Internal`] when a credential source is unusable (a missing environment
-    /// variable, an unreadable docker config), the TLS configuration is invalid or the
-    /// cache directory cannot be created.
+    /// [`Error::Internal`] when the credentials for unregistered registries are unusable,
+    /// the TLS configuration is invalid or the cache directory cannot be created. A
+    /// registered store whose environment variable is unset does not fail the build: its
+    /// calls fail with [`Error::Unauthorized`] naming the variable, and the other stores
+    /// work.
     pub fn build(self) -> Result<ArtifactStore, Error> {
         let mut config = self.client;
         for store in self.stores.iter() {

@@ -19,7 +19,17 @@ use crate::Error;
 /// negotiation (they rotate).
 enum Resolved {
     Fixed(Credential),
-    BasicFile { username: String, path: PathBuf },
+    /// The source could not be resolved (an unset variable): the error is the registry's
+    /// own, reported when that registry is used, so one store's missing secret does not
+    /// stop every other store.
+    Unavailable {
+        what: String,
+        message: String,
+    },
+    BasicFile {
+        username: String,
+        path: PathBuf,
+    },
     AcrTokenFile(PathBuf),
     Docker(Option<PathBuf>),
 }
@@ -41,15 +51,16 @@ impl StoreCredentials {
         let env = ProcessEnvironment;
         let mut by_registry = HashMap::new();
         for store in stores.iter() {
-            let resolved =
-                resolve(store.credentials(), &env).map_err(|message| Error::Internal {
-                    message: format!(
-                        "the {} credentials of the artifact store {}: {message}",
+            let resolved = resolve(store.credentials(), &env).unwrap_or_else(|message| {
+                Resolved::Unavailable {
+                    what: format!(
+                        "the {} credentials of the artifact store {}",
                         store.credentials().kind(),
                         store.registry()
                     ),
-                    source: None,
-                })?;
+                    message,
+                }
+            });
             by_registry.insert(store.registry().to_string(), resolved);
         }
         let fallback = unregistered
@@ -189,6 +200,10 @@ impl orca_auth::CredentialSource for StoreCredentials {
         };
         match resolved {
             Resolved::Fixed(credential) => Ok(credential.clone()),
+            Resolved::Unavailable { what, message } => Err(orca_auth::Error::credential_lookup(
+                what.clone(),
+                message.clone(),
+            )),
             Resolved::BasicFile { username, path } => Ok(Credential::from_username_secret(
                 username,
                 read_secret(path)?,

@@ -393,3 +393,48 @@ fn every_call_can_be_spawned() {
     spawnable(&store.tag("r", &["t"]));
     spawnable(&store.delete("r"));
 }
+
+/// A store whose secret variable is unset fails when it is used, naming the variable; the
+/// other stores keep working (the facade used to refuse to build at all).
+#[tokio::test]
+async fn a_stores_missing_secret_fails_only_that_store() {
+    let open = env().await;
+    let locked = env_with(
+        Config::default().with_auth(AuthMode::bearer("user", "pw")),
+        |s| s,
+        None,
+    )
+    .await;
+    let unset = "ORCA_TEST_SURELY_UNSET_PASSWORD_7f3a";
+    assert!(std::env::var_os(unset).is_none());
+    let stores = StoreRegistry::new()
+        .with(Store::new(open.mock.host()).unwrap().with_plain_http(true))
+        .with(
+            Store::new(locked.mock.host())
+                .unwrap()
+                .with_plain_http(true)
+                .with_credentials(CredentialSource::BasicEnv {
+                    username: "user".into(),
+                    password_env: unset.into(),
+                }),
+        );
+    let store = ArtifactStore::builder(stores)
+        .client_config(ClientConfig::default().with_retry(orca::distribution::RetryPolicy::none()))
+        .build()
+        .unwrap();
+    let folder = sample_folder(open.dir.path());
+    store
+        .push_dir(&open.reference("a/b:1"), &folder, &PushOptions::default())
+        .await
+        .unwrap();
+    store.resolve(&open.reference("a/b:1")).await.unwrap();
+
+    let error = store.resolve(&locked.reference("a/b:1")).await.unwrap_err();
+    assert_eq!(error.code(), "Unauthorized", "{}", error.full_message());
+    let message = error.full_message();
+    assert!(message.contains(unset), "{message}");
+    assert!(
+        message.contains(&locked.mock.host().to_string()),
+        "{message}"
+    );
+}
