@@ -331,6 +331,12 @@ fn hint(e: &orca::Error) -> Option<String> {
                  (AZURE_FEDERATED_TOKEN_FILE), a managed identity, else `az login`"
                     .to_owned(),
             ),
+            // The store's credentials name an environment variable that is not set.
+            orca::Error::Unauthorized { .. } if e.full_message().contains("is not set") => Some(
+                "the stores file names that environment variable for these credentials: set \
+                 it, or change the entry (`orca store add`, `orca cache credential-set add`)"
+                    .to_owned(),
+            ),
             // Refused without credentials (none configured, or an anonymous token that
             // lacks the right): say how to log in. A refused login says so itself.
             orca::Error::Unauthorized { reference, .. }

@@ -340,6 +340,11 @@ fn fetch_goes_through_the_rules_of_the_cache_registry() {
         "{}",
         unset.stdout
     );
+    assert!(
+        unset.stdout.contains("set it, or change the entry"),
+        "the hint says what to do: {}",
+        unset.stdout
+    );
 
     // With it: fetched upstream, stored in the cache registry, written out.
     let fetched = run_with_token(
