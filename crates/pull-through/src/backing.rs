@@ -511,7 +511,7 @@ impl RegistryStorage {
                         held.bytes = held.bytes.saturating_sub(entry.manifest.bytes.len());
                     }
                     drop(held);
-                    tracing::warn!(repository, digest = %key.1, error = %e, "pushing a manifest to the backing registry failed; it is not stored");
+                    tracing::warn!(repository, digest = %key.1, error = %crate::chain(&e), "pushing a manifest to the backing registry failed; it is not stored");
                     first_error.get_or_insert(e);
                 }
             }
@@ -719,7 +719,7 @@ impl RegistryStorage {
                 && let Err(e) = self.recheck(repository, &view.manifest.digest).await
             {
                 // The held copy is good: serve it; the next read asks again.
-                tracing::warn!(repository, digest = %view.manifest.digest, error = %e, "asking the backing registry about a held manifest's children failed");
+                tracing::warn!(repository, digest = %view.manifest.digest, error = %crate::chain(&e), "asking the backing registry about a held manifest's children failed");
             }
             return Ok(Some(view.manifest));
         }

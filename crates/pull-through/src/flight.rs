@@ -296,7 +296,7 @@ async fn pump(
                     "orca_pull_through_upstream_failures_total",
                     label("kind", "storage"),
                 );
-                tracing::error!(repository = %repository, digest = %digest, error = %e, "storing a fetched blob failed");
+                tracing::error!(repository = %repository, digest = %digest, error = %crate::chain(&e), "storing a fetched blob failed");
             }
         }
         Err(failure) => {

@@ -262,3 +262,19 @@ impl Drop for Front {
         }
     }
 }
+
+/// An error and its sources, each once, for log lines (`cannot connect to the registry:
+/// tcp connect error: Connection refused`, not only the outermost message).
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
+    let mut message = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = s.source();
+    }
+    message
+}

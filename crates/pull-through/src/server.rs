@@ -241,7 +241,7 @@ impl ApiError {
     }
 
     fn storage(e: &io::Error) -> ApiError {
-        tracing::error!(error = %e, "storage failed");
+        tracing::error!(error = %crate::chain(&e), "storage failed");
         ApiError::new(ErrorCode::Unknown).detail("the front's storage failed")
     }
 
@@ -528,7 +528,7 @@ async fn find_manifest(
                     "orca_pull_through_upstream_failures_total",
                     label("kind", kind),
                 );
-                tracing::warn!(repository = %name, tag, upstream = %upstream.repository, error = %e, "upstream could not be asked: serving the stored manifest, stale");
+                tracing::warn!(repository = %name, tag, upstream = %upstream.repository, error = %crate::chain(&e), "upstream could not be asked: serving the stored manifest, stale");
                 return Ok((m.clone(), Cache::Stale));
             }
         }
@@ -563,7 +563,7 @@ async fn fetch_manifest(
                 "orca_pull_through_upstream_failures_total",
                 label("kind", kind),
             );
-            tracing::warn!(repository = %name, upstream = %target, error = %e, "fetching a manifest upstream failed");
+            tracing::warn!(repository = %name, upstream = %target, error = %crate::chain(&e), "fetching a manifest upstream failed");
             return Err(ApiError::upstream(kind, &e.to_string()));
         }
     };
