@@ -15,6 +15,42 @@ use orca_reference::Reference;
 
 use crate::support::{Setup, content, push_image, raw};
 
+/// Log lines written by a `tracing_subscriber::fmt` subscriber, kept for a test to read.
+#[derive(Clone, Default)]
+struct LogCapture(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl LogCapture {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(
+            &self
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+        .into_owned()
+    }
+}
+
+impl std::io::Write for LogCapture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogCapture {
+    type Writer = LogCapture;
+    fn make_writer(&'a self) -> LogCapture {
+        self.clone()
+    }
+}
+
 fn long() -> Options {
     Options::default().with_revalidate_after(Duration::from_secs(3600))
 }
@@ -308,7 +344,20 @@ async fn upstream_down_after_warm_up_serves_stale_and_says_so() {
     } = s;
     drop(upstream);
 
+    // The log says so too. A current-thread test runtime: the front's tasks log here.
+    let log = LogCapture::default();
+    let _guard = tracing::subscriber::set_default(
+        tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(log.clone())
+            .finish(),
+    );
     let stale = raw(Method::GET, &manifest_url, &[]).await;
+    let logged = log.text();
+    assert!(
+        logged.contains("WARN") && logged.contains("stale") && logged.contains("mirror/x"),
+        "{logged}"
+    );
     assert_eq!(stale.status, StatusCode::OK);
     assert_eq!(stale.cache(), Some("stale"));
     assert_eq!(stale.header("warning"), Some("110 - \"Response is stale\""));
