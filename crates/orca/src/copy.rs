@@ -174,38 +174,12 @@ impl ArtifactStore {
             finish(TransferOutcome::Mounted);
             return Ok((TransferOutcome::Mounted, 0));
         }
-        let stream = client
-            .fetch_blob(source, blob)
-            .await
-            .map_err(|e| remote(source, e))?;
-        // The first read error is kept, to report it rather than the upload's view of it.
-        let failure: Arc<Mutex<Option<orca_distribution::Error>>> = Arc::default();
-        let slot = Arc::clone(&failure);
         let progress = reporter.clone();
         let digest = blob.digest.clone();
-        let pieces = stream.map(move |piece| match piece {
-            Ok(bytes) => {
-                progress.progress(Direction::Download, &digest, bytes.len() as u64);
-                Ok(bytes)
-            }
-            Err(e) => {
-                let text = e.to_string();
-                *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(e);
-                Err(std::io::Error::other(text))
-            }
-        });
-        let push_options = orca_distribution::PushOptions::default();
-        let pushed = client
-            .push_blob_stream(target, Some(blob), Box::pin(pieces), &push_options)
-            .await;
-        if let Some(e) = failure
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-        {
-            return Err(remote(source, e));
-        }
-        let pushed = pushed.map_err(|e| remote(target, e))?;
+        let pushed = stream_blob(client, source, client, target, blob, move |n| {
+            progress.progress(Direction::Download, &digest, n);
+        })
+        .await?;
         let outcome = if pushed.outcome == PushOutcome::Uploaded {
             TransferOutcome::Transferred
         } else {
@@ -269,4 +243,50 @@ impl ArtifactStore {
         }
         Ok(())
     }
+}
+
+/// Streams one blob from `source` (read with `from`, verified as it is read) into
+/// `target` (pushed with `to`), calling `on_piece` with each piece's length. A read error
+/// is reported as the source's, not as the upload's view of it.
+pub(crate) async fn stream_blob(
+    from: &orca_distribution::Client,
+    source: &Reference,
+    to: &orca_distribution::Client,
+    target: &Reference,
+    blob: &Descriptor,
+    on_piece: impl Fn(u64) + Send + Sync + 'static,
+) -> Result<orca_distribution::PushedBlob, Error> {
+    let stream = from
+        .fetch_blob(source, blob)
+        .await
+        .map_err(|e| remote(source, e))?;
+    let failure: Arc<Mutex<Option<orca_distribution::Error>>> = Arc::default();
+    let slot = Arc::clone(&failure);
+    let pieces = stream.map(move |piece| match piece {
+        Ok(bytes) => {
+            on_piece(bytes.len() as u64);
+            Ok(bytes)
+        }
+        Err(e) => {
+            let text = e.to_string();
+            *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(e);
+            Err(std::io::Error::other(text))
+        }
+    });
+    let pushed = to
+        .push_blob_stream(
+            target,
+            Some(blob),
+            Box::pin(pieces),
+            &orca_distribution::PushOptions::default(),
+        )
+        .await;
+    if let Some(e) = failure
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take()
+    {
+        return Err(remote(source, e));
+    }
+    pushed.map_err(|e| remote(target, e))
 }

@@ -611,36 +611,7 @@ impl ArtifactStore {
         {
             return Ok(());
         }
-        let stream = upstream
-            .client()
-            .fetch_blob(source, blob)
-            .await
-            .map_err(|e| remote(source, e))?;
-        let failure: Arc<Mutex<Option<orca_distribution::Error>>> = Arc::default();
-        let slot = Arc::clone(&failure);
-        let pieces = stream.map(move |piece| {
-            piece.map_err(|e| {
-                let text = e.to_string();
-                *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(e);
-                std::io::Error::other(text)
-            })
-        });
-        let pushed = cache
-            .push_blob_stream(
-                target,
-                Some(blob),
-                Box::pin(pieces),
-                &orca_distribution::PushOptions::default(),
-            )
-            .await;
-        if let Some(e) = failure
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-        {
-            return Err(remote(source, e));
-        }
-        pushed.map_err(|e| remote(target, e))?;
+        crate::copy::stream_blob(upstream.client(), source, cache, target, blob, |_| {}).await?;
         Ok(())
     }
 }
