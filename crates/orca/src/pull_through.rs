@@ -47,7 +47,6 @@
 //! ```
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
@@ -63,6 +62,7 @@ use orca_store::{
 
 use crate::Error;
 use crate::artifact_store::{ArtifactStore, remote, repository_of, with_digest};
+use crate::store_credentials::read_secret_file;
 use crate::telemetry;
 
 /// How deep indexes may nest when an index is pulled through.
@@ -237,7 +237,7 @@ impl orca_auth::CredentialSource for SetCredentials {
         let what = || format!("the credential set {}", self.set.name());
         let secret = match self.set.secret() {
             SecretSource::Env(var) => Secret::new(self.var(var)?),
-            SecretSource::File(path) => read_secret(path).map_err(|e| {
+            SecretSource::File(path) => read_secret_file(path).map_err(|e| {
                 orca_auth::Error::credential_lookup(
                     what(),
                     format!("cannot read {}: {e}", path.display()),
@@ -276,11 +276,6 @@ impl orca_auth::CredentialSource for SetCredentials {
         };
         Ok(Credential::from_username_secret(&username, secret))
     }
-}
-
-fn read_secret(path: &Path) -> Result<Secret, std::io::Error> {
-    let text = std::fs::read_to_string(path)?;
-    Ok(Secret::new(text.trim().to_owned()))
 }
 
 /// The pull-through option of [`ArtifactStoreBuilder::pull_through`](crate::ArtifactStoreBuilder::pull_through):

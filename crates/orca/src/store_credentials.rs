@@ -179,9 +179,15 @@ fn resolve(source: &CredentialSource, env: &dyn Environment) -> Result<Resolved,
 }
 
 fn read_secret(path: &Path) -> Result<Secret, orca_auth::Error> {
-    let text = std::fs::read_to_string(path).map_err(|source| {
+    read_secret_file(path).map_err(|source| {
         orca_auth::Error::credential_lookup(format!("reading {}", path.display()), source)
-    })?;
+    })
+}
+
+/// A secret kept in a file (read at each use: they rotate), without surrounding
+/// whitespace.
+pub(crate) fn read_secret_file(path: &Path) -> std::io::Result<Secret> {
+    let text = std::fs::read_to_string(path)?;
     Ok(Secret::new(text.trim().to_owned()))
 }
 
