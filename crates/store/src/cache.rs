@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use orca_manifest::{Descriptor, Digest, Hasher, Manifest, media_types};
@@ -134,6 +135,126 @@ pub struct CacheStats {
 pub struct ContentCache {
     root: PathBuf,
     options: CacheOptions,
+    /// What the clones of one opened cache share: the queue of `index.json` entries.
+    shared: Arc<Shared>,
+}
+
+/// The queue of entries waiting to be written into `index.json` (see
+/// [`ContentCache::add_entries`]) and the last index this process wrote.
+#[derive(Default)]
+struct Shared {
+    state: Mutex<Queue>,
+    settled: Condvar,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared").finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    fn state(&self) -> MutexGuard<'_, Queue> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn wait<'a>(&self, guard: MutexGuard<'a, Queue>) -> MutexGuard<'a, Queue> {
+        self.settled
+            .wait(guard)
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[derive(Default)]
+struct Queue {
+    /// Entries not yet written, in arrival order.
+    waiting: Vec<Pending>,
+    /// A caller is writing a batch.
+    flushing: bool,
+    /// The last ticket handed out.
+    next_ticket: u64,
+    /// Every ticket up to this one has been written, or failed.
+    settled: u64,
+    /// Settled tickets whose batch failed (their callers retry alone).
+    failed: BTreeSet<u64>,
+    /// The index as this process last wrote it.
+    memo: Option<IndexMemo>,
+}
+
+/// One caller's entries: a manifest under one or more names.
+struct Pending {
+    ticket: u64,
+    names: Vec<String>,
+    descriptor: Descriptor,
+    size: u64,
+}
+
+/// `index.json` as written, and the identity of the file written, so that the next write
+/// skips reading it back while no one else has replaced it.
+struct IndexMemo {
+    identity: FileIdentity,
+    index: IndexFile,
+}
+
+/// What tells one `index.json` from another: it is replaced by rename, so a new file is a
+/// new inode, and size and times change too.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct FileIdentity {
+    device: u64,
+    inode: u64,
+    size: u64,
+    modified: (i64, i64),
+    changed: (i64, i64),
+}
+
+#[cfg(unix)]
+fn file_identity(path: &Path) -> Option<FileIdentity> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = fs::metadata(path).ok()?;
+    Some(FileIdentity {
+        device: meta.dev(),
+        inode: meta.ino(),
+        size: meta.size(),
+        modified: (meta.mtime(), meta.mtime_nsec()),
+        changed: (meta.ctime(), meta.ctime_nsec()),
+    })
+}
+
+#[cfg(not(unix))]
+fn file_identity(_path: &Path) -> Option<FileIdentity> {
+    None
+}
+
+/// Settles the batch a caller took when it is done with it, even if writing it panicked:
+/// hands the memo back, marks the others' tickets failed when the write failed, and
+/// wakes the waiters.
+struct Flush<'a> {
+    shared: &'a Shared,
+    batch: Vec<Pending>,
+    own: u64,
+    memo: Option<IndexMemo>,
+    ok: bool,
+}
+
+impl Drop for Flush<'_> {
+    fn drop(&mut self) {
+        let mut state = self.shared.state();
+        state.flushing = false;
+        if let Some(last) = self.batch.last() {
+            state.settled = state.settled.max(last.ticket);
+        }
+        if self.ok {
+            state.memo = self.memo.take();
+        } else {
+            for p in &self.batch {
+                if p.ticket != self.own {
+                    state.failed.insert(p.ticket);
+                }
+            }
+        }
+        drop(state);
+        self.shared.settled.notify_all();
+    }
 }
 
 /// A blob being written into the cache: hashed and counted as it is written, moved into
@@ -194,7 +315,11 @@ impl ContentCache {
     pub fn open(root: impl Into<PathBuf>, options: CacheOptions) -> Result<ContentCache, Error> {
         let root = root.into();
         fs::create_dir_all(root.join("blobs")).map_err(|e| Error::io("create", &root, e))?;
-        let cache = ContentCache { root, options };
+        let cache = ContentCache {
+            root,
+            options,
+            shared: Arc::default(),
+        };
         let layout = cache.root.join("oci-layout");
         match fs::read(&layout) {
             Ok(bytes) => {
@@ -480,31 +605,83 @@ impl ContentCache {
     ///
     /// [`Error::Io`] or [`Error::CorruptCache`] for an unusable `index.json`.
     pub fn add_entries(&self, names: &[&str], descriptor: &Descriptor) -> Result<(), Error> {
-        let size = self.entry_size(&descriptor.digest);
-        let total = {
-            let _lock = self.lock()?;
-            let mut index = self.read_index()?;
-            index.manifests.retain(|m| {
-                m.annotation(REF_NAME_ANNOTATION)
-                    .is_none_or(|n| !names.contains(&n))
-            });
-            let mut added = BTreeSet::new();
-            for name in names {
-                if !added.insert(*name) {
-                    continue;
-                }
-                let mut entry = descriptor.clone();
-                entry
-                    .annotations
-                    .insert(REF_NAME_ANNOTATION.to_owned(), (*name).to_owned());
-                entry
-                    .annotations
-                    .insert(SIZE_ANNOTATION.to_owned(), size.to_string());
-                index.manifests.push(entry);
-            }
-            self.write_index(&index)?;
-            distinct_sizes(&index.manifests)
+        let mut pending = Pending {
+            ticket: 0,
+            names: Vec::new(),
+            descriptor: descriptor.clone(),
+            size: self.entry_size(&descriptor.digest),
         };
+        for name in names {
+            if !pending.names.iter().any(|n| n == name) {
+                pending.names.push((*name).to_owned());
+            }
+        }
+        // Group commit: concurrent callers queue their entries, and whichever finds no
+        // write in progress writes the whole queue with one read and one write of
+        // `index.json`, so that 16 fetches finishing together cost one rewrite, not 16.
+        let mut state = self.shared.state();
+        state.next_ticket += 1;
+        let ticket = state.next_ticket;
+        pending.ticket = ticket;
+        state.waiting.push(pending);
+        let total = loop {
+            if state.settled >= ticket {
+                let failed = state.failed.remove(&ticket);
+                drop(state);
+                if failed {
+                    // The batch it was in was not written (another caller got the error):
+                    // alone, this caller gets its own.
+                    return self.add_alone(names, descriptor);
+                }
+                break None;
+            }
+            if !state.flushing {
+                state.flushing = true;
+                let batch = std::mem::take(&mut state.waiting);
+                let memo = state.memo.take();
+                drop(state);
+                let mut flush = Flush {
+                    shared: &self.shared,
+                    batch,
+                    own: ticket,
+                    memo: None,
+                    ok: false,
+                };
+                match self.write_batch(&flush.batch, memo) {
+                    Ok((memo, total)) => {
+                        flush.memo = memo;
+                        flush.ok = true;
+                        drop(flush);
+                        break Some(total);
+                    }
+                    Err(e) => {
+                        drop(flush);
+                        return Err(e);
+                    }
+                }
+            }
+            state = self.shared.wait(state);
+        };
+        self.touch(&descriptor.digest);
+        // The caller that wrote a batch checks the bound for all of it.
+        if let (Some(max), Some(total)) = (self.options.max_bytes, total)
+            && total > max
+        {
+            self.evict_to(max)?;
+        }
+        Ok(())
+    }
+
+    /// [`ContentCache::add_entries`] without the queue: one read-modify-write of its own.
+    fn add_alone(&self, names: &[&str], descriptor: &Descriptor) -> Result<(), Error> {
+        let pending = Pending {
+            ticket: 0,
+            names: names.iter().map(|n| (*n).to_owned()).collect(),
+            descriptor: descriptor.clone(),
+            size: self.entry_size(&descriptor.digest),
+        };
+        let (memo, total) = self.write_batch(std::slice::from_ref(&pending), None)?;
+        self.shared.state().memo = memo;
         self.touch(&descriptor.digest);
         if let Some(max) = self.options.max_bytes
             && total > max
@@ -512,6 +689,53 @@ impl ContentCache {
             self.evict_to(max)?;
         }
         Ok(())
+    }
+
+    /// Adds the entries of `batch` to `index.json` under the lock, in order (a later
+    /// entry of the same name replaces an earlier one); returns what was written, for the
+    /// next batch to reuse while the file stays the one written, and the bytes the
+    /// entries keep alive.
+    fn write_batch(
+        &self,
+        batch: &[Pending],
+        memo: Option<IndexMemo>,
+    ) -> Result<(Option<IndexMemo>, u64), Error> {
+        let _lock = self.lock()?;
+        let path = self.index_path();
+        let mut index = match memo {
+            Some(memo) if file_identity(&path).is_some_and(|now| now == memo.identity) => {
+                memo.index
+            }
+            _ => self.read_index()?,
+        };
+        let named: BTreeSet<&str> = batch
+            .iter()
+            .flat_map(|p| p.names.iter().map(String::as_str))
+            .collect();
+        index.manifests.retain(|m| {
+            m.annotation(REF_NAME_ANNOTATION)
+                .is_none_or(|n| !named.contains(n))
+        });
+        for (i, pending) in batch.iter().enumerate() {
+            for name in &pending.names {
+                // A later entry of the batch with the same name wins.
+                if batch[i + 1..].iter().any(|p| p.names.contains(name)) {
+                    continue;
+                }
+                let mut entry = pending.descriptor.clone();
+                entry
+                    .annotations
+                    .insert(REF_NAME_ANNOTATION.to_owned(), name.clone());
+                entry
+                    .annotations
+                    .insert(SIZE_ANNOTATION.to_owned(), pending.size.to_string());
+                index.manifests.push(entry);
+            }
+        }
+        self.write_index(&index)?;
+        let total = distinct_sizes(&index.manifests);
+        let memo = file_identity(&path).map(|identity| IndexMemo { identity, index });
+        Ok((memo, total))
     }
 
     /// The manifest descriptor named `name` in `index.json`.

@@ -284,3 +284,68 @@ fn several_names_of_one_manifest_are_added_at_once() {
     );
     assert!(names.iter().all(|(_, d)| *d != first.digest.as_str()));
 }
+
+#[test]
+fn clones_adding_at_once_lose_no_entry_and_see_other_writers() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = ContentCache::open(dir.path(), CacheOptions::default()).unwrap();
+    // Another process's view of the same directory: its writes must not be hidden by
+    // what the first remembers of the index it wrote last.
+    let other = ContentCache::open(dir.path(), CacheOptions::default()).unwrap();
+    add_artifact(&cache, "r.example/first:1", 1, 100);
+    add_artifact(&other, "r.example/other:1", 2, 100);
+    let threads: Vec<_> = (0..16u8)
+        .map(|i| {
+            let cache = cache.clone();
+            std::thread::spawn(move || {
+                for j in 0..10u8 {
+                    add_artifact(&cache, &format!("r.example/t{i}:{j}"), j, 300);
+                }
+            })
+        })
+        .collect();
+    add_artifact(&other, "r.example/other:2", 3, 100);
+    for t in threads {
+        t.join().unwrap();
+    }
+    add_artifact(&cache, "r.example/last:1", 4, 100);
+    let names: std::collections::BTreeSet<String> = cache
+        .entries()
+        .unwrap()
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
+    assert_eq!(names.len(), 16 * 10 + 4, "{names:?}");
+    for name in [
+        "r.example/first:1",
+        "r.example/other:1",
+        "r.example/other:2",
+        "r.example/last:1",
+        "r.example/t15:9",
+    ] {
+        assert!(names.contains(name), "{name} is missing");
+    }
+}
+
+#[test]
+fn an_index_that_cannot_be_written_fails_every_caller_and_blocks_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = ContentCache::open(dir.path(), CacheOptions::default()).unwrap();
+    let descriptor = add_artifact(&cache, "r.example/a:1", 1, 100);
+    // A directory where index.json should be: it can be neither read nor replaced.
+    std::fs::remove_file(dir.path().join("index.json")).unwrap();
+    std::fs::create_dir(dir.path().join("index.json")).unwrap();
+    let threads: Vec<_> = (0..8)
+        .map(|i| {
+            let (cache, descriptor) = (cache.clone(), descriptor.clone());
+            std::thread::spawn(move || cache.add_entry(&format!("r.example/a:{i}"), &descriptor))
+        })
+        .collect();
+    for t in threads {
+        let error = t.join().unwrap().unwrap_err();
+        assert!(
+            error.to_string().contains("index.json"),
+            "the error names the file: {error}"
+        );
+    }
+}
