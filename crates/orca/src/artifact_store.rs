@@ -43,6 +43,8 @@ pub(crate) struct Inner {
     pub(crate) concurrency: usize,
     pub(crate) unregistered: bool,
     pub(crate) pull_through: Option<crate::pull_through::State>,
+    /// Manifests read from the cache and verified (see [`crate::memo`]).
+    pub(crate) manifests: crate::memo::ManifestMemo,
 }
 
 impl std::fmt::Debug for ArtifactStore {
@@ -198,6 +200,7 @@ impl ArtifactStoreBuilder {
                 concurrency: self.concurrency,
                 unregistered: self.unregistered.is_some(),
                 pull_through,
+                manifests: crate::memo::ManifestMemo::default(),
             }),
         })
     }

@@ -103,12 +103,7 @@ impl ArtifactStore {
                 source: None,
             });
         }
-        let staging = Arc::new(
-            tempfile::Builder::new()
-                .prefix(&format!(".{name}.orca-fetch-"))
-                .tempdir_in(&parent)
-                .map_err(|e| io_error("create a staging directory in", &parent, e))?,
-        );
+        let staging = Arc::new(staging_dir(dest, &parent, &name)?);
         // Parents of nested titles first, so concurrent layers never race to create them.
         for title in titles.iter().flatten() {
             if let Some(dir) = title.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -199,20 +194,27 @@ impl ArtifactStore {
             message: format!("{pinned}: no digest after resolving"),
             source: None,
         })?;
+        // Read and verified before by this process, and still in the cache.
+        if let Some(content) = self.inner.manifests.get(&digest) {
+            if cache.touch(&digest) {
+                telemetry::cache_hit("manifest");
+                return Ok((content, true));
+            }
+            self.inner.manifests.remove(&digest);
+        }
         match cache.read_blob(&digest) {
             Ok(Some(bytes)) => match Manifest::parse(bytes.clone(), None) {
                 Ok(manifest) => {
                     telemetry::cache_hit("manifest");
-                    cache.touch(&digest);
+                    let _ = cache.touch(&digest);
                     let descriptor = manifest.descriptor();
-                    return Ok((
-                        ManifestContent {
-                            descriptor,
-                            bytes: Bytes::from(bytes),
-                            manifest,
-                        },
-                        true,
-                    ));
+                    let content = ManifestContent {
+                        descriptor,
+                        bytes: Bytes::from(bytes),
+                        manifest,
+                    };
+                    self.inner.manifests.insert(&content);
+                    return Ok((content, true));
                 }
                 Err(e) => {
                     tracing::warn!(%digest, error = %e, "a cached manifest does not parse; fetching it again");
@@ -225,8 +227,9 @@ impl ArtifactStore {
         }
         telemetry::cache_miss("manifest");
         let content = self.get_manifest(&pinned).await?;
-        if let Err(e) = cache.put_blob(&content.descriptor, &content.bytes) {
-            tracing::warn!(error = %e, "cannot cache the manifest");
+        match cache.put_blob(&content.descriptor, &content.bytes) {
+            Ok(()) => self.inner.manifests.insert(&content),
+            Err(e) => tracing::warn!(error = %e, "cannot cache the manifest"),
         }
         Ok((content, false))
     }
@@ -745,14 +748,30 @@ fn split_destination(dest: &Path) -> Result<(PathBuf, String), Error> {
         Some(p) => p.to_path_buf(),
         None => return Err(invalid("has no parent directory")),
     };
-    match fs::metadata(&parent) {
-        Ok(meta) if meta.is_dir() => Ok((parent, name)),
-        Ok(_) => Err(invalid("is below something that is not a directory")),
+    Ok((parent, name))
+}
+
+/// A new staging directory beside `dest` (in `parent`, created when missing).
+fn staging_dir(dest: &Path, parent: &Path, name: &str) -> Result<TempDir, Error> {
+    let create = || {
+        tempfile::Builder::new()
+            .prefix(&format!(".{name}.orca-fetch-"))
+            .tempdir_in(parent)
+    };
+    match create() {
+        Ok(dir) => Ok(dir),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            fs::create_dir_all(&parent).map_err(|e| io_error("create", &parent, e))?;
-            Ok((parent, name))
+            fs::create_dir_all(parent).map_err(|e| io_error("create", parent, e))?;
+            create().map_err(|e| io_error("create a staging directory in", parent, e))
         }
-        Err(e) => Err(io_error("inspect", &parent, e)),
+        Err(e) if parent.exists() && !parent.is_dir() => Err(Error::InvalidArgument {
+            message: format!(
+                "the destination {} is below something that is not a directory",
+                dest.display()
+            ),
+            source: Some(Box::new(e)),
+        }),
+        Err(e) => Err(io_error("create a staging directory in", parent, e)),
     }
 }
 
@@ -760,6 +779,22 @@ fn split_destination(dest: &Path) -> Result<(PathBuf, String), Error> {
 /// allows (`renameat2(RENAME_EXCHANGE)` on Linux). On error `dest` is as it was and the
 /// staging directory is removed.
 fn install(staging: TempDir, dest: &Path, parent: &Path, name: &str) -> Result<(), Error> {
+    #[cfg(target_os = "linux")]
+    {
+        // The common case, a new destination, in one call.
+        use rustix::fs::{CWD, RenameFlags, renameat_with};
+        match renameat_with(CWD, staging.path(), CWD, dest, RenameFlags::NOREPLACE) {
+            Ok(()) => {
+                let _ = staging.keep();
+                return Ok(());
+            }
+            // Something is there, or the call is not supported here (some file
+            // systems): the portable way below.
+            Err(rustix::io::Errno::EXIST | rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS) => {
+            }
+            Err(e) => return Err(io_error("rename into", dest, e.into())),
+        }
+    }
     match fs::symlink_metadata(dest) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             fs::rename(staging.path(), dest).map_err(|e| io_error("rename into", dest, e))?;

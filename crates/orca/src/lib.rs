@@ -58,6 +58,7 @@ mod error;
 mod fetch;
 #[cfg(feature = "pull-through")]
 pub mod front;
+mod memo;
 mod observer;
 mod options;
 pub mod pull_through;

@@ -400,16 +400,21 @@ impl ContentCache {
     /// The time recorded is exact to a minute: a blob used more
     /// recently than that is not written to again, so that a hot entry costs one `stat`
     /// per use rather than an inode update.
-    pub fn touch(&self, digest: &Digest) {
+    ///
+    /// Returns whether the blob is cached (it may have been evicted since it was read).
+    pub fn touch(&self, digest: &Digest) -> bool {
         let path = self.blob_path(digest);
         let now = SystemTime::now();
-        let recent = fs::metadata(&path)
-            .and_then(|m| m.modified())
+        let Ok(meta) = fs::metadata(&path) else {
+            return false;
+        };
+        let recent = meta
+            .modified()
             .ok()
             .and_then(|m| now.duration_since(m).ok())
             .is_some_and(|age| age < TOUCH_GRANULARITY);
         if recent {
-            return;
+            return true;
         }
         let since_epoch = now
             .duration_since(SystemTime::UNIX_EPOCH)
@@ -426,6 +431,7 @@ impl ContentCache {
         };
         // Best effort: a read-only cache still serves, it just evicts by write time.
         let _ = rustix::fs::utimensat(rustix::fs::CWD, &path, &times, rustix::fs::AtFlags::empty());
+        true
     }
 
     /// Place the cached blob `expected` describes at `target` (a path that must not
@@ -662,7 +668,7 @@ impl ContentCache {
             }
             state = self.shared.wait(state);
         };
-        self.touch(&descriptor.digest);
+        let _ = self.touch(&descriptor.digest);
         // The caller that wrote a batch checks the bound for all of it.
         if let (Some(max), Some(total)) = (self.options.max_bytes, total)
             && total > max
@@ -682,7 +688,7 @@ impl ContentCache {
         };
         let (memo, total) = self.write_batch(std::slice::from_ref(&pending), None)?;
         self.shared.state().memo = memo;
-        self.touch(&descriptor.digest);
+        let _ = self.touch(&descriptor.digest);
         if let Some(max) = self.options.max_bytes
             && total > max
         {

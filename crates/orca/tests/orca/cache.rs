@@ -370,3 +370,49 @@ async fn hard_links_place_the_cached_blob_itself() {
         tree(&env.dir.path().join("d1"))
     );
 }
+
+#[tokio::test]
+async fn a_manifest_removed_from_the_cache_is_fetched_again_though_it_was_read_before() {
+    let env = env_cached().await;
+    let folder = sample_folder(env.dir.path());
+    let reference = env.reference("configs/anonymization:default");
+    let pushed = env
+        .store
+        .push_dir(&reference, &folder, &PushOptions::default())
+        .await
+        .unwrap();
+    let pinned = format!(
+        "{}/configs/anonymization@{}",
+        env.mock.host(),
+        pushed.digest
+    );
+    for dest in ["a", "b"] {
+        env.store
+            .fetch(&pinned, "anonymization", &env.dir.path().join(dest))
+            .await
+            .unwrap();
+    }
+    // Another process evicts the manifest: this process, which has it in memory, must
+    // not pretend the cache still holds it.
+    let cache = env.store.cache().unwrap();
+    std::fs::remove_file(cache.blob_path(&pushed.digest)).unwrap();
+    env.mock.clear_requests();
+    let again = env
+        .store
+        .fetch(&pinned, "anonymization", &env.dir.path().join("c"))
+        .await
+        .unwrap();
+    assert!(!again.manifest_from_cache);
+    let requests = env.mock.requests();
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.method.as_str() == "GET" && r.path.contains("/manifests/")),
+        "{requests:?}"
+    );
+    assert_eq!(cache.contains(&pushed.digest), Some(pushed.manifest.size));
+    assert_eq!(
+        tree(&env.dir.path().join("c")),
+        tree(&env.dir.path().join("a"))
+    );
+}
