@@ -4,12 +4,15 @@
 //! One file per method: [`monolithic`] (`POST` + one `PUT`), [`single_post`] (one
 //! `POST ?digest=`), [`streamed`] (a reader or stream, sent as one streamed `PUT` or in
 //! chunks), [`one_pass`] (digest unknown: one streamed `PATCH`, then `PUT ?digest=`),
-//! [`chunked`] (`PATCH` per chunk), [`mount`] (cross-repository mount).
+//! [`overlapped`] (one pass raced against the caller hashing the source, skipped when the
+//! registry has the blob), [`chunked`] (`PATCH` per chunk), [`mount`] (cross-repository
+//! mount).
 
 mod chunked;
 mod monolithic;
 mod mount;
 mod one_pass;
+mod overlapped;
 mod single_post;
 mod streamed;
 
