@@ -698,3 +698,62 @@ fn changes_while_read(path: &Path) -> bool {
         .lock()
         .is_ok_and(|paths| paths.iter().any(|p| p == path))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::{FileSpec, Store, StoreRegistry};
+
+    /// Files whose upload reader sees a changed byte (see [`changes_while_read`]).
+    pub(super) static CHANGING: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+    /// Above the client's first chunk (8 MiB), so the upload takes the streamed `PATCH`.
+    const SIZE: usize = 9 * 1024 * 1024;
+
+    #[tokio::test]
+    async fn a_file_changed_while_pushed_fails_and_pushes_no_manifest() {
+        let mock = orca_mock_registry::MockRegistry::start(orca_mock_registry::Config::default())
+            .await
+            .unwrap();
+        let store = ArtifactStore::builder(
+            StoreRegistry::new().with(Store::new(mock.host()).unwrap().with_plain_http(true)),
+        )
+        .build()
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("moving.bin");
+        std::fs::write(&file, vec![7u8; SIZE]).unwrap();
+        CHANGING.lock().unwrap().push(file.clone());
+        let err = store
+            .push_files(
+                &format!("{}/big/moving:1", mock.host()),
+                &[FileSpec::new(&file)],
+                &PushOptions::default().overlap_from(1024),
+            )
+            .await
+            .unwrap_err();
+        CHANGING.lock().unwrap().retain(|p| *p != file);
+        let text = err.to_string();
+        assert!(text.contains("moving.bin"), "{text}");
+        assert!(text.contains("changed while it was being pushed"), "{text}");
+        let requests = mock.requests();
+        assert!(
+            requests.iter().all(|r| !r.path.contains("/manifests/")),
+            "no manifest pushed: {requests:?}"
+        );
+        assert!(
+            requests
+                .iter()
+                .all(|r| !(r.method.as_str() == "PUT" && r.path.contains("digest="))),
+            "the upload was never completed: {requests:?}"
+        );
+        assert!(
+            requests.iter().any(|r| r.method.as_str() == "DELETE"),
+            "the upload session was cancelled: {requests:?}"
+        );
+    }
+}

@@ -30,9 +30,10 @@ impl Client {
     /// example by hashing the same file on a thread of its own — resolves.
     ///
     /// The upload starts at once. When `expected` resolves and `options.skip_existing`
-    /// is set, the registry is asked for the blob (`HEAD`) while the upload goes on; if it
-    /// has it, the upload is abandoned (its session cancelled with `DELETE`, best effort)
-    /// and the outcome is [`PushOutcome::AlreadyExists`]. Otherwise the upload runs to
+    /// is set, the registry is asked for the blob (`HEAD`) while the upload goes on (and
+    /// before its session is closed, whichever ends first); if it has it, the upload is
+    /// abandoned (its session cancelled with `DELETE`, best effort) and the outcome is
+    /// [`PushOutcome::AlreadyExists`]. Otherwise the upload runs to
     /// its end, and the digest and size computed as it was sent must equal `expected`'s
     /// before the closing `PUT ?digest=` is sent: a source that changed between the two
     /// reads fails with [`Error::DigestMismatch`] or [`Error::SizeMismatch`] and the
@@ -104,20 +105,23 @@ impl Client {
         R: AsyncRead + Send + Unpin + 'static,
         K: Future<Output = Option<Descriptor>> + Send,
     {
-        let send = self.send_one_pass(repository, session, reader);
-        tokio::pin!(send);
+        let upload = self.send_one_pass(repository, session, reader);
+        tokio::pin!(upload);
         tokio::pin!(expected);
+        // Whichever ends first; `sent` is set once the upload went as far as it can.
+        let mut sent = None;
         let descriptor = tokio::select! {
-            sent = &mut send => {
-                // The upload ended first (its failures already cancelled the session).
-                return match sent {
-                    Ok(sent) => match expected.await {
-                        Some(d) => Step::Finish(sent, d),
-                        None => Step::Abandon(unknown()),
-                    },
-                    Err(e) => Step::Abandon(e),
-                };
-            }
+            done = &mut upload => match done {
+                // Its failures already cancelled the session.
+                Err(e) => return Step::Abandon(e),
+                Ok(done) => {
+                    sent = Some(done);
+                    match expected.await {
+                        Some(d) => d,
+                        None => return Step::Abandon(unknown()),
+                    }
+                }
+            },
             known = &mut expected => match known {
                 Some(d) => d,
                 None => return Step::Abandon(unknown()),
@@ -127,27 +131,43 @@ impl Client {
             return Step::Abandon(e);
         }
         if options.skip_existing {
+            // Asked before the session is closed, even when the upload ended first, so
+            // that a blob the registry has is never uploaded again.
             let digest = descriptor.digest.clone();
             let head = self.blob_exists(repository, &digest);
             tokio::pin!(head);
-            tokio::select! {
-                found = &mut head => match found {
-                    Ok(Some(_)) => return Step::Skip(descriptor),
-                    Ok(None) => {}
-                    Err(e) => return Step::Abandon(e),
-                },
-                // Uploaded before the registry answered: nothing left to skip.
-                sent = &mut send => {
+            let found = if sent.is_some() {
+                head.await
+            } else {
+                tokio::select! {
+                    found = &mut head => found,
+                    done = &mut upload => match done {
+                        Err(e) => return Step::Abandon(e),
+                        Ok(done) => {
+                            sent = Some(done);
+                            head.await
+                        }
+                    },
+                }
+            };
+            match found {
+                Ok(Some(_)) => {
                     return match sent {
-                        Ok(sent) => Step::Finish(sent, descriptor),
-                        Err(e) => Step::Abandon(e),
+                        // Already committed (a small blob, or chunks): nothing to skip.
+                        Some(done @ OnePass::Done(_)) => Step::Finish(done, descriptor),
+                        _ => Step::Skip(descriptor),
                     };
                 }
+                Ok(None) => {}
+                Err(e) => return Step::Abandon(e),
             }
         }
-        match send.await {
-            Ok(sent) => Step::Finish(sent, descriptor),
-            Err(e) => Step::Abandon(e),
+        match sent {
+            Some(done) => Step::Finish(done, descriptor),
+            None => match upload.await {
+                Ok(done) => Step::Finish(done, descriptor),
+                Err(e) => Step::Abandon(e),
+            },
         }
     }
 }
