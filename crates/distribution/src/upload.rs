@@ -230,12 +230,12 @@ impl Client {
         self.inner.transfer_permit(repository.registry()).await
     }
 
-    /// Report `bytes` of `total` sent for `digest`.
+    /// Report `bytes` of `total` sent for `digest`, `moved` of them since the last report.
     fn observe_upload(
         &self,
         repository: &Reference,
         digest: Option<&Digest>,
-        bytes: u64,
+        (bytes, moved): (u64, u64),
         total: Option<u64>,
     ) {
         self.inner.observe(|| Event::Bytes {
@@ -244,6 +244,7 @@ impl Client {
             digest,
             direction: Direction::Upload,
             bytes,
+            moved,
             total,
         });
     }

@@ -124,7 +124,8 @@ impl Client {
                 return Err(error);
             }
         }
-        self.observe_upload(repository, None, first.len() as u64, None);
+        let sent = first.len() as u64;
+        self.observe_upload(repository, None, (sent, sent), None);
         let hasher = Hasher::new(&Algorithm::Sha256).map_err(|e| Error::Config {
             message: "cannot hash the blob".into(),
             source: Some(Box::new(e)),
@@ -239,7 +240,7 @@ impl Client {
         .header(header::CONTENT_TYPE, OCTET_STREAM)?
         .body(Body::Bytes(data));
         let response = self.inner.send_expect(call, &[201]).await?;
-        self.observe_upload(repository, Some(&digest), size, Some(size));
+        self.observe_upload(repository, Some(&digest), (size, size), Some(size));
         Ok(PushedBlob {
             digest,
             size,
@@ -358,8 +359,12 @@ impl<R: AsyncRead + Unpin> PatchState<R> {
                 "the upload source is larger than the registry's blob cap",
             ));
         }
-        self.client
-            .observe_upload(&self.repository, None, self.sent, None);
+        self.client.observe_upload(
+            &self.repository,
+            None,
+            (self.sent, piece.len() as u64),
+            None,
+        );
         let fed = match &self.pipe {
             Some(pipe) => pipe.feed(piece.clone()).await,
             None => false,

@@ -174,3 +174,32 @@ async fn a_large_file_that_cannot_be_read_fails_naming_it() {
         "no manifest pushed"
     );
 }
+
+#[tokio::test]
+async fn the_bytes_of_a_large_file_are_counted_once() {
+    use metrics_util::debugging::DebuggingRecorder;
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let _guard = metrics::set_default_local_recorder(&recorder);
+    let mock = MockRegistry::start(Config::default()).await.unwrap();
+    let (store, _) = store_for(mock.host());
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("big.bin");
+    std::fs::write(&file, content()).unwrap();
+    let pushed = store
+        .push_files(
+            &format!("{}/big/counted:1", mock.host()),
+            &[FileSpec::new(&file)],
+            &PushOptions::default().overlap_from(OVERLAP_FROM),
+        )
+        .await
+        .unwrap();
+    assert_eq!(pushed.uploaded_bytes, SIZE as u64 + 2);
+    let snapshot = snapshotter.snapshot().into_vec();
+    let (uploaded, _) = crate::metrics::figure(
+        &snapshot,
+        "orca_transferred_bytes_total",
+        &[("direction", "upload")],
+    );
+    assert_eq!(uploaded, SIZE as u64 + 2, "the layer and `{{}}`, once");
+}
