@@ -171,6 +171,9 @@ impl ArtifactStore {
 
         let reporter = self.reporter();
         let (layers, mut uploaded) = self.upload_files(&reference, prepared, &reporter).await?;
+        // A large file's size was taken from `stat`: the limit again, with the sizes read.
+        let read = layers.iter().map(|d| d.size).sum();
+        check_limit(&text, &limits, options.operation.as_deref(), read)?;
         manifest.layers.clone_from(&layers);
         let config_result = self
             .upload_bytes(&reference, &config, config_bytes, &reporter)
