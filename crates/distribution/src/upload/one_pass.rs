@@ -131,7 +131,9 @@ impl Client {
             source: Some(Box::new(e)),
         })?;
         let pipe = HashPipe::start(hasher);
-        if !pipe.feed(first.clone()).await {
+        // Moved, not cloned: the first chunk is freed once hashed, not held through the
+        // rest of the upload.
+        if !pipe.feed(first).await {
             return Err(Error::config("the upload's hashing thread stopped"));
         }
         let failure: Arc<Mutex<Option<Error>>> = Arc::new(Mutex::new(None));
@@ -140,7 +142,7 @@ impl Client {
             reader: Some(reader),
             pipe: Some(pipe),
             buf: BytesMut::new(),
-            sent: first.len() as u64,
+            sent,
             cap,
             url: session.location.to_string(),
             failure: failure.clone(),
