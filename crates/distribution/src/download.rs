@@ -341,6 +341,7 @@ impl Download {
             digest: Some(&self.expected.digest),
             direction: Direction::Download,
             bytes: self.received,
+            moved: data.len() as u64,
             total: Some(size),
         });
         match self.pace.record(data.len() as u64) {

@@ -152,6 +152,10 @@ pub enum Event<'a> {
         direction: Direction,
         /// Bytes moved so far (a resumed download keeps counting from where it was).
         bytes: u64,
+        /// Bytes moved since this transfer's previous event (for counters: the sum of
+        /// `moved` over a transfer is what went over the wire, a piece sent again
+        /// included).
+        moved: u64,
         /// The blob's size, when known.
         total: Option<u64>,
     },

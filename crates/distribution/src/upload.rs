@@ -4,12 +4,15 @@
 //! One file per method: [`monolithic`] (`POST` + one `PUT`), [`single_post`] (one
 //! `POST ?digest=`), [`streamed`] (a reader or stream, sent as one streamed `PUT` or in
 //! chunks), [`one_pass`] (digest unknown: one streamed `PATCH`, then `PUT ?digest=`),
-//! [`chunked`] (`PATCH` per chunk), [`mount`] (cross-repository mount).
+//! [`overlapped`] (one pass raced against the caller hashing the source, skipped when the
+//! registry has the blob), [`chunked`] (`PATCH` per chunk), [`mount`] (cross-repository
+//! mount).
 
 mod chunked;
 mod monolithic;
 mod mount;
 mod one_pass;
+mod overlapped;
 mod single_post;
 mod streamed;
 
@@ -227,12 +230,12 @@ impl Client {
         self.inner.transfer_permit(repository.registry()).await
     }
 
-    /// Report `bytes` of `total` sent for `digest`.
+    /// Report `bytes` of `total` sent for `digest`, `moved` of them since the last report.
     fn observe_upload(
         &self,
         repository: &Reference,
         digest: Option<&Digest>,
-        bytes: u64,
+        (bytes, moved): (u64, u64),
         total: Option<u64>,
     ) {
         self.inner.observe(|| Event::Bytes {
@@ -241,6 +244,7 @@ impl Client {
             digest,
             direction: Direction::Upload,
             bytes,
+            moved,
             total,
         });
     }

@@ -67,7 +67,8 @@ pub enum TransferOutcome {
     Transferred,
     /// It was read from the content cache: no request.
     Cached,
-    /// The registry already had it: nothing was sent.
+    /// The registry already had it: nothing was uploaded (a large file whose upload
+    /// started while it was hashed had that upload abandoned).
     Skipped,
     /// The registry mounted it from another repository.
     Mounted,

@@ -189,9 +189,27 @@ pub struct PushOptions {
     pub extra_tags: Vec<String>,
     /// The config written.
     pub config: ConfigStyle,
+    /// Files at least this large (`None`: [`PushOptions::DEFAULT_OVERLAP_FROM`]) are
+    /// uploaded as they are hashed, rather than hashed first: the upload starts at once
+    /// while a second reader hashes the file; once the digest is known the registry is
+    /// asked for the blob and the upload is abandoned when it has it. A file that changes
+    /// between the two reads fails the push and no manifest is pushed. Folders are
+    /// hashed as they are packed and always take the ordinary path.
+    pub overlap_from: Option<u64>,
 }
 
 impl PushOptions {
+    /// The default of [`PushOptions::overlap_from`]: 16 MiB (below it, the second read
+    /// costs more than it saves).
+    pub const DEFAULT_OVERLAP_FROM: u64 = 16 * 1024 * 1024;
+
+    /// Set [`PushOptions::overlap_from`] (builder style).
+    #[must_use]
+    pub fn overlap_from(mut self, bytes: u64) -> Self {
+        self.overlap_from = Some(bytes);
+        self
+    }
+
     /// Set the artifact type (builder style).
     #[must_use]
     pub fn artifact_type(mut self, artifact_type: impl Into<String>) -> Self {

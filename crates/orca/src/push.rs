@@ -1,9 +1,10 @@
 //! Pushing folders, files and blobs as artifacts.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::io::{self, Seek};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -27,10 +28,45 @@ use crate::telemetry::Reporter;
 /// ORAS's default artifact type.
 pub(crate) const DEFAULT_ARTIFACT_TYPE: &str = "application/vnd.unknown.artifact.v1";
 
-/// A layer ready to upload: its descriptor and where its bytes are.
+/// A layer ready to upload: its descriptor (or how to compute it) and where its bytes are.
 struct Prepared {
-    descriptor: Descriptor,
+    layer: Layer,
     file: std::fs::File,
+}
+
+/// What is known of a layer before its upload.
+enum Layer {
+    /// Hashed (a small file) or packed (a folder): the descriptor is known.
+    Known(Descriptor),
+    /// A large file, hashed while it is uploaded.
+    Pending(Pending),
+}
+
+/// A large file whose digest is computed while it is uploaded.
+struct Pending {
+    path: PathBuf,
+    pack: PackOptions,
+    annotations: BTreeMap<String, String>,
+    /// The size `stat` gave (the hash pass tells the size read).
+    size: u64,
+    /// The title the layer will have (checked again by the hash pass).
+    title: String,
+}
+
+impl Prepared {
+    fn title(&self) -> Option<&str> {
+        match &self.layer {
+            Layer::Known(d) => d.title(),
+            Layer::Pending(p) => Some(&p.title),
+        }
+    }
+
+    fn size(&self) -> u64 {
+        match &self.layer {
+            Layer::Known(d) => d.size,
+            Layer::Pending(p) => p.size,
+        }
+    }
 }
 
 /// What uploading the blobs did.
@@ -56,18 +92,21 @@ impl ArtifactStore {
             });
         }
         let text = reference.to_string();
+        let overlap_from = options
+            .overlap_from
+            .unwrap_or(PushOptions::DEFAULT_OVERLAP_FROM);
         let mut prepared = Vec::with_capacity(files.len());
         for spec in files {
             let spec = spec.clone();
             let text = text.clone();
-            let one = tokio::task::spawn_blocking(move || prepare(&text, &spec))
+            let one = tokio::task::spawn_blocking(move || prepare(&text, &spec, overlap_from))
                 .await
                 .map_err(join_error)??;
             prepared.push(one);
         }
         let mut titles = HashSet::new();
         for p in &prepared {
-            if let Some(title) = p.descriptor.title()
+            if let Some(title) = p.title()
                 && !titles.insert(title.to_owned())
             {
                 return Err(Error::InvalidArgument {
@@ -76,7 +115,7 @@ impl ArtifactStore {
                 });
             }
         }
-        let total = prepared.iter().map(|p| p.descriptor.size).sum();
+        let total = prepared.iter().map(Prepared::size).sum();
         check_limit(&text, &limits, options.operation.as_deref(), total)?;
 
         let artifact_type = options
@@ -112,11 +151,11 @@ impl ArtifactStore {
                 Bytes::from_static(orca_manifest::EMPTY_JSON),
             ),
         };
-        let layers: Vec<Descriptor> = prepared.iter().map(|p| p.descriptor.clone()).collect();
+        // Layers are filled in once uploaded: a large file's digest is known only then.
         let mut manifest = if matches!(options.config, ConfigStyle::Legacy) {
-            ImageManifest::new(config.clone(), layers.clone())
+            ImageManifest::new(config.clone(), Vec::new())
         } else {
-            let mut m = ImageManifest::artifact(&artifact_type, layers.clone()).map_err(|e| {
+            let mut m = ImageManifest::artifact(&artifact_type, Vec::new()).map_err(|e| {
                 Error::InvalidArgument {
                     message: format!("invalid artifact type {artifact_type:?}"),
                     source: Some(Box::new(e)),
@@ -131,7 +170,11 @@ impl ArtifactStore {
         }
 
         let reporter = self.reporter();
-        let mut uploaded = self.upload_files(&reference, prepared, &reporter).await?;
+        let (layers, mut uploaded) = self.upload_files(&reference, prepared, &reporter).await?;
+        // A large file's size was taken from `stat`: the limit again, with the sizes read.
+        let read = layers.iter().map(|d| d.size).sum();
+        check_limit(&text, &limits, options.operation.as_deref(), read)?;
+        manifest.layers.clone_from(&layers);
         let config_result = self
             .upload_bytes(&reference, &config, config_bytes, &reporter)
             .await?;
@@ -231,43 +274,57 @@ impl ArtifactStore {
         ))
     }
 
-    /// Uploads prepared files concurrently, skipping blobs the registry has.
+    /// Uploads prepared files concurrently, skipping blobs the registry has: their
+    /// descriptors, in order, and what was uploaded.
     async fn upload_files(
         &self,
         reference: &Reference,
         prepared: Vec<Prepared>,
         reporter: &Reporter,
-    ) -> Result<Uploaded, Error> {
+    ) -> Result<(Vec<Descriptor>, Uploaded), Error> {
         // Built in a loop: a closure over references fails the `Send` check (rust#102211).
         let mut jobs = Vec::with_capacity(prepared.len());
         for p in prepared {
             jobs.push(self.upload_one(reference, p, reporter));
         }
-        let results: Vec<(u64, bool)> = futures_util::stream::iter(jobs)
-            .buffer_unordered(self.inner.concurrency)
+        let results: Vec<(Descriptor, bool)> = futures_util::stream::iter(jobs)
+            .buffered(self.inner.concurrency)
             .try_collect()
             .await?;
-        Ok(Uploaded {
-            bytes: results.iter().map(|(b, _)| b).sum(),
+        let uploaded = Uploaded {
+            bytes: results
+                .iter()
+                .filter(|(_, skipped)| !skipped)
+                .map(|(d, _)| d.size)
+                .sum(),
             skipped: results.iter().filter(|(_, s)| *s).count(),
-        })
+        };
+        Ok((results.into_iter().map(|(d, _)| d).collect(), uploaded))
     }
 
-    /// Uploads one prepared file unless the registry has it: (bytes uploaded, skipped).
+    /// Uploads one prepared file unless the registry has it: (its descriptor, skipped).
     async fn upload_one(
         &self,
         reference: &Reference,
         p: Prepared,
         reporter: &Reporter,
-    ) -> Result<(u64, bool), Error> {
+    ) -> Result<(Descriptor, bool), Error> {
+        let descriptor = match p.layer {
+            Layer::Known(d) => d,
+            Layer::Pending(pending) => {
+                return self
+                    .upload_overlapped(reference, pending, p.file, reporter)
+                    .await;
+            }
+        };
         reporter.event(|| Event::TransferStarted {
             direction: Direction::Upload,
-            descriptor: p.descriptor.clone(),
+            descriptor: descriptor.clone(),
         });
         let reader = Progress {
             inner: tokio::fs::File::from_std(p.file),
             reporter: reporter.clone(),
-            digest: p.descriptor.digest.clone(),
+            digest: descriptor.digest.clone(),
         };
         let push_options = orca_distribution::PushOptions::builder()
             .skip_existing(true)
@@ -275,16 +332,90 @@ impl ArtifactStore {
         let pushed = self
             .inner
             .client
-            .push_blob_reader(reference, Some(&p.descriptor), reader, &push_options)
+            .push_blob_reader(reference, Some(&descriptor), reader, &push_options)
             .await
             .map_err(|e| remote(reference, e))?;
         let skipped = pushed.outcome != PushOutcome::Uploaded;
         reporter.event(|| Event::TransferFinished {
             direction: Direction::Upload,
-            descriptor: p.descriptor.clone(),
+            descriptor: descriptor.clone(),
             outcome: outcome(pushed.outcome),
         });
-        Ok((if skipped { 0 } else { p.descriptor.size }, skipped))
+        Ok((descriptor, skipped))
+    }
+
+    /// Uploads a large file while a blocking thread hashes it (a second reader): once its
+    /// digest is known, the upload is abandoned if the registry has the blob; otherwise
+    /// what was sent must hash to it (a file changed meanwhile fails the push).
+    async fn upload_overlapped(
+        &self,
+        reference: &Reference,
+        pending: Pending,
+        file: std::fs::File,
+        reporter: &Reporter,
+    ) -> Result<(Descriptor, bool), Error> {
+        let shared = Arc::new(Mutex::new(Announce::default()));
+        let reader = PendingProgress {
+            inner: tokio::fs::File::from_std(file),
+            reporter: reporter.clone(),
+            shared: shared.clone(),
+            tamper: changes_while_read(&pending.path),
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let path = pending.path.clone();
+        let text = reference.to_string();
+        let hash = tokio::task::spawn_blocking(move || {
+            let hashed = orca_unpack::pack_file(&pending.path, &pending.pack).map(|mut d| {
+                d.annotations.extend(pending.annotations);
+                d
+            });
+            let _ = tx.send(hashed.as_ref().ok().cloned());
+            hashed
+        });
+        let announce = shared.clone();
+        let expected = async move {
+            let descriptor = rx.await.ok().flatten()?;
+            if let Ok(mut a) = announce.lock() {
+                a.descriptor = Some(descriptor.clone());
+            }
+            Some(descriptor)
+        };
+        let push_options = orca_distribution::PushOptions::builder()
+            .skip_existing(true)
+            .build();
+        let push = self.inner.client.push_blob_reader_overlapped(
+            reference,
+            reader,
+            expected,
+            &push_options,
+        );
+        let (pushed, hashed) = tokio::join!(push, hash);
+        // A file that cannot be read is the error, whatever the upload made of it.
+        let descriptor = hashed
+            .map_err(join_error)?
+            .map_err(|e| from_unpack(&text, e))?;
+        let pushed = pushed.map_err(|e| match e.kind() {
+            orca_distribution::ErrorKind::DigestMismatch
+            | orca_distribution::ErrorKind::SizeMismatch => Error::InvalidArgument {
+                message: format!(
+                    "{} changed while it was being pushed; nothing was pushed",
+                    path.display()
+                ),
+                source: Some(Box::new(e)),
+            },
+            _ => remote(reference, e),
+        })?;
+        let skipped = pushed.outcome != PushOutcome::Uploaded;
+        if let Ok(mut a) = shared.lock() {
+            // Not announced yet when the upload read nothing after the digest was known.
+            a.announce(reporter, &descriptor, !skipped);
+        }
+        reporter.event(|| Event::TransferFinished {
+            direction: Direction::Upload,
+            descriptor: descriptor.clone(),
+            outcome: outcome(pushed.outcome),
+        });
+        Ok((descriptor, skipped))
     }
 
     /// Uploads one blob held in memory, unless the registry has it.
@@ -411,12 +542,32 @@ fn invalid_file(path: &Path, e: io::Error) -> Error {
     }
 }
 
-/// Packs a folder into a temporary file, or describes a file; blocking.
-fn prepare(reference: &str, spec: &FileSpec) -> Result<Prepared, Error> {
+/// Packs a folder into a temporary file, or describes a file (hashing it when it is
+/// smaller than `overlap_from`); blocking.
+fn prepare(reference: &str, spec: &FileSpec, overlap_from: u64) -> Result<Prepared, Error> {
     let meta = std::fs::metadata(&spec.path).map_err(|e| invalid_file(&spec.path, e))?;
     let mut pack = PackOptions::default();
     pack.media_type.clone_from(&spec.media_type);
     pack.title.clone_from(&spec.title);
+    if meta.is_file() && meta.len() >= overlap_from {
+        let file = std::fs::File::open(&spec.path).map_err(|e| invalid_file(&spec.path, e))?;
+        let title = spec.title.clone().unwrap_or_else(|| {
+            spec.path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        });
+        return Ok(Prepared {
+            layer: Layer::Pending(Pending {
+                path: spec.path.clone(),
+                pack,
+                annotations: spec.annotations.clone(),
+                size: meta.len(),
+                title,
+            }),
+            file,
+        });
+    }
     let (mut descriptor, file) = if meta.is_dir() {
         let mut file = tempfile::tempfile()
             .map_err(|e| io_error("create a temporary file for", &spec.path, e))?;
@@ -434,7 +585,10 @@ fn prepare(reference: &str, spec: &FileSpec) -> Result<Prepared, Error> {
     for (key, value) in &spec.annotations {
         descriptor.annotations.insert(key.clone(), value.clone());
     }
-    Ok(Prepared { descriptor, file })
+    Ok(Prepared {
+        layer: Layer::Known(descriptor),
+        file,
+    })
 }
 
 /// Counts bytes read for progress events and metrics.
@@ -458,5 +612,151 @@ impl<R: AsyncRead + Unpin> AsyncRead for Progress<R> {
             this.reporter.progress(Direction::Upload, &this.digest, n);
         }
         result
+    }
+}
+
+/// The progress of a blob whose digest is not known yet: bytes read are held back until
+/// it is, then announced with the descriptor.
+#[derive(Default)]
+struct Announce {
+    /// Set once the digest is known.
+    descriptor: Option<Descriptor>,
+    /// `TransferStarted` was sent.
+    started: bool,
+    /// Bytes read before it was.
+    held: u64,
+}
+
+impl Announce {
+    /// Sends `TransferStarted` and the bytes held back (when `with_held`), once.
+    fn announce(&mut self, reporter: &Reporter, descriptor: &Descriptor, with_held: bool) {
+        if self.started {
+            return;
+        }
+        self.started = true;
+        reporter.event(|| Event::TransferStarted {
+            direction: Direction::Upload,
+            descriptor: descriptor.clone(),
+        });
+        let held = std::mem::take(&mut self.held);
+        if with_held && held > 0 {
+            reporter.progress(Direction::Upload, &descriptor.digest, held);
+        }
+    }
+}
+
+/// Counts bytes read for progress events, for a blob whose digest comes later.
+struct PendingProgress<R> {
+    inner: R,
+    reporter: Reporter,
+    shared: Arc<Mutex<Announce>>,
+    /// Tests: change a byte of what is read, as if the file changed after it was hashed.
+    tamper: bool,
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for PendingProgress<R> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let this = &mut *self;
+        let result = Pin::new(&mut this.inner).poll_read(cx, buf);
+        let n = (buf.filled().len() - before) as u64;
+        if n == 0 {
+            return result;
+        }
+        if this.tamper {
+            this.tamper = false;
+            if let Some(byte) = buf.filled_mut().last_mut() {
+                *byte ^= 0xff;
+            }
+        }
+        if let Ok(mut a) = this.shared.lock() {
+            if a.started {
+                if let Some(d) = &a.descriptor {
+                    this.reporter.progress(Direction::Upload, &d.digest, n);
+                }
+            } else if let Some(d) = a.descriptor.clone() {
+                a.held += n;
+                a.announce(&this.reporter, &d, true);
+            } else {
+                a.held += n;
+            }
+        }
+        result
+    }
+}
+
+/// Whether a test asked for `path` to change while it is read.
+#[cfg(not(test))]
+fn changes_while_read(_path: &Path) -> bool {
+    false
+}
+
+#[cfg(test)]
+fn changes_while_read(path: &Path) -> bool {
+    tests::CHANGING
+        .lock()
+        .is_ok_and(|paths| paths.iter().any(|p| p == path))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::{FileSpec, Store, StoreRegistry};
+
+    /// Files whose upload reader sees a changed byte (see [`changes_while_read`]).
+    pub(super) static CHANGING: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+    /// Above the client's first chunk (8 MiB), so the upload takes the streamed `PATCH`.
+    const SIZE: usize = 9 * 1024 * 1024;
+
+    #[tokio::test]
+    async fn a_file_changed_while_pushed_fails_and_pushes_no_manifest() {
+        let mock = orca_mock_registry::MockRegistry::start(orca_mock_registry::Config::default())
+            .await
+            .unwrap();
+        let store = ArtifactStore::builder(
+            StoreRegistry::new().with(Store::new(mock.host()).unwrap().with_plain_http(true)),
+        )
+        .build()
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("moving.bin");
+        std::fs::write(&file, vec![7u8; SIZE]).unwrap();
+        CHANGING.lock().unwrap().push(file.clone());
+        let err = store
+            .push_files(
+                &format!("{}/big/moving:1", mock.host()),
+                &[FileSpec::new(&file)],
+                &PushOptions::default().overlap_from(1024),
+            )
+            .await
+            .unwrap_err();
+        CHANGING.lock().unwrap().retain(|p| *p != file);
+        let text = err.to_string();
+        assert!(text.contains("moving.bin"), "{text}");
+        assert!(text.contains("changed while it was being pushed"), "{text}");
+        let requests = mock.requests();
+        assert!(
+            requests.iter().all(|r| !r.path.contains("/manifests/")),
+            "no manifest pushed: {requests:?}"
+        );
+        assert!(
+            requests
+                .iter()
+                .all(|r| !(r.method.as_str() == "PUT" && r.path.contains("digest="))),
+            "the upload was never completed: {requests:?}"
+        );
+        assert!(
+            requests.iter().any(|r| r.method.as_str() == "DELETE"),
+            "the upload session was cancelled: {requests:?}"
+        );
     }
 }

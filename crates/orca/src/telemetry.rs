@@ -53,13 +53,13 @@ impl orca_distribution::Observer for ClientMetrics {
         use orca_distribution::{AuthOutcome, Direction as D, Event as E, RetryReason};
         match event {
             E::Bytes {
-                direction, bytes, ..
+                direction, moved, ..
             } => {
                 let label = match direction {
                     D::Upload => "upload",
                     _ => "download",
                 };
-                metrics::counter!(BYTES, "direction" => label).increment(*bytes);
+                metrics::counter!(BYTES, "direction" => label).increment(*moved);
             }
             E::Answered { method, status, .. } => {
                 let status = status.map_or_else(|| "none".to_owned(), |s| s.to_string());

@@ -101,7 +101,7 @@ impl Client {
             self.observe_upload(
                 repository,
                 expected.map(|d| &d.digest),
-                offset,
+                (offset, len as u64),
                 expected.map(|d| d.size),
             );
             if len < chunk {

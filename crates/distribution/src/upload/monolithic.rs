@@ -76,7 +76,7 @@ impl Client {
                     self.observe_upload(
                         repository,
                         Some(&descriptor.digest),
-                        descriptor.size,
+                        (descriptor.size, descriptor.size),
                         Some(descriptor.size),
                     );
                     if options.verify_source {

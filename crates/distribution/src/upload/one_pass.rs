@@ -51,6 +51,25 @@ impl Client {
     where
         R: AsyncRead + Send + Unpin + 'static,
     {
+        match self.send_one_pass(repository, &mut session, reader).await? {
+            OnePass::Done(pushed) => Ok(pushed),
+            OnePass::Sent { digest, size } => {
+                self.close_upload(repository, &session, &digest, size).await
+            }
+        }
+    }
+
+    /// Everything [`Client::put_one_pass`] does but the closing `PUT ?digest=` of a
+    /// session that holds the whole blob. On failure the session is cancelled.
+    pub(super) async fn send_one_pass<R>(
+        &self,
+        repository: &Reference,
+        session: &mut UploadSession,
+        reader: R,
+    ) -> Result<OnePass, Error>
+    where
+        R: AsyncRead + Send + Unpin + 'static,
+    {
         let mut reader = reader;
         let chunk = self.inner.config.chunk_size.max(
             session
@@ -62,12 +81,15 @@ impl Client {
         let cap = self.inner.policy(repository.registry()).max_blob_bytes;
         if first.len() < chunk {
             // The whole blob is in memory: one `PUT ?digest=` carries it.
-            return self.put_whole(repository, &mut session, first, cap).await;
+            return self
+                .put_whole(repository, session, first, cap)
+                .await
+                .map(OnePass::Done);
         }
         if let Some(limit) = cap
             && first.len() as u64 > limit
         {
-            self.cancel_upload(repository, &session).await;
+            self.cancel_upload(repository, session).await;
             return Err(Error::SizeExceeded {
                 url: String::new(),
                 limit,
@@ -88,24 +110,30 @@ impl Client {
             status if REFUSED.contains(&status) => {
                 let error = status_error(response).await;
                 tracing::debug!(error = %error, "the registry refuses a PATCH without Content-Range; uploading in chunks");
-                self.cancel_upload(repository, &session).await;
-                let mut fresh = self.start_upload(repository).await?;
+                self.cancel_upload(repository, session).await;
+                *session = self.start_upload(repository).await?;
                 let source = std::io::Cursor::new(first).chain(reader);
-                return self.put_chunked(repository, &mut fresh, None, source).await;
+                return self
+                    .put_chunked(repository, session, None, source)
+                    .await
+                    .map(OnePass::Done);
             }
             _ => {
                 let error = status_error(response).await;
-                self.cancel_upload(repository, &session).await;
+                self.cancel_upload(repository, session).await;
                 return Err(error);
             }
         }
-        self.observe_upload(repository, None, first.len() as u64, None);
+        let sent = first.len() as u64;
+        self.observe_upload(repository, None, (sent, sent), None);
         let hasher = Hasher::new(&Algorithm::Sha256).map_err(|e| Error::Config {
             message: "cannot hash the blob".into(),
             source: Some(Box::new(e)),
         })?;
         let pipe = HashPipe::start(hasher);
-        if !pipe.feed(first.clone()).await {
+        // Moved, not cloned: the first chunk is freed once hashed, not held through the
+        // rest of the upload.
+        if !pipe.feed(first).await {
             return Err(Error::config("the upload's hashing thread stopped"));
         }
         let failure: Arc<Mutex<Option<Error>>> = Arc::new(Mutex::new(None));
@@ -114,7 +142,7 @@ impl Client {
             reader: Some(reader),
             pipe: Some(pipe),
             buf: BytesMut::new(),
-            sent: first.len() as u64,
+            sent,
             cap,
             url: session.location.to_string(),
             failure: failure.clone(),
@@ -123,22 +151,19 @@ impl Client {
             repository: repository.clone(),
         };
         // The rest, if there is any, in one streamed PATCH.
-        if let Err(e) = self
-            .send_rest(repository, &mut session, state, &failure)
-            .await
-        {
-            self.cancel_upload(repository, &session).await;
+        if let Err(e) = self.send_rest(repository, session, state, &failure).await {
+            self.cancel_upload(repository, session).await;
             return Err(e);
         }
         let Some((digest, size)) = digest_slot.lock().map_or(None, |mut d| d.take()) else {
-            self.cancel_upload(repository, &session).await;
+            self.cancel_upload(repository, session).await;
             return Err(Error::protocol(
                 &Method::PATCH,
                 session.location.as_str(),
                 "the registry answered the upload before receiving all of it",
             ));
         };
-        self.close_upload(repository, &session, &digest, size).await
+        Ok(OnePass::Sent { digest, size })
     }
 
     /// Sends what `state` reads in one streamed `PATCH`, when it reads anything.
@@ -217,7 +242,7 @@ impl Client {
         .header(header::CONTENT_TYPE, OCTET_STREAM)?
         .body(Body::Bytes(data));
         let response = self.inner.send_expect(call, &[201]).await?;
-        self.observe_upload(repository, Some(&digest), size, Some(size));
+        self.observe_upload(repository, Some(&digest), (size, size), Some(size));
         Ok(PushedBlob {
             digest,
             size,
@@ -227,7 +252,7 @@ impl Client {
     }
 
     /// `PUT ?digest=` with no body, closing a session that holds the whole blob.
-    async fn close_upload(
+    pub(super) async fn close_upload(
         &self,
         repository: &Reference,
         session: &UploadSession,
@@ -261,6 +286,21 @@ impl Client {
             warnings,
         })
     }
+}
+
+/// Where [`Client::send_one_pass`] left the upload.
+pub(super) enum OnePass {
+    /// Uploaded and closed (a small blob in one `PUT`, or in chunks where the registry
+    /// refused the streamed `PATCH`).
+    Done(PushedBlob),
+    /// The session holds the whole blob, which hashes to `digest`; the closing
+    /// `PUT ?digest=` is still to be sent.
+    Sent {
+        /// The blob's digest, computed as it was sent.
+        digest: Digest,
+        /// Its size.
+        size: u64,
+    },
 }
 
 struct PatchState<R> {
@@ -321,8 +361,12 @@ impl<R: AsyncRead + Unpin> PatchState<R> {
                 "the upload source is larger than the registry's blob cap",
             ));
         }
-        self.client
-            .observe_upload(&self.repository, None, self.sent, None);
+        self.client.observe_upload(
+            &self.repository,
+            None,
+            (self.sent, piece.len() as u64),
+            None,
+        );
         let fed = match &self.pipe {
             Some(pipe) => pipe.feed(piece.clone()).await,
             None => false,

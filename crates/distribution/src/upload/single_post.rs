@@ -41,7 +41,8 @@ impl Client {
         let response = self.inner.send_expect(call, &[201, 202]).await?;
         let pushed = |warnings| {
             let size = Some(descriptor.size);
-            self.observe_upload(repository, Some(&descriptor.digest), descriptor.size, size);
+            let sent = (descriptor.size, descriptor.size);
+            self.observe_upload(repository, Some(&descriptor.digest), sent, size);
             PushedBlob {
                 digest: descriptor.digest.clone(),
                 size: descriptor.size,

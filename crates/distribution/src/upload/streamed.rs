@@ -215,8 +215,12 @@ impl<R: AsyncRead + Unpin> StreamState<R> {
                 let piece = self.buf.split().freeze();
                 if let Some(p) = &self.progress {
                     let total = Some(self.size);
-                    p.client
-                        .observe_upload(&p.repository, Some(&p.digest), self.seen, total);
+                    p.client.observe_upload(
+                        &p.repository,
+                        Some(&p.digest),
+                        (self.seen, n as u64),
+                        total,
+                    );
                 }
                 let fed = match &self.pipe {
                     Some(pipe) => pipe.feed(piece.clone()).await,

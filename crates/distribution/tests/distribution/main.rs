@@ -6,6 +6,7 @@ mod hostile;
 mod large_blobs;
 mod observe;
 mod one_pass;
+mod overlapped;
 mod secrets;
 mod unpack;
 mod wire;

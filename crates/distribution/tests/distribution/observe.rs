@@ -21,7 +21,8 @@ enum Seen {
     Answered(String, Option<String>, Option<u16>),
     Retry(String, u32, RetryReason),
     Auth(String, AuthOutcome),
-    Bytes(Direction, Option<Digest>, u64, Option<u64>),
+    /// Direction, digest, running total, size, bytes since the previous event.
+    Bytes(Direction, Option<Digest>, u64, Option<u64>, u64),
     Verified(Direction, Digest, u64),
 }
 
@@ -61,8 +62,9 @@ impl Observer for Recorder {
                 digest,
                 bytes,
                 total,
+                moved,
                 ..
-            } => Seen::Bytes(*direction, digest.cloned(), *bytes, *total),
+            } => Seen::Bytes(*direction, digest.cloned(), *bytes, *total, *moved),
             Event::Verified {
                 direction,
                 digest,
@@ -121,9 +123,29 @@ fn blob(len: usize) -> (Bytes, Descriptor) {
 fn progress(seen: &[Seen], direction: Direction) -> Vec<u64> {
     seen.iter()
         .filter_map(|s| match s {
-            Seen::Bytes(d, _, bytes, _) if *d == direction => Some(*bytes),
+            Seen::Bytes(d, _, bytes, _, _) if *d == direction => Some(*bytes),
             _ => None,
         })
+        .collect()
+}
+
+/// The `Bytes` events of one direction: what each says moved since the previous one.
+fn moved(seen: &[Seen], direction: Direction) -> Vec<u64> {
+    seen.iter()
+        .filter_map(|s| match s {
+            Seen::Bytes(d, _, _, _, moved) if *d == direction => Some(*moved),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Each `moved` is the step between running totals, which start from 0.
+fn steps(totals: &[u64]) -> Vec<u64> {
+    std::iter::once(0)
+        .chain(totals.iter().copied())
+        .collect::<Vec<_>>()
+        .windows(2)
+        .map(|w| w[1] - w[0])
         .collect()
 }
 
@@ -165,8 +187,9 @@ async fn a_streamed_push_and_a_pull_report_requests_bytes_and_verification() {
     assert!(!up.is_empty(), "{pushed:?}");
     assert!(up.windows(2).all(|w| w[0] < w[1]), "{up:?}");
     assert_eq!(up.last(), Some(&descriptor.size));
+    assert_eq!(moved(&pushed, Direction::Upload), steps(&up));
     assert!(pushed.iter().all(|s| match s {
-        Seen::Bytes(_, digest, _, total) =>
+        Seen::Bytes(_, digest, _, total, _) =>
             digest.as_ref() == Some(&descriptor.digest) && *total == Some(descriptor.size),
         _ => true,
     }));
@@ -196,6 +219,7 @@ async fn a_streamed_push_and_a_pull_report_requests_bytes_and_verification() {
     let down = progress(&pulled, Direction::Download);
     assert!(down.windows(2).all(|w| w[0] < w[1]), "{down:?}");
     assert_eq!(down.last(), Some(&descriptor.size));
+    assert_eq!(moved(&pulled, Direction::Download), steps(&down));
     assert_eq!(
         pulled.last(),
         Some(&Seen::Verified(

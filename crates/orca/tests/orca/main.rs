@@ -10,4 +10,5 @@ mod errors;
 mod fetch;
 mod metrics;
 mod pull_through;
+mod push;
 mod support;
