@@ -73,7 +73,8 @@ impl Prepared {
 #[derive(Default)]
 struct Uploaded {
     bytes: u64,
-    skipped: usize,
+    /// Blobs the registry already had.
+    existing: Vec<Digest>,
 }
 
 impl ArtifactStore {
@@ -179,7 +180,7 @@ impl ArtifactStore {
             .upload_bytes(&reference, &config, config_bytes, &reporter)
             .await?;
         uploaded.bytes += config_result.bytes;
-        uploaded.skipped += config_result.skipped;
+        uploaded.existing.extend(config_result.existing);
         let (pinned, descriptor) = self
             .put_manifest(&reference, &manifest, &options.extra_tags)
             .await?;
@@ -189,7 +190,8 @@ impl ArtifactStore {
             manifest: descriptor,
             layers,
             uploaded_bytes: uploaded.bytes,
-            skipped_blobs: uploaded.skipped,
+            skipped_blobs: uploaded.existing.len(),
+            existing: uploaded.existing,
         })
     }
 
@@ -229,7 +231,7 @@ impl ArtifactStore {
             )
             .await?;
         uploaded.bytes += config.bytes;
-        uploaded.skipped += config.skipped;
+        uploaded.existing.extend(config.existing);
         let (pinned, descriptor) = self.put_manifest(&reference, &manifest, &[]).await?;
         Ok(Pushed {
             reference: pinned,
@@ -237,7 +239,8 @@ impl ArtifactStore {
             manifest: descriptor,
             layers: vec![layer],
             uploaded_bytes: uploaded.bytes,
-            skipped_blobs: uploaded.skipped,
+            skipped_blobs: uploaded.existing.len(),
+            existing: uploaded.existing,
         })
     }
 
@@ -297,7 +300,11 @@ impl ArtifactStore {
                 .filter(|(_, skipped)| !skipped)
                 .map(|(d, _)| d.size)
                 .sum(),
-            skipped: results.iter().filter(|(_, s)| *s).count(),
+            existing: results
+                .iter()
+                .filter(|(_, s)| *s)
+                .map(|(d, _)| d.digest.clone())
+                .collect(),
         };
         Ok((results.into_iter().map(|(d, _)| d).collect(), uploaded))
     }
@@ -450,7 +457,11 @@ impl ArtifactStore {
         });
         Ok(Uploaded {
             bytes: if skipped { 0 } else { descriptor.size },
-            skipped: usize::from(skipped),
+            existing: if skipped {
+                vec![descriptor.digest.clone()]
+            } else {
+                Vec::new()
+            },
         })
     }
 

@@ -79,6 +79,8 @@ pub struct Pushed {
     pub uploaded_bytes: u64,
     /// Blobs the registry already had (not uploaded).
     pub skipped_blobs: usize,
+    /// Their digests (layers and config), so a caller can say which were skipped.
+    pub existing: Vec<Digest>,
 }
 
 /// A manifest as fetched: its bytes, its descriptor and its parsed form.

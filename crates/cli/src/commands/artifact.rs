@@ -46,9 +46,15 @@ pub(crate) async fn push(ctx: &Context, args: &PushArgs) -> Result<(), Failure> 
     let artifact_type = pushed.manifest.artifact_type.clone();
     let mut text = String::new();
     for layer in &pushed.layers {
+        // As ORAS says it: a blob the registry already had was not uploaded.
+        let verb = if pushed.existing.contains(&layer.digest) {
+            "Exists    "
+        } else {
+            "Uploaded  "
+        };
         let _ = writeln!(
             text,
-            "Uploaded  {} {}",
+            "{verb}{} {}",
             short(layer.digest.as_str()),
             layer.title().unwrap_or("")
         );

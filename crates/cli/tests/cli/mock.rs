@@ -611,6 +611,13 @@ fn text_output_snapshots() {
         "pull",
         text(&["pull", PLAIN, &reference, "-o", out.to_str().unwrap()])
     );
+    // Pushed again (last, so the listings above stay as they are), the file is one the
+    // repository has: said as ORAS says it, not as an upload.
+    let again = text(&["push", PLAIN, &reg.at("text/app:again"), &file]);
+    assert!(
+        again.starts_with("Exists    sha256:<digest> config.json\n"),
+        "{again}"
+    );
 }
 
 #[test]
