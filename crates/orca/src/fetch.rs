@@ -559,7 +559,11 @@ fn write_streamed(
     options: &LayerOptions,
 ) -> Result<Written, orca_unpack::Error> {
     if !is_folder(layer, options) {
-        return orca_unpack::write_layer(layer, reader, dest, options);
+        // The download verifies the digest, and nothing written is installed unless it
+        // ended well: a second hash here would only take a core from the download.
+        let mut options = options.clone();
+        options.source_verified = true;
+        return orca_unpack::write_layer(layer, reader, dest, &options);
     }
     let content_digest = layer
         .annotation(annotations::ORAS_CONTENT_DIGEST)

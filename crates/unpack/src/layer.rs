@@ -38,6 +38,13 @@ pub struct LayerOptions {
     /// `io.deis.oras.content.unpack=true`: the convention of the Python `oras` package,
     /// which pushes folders without the unpack annotations.
     pub unpack_all_tar_gzip: bool,
+    /// The reader's bytes are verified against the layer digest by the caller, who uses
+    /// nothing written until its own check passed (a verified download such as
+    /// `orca_distribution::BlobStream`, whose end says whether the digest matched): the
+    /// layer digest is not computed a second time. The size is still checked, and an
+    /// extracted folder's `io.deis.oras.content.digest` too. Off by default: the layer
+    /// is hashed as it is written.
+    pub source_verified: bool,
 }
 
 impl LayerOptions {
@@ -68,6 +75,12 @@ impl LayerOptionsBuilder {
     /// [`LayerOptions::unpack_all_tar_gzip`].
     pub fn unpack_all_tar_gzip(mut self, value: bool) -> Self {
         self.0.unpack_all_tar_gzip = value;
+        self
+    }
+
+    /// [`LayerOptions::source_verified`].
+    pub fn source_verified(mut self, value: bool) -> Self {
+        self.0.source_verified = value;
         self
     }
 
@@ -171,7 +184,8 @@ pub fn write_layer<R: Read>(
             })
             .transpose()?;
         let mut extract_options = options.extract.clone();
-        extract_options.layer_digest = Some(descriptor.digest.clone());
+        extract_options.layer_digest =
+            (!options.source_verified).then(|| descriptor.digest.clone());
         extract_options.layer_size = Some(descriptor.size);
         extract_options.content_digest = content_digest;
         extract_options.strip_prefix = Some(relative.as_string());
@@ -226,11 +240,13 @@ fn write_file<R: Read>(
         .prefix(&format!(".{name}.orca-tmp-"))
         .tempfile_in(parent)
         .map_err(|e| Error::io("create a staging file in", parent, e))?;
-    let mut hasher =
+    let hasher =
         Hasher::new(&descriptor.digest.algorithm()).map_err(|_| Error::UnsupportedDigest {
             what: DigestTarget::Layer,
             digest: descriptor.digest.clone(),
         })?;
+    // The caller verifies the bytes: hashing them again would only cost a core.
+    let mut hasher = (!options.source_verified).then_some(hasher);
     let limit = options
         .extract
         .limits
@@ -261,7 +277,9 @@ fn write_file<R: Read>(
                 entry: Some(name),
             });
         }
-        hasher.update(&buf[..n]);
+        if let Some(hasher) = &mut hasher {
+            hasher.update(&buf[..n]);
+        }
         staged
             .write_all(&buf[..n])
             .map_err(|e| Error::io("write", staged.path(), e))?;
@@ -273,13 +291,15 @@ fn write_file<R: Read>(
             at_least: false,
         });
     }
-    let actual = hasher.finish();
-    if actual != descriptor.digest {
-        return Err(Error::DigestMismatch {
-            what: DigestTarget::Layer,
-            expected: descriptor.digest.clone(),
-            actual,
-        });
+    if let Some(hasher) = hasher {
+        let actual = hasher.finish();
+        if actual != descriptor.digest {
+            return Err(Error::DigestMismatch {
+                what: DigestTarget::Layer,
+                expected: descriptor.digest.clone(),
+                actual,
+            });
+        }
     }
     #[cfg(unix)]
     {

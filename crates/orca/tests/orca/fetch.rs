@@ -282,6 +282,41 @@ async fn a_failed_fetch_leaves_the_destination_as_it_was() {
 }
 
 #[tokio::test]
+async fn a_corrupted_file_layer_is_written_nowhere_and_not_cached() {
+    // The file writer trusts the download's digest check rather than hashing again, so
+    // what it wrote must never be installed (or cached) when that check fails.
+    let env = crate::support::env_cached().await;
+    let blob = Bytes::from(vec![7u8; 1 << 20]);
+    let reference = env.reference("files/blob:1");
+    env.store
+        .push_blob(
+            &reference,
+            blob.clone(),
+            &BlobOptions::new("application/vnd.test").title("big.bin"),
+        )
+        .await
+        .unwrap();
+    let dest = env.dir.path().join("dest");
+    std::fs::create_dir(&dest).unwrap();
+    std::fs::write(dest.join("old.json"), "old").unwrap();
+    env.mock.faults().add(Fault::corrupt_blobs());
+    let error = env.store.fetch(&reference, "x", &dest).await.unwrap_err();
+    assert_eq!(error.code(), "DigestMismatch", "{}", error.full_message());
+    assert_eq!(names(&dest), ["old.json"]);
+    assert_eq!(names(env.dir.path()), ["cache", "dest"]);
+    // Nothing of the corrupted bytes was kept: once the registry serves them right, the
+    // layer is downloaded again and written whole.
+    env.mock.faults().clear();
+    let reads = env.blob_reads();
+    env.store.fetch(&reference, "x", &dest).await.unwrap();
+    assert!(
+        env.blob_reads() > reads,
+        "the layer must be downloaded again"
+    );
+    assert_eq!(std::fs::read(dest.join("big.bin")).unwrap(), blob);
+}
+
+#[tokio::test]
 async fn an_interrupted_fetch_leaves_the_destination_as_it_was() {
     let env = env().await;
     let blob = Bytes::from(vec![7u8; 256 * 1024]);

@@ -154,6 +154,28 @@ fn other_layers_are_written_as_one_file() {
 }
 
 #[test]
+fn a_source_verified_by_the_caller_is_not_hashed_again_but_its_size_is_checked() {
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("out");
+    let descriptor = Descriptor::for_bytes(media_types::ORAS_DEFAULT_LAYER, b"hello")
+        .with_annotation(annotations::TITLE, "hello.txt");
+    let trusted = LayerOptions::builder().source_verified(true).build();
+    // Other bytes of the right size pass: the caller's check is the one that counts.
+    write_layer(&descriptor, &b"hellO"[..], &out, &trusted).unwrap();
+    assert_eq!(fs::read(out.join("hello.txt")).unwrap(), b"hellO");
+    let error = write_layer(&descriptor, &b"hello!"[..], &out, &trusted).unwrap_err();
+    assert!(
+        matches!(error, Error::SizeMismatch { expected: 5, .. }),
+        "{error:?}"
+    );
+    let error = write_layer(&descriptor, &b"hell"[..], &out, &trusted).unwrap_err();
+    assert!(
+        matches!(error, Error::SizeMismatch { actual: 4, .. }),
+        "{error:?}"
+    );
+}
+
+#[test]
 fn untitled_layers_are_skipped_unless_asked() {
     let work = tempfile::tempdir().unwrap();
     let out = work.path().join("out");
