@@ -341,7 +341,9 @@ impl ArtifactStore {
             .map_err(|e| remote(reference, e))?;
         let (sender, receiver) = tokio::sync::mpsc::channel::<Bytes>(4);
         let tee = match &cache {
-            Some(cache) => match cache.blob_writer(layer) {
+            // The download verifies the bytes and the copy is committed only after it
+            // did: the cache need not hash them again.
+            Some(cache) => match cache.verified_blob_writer(layer) {
                 Ok(writer) => Some(writer),
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot cache the layer");
@@ -399,7 +401,8 @@ impl ArtifactStore {
         }
         let (written, tee) = result.map_err(|e| from_unpack(&reference_text, e))?;
         if let Some(tee) = tee {
-            // The stream and the writer both verified the digest; the cache checks again.
+            // Only now, the download having ended well (its digest checked), is the
+            // cached copy committed.
             if let Err(e) = tokio::task::spawn_blocking(move || tee.commit())
                 .await
                 .map_err(join_error)?

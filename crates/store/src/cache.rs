@@ -264,7 +264,8 @@ pub struct BlobWriter {
     file: tempfile::NamedTempFile,
     expected: Descriptor,
     target: PathBuf,
-    hasher: Hasher,
+    /// `None` when the caller verifies the bytes ([`ContentCache::verified_blob_writer`]).
+    hasher: Option<Hasher>,
     written: u64,
 }
 
@@ -554,6 +555,22 @@ impl ContentCache {
     /// [`Error::Io`] when the temporary file cannot be created,
     /// [`Error::CacheVerification`] for a digest algorithm that cannot be computed.
     pub fn blob_writer(&self, expected: &Descriptor) -> Result<BlobWriter, Error> {
+        self.new_blob_writer(expected, true)
+    }
+
+    /// Like [`ContentCache::blob_writer`], for bytes the caller verifies against
+    /// `expected` itself, committing only once its own check passed (a verified download
+    /// such as `orca_distribution::BlobStream`, whose end says whether the digest
+    /// matched): the size is still checked, the digest is not computed a second time.
+    ///
+    /// # Errors
+    ///
+    /// As [`ContentCache::blob_writer`].
+    pub fn verified_blob_writer(&self, expected: &Descriptor) -> Result<BlobWriter, Error> {
+        self.new_blob_writer(expected, false)
+    }
+
+    fn new_blob_writer(&self, expected: &Descriptor, hash: bool) -> Result<BlobWriter, Error> {
         let hasher =
             Hasher::new(&expected.digest.algorithm()).map_err(|e| Error::CacheVerification {
                 expected: expected.digest.to_string(),
@@ -572,7 +589,7 @@ impl ContentCache {
             file,
             expected: expected.clone(),
             target: self.blob_path(&expected.digest),
-            hasher,
+            hasher: hash.then_some(hasher),
             written: 0,
         })
     }
@@ -1053,7 +1070,9 @@ fn distinct_sizes(entries: &[Descriptor]) -> u64 {
 impl Write for BlobWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.file.write(buf)?;
-        self.hasher.update(&buf[..n]);
+        if let Some(hasher) = &mut self.hasher {
+            hasher.update(&buf[..n]);
+        }
         self.written += n as u64;
         if self.written > self.expected.size {
             return Err(io::Error::new(
@@ -1094,12 +1113,14 @@ impl BlobWriter {
                 problem: format!("has {} bytes, not {}", self.written, self.expected.size),
             });
         }
-        let actual = self.hasher.finish();
-        if actual != self.expected.digest {
-            return Err(Error::CacheVerification {
-                expected: self.expected.digest.to_string(),
-                problem: format!("hashes to {actual}"),
-            });
+        if let Some(hasher) = self.hasher.take() {
+            let actual = hasher.finish();
+            if actual != self.expected.digest {
+                return Err(Error::CacheVerification {
+                    expected: self.expected.digest.to_string(),
+                    problem: format!("hashes to {actual}"),
+                });
+            }
         }
         match self.file.persist_noclobber(&self.target) {
             Ok(_) => Ok(()),

@@ -349,3 +349,43 @@ fn an_index_that_cannot_be_written_fails_every_caller_and_blocks_none() {
         );
     }
 }
+
+#[test]
+fn a_writer_for_verified_bytes_checks_their_size_but_not_their_digest_again() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let cache = ContentCache::open(dir.path(), CacheOptions::default()).unwrap();
+    let layer = Descriptor::for_bytes(media_types::OCI_LAYER_TAR, b"hello");
+    // Hashing writer: other bytes of the right size are refused, nothing kept.
+    let mut writer = cache.blob_writer(&layer).unwrap();
+    writer.write_all(b"hellO").unwrap();
+    let error = writer.commit().unwrap_err();
+    assert!(matches!(error, Error::CacheVerification { .. }), "{error}");
+    assert!(!cache.blob_path(&layer.digest).exists());
+    // Verified by the caller: the size is still checked ...
+    let mut writer = cache.verified_blob_writer(&layer).unwrap();
+    writer.write_all(b"hell").unwrap();
+    let error = writer.commit().unwrap_err();
+    assert!(error.to_string().contains("has 4 bytes, not 5"), "{error}");
+    assert!(!cache.blob_path(&layer.digest).exists());
+    let mut writer = cache.verified_blob_writer(&layer).unwrap();
+    assert!(
+        writer.write_all(b"hello!").is_err(),
+        "more bytes than the size"
+    );
+    drop(writer);
+    // ... and the caller's bytes are kept as they are, without a second hash.
+    let mut writer = cache.verified_blob_writer(&layer).unwrap();
+    writer.write_all(b"hello").unwrap();
+    writer.commit().unwrap();
+    assert_eq!(
+        std::fs::read(cache.blob_path(&layer.digest)).unwrap(),
+        b"hello"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("blobs/sha256"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
