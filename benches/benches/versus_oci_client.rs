@@ -538,7 +538,7 @@ impl RefPull {
             RefPull::Raw(Sink::Discard) => "raw GET, no hash, into a discarding sink",
             RefPull::Raw(Sink::File) => "raw GET, no hash, into a file",
             RefPull::Orca(Sink::Discard) => "orca fetch_blob, read to its end",
-            RefPull::Orca(Sink::File) => "orca fetch_blob, each piece written to a file",
+            RefPull::Orca(Sink::File) => "orca fetch_blob, saved to a file (BlobStream::save)",
             RefPull::Oci(Sink::Discard) => "oci-client pull_blob into a discarding writer",
             RefPull::Oci(Sink::File) => "oci-client pull_blob into a file",
         }
@@ -574,20 +574,11 @@ impl RefPull {
                 count(stream.expect("orca fetch_blob")).await
             }
             RefPull::Orca(Sink::File) => {
-                // Each piece written as it comes, as the raw GET does (`tokio::io::copy`
-                // would cut them into 8 KiB writes, each a trip to a blocking thread).
-                use tokio::io::AsyncWriteExt;
+                // BlobStream::save: written on a thread of its own as the pieces come,
+                // renamed into place once verified.
                 let stream = s.orca.fetch_blob(&s.repo, &s.descriptor).await;
-                let mut stream = stream.expect("orca fetch_blob");
-                let mut file = tokio::fs::File::create(&path).await.expect("file");
-                let mut n = 0;
-                while let Some(piece) = stream.next().await {
-                    let piece = piece.expect("verified piece");
-                    n += piece.len() as u64;
-                    file.write_all(&piece).await.expect("write");
-                }
-                file.flush().await.expect("flush");
-                n
+                let stream = stream.expect("orca fetch_blob");
+                stream.save(&path).await.expect("orca save")
             }
             RefPull::Oci(sink) => {
                 let digest = s.descriptor.digest.as_str();

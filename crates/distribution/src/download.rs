@@ -77,6 +77,108 @@ impl BlobStream {
         }
     }
 
+    /// Write the blob to the file `path`, placed only once every byte is verified.
+    ///
+    /// The bytes go into a temporary file beside `path` (`.NAME.orca-part-…`) on a
+    /// thread of its own, fed through a small bounded queue of the pieces themselves (no
+    /// copy), so receiving, hashing and writing overlap. When the stream ends with its
+    /// size and digest checked, the file is renamed to `path` (replacing a file there,
+    /// as `curl -o` does) with mode 0644; on any failure it is removed and `path` is left
+    /// as it was. Nothing is synced to disk. Returns the number of bytes written.
+    ///
+    /// # Errors
+    ///
+    /// Every error of the stream, and [`Error::File`] when the file cannot be created,
+    /// written or renamed (or `path` names no file).
+    pub async fn save(mut self, path: impl AsRef<std::path::Path>) -> Result<u64, Error> {
+        use std::io::Write;
+        let path = path.as_ref().to_path_buf();
+        let file_error = |action, path: &std::path::Path, source| Error::File {
+            action,
+            path: path.to_path_buf(),
+            source,
+        };
+        let Some(name) = path.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+            return Err(file_error(
+                "write to",
+                &path,
+                std::io::Error::new(std::io::ErrorKind::InvalidInput, "it names no file"),
+            ));
+        };
+        let parent = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => std::path::PathBuf::from("."),
+        };
+        let staged = tempfile::Builder::new()
+            .prefix(&format!(".{name}.orca-part-"))
+            .tempfile_in(&parent)
+            .map_err(|e| file_error("create a temporary file in", &parent, e))?;
+        let (sender, mut receiver) = tokio::sync::mpsc::channel::<Bytes>(8);
+        let writer = tokio::task::spawn_blocking(move || {
+            let mut staged = staged;
+            while let Some(piece) = receiver.blocking_recv() {
+                if let Err(e) = staged.as_file_mut().write_all(&piece) {
+                    return Err((e, staged));
+                }
+            }
+            Ok(staged)
+        });
+        let mut written = 0u64;
+        let mut failure = None;
+        while let Some(piece) = self.next().await {
+            match piece {
+                Ok(piece) => {
+                    written += piece.len() as u64;
+                    if sender.send(piece).await.is_err() {
+                        break; // the writer failed: its error says why
+                    }
+                }
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        drop(sender);
+        let joined = writer.await.map_err(|e| {
+            file_error(
+                "write",
+                &path,
+                std::io::Error::other(format!("the writing thread failed: {e}")),
+            )
+        })?;
+        // Dropping the temporary file (on every error path) removes it.
+        let staged = match joined {
+            Ok(staged) => staged,
+            Err((e, staged)) => return Err(file_error("write", staged.path(), e)),
+        };
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        let target = path.clone();
+        let placed = tokio::task::spawn_blocking(move || {
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(staged.path(), std::fs::Permissions::from_mode(0o644))
+                    .map_err(|e| file_error("set the mode of", staged.path(), e))?;
+            }
+            staged
+                .persist(&target)
+                .map(|_| ())
+                .map_err(|e| file_error("rename into", &target, e.error))
+        })
+        .await;
+        match placed {
+            Ok(result) => result?,
+            Err(e) => {
+                let e = std::io::Error::other(format!("the renaming thread failed: {e}"));
+                return Err(file_error("rename into", &path, e));
+            }
+        }
+        Ok(written)
+    }
+
     /// Read the whole blob into memory (for small blobs such as configs).
     pub async fn bytes(mut self) -> Result<Bytes, Error> {
         let mut out = BytesMut::new();

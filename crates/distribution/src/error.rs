@@ -48,7 +48,7 @@ pub enum ErrorKind {
     CredentialsRejected,
     /// The client's configuration or a caller's input is wrong.
     Config,
-    /// Reading local input (an upload's source) failed.
+    /// Reading local input (an upload's source) or writing local output failed.
     Io,
 }
 
@@ -290,6 +290,17 @@ pub enum Error {
     /// Reading an upload's source failed.
     #[error("reading upload source failed")]
     Io(#[source] std::io::Error),
+    /// Writing a download into a local file failed ([`crate::BlobStream::save`]).
+    #[error("cannot {action} {}", path.display())]
+    File {
+        /// What was being done: `create a temporary file in`, `write`, `rename into`.
+        action: &'static str,
+        /// The file or directory.
+        path: std::path::PathBuf,
+        /// The system's error.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 fn display_codes(errors: &[RegistryError]) -> String {
@@ -318,7 +329,7 @@ impl Error {
             Error::Protocol { .. } | Error::InvalidContent { .. } => ErrorKind::Protocol,
             Error::Auth { .. } => ErrorKind::Auth,
             Error::PlainHttpRefused { .. } | Error::Config { .. } => ErrorKind::Config,
-            Error::Io(_) => ErrorKind::Io,
+            Error::Io(_) | Error::File { .. } => ErrorKind::Io,
         }
     }
 

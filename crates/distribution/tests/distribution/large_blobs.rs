@@ -1,7 +1,7 @@
 //! Multi-MiB blobs, many body frames each, from the mock: a corrupted, truncated or
 //! oversized blob fails (a digest mismatch after its last byte, a size mismatch after the
 //! resume finds nothing more, a size excess before the extra bytes are handed out), and
-//! `write_layer_async` leaves nothing behind; a dropped connection is resumed and verified.
+//! `write_layer_async` and `BlobStream::save` leave nothing behind; a dropped connection is resumed and verified.
 //! Blobs this large are hashed on a thread of their own as they arrive.
 
 use bytes::Bytes;
@@ -80,6 +80,69 @@ async fn writes_nothing(client: &Client, repo: &Reference, descriptor: &Descript
         .map(|entry| entry.expect("entry").file_name())
         .collect();
     assert!(left.is_empty(), "{left:?}");
+    // Saved to a file: the file already there stays as it was, nothing else is left.
+    let target = out.path().join("blob.bin");
+    std::fs::write(&target, b"old").expect("write");
+    let saved = client
+        .fetch_blob(repo, descriptor)
+        .await
+        .expect("the response starts")
+        .save(&target)
+        .await;
+    assert!(saved.is_err(), "a bad blob was saved: {saved:?}");
+    assert_eq!(std::fs::read(&target).expect("read"), b"old");
+    assert_eq!(names(out.path()), ["blob.bin"]);
+}
+
+fn names(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("read_dir")
+        .map(|entry| {
+            entry
+                .expect("entry")
+                .file_name()
+                .into_string()
+                .expect("utf-8")
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn a_large_blob_is_saved_to_a_file_once_verified() {
+    let (_registry, client, repo, blob, descriptor) = setup().await;
+    let out = tempfile::tempdir().expect("tempdir");
+    let target = out.path().join("blob.bin");
+    std::fs::write(&target, b"old").expect("write");
+    let stream = client.fetch_blob(&repo, &descriptor).await.expect("fetch");
+    let n = stream.save(&target).await.expect("saved");
+    assert_eq!(n, descriptor.size);
+    assert_eq!(
+        std::fs::read(&target).expect("read"),
+        blob,
+        "replaced whole"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&target)
+            .expect("metadata")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o644);
+    }
+    assert_eq!(names(out.path()), ["blob.bin"]);
+    // A directory that does not exist: an error naming it, before any byte is read.
+    let missing = out.path().join("missing/blob.bin");
+    let stream = client.fetch_blob(&repo, &descriptor).await.expect("fetch");
+    let error = stream.save(&missing).await.expect_err("no such directory");
+    assert_eq!(error.kind(), ErrorKind::Io, "{error}");
+    let message = error.to_string();
+    assert!(
+        message.starts_with("cannot create a temporary file in ") && message.contains("missing"),
+        "{message}"
+    );
 }
 
 #[tokio::test]
