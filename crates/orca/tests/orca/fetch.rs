@@ -249,6 +249,22 @@ async fn path_escaping_titles_are_refused_before_any_blob_is_requested() {
     assert_eq!(names(env.dir.path()), Vec::<String>::new());
 }
 
+/// `dest`, holding one file (`old.json`) a failed fetch must leave alone.
+fn old_destination(env: &crate::support::Env) -> std::path::PathBuf {
+    let dest = env.dir.path().join("dest");
+    std::fs::create_dir(&dest).unwrap();
+    std::fs::write(dest.join("old.json"), "old").unwrap();
+    dest
+}
+
+/// Fetches `reference` while the mock corrupts every blob: a `DigestMismatch` (502).
+async fn fetch_corrupted(env: &crate::support::Env, reference: &str, dest: &std::path::Path) {
+    env.mock.faults().add(Fault::corrupt_blobs());
+    let error = env.store.fetch(reference, "x", dest).await.unwrap_err();
+    assert_eq!(error.code(), "DigestMismatch", "{}", error.full_message());
+    assert_eq!(error.http_status(), 502);
+}
+
 #[tokio::test]
 async fn a_failed_fetch_leaves_the_destination_as_it_was() {
     let env = env().await;
@@ -270,13 +286,8 @@ async fn a_failed_fetch_leaves_the_destination_as_it_was() {
         .push_dir(&reference, &folder, &PushOptions::default())
         .await
         .unwrap();
-    let dest = env.dir.path().join("dest");
-    std::fs::create_dir(&dest).unwrap();
-    std::fs::write(dest.join("old.json"), "old").unwrap();
-    env.mock.faults().add(Fault::corrupt_blobs());
-    let error = env.store.fetch(&reference, "x", &dest).await.unwrap_err();
-    assert_eq!(error.code(), "DigestMismatch", "{}", error.full_message());
-    assert_eq!(error.http_status(), 502);
+    let dest = old_destination(&env);
+    fetch_corrupted(&env, &reference, &dest).await;
     assert_eq!(names(&dest), ["old.json"]);
     assert_eq!(names(env.dir.path()), ["anonymization", "dest"]);
 }
@@ -296,12 +307,8 @@ async fn a_corrupted_file_layer_is_written_nowhere_and_not_cached() {
         )
         .await
         .unwrap();
-    let dest = env.dir.path().join("dest");
-    std::fs::create_dir(&dest).unwrap();
-    std::fs::write(dest.join("old.json"), "old").unwrap();
-    env.mock.faults().add(Fault::corrupt_blobs());
-    let error = env.store.fetch(&reference, "x", &dest).await.unwrap_err();
-    assert_eq!(error.code(), "DigestMismatch", "{}", error.full_message());
+    let dest = old_destination(&env);
+    fetch_corrupted(&env, &reference, &dest).await;
     assert_eq!(names(&dest), ["old.json"]);
     assert_eq!(names(env.dir.path()), ["cache", "dest"]);
     // Nothing of the corrupted bytes was kept: once the registry serves them right, the
@@ -330,9 +337,7 @@ async fn an_interrupted_fetch_leaves_the_destination_as_it_was() {
         .await
         .unwrap();
     env.mock.faults().add(Fault::throttle(64 * 1024));
-    let dest = env.dir.path().join("dest");
-    std::fs::create_dir(&dest).unwrap();
-    std::fs::write(dest.join("old.json"), "old").unwrap();
+    let dest = old_destination(&env);
     // Dropped after a moment: about a quarter of the blob has arrived.
     let interrupted = tokio::time::timeout(
         Duration::from_millis(800),
