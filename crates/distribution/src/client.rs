@@ -540,6 +540,10 @@ impl Client {
     }
 
     /// `HEAD` a blob: its size when it exists, `None` when the registry answers 404.
+    ///
+    /// A `200` without a usable `Content-Length` (missing, or 0 for any blob but the
+    /// empty one) is not read as a size of 0: a `GET` with `Range: bytes=0-0` asks for it,
+    /// and [`Error::Protocol`] says so when that does not tell either.
     pub async fn blob_exists(
         &self,
         repository: &Reference,
@@ -552,21 +556,57 @@ impl Client {
         );
         let call = Call::new(
             Method::HEAD,
-            url,
+            url.clone(),
             repository.registry(),
             pull_scope(repository.repository()),
         );
         let response = self.inner.send(call).await?;
         match response.status.as_u16() {
-            200 => Ok(Some(
-                response
+            200 => {
+                let size = response
                     .header_str(&header::CONTENT_LENGTH)
-                    .and_then(|l| l.trim().parse().ok())
-                    .unwrap_or(0),
-            )),
+                    .and_then(|l| l.trim().parse::<u64>().ok());
+                match size {
+                    // Only the empty blob has no bytes: a 0 for another digest is not
+                    // its size (a registry or proxy that left the length out).
+                    Some(size) if size > 0 || *digest == Digest::sha256(b"") => Ok(Some(size)),
+                    _ => self.blob_size_by_range(repository, &url).await.map(Some),
+                }
+            }
             404 => Ok(None),
             _ => Err(status_error(response).await),
         }
+    }
+
+    /// A blob's size from `GET` with `Range: bytes=0-0`, for a registry whose `HEAD`
+    /// gave none: the total of `Content-Range` (206), or `Content-Length` when the
+    /// range was ignored (200); the body is not read.
+    async fn blob_size_by_range(&self, repository: &Reference, url: &str) -> Result<u64, Error> {
+        let call = Call::new(
+            Method::GET,
+            url.to_owned(),
+            repository.registry(),
+            pull_scope(repository.repository()),
+        )
+        .header(header::RANGE, "bytes=0-0")?;
+        let response = self.inner.send(call).await?;
+        let size = match response.status.as_u16() {
+            206 => response
+                .header_str(&header::CONTENT_RANGE)
+                .and_then(|r| r.rsplit_once('/'))
+                .and_then(|(_, total)| total.trim().parse::<u64>().ok()),
+            200 => response
+                .header_str(&header::CONTENT_LENGTH)
+                .and_then(|l| l.trim().parse::<u64>().ok()),
+            _ => return Err(status_error(response).await),
+        };
+        size.ok_or_else(|| {
+            Error::protocol(
+                &Method::GET,
+                url,
+                "the registry has the blob but says neither on HEAD nor on a ranged GET how large it is",
+            )
+        })
     }
 
     /// The referrers of `subject` (which must pin a digest), optionally only those of

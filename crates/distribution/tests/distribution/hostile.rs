@@ -42,6 +42,7 @@ pub(crate) struct Seen {
 }
 
 /// How a hostile handler answers.
+#[derive(Clone)]
 pub(crate) enum Reply {
     /// A complete response.
     Full {
@@ -791,4 +792,72 @@ async fn a_small_body_waits_for_a_slow_answer() {
         1,
         "{seen:?}"
     );
+}
+
+/// A `HEAD` that gives no usable size for a blob (a `Content-Length` of 0, which only the
+/// empty blob can have) is not taken as the size: a ranged `GET` asks for it, and when
+/// that says nothing either the answer is a protocol error, not a size of 0.
+#[tokio::test]
+async fn a_blob_head_without_its_size_is_asked_again_with_a_range() {
+    let (bytes, descriptor) = blob(10);
+    let start = |get: Reply| {
+        Hostile::start(move |seen, _| match seen.method.as_str() {
+            // No Content-Length at all (hyper sends none for an empty HEAD answer).
+            "HEAD" => Reply::status(200),
+            _ => get.clone(),
+        })
+    };
+    let ask = |registry: &Hostile| {
+        let client = Client::new(config(&[&registry.host()])).expect("client");
+        let repo = reference(&registry.host(), "team/app");
+        let digest = descriptor.digest.clone();
+        async move { client.blob_exists(&repo, &digest).await }
+    };
+
+    let ranged = start(
+        Reply::status(206)
+            .with_header("Content-Range", "bytes 0-0/10")
+            .with_body(&bytes[..1]),
+    )
+    .await;
+    assert_eq!(ask(&ranged).await.expect("sized"), Some(10));
+    let seen = ranged.seen();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_eq!(
+        (seen[0].method.as_str(), seen[1].method.as_str()),
+        ("HEAD", "GET")
+    );
+    assert_eq!(seen[1].range.as_deref(), Some("bytes=0-0"));
+
+    // A registry that ignores the range: its Content-Length, the body left unread.
+    let whole = start(Reply::status(200).with_body(&bytes)).await;
+    assert_eq!(ask(&whole).await.expect("sized"), Some(10));
+
+    let mute = start(Reply::status(206).with_body(&bytes[..1])).await;
+    let e = ask(&mute).await.expect_err("no size anywhere");
+    assert_eq!(e.kind(), ErrorKind::Protocol, "{e}");
+    assert!(e.to_string().contains("how large it is"), "{e}");
+
+    // An explicit 0 for another blob is asked again too; for the empty blob it is
+    // believed, with no second request.
+    let ranged_reply = Reply::status(206)
+        .with_header("Content-Range", "bytes 0-0/10")
+        .with_body(&bytes[..1]);
+    let zero = Hostile::start(move |seen, _| match seen.method.as_str() {
+        "HEAD" => Reply::status(200).with_header("Content-Length", "0"),
+        _ => ranged_reply.clone(),
+    })
+    .await;
+    assert_eq!(ask(&zero).await.expect("sized"), Some(10));
+    assert_eq!(zero.seen().len(), 2);
+    let empty = Digest::sha256(b"");
+    let registry =
+        Hostile::start(|_, _| Reply::status(200).with_header("Content-Length", "0")).await;
+    let client = Client::new(config(&[&registry.host()])).expect("client");
+    let repo = reference(&registry.host(), "team/app");
+    assert_eq!(
+        client.blob_exists(&repo, &empty).await.expect("empty"),
+        Some(0)
+    );
+    assert_eq!(registry.seen().len(), 1);
 }
