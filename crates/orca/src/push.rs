@@ -331,7 +331,7 @@ impl ArtifactStore {
         let reader = Progress {
             inner: tokio::fs::File::from_std(p.file),
             reporter: reporter.clone(),
-            digest: descriptor.digest.clone(),
+            digest: Counted::Known(descriptor.digest.clone()),
         };
         let push_options = orca_distribution::PushOptions::builder()
             .skip_existing(true)
@@ -362,11 +362,13 @@ impl ArtifactStore {
         reporter: &Reporter,
     ) -> Result<(Descriptor, bool), Error> {
         let shared = Arc::new(Mutex::new(Announce::default()));
-        let reader = PendingProgress {
+        let reader = Progress {
             inner: tokio::fs::File::from_std(file),
             reporter: reporter.clone(),
-            shared: shared.clone(),
-            tamper: changes_while_read(&pending.path),
+            digest: Counted::Pending {
+                shared: shared.clone(),
+                tamper: changes_while_read(&pending.path),
+            },
         };
         let (tx, rx) = tokio::sync::oneshot::channel();
         let path = pending.path.clone();
@@ -606,7 +608,20 @@ fn prepare(reference: &str, spec: &FileSpec, overlap_from: u64) -> Result<Prepar
 struct Progress<R> {
     inner: R,
     reporter: Reporter,
-    digest: Digest,
+    digest: Counted,
+}
+
+/// Whose bytes a [`Progress`] counts.
+enum Counted {
+    /// A blob whose digest is known.
+    Known(Digest),
+    /// A blob hashed while it is uploaded: bytes are held back until its digest is known.
+    Pending {
+        shared: Arc<Mutex<Announce>>,
+        /// Tests: change a byte of what is read, as if the file changed after it was
+        /// hashed.
+        tamper: bool,
+    },
 }
 
 impl<R: AsyncRead + Unpin> AsyncRead for Progress<R> {
@@ -619,8 +634,21 @@ impl<R: AsyncRead + Unpin> AsyncRead for Progress<R> {
         let this = &mut *self;
         let result = Pin::new(&mut this.inner).poll_read(cx, buf);
         let n = (buf.filled().len() - before) as u64;
-        if n > 0 {
-            this.reporter.progress(Direction::Upload, &this.digest, n);
+        if n == 0 {
+            return result;
+        }
+        match &mut this.digest {
+            Counted::Known(digest) => this.reporter.progress(Direction::Upload, digest, n),
+            Counted::Pending { shared, tamper } => {
+                if std::mem::take(tamper)
+                    && let Some(byte) = buf.filled_mut().last_mut()
+                {
+                    *byte ^= 0xff;
+                }
+                if let Ok(mut a) = shared.lock() {
+                    a.counted(&this.reporter, n);
+                }
+            }
         }
         result
     }
@@ -639,6 +667,20 @@ struct Announce {
 }
 
 impl Announce {
+    /// `n` more bytes read: reported once the digest is known, held back until then.
+    fn counted(&mut self, reporter: &Reporter, n: u64) {
+        self.held += n;
+        if let Some(d) = &self.descriptor {
+            if self.started {
+                let held = std::mem::take(&mut self.held);
+                reporter.progress(Direction::Upload, &d.digest, held);
+            } else {
+                let d = d.clone();
+                self.announce(reporter, &d, true);
+            }
+        }
+    }
+
     /// Sends `TransferStarted` and the bytes held back (when `with_held`), once.
     fn announce(&mut self, reporter: &Reporter, descriptor: &Descriptor, with_held: bool) {
         if self.started {
@@ -653,50 +695,6 @@ impl Announce {
         if with_held && held > 0 {
             reporter.progress(Direction::Upload, &descriptor.digest, held);
         }
-    }
-}
-
-/// Counts bytes read for progress events, for a blob whose digest comes later.
-struct PendingProgress<R> {
-    inner: R,
-    reporter: Reporter,
-    shared: Arc<Mutex<Announce>>,
-    /// Tests: change a byte of what is read, as if the file changed after it was hashed.
-    tamper: bool,
-}
-
-impl<R: AsyncRead + Unpin> AsyncRead for PendingProgress<R> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let before = buf.filled().len();
-        let this = &mut *self;
-        let result = Pin::new(&mut this.inner).poll_read(cx, buf);
-        let n = (buf.filled().len() - before) as u64;
-        if n == 0 {
-            return result;
-        }
-        if this.tamper {
-            this.tamper = false;
-            if let Some(byte) = buf.filled_mut().last_mut() {
-                *byte ^= 0xff;
-            }
-        }
-        if let Ok(mut a) = this.shared.lock() {
-            if a.started {
-                if let Some(d) = &a.descriptor {
-                    this.reporter.progress(Direction::Upload, &d.digest, n);
-                }
-            } else if let Some(d) = a.descriptor.clone() {
-                a.held += n;
-                a.announce(&this.reporter, &d, true);
-            } else {
-                a.held += n;
-            }
-        }
-        result
     }
 }
 

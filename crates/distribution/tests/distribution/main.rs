@@ -11,7 +11,10 @@ mod secrets;
 mod unpack;
 mod wire;
 
+use bytes::Bytes;
 use orca_distribution::{Client, ClientConfig, RetryPolicy};
+use orca_manifest::Descriptor;
+use orca_mock_registry::reference_registry::{ReferenceOptions, ReferenceRegistry};
 use orca_reference::Reference;
 use std::time::Duration;
 use wiremock::MockServer;
@@ -43,4 +46,40 @@ pub(crate) fn config_for(server: &MockServer) -> ClientConfig {
 
 pub(crate) fn reference(server: &MockServer, rest: &str) -> Reference {
     Reference::parse(&format!("{}/{rest}", host(server))).expect("reference")
+}
+
+/// A client to `host` (plain HTTP) with 64 KiB chunks, so a 1 MiB blob is "large".
+pub(crate) fn small_chunks(host: &str) -> Client {
+    let mut config = ClientConfig::default().with_plain_http(host);
+    config.chunk_size = 64 * 1024;
+    Client::new(config).expect("client")
+}
+
+/// Debian's `docker-registry` on 127.0.0.1, or `None` (said on stderr) when it is not
+/// installed.
+pub(crate) async fn docker_registry() -> Option<ReferenceRegistry> {
+    let real = ReferenceRegistry::start(ReferenceOptions::default())
+        .await
+        .expect("docker-registry");
+    if real.is_none() {
+        eprintln!("skipped: docker-registry is not installed");
+    }
+    real
+}
+
+/// The registry serves `expected`, verified, and it is `data`.
+pub(crate) async fn assert_stored(
+    client: &Client,
+    repo: &Reference,
+    expected: &Descriptor,
+    data: &[u8],
+) {
+    let fetched = client
+        .fetch_blob(repo, expected)
+        .await
+        .expect("fetch")
+        .bytes()
+        .await
+        .expect("verified");
+    assert_eq!(fetched, Bytes::copy_from_slice(data));
 }

@@ -6,13 +6,12 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use orca_distribution::{Client, ClientConfig, ErrorKind, PushOptions, UploadMethod};
 use orca_manifest::{Descriptor, Digest, media_types};
-use orca_mock_registry::reference_registry::{ReferenceOptions, ReferenceRegistry};
 use orca_mock_registry::{Config, Fault, FaultPlan, MockRegistry};
 use orca_reference::Reference;
 use wiremock::matchers::{header_exists, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::{client_for, config_for, reference};
+use crate::{assert_stored, client_for, config_for, docker_registry, reference, small_chunks};
 
 /// `n` bytes that do not repeat in any short period.
 fn blob(n: usize) -> Vec<u8> {
@@ -25,13 +24,6 @@ fn blob(n: usize) -> Vec<u8> {
             state.to_le_bytes()[0]
         })
         .collect()
-}
-
-/// A client to `host` (plain HTTP) with 64 KiB chunks, so a 1 MiB blob is "large".
-fn small_chunks(host: &str) -> Client {
-    let mut config = ClientConfig::default().with_plain_http(host);
-    config.chunk_size = 64 * 1024;
-    Client::new(config).expect("client")
 }
 
 #[tokio::test]
@@ -205,14 +197,7 @@ async fn round_trip(client: &Client, repo: &Reference, data: &[u8]) {
     let expected = Descriptor::for_bytes(media_types::OCI_LAYER_TAR, data);
     assert_eq!(pushed.digest, expected.digest);
     assert_eq!(pushed.size, expected.size);
-    let fetched = client
-        .fetch_blob(repo, &expected)
-        .await
-        .expect("fetch")
-        .bytes()
-        .await
-        .expect("verified");
-    assert_eq!(fetched, Bytes::copy_from_slice(data));
+    assert_stored(client, repo, &expected, data).await;
 }
 
 #[tokio::test]
@@ -299,11 +284,7 @@ async fn a_one_pass_push_over_the_blob_cap_fails_and_commits_nothing() {
 
 #[tokio::test]
 async fn docker_registry_takes_a_one_pass_push() {
-    let Some(real) = ReferenceRegistry::start(ReferenceOptions::default())
-        .await
-        .expect("docker-registry")
-    else {
-        eprintln!("skipped: docker-registry is not installed");
+    let Some(real) = docker_registry().await else {
         return;
     };
     let client = small_chunks(real.host());

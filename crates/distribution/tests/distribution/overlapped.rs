@@ -5,21 +5,14 @@
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use bytes::Bytes;
-use orca_distribution::{Client, ClientConfig, ErrorKind, PushOptions, PushOutcome};
+use orca_distribution::{Client, Error, ErrorKind, PushOptions, PushOutcome, PushedBlob};
 use orca_manifest::{Descriptor, Digest};
-use orca_mock_registry::reference_registry::{ReferenceOptions, ReferenceRegistry};
 use orca_mock_registry::{Config, MockRegistry};
 use orca_reference::Reference;
 use tokio::io::{AsyncRead, ReadBuf};
 use tokio::sync::oneshot;
 
-/// 64 KiB chunks, so a 1 MiB blob takes the streamed `PATCH`.
-fn small_chunks(host: &str) -> Client {
-    let mut config = ClientConfig::default().with_plain_http(host);
-    config.chunk_size = 64 * 1024;
-    Client::new(config).expect("client")
-}
+use crate::{assert_stored, docker_registry, small_chunks};
 
 fn blob(n: usize, seed: u8) -> Vec<u8> {
     (0..n)
@@ -71,6 +64,24 @@ fn skip() -> PushOptions {
     PushOptions::builder().skip_existing(true).build()
 }
 
+/// Pushes `data` with `skip_existing`, its expected descriptor known at once (`None`:
+/// the caller could not compute it).
+async fn push_known(
+    client: &Client,
+    repo: &Reference,
+    data: &[u8],
+    expected: Option<Descriptor>,
+) -> Result<PushedBlob, Error> {
+    client
+        .push_blob_reader_overlapped(
+            repo,
+            std::io::Cursor::new(data.to_vec()),
+            std::future::ready(expected),
+            &skip(),
+        )
+        .await
+}
+
 #[tokio::test]
 async fn uploaded_then_skipped_whichever_ends_first() {
     let mock = MockRegistry::start(Config::default()).await.expect("mock");
@@ -80,13 +91,7 @@ async fn uploaded_then_skipped_whichever_ends_first() {
     let expected = descriptor(&data);
 
     // Known at once: uploaded (the registry does not have it), then read back.
-    let pushed = client
-        .push_blob_reader_overlapped(
-            &repo,
-            std::io::Cursor::new(data.clone()),
-            std::future::ready(Some(expected.clone())),
-            &skip(),
-        )
+    let pushed = push_known(&client, &repo, &data, Some(expected.clone()))
         .await
         .expect("uploaded");
     assert_eq!(pushed.outcome, PushOutcome::Uploaded);
@@ -95,24 +100,11 @@ async fn uploaded_then_skipped_whichever_ends_first() {
         (expected.digest.clone(), expected.size)
     );
     assert_eq!(closing_puts(&mock).len(), 1);
-    let fetched = client
-        .fetch_blob(&repo, &expected)
-        .await
-        .expect("fetch")
-        .bytes()
-        .await
-        .expect("verified");
-    assert_eq!(fetched, Bytes::from(data.clone()));
+    assert_stored(&client, &repo, &expected, &data).await;
 
     // Known at once, the registry has it: skipped, the session cancelled.
     mock.clear_requests();
-    let pushed = client
-        .push_blob_reader_overlapped(
-            &repo,
-            std::io::Cursor::new(data.clone()),
-            std::future::ready(Some(expected.clone())),
-            &skip(),
-        )
+    let pushed = push_known(&client, &repo, &data, Some(expected.clone()))
         .await
         .expect("skipped");
     assert_eq!(pushed.outcome, PushOutcome::AlreadyExists);
@@ -164,36 +156,18 @@ async fn a_source_that_is_not_the_expected_blob_is_never_committed() {
     let repo: Reference = format!("{}/team/app", mock.host()).parse().expect("ref");
     let sent = blob(1 << 20, 0);
     let hashed = blob(1 << 20, 1);
-    let e = client
-        .push_blob_reader_overlapped(
-            &repo,
-            std::io::Cursor::new(sent.clone()),
-            std::future::ready(Some(descriptor(&hashed))),
-            &skip(),
-        )
+    let e = push_known(&client, &repo, &sent, Some(descriptor(&hashed)))
         .await
         .expect_err("not the expected blob");
     assert_eq!(e.kind(), ErrorKind::DigestMismatch, "{e}");
     let mut longer = hashed.clone();
     longer.push(0);
-    let e = client
-        .push_blob_reader_overlapped(
-            &repo,
-            std::io::Cursor::new(sent.clone()),
-            std::future::ready(Some(descriptor(&longer))),
-            &skip(),
-        )
+    let e = push_known(&client, &repo, &sent, Some(descriptor(&longer)))
         .await
         .expect_err("not the expected size");
     assert_eq!(e.kind(), ErrorKind::SizeMismatch, "{e}");
     // The caller could not compute it: abandoned.
-    let e = client
-        .push_blob_reader_overlapped(
-            &repo,
-            std::io::Cursor::new(sent.clone()),
-            std::future::ready(None),
-            &skip(),
-        )
+    let e = push_known(&client, &repo, &sent, None)
         .await
         .expect_err("no descriptor");
     assert_eq!(e.kind(), ErrorKind::Config, "{e}");
@@ -215,11 +189,7 @@ async fn a_source_that_is_not_the_expected_blob_is_never_committed() {
 
 #[tokio::test]
 async fn docker_registry_takes_an_overlapped_push_and_a_skip() {
-    let Some(real) = ReferenceRegistry::start(ReferenceOptions::default())
-        .await
-        .expect("docker-registry")
-    else {
-        eprintln!("skipped: docker-registry is not installed");
+    let Some(real) = docker_registry().await else {
         return;
     };
     let client = small_chunks(real.host());
@@ -227,33 +197,14 @@ async fn docker_registry_takes_an_overlapped_push_and_a_skip() {
     let data = blob(1 << 20, 2);
     let expected = descriptor(&data);
     for outcome in [PushOutcome::Uploaded, PushOutcome::AlreadyExists] {
-        let pushed = client
-            .push_blob_reader_overlapped(
-                &repo,
-                std::io::Cursor::new(data.clone()),
-                std::future::ready(Some(expected.clone())),
-                &skip(),
-            )
+        let pushed = push_known(&client, &repo, &data, Some(expected.clone()))
             .await
             .expect("push");
         assert_eq!(pushed.outcome, outcome);
     }
-    let fetched = client
-        .fetch_blob(&repo, &expected)
-        .await
-        .expect("fetch")
-        .bytes()
-        .await
-        .expect("verified");
-    assert_eq!(fetched, Bytes::from(data.clone()));
+    assert_stored(&client, &repo, &expected, &data).await;
     let other = blob(1 << 20, 3);
-    let e = client
-        .push_blob_reader_overlapped(
-            &repo,
-            std::io::Cursor::new(other.clone()),
-            std::future::ready(Some(descriptor(&blob(1 << 20, 4)))),
-            &skip(),
-        )
+    let e = push_known(&client, &repo, &other, Some(descriptor(&blob(1 << 20, 4))))
         .await
         .expect_err("not the expected blob");
     assert_eq!(e.kind(), ErrorKind::DigestMismatch, "{e}");

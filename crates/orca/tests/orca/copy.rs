@@ -2,7 +2,6 @@
 
 use bytes::Bytes;
 use orca::{ArtifactStore, BlobOptions, CopyOptions, PushOptions, Store, StoreRegistry};
-use orca_mock_registry::reference_registry::{ReferenceOptions, ReferenceRegistry};
 use orca_mock_registry::{Config, MockRegistry};
 
 use crate::support::{sample_folder, tree};
@@ -95,11 +94,7 @@ async fn copy_between_two_registries_with_referrers() {
 
 #[tokio::test]
 async fn copy_from_the_mock_to_docker_registry() {
-    let Some(real) = ReferenceRegistry::start(ReferenceOptions::default())
-        .await
-        .unwrap()
-    else {
-        eprintln!("skipped: docker-registry is not installed");
+    let Some(real) = crate::support::docker_registry().await else {
         return;
     };
     let mock = MockRegistry::start(Config::default()).await.unwrap();

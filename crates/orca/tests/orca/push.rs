@@ -6,7 +6,6 @@ use std::sync::{Arc, Mutex};
 
 use orca::manifest::Digest;
 use orca::{ArtifactStore, Event, FileSpec, PushOptions, Store, StoreRegistry, TransferOutcome};
-use orca_mock_registry::reference_registry::{ReferenceOptions, ReferenceRegistry};
 use orca_mock_registry::{Config, MockRegistry};
 
 /// Above the client's 8 MiB first chunk, so the upload takes the streamed `PATCH`.
@@ -142,11 +141,7 @@ async fn a_large_file_is_uploaded_while_hashed_and_skipped_when_pushed_again() {
 
 #[tokio::test]
 async fn a_large_file_is_uploaded_while_hashed_to_docker_registry() {
-    let Some(real) = ReferenceRegistry::start(ReferenceOptions::default())
-        .await
-        .unwrap()
-    else {
-        eprintln!("skipped: docker-registry is not installed");
+    let Some(real) = crate::support::docker_registry().await else {
         return;
     };
     push_twice(real.host()).await;

@@ -6,6 +6,7 @@ use bytes::Bytes;
 use orca::distribution::{Client, ClientConfig, PushOptions};
 use orca::manifest::{Descriptor, ImageManifest, media_types};
 use orca::{ArtifactStore, CacheOptions, Store, StoreRegistry};
+use orca_mock_registry::reference_registry::{ReferenceOptions, ReferenceRegistry};
 use orca_mock_registry::{Config, MockRegistry};
 use tempfile::TempDir;
 
@@ -145,4 +146,16 @@ pub(crate) fn names(dir: &Path) -> Vec<String> {
         .collect();
     names.sort();
     names
+}
+
+/// Debian's `docker-registry` on 127.0.0.1, or `None` (said on stderr) when it is not
+/// installed.
+pub(crate) async fn docker_registry() -> Option<ReferenceRegistry> {
+    let real = ReferenceRegistry::start(ReferenceOptions::default())
+        .await
+        .unwrap();
+    if real.is_none() {
+        eprintln!("skipped: docker-registry is not installed");
+    }
+    real
 }
