@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use orca::Platform;
 
 /// Exit codes, also printed at the end of `orca --help`.
 pub(crate) const EXIT_CODES_HELP: &str = "\
@@ -232,6 +233,7 @@ pub(crate) struct PushArgs {
 Examples:
   orca pull localhost:5000/samples/config:v1
   orca pull myacr.azurecr.io/samples/myapp:v1 -o ./artifacts/
+  orca pull myacr.azurecr.io/samples/tools:v1 --platform linux/arm64   # one entry of an index
   orca pull myacr.azurecr.io/folders/site:v1 -o ./site --unpack-all   # folders pushed by the oras Python package")]
 pub(crate) struct PullArgs {
     /// The reference to pull.
@@ -252,6 +254,10 @@ pub(crate) struct PullArgs {
     /// pushed.
     #[arg(long)]
     pub(crate) unpack_all: bool,
+    /// When the reference names an index (a multi-platform artifact), pull the manifest
+    /// for this platform: os[/arch[/variant]][:os_version], e.g. linux/arm64.
+    #[arg(long, value_name = "PLATFORM")]
+    pub(crate) platform: Option<Platform>,
     /// How many blobs to download at once.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub(crate) concurrency: u16,
@@ -276,6 +282,10 @@ pub(crate) struct FetchArgs {
     /// The folder to write into.
     #[arg(short = 'o', long = "output-dir", value_name = "DIR")]
     pub(crate) output_dir: PathBuf,
+    /// When the reference names an index (a multi-platform artifact), fetch the manifest
+    /// for this platform: os[/arch[/variant]][:os_version], e.g. linux/arm64.
+    #[arg(long, value_name = "PLATFORM")]
+    pub(crate) platform: Option<Platform>,
 }
 
 /// Copy an artifact from one registry or repository to another.
@@ -391,9 +401,21 @@ pub(crate) enum ManifestCommand {
 Examples:
   orca manifest fetch localhost:5000/app:v1
   orca manifest fetch localhost:5000/app:v1 --pretty
-  orca manifest fetch localhost:5000/app:v1 --descriptor"
+  orca manifest fetch localhost:5000/app:v1 --descriptor
+  orca manifest fetch localhost:5000/tools:v1 --platform linux/arm64"
     )]
     Fetch(ManifestFetchArgs),
+    /// Push a manifest or index from a file (or stdin), e.g. an index of one artifact per
+    /// platform.
+    #[command(after_help = "\
+Examples:
+  orca manifest push localhost:5000/app:v1 manifest.json
+  orca manifest push localhost:5000/tools:v1,latest index.json
+  orca manifest push localhost:5000/tools@sha256:... - < index.json
+
+What it names (layers, config, or an index's manifests) must be in the repository
+already: the registry refuses the push otherwise.")]
+    Push(ManifestPushArgs),
     /// Delete a manifest (and so every tag pointing at it).
     #[command(
         visible_alias = "rm",
@@ -413,6 +435,24 @@ pub(crate) struct ManifestFetchArgs {
     /// Indent the JSON.
     #[arg(long)]
     pub(crate) pretty: bool,
+    /// When the reference names an index, fetch the manifest it lists for this platform:
+    /// os[/arch[/variant]][:os_version], e.g. linux/arm64.
+    #[arg(long, value_name = "PLATFORM")]
+    pub(crate) platform: Option<Platform>,
+}
+
+/// Arguments of `manifest push`.
+#[derive(Debug, Args)]
+pub(crate) struct ManifestPushArgs {
+    /// Where to push: REGISTRY/REPOSITORY[:TAG[,TAG…]] or @DIGEST (the bytes must hash to
+    /// it); without either, by its digest.
+    pub(crate) reference: String,
+    /// The manifest's file, or - for stdin (at most 4 MiB).
+    pub(crate) file: PathBuf,
+    /// The media type; by default the file's mediaType field (a manifest without one needs
+    /// this).
+    #[arg(long, value_name = "TYPE")]
+    pub(crate) media_type: Option<String>,
 }
 
 /// One reference.

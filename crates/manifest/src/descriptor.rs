@@ -1,10 +1,13 @@
 //! Content descriptors and platforms.
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Digest, annotations};
+use crate::error::clip;
+use crate::{Digest, Error, annotations};
 
 /// A content descriptor: what a manifest says about a piece of content it points at.
 ///
@@ -112,9 +115,138 @@ pub struct Platform {
     pub features: Vec<String>,
 }
 
+impl Platform {
+    /// Whether this platform (an index entry's) is what `wanted` asks for: the same
+    /// operating system, and the same architecture, variant and OS version where `wanted`
+    /// names them (an empty architecture or a `None` matches any). Features are not
+    /// compared. Names compare as they are written, without the aliases (`aarch64`,
+    /// `x86_64`) some tools accept.
+    #[must_use]
+    pub fn matches(&self, wanted: &Platform) -> bool {
+        self.os == wanted.os
+            && (wanted.architecture.is_empty() || self.architecture == wanted.architecture)
+            && wanted
+                .variant
+                .as_ref()
+                .is_none_or(|v| self.variant.as_ref() == Some(v))
+            && wanted
+                .os_version
+                .as_ref()
+                .is_none_or(|v| self.os_version.as_ref() == Some(v))
+    }
+}
+
+/// `os[/architecture[/variant]][:os_version]`, the form `--platform` takes in ORAS and
+/// docker (`linux/arm64/v8`, `windows/amd64:10.0.17763.1040`).
+impl fmt::Display for Platform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.os)?;
+        if !self.architecture.is_empty() {
+            write!(f, "/{}", self.architecture)?;
+        }
+        if let Some(variant) = &self.variant {
+            write!(f, "/{variant}")?;
+        }
+        if let Some(version) = &self.os_version {
+            write!(f, ":{version}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Parses `os[/architecture[/variant]][:os_version]`. What is left out matches any value
+/// in [`Platform::matches`].
+impl FromStr for Platform {
+    type Err = Error;
+
+    fn from_str(value: &str) -> Result<Platform, Error> {
+        let invalid = |reason| Error::InvalidPlatform {
+            value: clip(value),
+            reason,
+        };
+        let (names, os_version) = match value.split_once(':') {
+            Some((_, "")) => return Err(invalid("the OS version after `:` is empty")),
+            Some((names, version)) => (names, Some(version.to_owned())),
+            None => (value, None),
+        };
+        let parts: Vec<&str> = names.split('/').collect();
+        if parts.len() > 3 {
+            return Err(invalid("more than three `/`-separated parts"));
+        }
+        if parts.iter().any(|p| p.is_empty()) {
+            return Err(invalid("an empty part"));
+        }
+        let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
+        if !parts.iter().all(|p| p.chars().all(allowed))
+            || !os_version.as_deref().is_none_or(|v| v.chars().all(allowed))
+        {
+            return Err(invalid(
+                "only letters, digits, `.`, `_` and `-` may appear in a part",
+            ));
+        }
+        Ok(Platform {
+            os: parts[0].to_owned(),
+            architecture: parts.get(1).map_or_else(String::new, |a| (*a).to_owned()),
+            variant: parts.get(2).map(|v| (*v).to_owned()),
+            os_version,
+            ..Platform::default()
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn platforms_parse_print_and_match_as_the_cli_writes_them() {
+        let arm: Platform = "linux/arm64/v8".parse().unwrap();
+        assert_eq!(
+            (arm.os.as_str(), arm.architecture.as_str()),
+            ("linux", "arm64")
+        );
+        assert_eq!(arm.variant.as_deref(), Some("v8"));
+        assert_eq!(arm.to_string(), "linux/arm64/v8");
+        let windows: Platform = "windows/amd64:10.0.17763.1040".parse().unwrap();
+        assert_eq!(windows.os_version.as_deref(), Some("10.0.17763.1040"));
+        assert_eq!(windows.to_string(), "windows/amd64:10.0.17763.1040");
+
+        let entry = Platform {
+            os: "linux".into(),
+            architecture: "arm64".into(),
+            variant: Some("v8".into()),
+            ..Platform::default()
+        };
+        for wanted in ["linux", "linux/arm64", "linux/arm64/v8"] {
+            assert!(entry.matches(&wanted.parse().unwrap()), "{wanted}");
+        }
+        for wanted in [
+            "windows",
+            "linux/amd64",
+            "linux/arm64/v7",
+            "linux/arm64:5.10",
+        ] {
+            assert!(!entry.matches(&wanted.parse().unwrap()), "{wanted}");
+        }
+
+        for bad in [
+            "",
+            "/",
+            "linux/",
+            "linux//v8",
+            "a/b/c/d",
+            "linux:",
+            "linux/arm64 ",
+            "lin ux",
+        ] {
+            let err = bad.parse::<Platform>().unwrap_err();
+            assert!(
+                matches!(err, Error::InvalidPlatform { .. }),
+                "{bad:?}: {err}"
+            );
+            assert!(err.to_string().contains("e.g. linux/arm64"), "{err}");
+        }
+    }
 
     #[test]
     fn empty_descriptor_is_the_spec_value() {

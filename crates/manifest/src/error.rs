@@ -135,6 +135,16 @@ pub enum Error {
         /// Why the shape does not decide it.
         reason: &'static str,
     },
+    /// A string is not a platform of the form `os[/architecture[/variant]][:os_version]`.
+    #[error(
+        "invalid platform {value:?}: {reason} (expected os[/architecture[/variant]][:os_version], e.g. linux/arm64)"
+    )]
+    InvalidPlatform {
+        /// The string given (cut to [`MAX_QUOTED_CHARS`]).
+        value: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
     /// A string is not a valid media type (RFC 6838 `type/subtype`, no parameters).
     #[error("invalid media type {value:?}: {reason}")]
     InvalidMediaType {

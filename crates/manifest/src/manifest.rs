@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde::de::{DeserializeOwned, IgnoredAny};
 
 use crate::error::clip;
-use crate::{Descriptor, Digest, Error, ImageIndex, ImageManifest, media_types};
+use crate::{Descriptor, Digest, Error, ImageIndex, ImageManifest, Platform, media_types};
 
 /// The default [`ParseOptions::max_size`]: 4 MiB, the limit distribution and most registries
 /// apply to manifests.
@@ -341,6 +341,14 @@ impl Manifest {
     /// The manifests an index lists; empty for an image manifest.
     pub fn manifests(&self) -> &[Descriptor] {
         self.as_index().map_or(&[], |i| &i.manifests)
+    }
+
+    /// The first manifest an index lists for `platform` (see [`Platform::matches`]);
+    /// `None` for an image manifest, or when no entry matches.
+    pub fn manifest_for(&self, platform: &Platform) -> Option<&Descriptor> {
+        self.manifests()
+            .iter()
+            .find(|entry| entry.platform.as_ref().is_some_and(|p| p.matches(platform)))
     }
 
     /// What this manifest points at, the subject excepted: the config and then the layers of

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use futures_util::TryStreamExt;
 use orca_auth::{AuthOptions, Authenticator};
 use orca_distribution::{Client, ClientConfig};
-use orca_manifest::{Descriptor, Digest};
+use orca_manifest::{Descriptor, Digest, Platform};
 use orca_reference::Reference;
 use orca_store::{CacheOptions, ContentCache, CredentialSource, Limits, StoreRegistry};
 use tracing::Instrument;
@@ -413,6 +413,115 @@ impl ArtifactStore {
                 Box::pin(self.pull_through(&parsed, "", &limits)).await?;
                 let content = self.get_manifest(&parsed).await?;
                 Ok((content, None))
+            }),
+        )
+        .await
+    }
+
+    /// Like [`ArtifactStore::fetch_manifest`], but when `reference` names an index, the
+    /// first manifest it lists for `platform` (fetched by digest, verified), as
+    /// `oras manifest fetch --platform` does. A manifest that is not an index is
+    /// returned as it is.
+    ///
+    /// # Errors
+    ///
+    /// As [`ArtifactStore::fetch_manifest`]; [`Error::ArtifactNotFound`] when the index
+    /// lists nothing for `platform` (the message names what it lists).
+    pub async fn fetch_manifest_for(
+        &self,
+        reference: &str,
+        platform: &Platform,
+    ) -> Result<ManifestContent, Error> {
+        self.instrument(
+            Call::FetchManifest,
+            reference,
+            "",
+            Box::pin(async {
+                let (parsed, limits) = self.locate(reference)?;
+                Box::pin(self.pull_through(&parsed, "", &limits)).await?;
+                let content = self.get_manifest(&parsed).await?;
+                if !content.manifest.is_index() {
+                    return Ok((content, None));
+                }
+                let entry = crate::fetch::choose_from_index(reference, &content, Some(platform))?;
+                let mut child = self
+                    .get_manifest(&with_digest(&parsed, &entry.digest))
+                    .await?;
+                child.descriptor.platform.clone_from(&entry.platform);
+                Ok((child, None))
+            }),
+        )
+        .await
+    }
+
+    /// Push `bytes` as the manifest or index `reference` names (a tag, a digest the
+    /// bytes must hash to, or neither: by digest), as `oras manifest push` does. The
+    /// media type is `media_type` when given (it must agree with the body's
+    /// `mediaType`), else the body's. What an index lists, or a manifest's config and
+    /// layers, must be in the repository already; the registry refuses the push
+    /// otherwise. Returns the descriptor pushed.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidArgument`] for bytes that are not a manifest or index orca reads,
+    /// or that do not hash to the digest the reference pins; the registry's errors (a
+    /// child or blob it lacks is its `400 MANIFEST_BLOB_UNKNOWN`, an
+    /// [`Error::InvalidArgument`] naming that code).
+    pub async fn push_manifest(
+        &self,
+        reference: &str,
+        bytes: impl Into<Bytes>,
+        media_type: Option<&str>,
+    ) -> Result<Descriptor, Error> {
+        let bytes = bytes.into();
+        self.instrument(
+            Call::PushManifest,
+            reference,
+            "",
+            Box::pin(async {
+                let (parsed, _) = self.locate(reference)?;
+                let manifest = orca_manifest::Manifest::parse(bytes, media_type).map_err(|e| {
+                    Error::InvalidArgument {
+                        message: format!("{reference}: what is to be pushed is not a manifest or index orca reads"),
+                        source: Some(Box::new(e)),
+                    }
+                })?;
+                if let Some(given) = media_type
+                    && given != manifest.media_type()
+                {
+                    return Err(Error::InvalidArgument {
+                        message: format!(
+                            "{reference}: the media type given, {given}, is not the manifest's own ({})",
+                            manifest.media_type()
+                        ),
+                        source: None,
+                    });
+                }
+                if let Some(pinned) = pinned_digest(&parsed)
+                    && pinned.algorithm() == manifest.digest().algorithm()
+                    && &pinned != manifest.digest()
+                {
+                    return Err(Error::InvalidArgument {
+                        message: format!(
+                            "{reference}: the manifest's bytes hash to {}, not to the digest the reference names",
+                            manifest.digest()
+                        ),
+                        source: None,
+                    });
+                }
+                let target = if parsed.tag().is_none() && pinned_digest(&parsed).is_none() {
+                    with_digest(&parsed, manifest.digest())
+                } else {
+                    parsed
+                };
+                let pushed = self
+                    .inner
+                    .client
+                    .push_manifest_value(&target, &manifest)
+                    .await
+                    .map_err(|e| remote(&target, e))?;
+                let size = pushed.descriptor.size;
+                Ok((pushed.descriptor, Some(size)))
             }),
         )
         .await

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
-use orca_manifest::{Descriptor, Digest, Manifest, annotations};
+use orca_manifest::{Descriptor, Digest, Manifest, Platform, annotations};
 use orca_reference::Reference;
 use orca_store::{BlobWriter, ContentCache};
 use orca_unpack::{ExtractOptions, LayerOptions, Limits, Written, check_path};
@@ -55,20 +55,38 @@ impl ArtifactStore {
         }
         let reference_text = reference.to_string();
         Box::pin(self.pull_through(&reference, operation, &limits)).await?;
-        let (content, manifest_from_cache) = self.manifest_for_fetch(&reference).await?;
+        let (named, named_from_cache) = self.manifest_for_fetch(&reference).await?;
+        let (index, content, manifest_from_cache) = if named.manifest.is_index() {
+            let entry = choose_from_index(&reference_text, &named, options.platform.as_ref())?;
+            let (mut child, child_from_cache) = self
+                .manifest_for_fetch(&with_digest(&reference, &entry.digest))
+                .await?;
+            if child.manifest.is_index() {
+                return Err(Error::InvalidArtifact {
+                    reference: reference_text,
+                    message: format!(
+                        "the manifest chosen for platform {} ({}) is an index again; fetch one of its manifests by digest",
+                        options
+                            .platform
+                            .as_ref()
+                            .map(ToString::to_string)
+                            .unwrap_or_default(),
+                        entry.digest
+                    ),
+                    source: None,
+                });
+            }
+            child.descriptor.platform.clone_from(&entry.platform);
+            (Some(named), child, named_from_cache && child_from_cache)
+        } else {
+            (None, named, named_from_cache)
+        };
         tracing::Span::current().record("digest", content.descriptor.digest.as_str());
         let reporter = self.reporter();
         reporter.event(|| Event::Resolved {
             descriptor: content.descriptor.clone(),
         });
         let manifest = &content.manifest;
-        if manifest.is_index() {
-            return Err(Error::InvalidArtifact {
-                reference: reference_text,
-                message: "it names an index (several manifests), not one artifact; fetch one of its manifests by digest".to_owned(),
-                source: None,
-            });
-        }
         let layers = manifest.layers().to_vec();
         let artifact_bytes = layers
             .iter()
@@ -159,12 +177,14 @@ impl ArtifactStore {
         if let Some(cache) = &self.inner.cache
             && !(manifest_from_cache && pinned_digest(&reference).is_some())
         {
-            self.remember(cache, &reference, &pinned, &content).await;
+            self.remember(cache, &reference, &pinned, &content, index.as_ref())
+                .await;
         }
         Ok(Fetched {
             reference: pinned,
             digest: content.descriptor.digest.clone(),
             manifest: content.descriptor.clone(),
+            index: index.map(|index| index.descriptor),
             artifact_type: manifest.artifact_type().map(ToOwned::to_owned),
             annotations: manifest.annotations().clone(),
             files,
@@ -235,13 +255,16 @@ impl ArtifactStore {
     }
 
     /// After a successful fetch: the config (for other readers of the layout) and the
-    /// `index.json` entries, best effort.
+    /// `index.json` entries, best effort. When the manifest was chosen from `index`, the
+    /// reference names the index (as it does in the registry) and the pinned name the
+    /// manifest.
     async fn remember(
         &self,
         cache: &ContentCache,
         reference: &Reference,
         pinned: &Reference,
         content: &ManifestContent,
+        index: Option<&ManifestContent>,
     ) {
         if let Some(config) = content.manifest.config()
             && cache.contains(&config.digest).is_none()
@@ -270,11 +293,25 @@ impl ArtifactStore {
             }
         }
         let cache = cache.clone();
-        let names = [reference.to_string(), pinned_name(pinned)];
-        let descriptor = content.descriptor.clone();
+        let mut entries = vec![(
+            vec![reference.to_string(), pinned_name(pinned)],
+            content.descriptor.clone(),
+        )];
+        if let Some(index) = index {
+            entries[0].0.remove(0);
+            entries.push((
+                vec![
+                    reference.to_string(),
+                    pinned_name(&with_digest(reference, &index.descriptor.digest)),
+                ],
+                index.descriptor.clone(),
+            ));
+        }
         let added = tokio::task::spawn_blocking(move || {
-            let names: Vec<&str> = names.iter().map(String::as_str).collect();
-            cache.add_entries(&names, &descriptor)
+            entries.iter().try_for_each(|(names, descriptor)| {
+                let names: Vec<&str> = names.iter().map(String::as_str).collect();
+                cache.add_entries(&names, descriptor)
+            })
         })
         .await;
         match added {
@@ -589,6 +626,55 @@ fn write_streamed(
         path: target,
         summary,
     })
+}
+
+/// The entry of `index` (an image index or manifest list) matching `platform`; without a
+/// platform, an error that lists the platforms there are.
+pub(crate) fn choose_from_index<'a>(
+    reference: &str,
+    index: &'a ManifestContent,
+    platform: Option<&Platform>,
+) -> Result<&'a Descriptor, Error> {
+    let entries = index.manifest.manifests();
+    let listed = || {
+        let names: Vec<String> = entries
+            .iter()
+            .map(|entry| {
+                entry.platform.as_ref().map_or_else(
+                    || format!("{} (no platform)", entry.digest),
+                    ToString::to_string,
+                )
+            })
+            .collect();
+        if names.is_empty() {
+            "it lists no manifests".to_owned()
+        } else {
+            format!("it lists {}", names.join(", "))
+        }
+    };
+    let Some(platform) = platform else {
+        return Err(Error::InvalidArtifact {
+            reference: reference.to_owned(),
+            message: format!(
+                "it names an index, not one artifact ({}); choose a platform (`--platform os/arch` in the CLI) or fetch one of its manifests by digest",
+                listed()
+            ),
+            source: None,
+        });
+    };
+    index
+        .manifest
+        .manifest_for(platform)
+        .ok_or_else(|| Error::ArtifactNotFound {
+            reference: reference.to_owned(),
+            source: Some(
+                format!(
+                    "the index has no manifest for platform {platform}; {}",
+                    listed()
+                )
+                .into(),
+            ),
+        })
 }
 
 /// The name a pinned reference gets in the cache's `index.json`: `registry/repo@digest`.

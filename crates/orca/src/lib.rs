@@ -80,7 +80,7 @@ pub use error::{BoxError, Error, ErrorBody};
 pub use observer::{Call, Direction, Event, Observer, TransferOutcome};
 pub use options::{BlobOptions, ConfigStyle, CopyOptions, FetchOptions, FileSpec, PushOptions};
 pub use orca_distribution::ClientConfig;
-pub use orca_manifest::{Descriptor, Digest};
+pub use orca_manifest::{Descriptor, Digest, Platform};
 #[cfg(feature = "registry")]
 #[doc(inline)]
 pub use orca_mock_registry as registry; // `orca serve` (added by the CLI)

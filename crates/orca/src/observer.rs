@@ -19,6 +19,8 @@ pub enum Call {
     Resolve,
     /// [`ArtifactStore::fetch_manifest`](crate::ArtifactStore::fetch_manifest).
     FetchManifest,
+    /// [`ArtifactStore::push_manifest`](crate::ArtifactStore::push_manifest).
+    PushManifest,
     /// [`ArtifactStore::tags`](crate::ArtifactStore::tags).
     Tags,
     /// [`ArtifactStore::catalog`](crate::ArtifactStore::catalog).
@@ -40,6 +42,7 @@ impl Call {
             Call::Copy => "copy",
             Call::Resolve => "resolve",
             Call::FetchManifest => "fetch_manifest",
+            Call::PushManifest => "push_manifest",
             Call::Tags => "tags",
             Call::Catalog => "catalog",
             Call::Referrers => "referrers",

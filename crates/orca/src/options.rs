@@ -3,6 +3,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use orca_manifest::Platform;
+
 use crate::Error;
 
 /// Options of [`ArtifactStore::fetch_with`](crate::ArtifactStore::fetch_with).
@@ -28,6 +30,14 @@ pub struct FetchOptions {
     /// Extraction limits; `None` means [`orca_unpack::Limits::standard`], with the total
     /// raised to the operation's size limit when that is larger.
     pub extract_limits: Option<orca_unpack::Limits>,
+    /// When the reference names an index (a multi-platform image or artifact), fetch the
+    /// first manifest listed for this platform (see [`Platform::matches`]), as
+    /// `oras pull --platform` does. Without it, fetching an index is an
+    /// [`Error::InvalidArtifact`](crate::Error::InvalidArtifact) that lists the
+    /// platforms; a platform no entry has is an
+    /// [`Error::ArtifactNotFound`](crate::Error::ArtifactNotFound). A reference naming
+    /// a manifest is fetched as it is, whatever this says.
+    pub platform: Option<Platform>,
 }
 
 impl FetchOptions {
@@ -56,6 +66,13 @@ impl FetchOptions {
     #[must_use]
     pub fn allow_symlinks(mut self, on: bool) -> Self {
         self.allow_symlinks = on;
+        self
+    }
+
+    /// Set [`FetchOptions::platform`] (builder style).
+    #[must_use]
+    pub fn platform(mut self, platform: Platform) -> Self {
+        self.platform = Some(platform);
         self
     }
 

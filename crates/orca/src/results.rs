@@ -15,8 +15,12 @@ pub struct Fetched {
     pub reference: Reference,
     /// The manifest's digest: fetch `reference` by it to get the same bytes again.
     pub digest: Digest,
-    /// The manifest's descriptor.
+    /// The manifest's descriptor (with the platform it was chosen for, when it was
+    /// chosen from an index).
     pub manifest: Descriptor,
+    /// The index the manifest was chosen from by [`FetchOptions::platform`](crate::FetchOptions::platform),
+    /// when the reference named an index.
+    pub index: Option<Descriptor>,
     /// The artifact type (image-spec 1.1's rule, config media type fallback).
     pub artifact_type: Option<String>,
     /// The manifest's annotations.

@@ -2,12 +2,13 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::io::Read as _;
 use std::path::Path;
 
 use orca::{ConfigStyle, CopyOptions, FetchOptions, Fetched, FileKind, FileSpec, PushOptions};
 use serde_json::{Value, json};
 
-use crate::args::{CopyArgs, FetchArgs, PullArgs, PushArgs};
+use crate::args::{CopyArgs, FetchArgs, ManifestPushArgs, PullArgs, PushArgs};
 use crate::context::{Access, Context};
 use crate::exit::Failure;
 
@@ -161,9 +162,10 @@ pub(crate) async fn pull(ctx: &Context, args: &PullArgs) -> Result<(), Failure> 
         Some(args.concurrency),
         true,
     )?;
-    let options = FetchOptions::default()
+    let mut options = FetchOptions::default()
         .unpack_all(args.unpack_all)
         .merge_into_dest(true);
+    options.platform.clone_from(&args.platform);
     let mut pulled = Vec::new();
     let fetched = store
         .fetch_with(&args.reference, PULL_OPERATION, &args.output_dir, &options)
@@ -214,8 +216,10 @@ pub(crate) async fn pull(ctx: &Context, args: &PullArgs) -> Result<(), Failure> 
 /// `orca fetch`: the service path.
 pub(crate) async fn fetch(ctx: &Context, args: &FetchArgs) -> Result<(), Failure> {
     let (store, observer) = ctx.artifact_store(&[&args.reference], Access::Service, None, true)?;
+    let mut options = FetchOptions::default();
+    options.platform.clone_from(&args.platform);
     let fetched = store
-        .fetch(&args.reference, &args.operation, &args.output_dir)
+        .fetch_with(&args.reference, &args.operation, &args.output_dir, &options)
         .await
         .map_err(|e| {
             observer.clear();
@@ -286,6 +290,9 @@ fn fetched_text(verb: &str, f: &Fetched) -> String {
         f.artifact_type.as_deref().unwrap_or("-"),
         f.digest
     );
+    if let (Some(index), Some(platform)) = (&f.index, &f.manifest.platform) {
+        let _ = writeln!(text, "Platform: {platform} (from index {})", index.digest);
+    }
     text
 }
 
@@ -320,7 +327,92 @@ fn fetched_json(f: &Fetched) -> Value {
         "downloadedBytes": f.downloaded_bytes,
         "cachedBytes": f.cached_bytes,
         "manifestFromCache": f.manifest_from_cache,
+        "platform": f.manifest.platform.as_ref().map(ToString::to_string),
+        "index": f.index.as_ref().map(|index| index.digest.to_string()),
     })
+}
+
+/// The most bytes `manifest push` reads: the size registries accept for a manifest.
+const MAX_MANIFEST_BYTES: u64 = 4 * 1024 * 1024;
+
+/// `orca manifest push`.
+pub(crate) async fn manifest_push(ctx: &Context, args: &ManifestPushArgs) -> Result<(), Failure> {
+    let (reference, extra_tags) = split_tags(&args.reference)?;
+    let bytes = read_manifest(&args.file)?;
+    let store = ctx
+        .artifact_store(&[&reference], Access::Terminal, None, false)?
+        .0;
+    let descriptor = store
+        .push_manifest(&reference, bytes, args.media_type.as_deref())
+        .await?;
+    if !extra_tags.is_empty() {
+        let pinned = format!(
+            "{}@{}",
+            reference
+                .split_once('@')
+                .map_or_else(|| strip_tag(&reference), |(name, _)| name),
+            descriptor.digest
+        );
+        let tags: Vec<&str> = extra_tags.iter().map(String::as_str).collect();
+        store.tag(&pinned, &tags).await?;
+    }
+    let mut text = format!(
+        "Pushed {}\nDigest: {}\nMediaType: {}",
+        display_reference(&args.reference),
+        descriptor.digest,
+        descriptor.media_type
+    );
+    if let Some(artifact_type) = &descriptor.artifact_type {
+        let _ = write!(text, "\nArtifactType: {artifact_type}");
+    }
+    ctx.printer.result(
+        &text,
+        &json!({
+            "reference": reference,
+            "tags": extra_tags,
+            "digest": descriptor.digest.to_string(),
+            "mediaType": descriptor.media_type,
+            "size": descriptor.size,
+            "artifactType": descriptor.artifact_type,
+        }),
+    )
+}
+
+/// `name:tag` without `:tag` (the name's registry port kept).
+fn strip_tag(reference: &str) -> &str {
+    let name_end = reference.rfind('/').map_or(0, |i| i + 1);
+    match reference[name_end..].find(':') {
+        Some(colon) => &reference[..name_end + colon],
+        None => reference,
+    }
+}
+
+/// The manifest file (or stdin for `-`), at most [`MAX_MANIFEST_BYTES`].
+fn read_manifest(path: &Path) -> Result<Vec<u8>, Failure> {
+    let mut bytes = Vec::new();
+    let read = if path == Path::new("-") {
+        std::io::stdin()
+            .lock()
+            .take(MAX_MANIFEST_BYTES + 1)
+            .read_to_end(&mut bytes)
+    } else {
+        std::fs::File::open(path)
+            .and_then(|f| f.take(MAX_MANIFEST_BYTES + 1).read_to_end(&mut bytes))
+    };
+    let shown = if path == Path::new("-") {
+        Path::new("stdin")
+    } else {
+        path
+    };
+    read.map_err(|e| Failure::io("reading the manifest", shown, &e))?;
+    if bytes.len() as u64 > MAX_MANIFEST_BYTES {
+        return Err(Failure::other(format!(
+            "{}: more than the {} MiB a manifest may have",
+            shown.display(),
+            MAX_MANIFEST_BYTES >> 20
+        )));
+    }
+    Ok(bytes)
 }
 
 /// ORAS's `REF:TAG1,TAG2`: the reference with its first tag, and the other tags.

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::future::Future;
 use std::pin::Pin;
 
-use orca::{ArtifactStore, Descriptor, Reference};
+use orca::{ArtifactStore, Descriptor, ManifestContent, Reference};
 use serde_json::{Value, json};
 
 use crate::args::{
@@ -141,6 +141,10 @@ pub(crate) async fn repo_tags(ctx: &Context, args: &RepoTagsArgs) -> Result<(), 
 /// `orca manifest fetch`.
 pub(crate) async fn manifest_fetch(ctx: &Context, args: &ManifestFetchArgs) -> Result<(), Failure> {
     let store = terminal_store(ctx, &[&args.reference])?;
+    if let Some(platform) = &args.platform {
+        let content = store.fetch_manifest_for(&args.reference, platform).await?;
+        return print_manifest(ctx, args, &content);
+    }
     if args.descriptor {
         let descriptor = store.resolve(&args.reference).await?;
         let text = serde_json::to_string_pretty(&descriptor)
@@ -148,6 +152,20 @@ pub(crate) async fn manifest_fetch(ctx: &Context, args: &ManifestFetchArgs) -> R
         return ctx.printer.result(&text, &descriptor);
     }
     let content = store.fetch_manifest(&args.reference).await?;
+    print_manifest(ctx, args, &content)
+}
+
+/// The manifest's bytes (or, with `--descriptor`, its descriptor).
+fn print_manifest(
+    ctx: &Context,
+    args: &ManifestFetchArgs,
+    content: &ManifestContent,
+) -> Result<(), Failure> {
+    if args.descriptor {
+        let text = serde_json::to_string_pretty(&content.descriptor)
+            .map_err(|e| Failure::other(format!("printing the descriptor: {e}")))?;
+        return ctx.printer.result(&text, &content.descriptor);
+    }
     let value: Value = serde_json::from_slice(&content.bytes)
         .map_err(|e| Failure::other(format!("the manifest is not JSON: {e}")))?;
     let text = if args.pretty {

@@ -151,3 +151,163 @@ fn login_over_tls_with_basic_auth_then_push_and_pull() {
     let resolved = home.json(&["resolve", "--insecure", &reference]);
     assert!(resolved["digest"].as_str().unwrap().starts_with("sha256:"));
 }
+
+#[test]
+fn a_multi_platform_index_is_pushed_and_pulled_per_platform_against_docker_registry() {
+    let rt = runtime();
+    let Some(registry) = rt
+        .block_on(ReferenceRegistry::start(ReferenceOptions::default()))
+        .unwrap()
+    else {
+        return; // printed "skipped: …"
+    };
+    let home = Home::new();
+    let host = registry.host().to_owned();
+    let (entries, pushed) = push_platform_index(&home, &host);
+    let resolved = home.json(&[
+        "resolve",
+        "--plain-http",
+        &format!("{host}/orca/tools:latest"),
+    ]);
+    assert_eq!(resolved["digest"], pushed["digest"]);
+
+    // Pull: the platform's entry; without one, the platforms are listed.
+    let out = home.join("out");
+    let pulled = home.json(&[
+        "pull",
+        "--plain-http",
+        &format!("{host}/orca/tools:v1"),
+        "-o",
+        out.to_str().unwrap(),
+        "--platform",
+        "linux/arm64",
+    ]);
+    assert_eq!(pulled["digest"], entries[1]["digest"]);
+    assert_eq!(pulled["platform"], "linux/arm64/v8");
+    assert_eq!(pulled["index"], pushed["digest"]);
+    assert_eq!(
+        fs::read_to_string(out.join("settings.txt")).unwrap(),
+        "settings for linux/arm64/v8\n"
+    );
+    let listed = home
+        .run(&[
+            "pull",
+            "--plain-http",
+            &format!("{host}/orca/tools:v1"),
+            "-o",
+            out.to_str().unwrap(),
+            "--output",
+            "json",
+        ])
+        .fails_with(1, "InvalidArtifact");
+    let message = listed["message"].as_str().unwrap();
+    assert!(
+        message.contains("linux/amd64, linux/arm64/v8") && message.contains("--platform"),
+        "{message}"
+    );
+    home.run(&[
+        "pull",
+        "--plain-http",
+        &format!("{host}/orca/tools:v1"),
+        "-o",
+        out.to_str().unwrap(),
+        "--platform",
+        "windows/amd64",
+        "--output",
+        "json",
+    ])
+    .fails_with(3, "ArtifactNotFound");
+
+    // The same choice for `manifest fetch`.
+    let manifest = home.json(&[
+        "manifest",
+        "fetch",
+        "--plain-http",
+        &format!("{host}/orca/tools:v1"),
+        "--platform",
+        "linux/amd64",
+        "--descriptor",
+    ]);
+    assert_eq!(manifest["digest"], entries[0]["digest"]);
+    assert_eq!(manifest["platform"]["architecture"], "amd64");
+
+    // A child the repository lacks: docker-registry refuses, the file stays unpushed.
+    let index = home.join("index.json");
+    home.run(&[
+        "manifest",
+        "push",
+        "--plain-http",
+        &format!("{host}/orca/other:v1"),
+        index.to_str().unwrap(),
+        "--output",
+        "json",
+    ])
+    .fails_with(1, "InvalidArgument");
+    home.run(&[
+        "resolve",
+        "--plain-http",
+        &format!("{host}/orca/other:v1"),
+        "--output",
+        "json",
+    ])
+    .fails_with(3, "ArtifactNotFound");
+}
+
+/// Two single-file artifacts (`linux/amd64`, `linux/arm64/v8`) and an index of them under
+/// `orca/tools:v1,latest`, pushed with the CLI: the entries and `manifest push`'s answer.
+fn push_platform_index(home: &Home, host: &str) -> (Vec<serde_json::Value>, serde_json::Value) {
+    let mut entries = Vec::new();
+    for (platform, arch) in [("linux/amd64", "amd64"), ("linux/arm64/v8", "arm64")] {
+        let file = home.join("settings.txt");
+        fs::write(&file, format!("settings for {platform}\n")).unwrap();
+        home.json(&[
+            "push",
+            "--plain-http",
+            &format!("{host}/orca/tools:{arch}"),
+            file.to_str().unwrap(),
+        ]);
+        let mut descriptor = home.json(&[
+            "manifest",
+            "fetch",
+            "--plain-http",
+            "--descriptor",
+            &format!("{host}/orca/tools:{arch}"),
+        ]);
+        let mut parts = platform.split('/');
+        descriptor["platform"] = serde_json::json!({
+            "os": parts.next(),
+            "architecture": parts.next(),
+            "variant": parts.next(),
+        });
+        if descriptor["platform"]["variant"].is_null() {
+            descriptor["platform"]
+                .as_object_mut()
+                .unwrap()
+                .remove("variant");
+        }
+        entries.push(descriptor);
+    }
+    let index = home.join("index.json");
+    fs::write(
+        &index,
+        serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": entries,
+        }))
+        .unwrap(),
+    )
+    .unwrap();
+    let pushed = home.json(&[
+        "manifest",
+        "push",
+        "--plain-http",
+        &format!("{host}/orca/tools:v1,latest"),
+        index.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        pushed["mediaType"],
+        "application/vnd.oci.image.index.v1+json"
+    );
+    (entries, pushed)
+}

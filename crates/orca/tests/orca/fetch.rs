@@ -445,3 +445,211 @@ async fn push_blob_skips_what_the_registry_has_and_refers_to_a_subject() {
         .await;
     assert_eq!(gone.unwrap_err().code(), "ArtifactNotFound");
 }
+
+/// An index of one artifact per platform, pushed as multi-platform tools do: each child
+/// by digest, the index under `tag`. Returns the children's descriptors.
+async fn push_index(env: &crate::support::Env, repo: &str, tag: &str) -> Vec<Descriptor> {
+    use orca::manifest::ImageIndex;
+    let host = env.mock.host().to_owned();
+    let mut children = Vec::new();
+    for (os, arch) in [("linux", "amd64"), ("linux", "arm64"), ("windows", "amd64")] {
+        let layer = Bytes::from(format!("settings for {os}/{arch}\n"));
+        let mut layer_d = Descriptor::for_bytes("text/plain", &layer);
+        layer_d
+            .annotations
+            .insert(annotations::TITLE.to_owned(), "settings.txt".to_owned());
+        let config = Bytes::from_static(b"{}");
+        let config_d = Descriptor::for_bytes(media_types::OCI_EMPTY, &config);
+        let mut child = push_raw(
+            &host,
+            &format!("{host}/{repo}:{os}-{arch}"),
+            (config_d, config),
+            vec![(layer_d, layer)],
+            Some("application/vnd.example.settings"),
+        )
+        .await;
+        child.platform = Some(format!("{os}/{arch}").parse().unwrap());
+        children.push(child);
+    }
+    let index = ImageIndex::new(children.clone()).to_bytes();
+    let pushed = env
+        .store
+        .push_manifest(&format!("{host}/{repo}:{tag}"), index.clone(), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        pushed,
+        Descriptor::for_bytes(media_types::OCI_IMAGE_INDEX, &index)
+    );
+    children
+}
+
+#[tokio::test]
+async fn a_manifest_to_push_is_checked_before_it_is_sent() {
+    let env = env().await;
+    let children = push_index(&env, "multi/checked", "1").await;
+    let index = orca::manifest::ImageIndex::new(children).to_bytes();
+    env.mock.clear_requests();
+    let cases: [(&str, &[u8], Option<&str>, &str); 4] = [
+        (
+            "multi/checked:2",
+            b"{not json",
+            None,
+            "not a manifest or index",
+        ),
+        (
+            "multi/checked:2",
+            &index,
+            Some(media_types::OCI_IMAGE_MANIFEST),
+            "not a manifest or index",
+        ),
+        (
+            &format!("multi/checked@sha256:{}", "0".repeat(64)),
+            &index,
+            None,
+            "hash to sha256:",
+        ),
+        ("multi/checked:2", b"{}", None, "not a manifest or index"),
+    ];
+    for (reference, bytes, media_type, expected) in cases {
+        let e = env
+            .store
+            .push_manifest(&env.reference(reference), bytes.to_vec(), media_type)
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), "InvalidArgument", "{e}");
+        let message = e.full_message();
+        assert!(message.contains(expected), "{reference}: {message}");
+    }
+    assert!(env.mock.requests().is_empty(), "{:?}", env.mock.requests());
+
+    // By digest when the reference names neither tag nor digest; a child the repository
+    // lacks is the registry's refusal.
+    let pushed = env
+        .store
+        .push_manifest(&env.reference("multi/checked"), index.clone(), None)
+        .await
+        .unwrap();
+    assert!(
+        env.mock
+            .requests()
+            .iter()
+            .any(|r| r.path == format!("/v2/multi/checked/manifests/{}", pushed.digest)),
+        "{:?}",
+        env.mock.requests()
+    );
+    let e = env
+        .store
+        .push_manifest(&env.reference("elsewhere/app:1"), index, None)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "InvalidArgument", "{e}");
+    assert!(e.full_message().contains("elsewhere/app:1"), "{e}");
+    assert!(
+        e.full_message().contains("MANIFEST_BLOB_UNKNOWN"),
+        "{}",
+        e.full_message()
+    );
+}
+
+#[tokio::test]
+async fn an_index_is_fetched_for_the_platform_asked_for() {
+    let env = crate::support::env_cached().await;
+    let children = push_index(&env, "multi/settings", "1").await;
+    let reference = env.reference("multi/settings:1");
+    let dest = env.dir.path().join("out");
+
+    // Without a platform: refused, naming what the index offers; nothing written.
+    let e = env.store.fetch(&reference, "x", &dest).await.unwrap_err();
+    assert_eq!(e.code(), "InvalidArtifact", "{e}");
+    let message = e.to_string();
+    for listed in ["linux/amd64", "linux/arm64", "windows/amd64", "--platform"] {
+        assert!(message.contains(listed), "{message}");
+    }
+    assert!(!dest.exists());
+
+    // A platform the index lacks: not found (404), the platforms listed.
+    let options = FetchOptions::default().platform("linux/s390x".parse().unwrap());
+    let e = env
+        .store
+        .fetch_with(&reference, "x", &dest, &options)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.code(), e.http_status()),
+        ("ArtifactNotFound", 404),
+        "{e}"
+    );
+    let message = e.full_message();
+    assert!(message.contains("linux/s390x"), "{message}");
+    assert!(message.contains("linux/arm64"), "{message}");
+    assert!(!dest.exists());
+
+    // The first entry for the platform asked for.
+    let options = FetchOptions::default().platform("linux/arm64".parse().unwrap());
+    let fetched = env
+        .store
+        .fetch_with(&reference, "x", &dest, &options)
+        .await
+        .unwrap();
+    assert_eq!(fetched.digest, children[1].digest);
+    assert_eq!(
+        fetched.manifest.platform.as_ref().map(ToString::to_string),
+        Some("linux/arm64".to_owned())
+    );
+    let index = fetched.index.expect("the index it was chosen from");
+    assert_eq!(index.media_type, media_types::OCI_IMAGE_INDEX);
+    assert_eq!(
+        fetched.artifact_type.as_deref(),
+        Some("application/vnd.example.settings")
+    );
+    assert_eq!(
+        std::fs::read_to_string(dest.join("settings.txt")).unwrap(),
+        "settings for linux/arm64\n"
+    );
+
+    // The cache names the tag as the registry does (the index), the manifest by digest;
+    // a second fetch by tag makes one HEAD and nothing else.
+    let layout: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(env.dir.path().join("cache/index.json")).unwrap())
+            .unwrap();
+    let named = |name: &str| {
+        layout["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == name)
+            .map(|m| m["digest"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(named(&reference), Some(index.digest.to_string()));
+    assert_eq!(
+        named(&format!(
+            "{}/multi/settings@{}",
+            env.mock.host(),
+            children[1].digest
+        )),
+        Some(children[1].digest.to_string())
+    );
+    env.mock.clear_requests();
+    let options = FetchOptions::default().platform("windows".parse().unwrap());
+    let again = env
+        .store
+        .fetch_with(&reference, "x", &dest, &options)
+        .await
+        .unwrap();
+    assert_eq!(again.digest, children[2].digest);
+    assert_eq!(
+        std::fs::read_to_string(dest.join("settings.txt")).unwrap(),
+        "settings for windows/amd64\n"
+    );
+    env.mock.clear_requests();
+    let cached = env
+        .store
+        .fetch_with(&reference, "x", &dest, &options)
+        .await
+        .unwrap();
+    assert!(cached.manifest_from_cache);
+    let requests = env.mock.requests();
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    assert_eq!(requests[0].method.as_str(), "HEAD");
+}
