@@ -1,6 +1,6 @@
 //! Pull-through caching through the store registry's cache rules: [`Upstreams`] maps a
 //! repository of the cache registry to an upstream client and repository; [`PullThrough`]
-//! makes [`ArtifactStore`](crate::ArtifactStore) fill the cache registry from upstream on a
+//! makes [`ArtifactStore`] fill the cache registry from upstream on a
 //! miss.
 //!
 //! # Library use
