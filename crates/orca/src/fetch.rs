@@ -12,7 +12,7 @@ use futures_util::{StreamExt, TryStreamExt};
 use orca_manifest::{Descriptor, Digest, Manifest, Platform, annotations};
 use orca_reference::Reference;
 use orca_store::{BlobWriter, ContentCache};
-use orca_unpack::{ExtractOptions, LayerOptions, Limits, Written, check_path};
+use orca_unpack::{ExtractOptions, LayerOptions, Limits, Staging, Written, check_path};
 use tempfile::TempDir;
 
 use crate::Error;
@@ -328,7 +328,7 @@ impl ArtifactStore {
         reference: &Reference,
         layer: &Descriptor,
         title: &Path,
-        staging: Arc<TempDir>,
+        staging: Arc<Staging>,
         options: &LayerOptions,
         reporter: &Reporter,
     ) -> Result<LayerDone, Error> {
@@ -479,7 +479,7 @@ impl ArtifactStore {
         &self,
         cache: &ContentCache,
         layer: &Descriptor,
-        staging: &Arc<TempDir>,
+        staging: &Arc<Staging>,
         options: &LayerOptions,
     ) -> Result<Option<Written>, Cached> {
         let file = match cache.open_blob(&layer.digest) {
@@ -520,7 +520,7 @@ async fn place_cached(
     cache: &ContentCache,
     layer: &Descriptor,
     title: &Path,
-    staging: &Arc<TempDir>,
+    staging: &Arc<Staging>,
     options: &LayerOptions,
 ) -> Result<Option<Written>, Cached> {
     let limit = options
@@ -844,13 +844,10 @@ fn split_destination(dest: &Path) -> Result<(PathBuf, String), Error> {
     Ok((parent, name))
 }
 
-/// A new staging directory beside `dest` (in `parent`, created when missing).
-fn staging_dir(dest: &Path, parent: &Path, name: &str) -> Result<TempDir, Error> {
-    let create = || {
-        tempfile::Builder::new()
-            .prefix(&format!(".{name}.orca-fetch-"))
-            .tempdir_in(parent)
-    };
+/// A new staging directory beside `dest` (in `parent`, created when missing); what killed
+/// fetches left there for `dest` is removed first ([`Staging`]).
+fn staging_dir(dest: &Path, parent: &Path, name: &str) -> Result<Staging, Error> {
+    let create = || Staging::new_in(parent, name, "fetch");
     match create() {
         Ok(dir) => Ok(dir),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -871,7 +868,7 @@ fn staging_dir(dest: &Path, parent: &Path, name: &str) -> Result<TempDir, Error>
 /// Moves `staging` to `dest`, replacing what is there atomically where the platform
 /// allows (`renameat2(RENAME_EXCHANGE)` on Linux). On error `dest` is as it was and the
 /// staging directory is removed.
-fn install(staging: TempDir, dest: &Path, parent: &Path, name: &str) -> Result<(), Error> {
+fn install(staging: Staging, dest: &Path, parent: &Path, name: &str) -> Result<(), Error> {
     #[cfg(target_os = "linux")]
     {
         // The common case, a new destination, in one call.
@@ -923,7 +920,7 @@ fn install(staging: TempDir, dest: &Path, parent: &Path, name: &str) -> Result<(
 
 /// Moves each top-level entry of `staging` into `dest` (created when missing), each
 /// replacing its namesake atomically; other entries of `dest` stay.
-fn merge_into(staging: &TempDir, dest: &Path) -> Result<(), Error> {
+fn merge_into(staging: &Staging, dest: &Path) -> Result<(), Error> {
     fs::create_dir_all(dest).map_err(|e| io_error("create", dest, e))?;
     let entries = fs::read_dir(staging.path()).map_err(|e| io_error("read", staging.path(), e))?;
     for entry in entries {

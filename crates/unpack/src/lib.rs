@@ -55,7 +55,10 @@
 //!   concurrent reader may see no `<dest>` for that instant. It never sees a mix.
 //!
 //! Leftover `.<name>.orca-tmp-*` and `.<name>.orca-old-*` entries are never read by this
-//! crate and can be removed.
+//! crate and can be removed. A staging directory is locked while its extraction runs
+//! ([`Staging`]); the next extraction to the same destination removes the `.orca-tmp-`
+//! ones a killed process left. `.orca-old-` ones may hold a previous destination an error
+//! message pointed at, and are left alone.
 
 mod error;
 mod extract;
@@ -64,6 +67,7 @@ mod limits;
 mod pack;
 mod path;
 mod replace;
+mod staging;
 
 #[cfg(feature = "tokio")]
 mod async_read;
@@ -86,3 +90,4 @@ pub use layer::{LayerOptions, LayerOptionsBuilder, Written, write_layer, write_l
 pub use limits::{LimitKind, Limits, LimitsBuilder};
 pub use pack::{PackOptions, PackOptionsBuilder, pack_dir, pack_file};
 pub use path::{RelativePath, check_path};
+pub use staging::Staging;

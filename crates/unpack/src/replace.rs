@@ -4,9 +4,8 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use tempfile::TempDir;
-
 use crate::error::Error;
+use crate::staging::Staging;
 
 /// The parent directory and file name of a destination.
 pub(crate) fn split_destination(dest: &Path) -> Result<(PathBuf, String), Error> {
@@ -34,18 +33,17 @@ pub(crate) fn split_destination(dest: &Path) -> Result<(PathBuf, String), Error>
     }
 }
 
-/// A new, empty, private directory `<parent>/.<name>.orca-tmp-XXXXXX`.
-pub(crate) fn staging_dir(parent: &Path, name: &str) -> Result<TempDir, Error> {
-    tempfile::Builder::new()
-        .prefix(&format!(".{name}.orca-tmp-"))
-        .tempdir_in(parent)
+/// A new, empty, private directory `<parent>/.<name>.orca-tmp-XXXXXX` (what killed
+/// extractions left there is removed first, see [`Staging`]).
+pub(crate) fn staging_dir(parent: &Path, name: &str) -> Result<Staging, Error> {
+    Staging::new_in(parent, name, "tmp")
         .map_err(|e| Error::io("create a staging directory in", parent, e))
 }
 
 /// Moves `staging` to `dest`, replacing what is there. Returns whether something was
 /// replaced. On error `dest` is as it was and `staging` is removed (by its drop).
 pub(crate) fn install(
-    staging: TempDir,
+    staging: Staging,
     dest: &Path,
     parent: &Path,
     name: &str,

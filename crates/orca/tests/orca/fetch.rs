@@ -653,3 +653,31 @@ async fn an_index_is_fetched_for_the_platform_asked_for() {
     assert_eq!(requests.len(), 1, "{requests:?}");
     assert_eq!(requests[0].method.as_str(), "HEAD");
 }
+
+#[tokio::test]
+async fn a_killed_fetchs_staging_directory_is_removed_by_the_next_fetch() {
+    let env = env().await;
+    let folder = sample_folder(env.dir.path());
+    let reference = env.reference("configs/left:1");
+    env.store
+        .push_dir(&reference, &folder, &PushOptions::default())
+        .await
+        .unwrap();
+    // What a fetch killed mid-way leaves: a partial staging directory, unlocked, and
+    // (so that it is told from one being created right now) an hour old.
+    let parent = env.dir.path().join("work");
+    let leftover = parent.join(".out.orca-fetch-K1lled");
+    std::fs::create_dir_all(leftover.join("anonymization")).unwrap();
+    std::fs::write(leftover.join("anonymization/partial.json"), b"{").unwrap();
+    let hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+    std::fs::File::open(&leftover)
+        .unwrap()
+        .set_modified(hour_ago)
+        .unwrap();
+
+    env.store
+        .fetch(&reference, "x", &parent.join("out"))
+        .await
+        .unwrap();
+    assert_eq!(names(&parent), ["out"]);
+}
