@@ -16,7 +16,7 @@ use orca_unpack::{ExtractOptions, LayerOptions, Limits, Staging, Written, check_
 use tempfile::TempDir;
 
 use crate::Error;
-use crate::artifact_store::{ArtifactStore, pinned_digest, remote, with_digest};
+use crate::artifact_store::{ArtifactStore, pinned_digest, remote, repository_of, with_digest};
 use crate::error::{from_unpack, io as io_error};
 use crate::observer::{Direction, Event, TransferOutcome};
 use crate::options::FetchOptions;
@@ -129,7 +129,12 @@ impl ArtifactStore {
                 fs::create_dir_all(&dir).map_err(|e| io_error("create", &dir, e))?;
             }
         }
-        let pinned = with_digest(&reference, &content.descriptor.digest);
+        // The tag names the index, not the manifest chosen from it: no tag then.
+        let pinned = if index.is_some() {
+            with_digest(&repository_of(&reference), &content.descriptor.digest)
+        } else {
+            with_digest(&reference, &content.descriptor.digest)
+        };
         // The futures are built in a loop, not by a closure over references: a closure
         // here makes the whole future fail the `Send` check (rust-lang/rust#102211).
         let mut jobs = Vec::with_capacity(layers.len());

@@ -11,7 +11,8 @@ use orca_reference::Reference;
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct Fetched {
-    /// The reference fetched, pinned to the manifest's digest.
+    /// The reference fetched, pinned to the manifest's digest (without the tag when the
+    /// manifest was chosen from the index the tag names).
     pub reference: Reference,
     /// The manifest's digest: fetch `reference` by it to get the same bytes again.
     pub digest: Digest,

@@ -594,6 +594,10 @@ async fn an_index_is_fetched_for_the_platform_asked_for() {
         .unwrap();
     assert_eq!(fetched.digest, children[1].digest);
     assert_eq!(
+        fetched.reference.to_string(),
+        format!("{}/multi/settings@{}", env.mock.host(), children[1].digest)
+    );
+    assert_eq!(
         fetched.manifest.platform.as_ref().map(ToString::to_string),
         Some("linux/arm64".to_owned())
     );
