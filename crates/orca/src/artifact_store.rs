@@ -404,18 +404,7 @@ impl ArtifactStore {
     /// [`Error::ArtifactNotFound`], [`Error::InvalidArtifact`] for bytes that are not a
     /// manifest, and the registry's errors.
     pub async fn fetch_manifest(&self, reference: &str) -> Result<ManifestContent, Error> {
-        self.instrument(
-            Call::FetchManifest,
-            reference,
-            "",
-            Box::pin(async {
-                let (parsed, limits) = self.locate(reference)?;
-                Box::pin(self.pull_through(&parsed, "", &limits)).await?;
-                let content = self.get_manifest(&parsed).await?;
-                Ok((content, None))
-            }),
-        )
-        .await
+        self.fetch_manifest_choosing(reference, None).await
     }
 
     /// Like [`ArtifactStore::fetch_manifest`], but when `reference` names an index, the
@@ -432,6 +421,16 @@ impl ArtifactStore {
         reference: &str,
         platform: &Platform,
     ) -> Result<ManifestContent, Error> {
+        self.fetch_manifest_choosing(reference, Some(platform))
+            .await
+    }
+
+    /// [`ArtifactStore::fetch_manifest`], choosing from an index when `platform` is given.
+    async fn fetch_manifest_choosing(
+        &self,
+        reference: &str,
+        platform: Option<&Platform>,
+    ) -> Result<ManifestContent, Error> {
         self.instrument(
             Call::FetchManifest,
             reference,
@@ -440,9 +439,9 @@ impl ArtifactStore {
                 let (parsed, limits) = self.locate(reference)?;
                 Box::pin(self.pull_through(&parsed, "", &limits)).await?;
                 let content = self.get_manifest(&parsed).await?;
-                if !content.manifest.is_index() {
+                let Some(platform) = platform.filter(|_| content.manifest.is_index()) else {
                     return Ok((content, None));
-                }
+                };
                 let entry = crate::fetch::choose_from_index(reference, &content, Some(platform))?;
                 let mut child = self
                     .get_manifest(&with_digest(&parsed, &entry.digest))

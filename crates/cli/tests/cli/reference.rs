@@ -13,13 +13,16 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
+/// Debian's `docker-registry` with `options`, or `None` (said on stderr) when it is not
+/// installed.
+fn start(rt: &tokio::runtime::Runtime, options: ReferenceOptions) -> Option<ReferenceRegistry> {
+    rt.block_on(ReferenceRegistry::start(options)).unwrap()
+}
+
 #[test]
 fn push_pull_tag_copy_delete_against_docker_registry() {
     let rt = runtime();
-    let Some(registry) = rt
-        .block_on(ReferenceRegistry::start(ReferenceOptions::default()))
-        .unwrap()
-    else {
+    let Some(registry) = start(&rt, ReferenceOptions::default()) else {
         return; // printed "skipped: …"
     };
     let home = Home::new();
@@ -94,7 +97,7 @@ fn login_over_tls_with_basic_auth_then_push_and_pull() {
             orca_mock_registry::Secret::new("s3cret"),
         )],
     };
-    let Some(registry) = rt.block_on(ReferenceRegistry::start(options)).unwrap() else {
+    let Some(registry) = start(&rt, options) else {
         return;
     };
     let home = Home::new();
@@ -155,10 +158,7 @@ fn login_over_tls_with_basic_auth_then_push_and_pull() {
 #[test]
 fn a_multi_platform_index_is_pushed_and_pulled_per_platform_against_docker_registry() {
     let rt = runtime();
-    let Some(registry) = rt
-        .block_on(ReferenceRegistry::start(ReferenceOptions::default()))
-        .unwrap()
-    else {
+    let Some(registry) = start(&rt, ReferenceOptions::default()) else {
         return; // printed "skipped: …"
     };
     let home = Home::new();
