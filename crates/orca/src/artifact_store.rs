@@ -497,15 +497,13 @@ impl ArtifactStore {
                     });
                 }
                 if let Some(pinned) = pinned_digest(&parsed)
-                    && pinned.algorithm() == manifest.digest().algorithm()
-                    && &pinned != manifest.digest()
+                    && let Err(e) = pinned.verify(manifest.bytes())
                 {
                     return Err(Error::InvalidArgument {
                         message: format!(
-                            "{reference}: the manifest's bytes hash to {}, not to the digest the reference names",
-                            manifest.digest()
+                            "{reference}: the manifest's bytes do not hash to the digest the reference names"
                         ),
-                        source: None,
+                        source: Some(Box::new(e)),
                     });
                 }
                 let target = if parsed.tag().is_none() && pinned_digest(&parsed).is_none() {

@@ -490,7 +490,7 @@ async fn a_manifest_to_push_is_checked_before_it_is_sent() {
     let children = push_index(&env, "multi/checked", "1").await;
     let index = orca::manifest::ImageIndex::new(children).to_bytes();
     env.mock.clear_requests();
-    let cases: [(&str, &[u8], Option<&str>, &str); 4] = [
+    let cases: [(&str, &[u8], Option<&str>, &str); 5] = [
         (
             "multi/checked:2",
             b"{not json",
@@ -507,7 +507,13 @@ async fn a_manifest_to_push_is_checked_before_it_is_sent() {
             &format!("multi/checked@sha256:{}", "0".repeat(64)),
             &index,
             None,
-            "hash to sha256:",
+            "content hashes to sha256:",
+        ),
+        (
+            &format!("multi/checked@sha512:{}", "0".repeat(128)),
+            &index,
+            None,
+            "content hashes to sha512:",
         ),
         ("multi/checked:2", b"{}", None, "not a manifest or index"),
     ];
