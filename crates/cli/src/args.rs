@@ -254,8 +254,9 @@ pub(crate) struct PullArgs {
     /// pushed.
     #[arg(long)]
     pub(crate) unpack_all: bool,
-    /// When the reference names an index (a multi-platform artifact), pull the manifest
-    /// for this platform: os[/arch[/variant]][:os_version], e.g. linux/arm64.
+    /// The platform to pull: os[/arch[/variant]][:os_version], e.g. linux/arm64. An index
+    /// (a multi-platform artifact) gives its manifest for it; a single image must be for
+    /// it (its config says); an artifact names no platform and is refused.
     #[arg(long, value_name = "PLATFORM")]
     pub(crate) platform: Option<Platform>,
     /// How many blobs to download at once.
@@ -282,8 +283,9 @@ pub(crate) struct FetchArgs {
     /// The folder to write into.
     #[arg(short = 'o', long = "output-dir", value_name = "DIR")]
     pub(crate) output_dir: PathBuf,
-    /// When the reference names an index (a multi-platform artifact), fetch the manifest
-    /// for this platform: os[/arch[/variant]][:os_version], e.g. linux/arm64.
+    /// The platform to fetch: os[/arch[/variant]][:os_version], e.g. linux/arm64. An index
+    /// (a multi-platform artifact) gives its manifest for it; a single image must be for
+    /// it (its config says); an artifact names no platform and is refused.
     #[arg(long, value_name = "PLATFORM")]
     pub(crate) platform: Option<Platform>,
 }
@@ -435,8 +437,9 @@ pub(crate) struct ManifestFetchArgs {
     /// Indent the JSON.
     #[arg(long)]
     pub(crate) pretty: bool,
-    /// When the reference names an index, fetch the manifest it lists for this platform:
-    /// os[/arch[/variant]][:os_version], e.g. linux/arm64.
+    /// The platform to fetch: os[/arch[/variant]][:os_version], e.g. linux/arm64. An index
+    /// gives the manifest it lists for it; a single image must be for it (its config
+    /// says).
     #[arg(long, value_name = "PLATFORM")]
     pub(crate) platform: Option<Platform>,
 }

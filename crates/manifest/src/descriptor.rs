@@ -136,6 +136,32 @@ impl Platform {
     }
 }
 
+impl Platform {
+    /// The platform an image config (`application/vnd.oci.image.config.v1+json`, or
+    /// Docker's `application/vnd.docker.container.image.v1+json`) describes: its `os`,
+    /// `architecture`, `variant`, `os.version` and `os.features`, as ORAS reads it for a
+    /// `--platform` asked of a manifest that is not an index. Other fields are ignored.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidManifest`] (media type `image config`) when `config` is not JSON,
+    /// or lacks `os` or `architecture`.
+    pub fn from_image_config(config: &[u8]) -> Result<Platform, Error> {
+        const WHAT: &str = "image config";
+        let platform: Platform = serde_json::from_slice(config)
+            .map_err(|e| crate::manifest::invalid(Some(WHAT.to_owned()), &e))?;
+        if platform.os.is_empty() || platform.architecture.is_empty() {
+            return Err(Error::InvalidManifest {
+                media_type: Some(WHAT.to_owned()),
+                reason: "`os` and `architecture` must not be empty".to_owned(),
+                line: 0,
+                column: 0,
+            });
+        }
+        Ok(platform)
+    }
+}
+
 /// `os[/architecture[/variant]][:os_version]`, the form `--platform` takes in ORAS and
 /// docker (`linux/arm64/v8`, `windows/amd64:10.0.17763.1040`).
 impl fmt::Display for Platform {
@@ -197,6 +223,27 @@ impl FromStr for Platform {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_image_configs_platform_is_read_and_a_config_without_one_refused() {
+        let config = br#"{"architecture":"arm64","os":"linux","variant":"v8","os.features":["x"],
+            "config":{"Env":["PATH=/bin"]},"rootfs":{"type":"layers","diff_ids":[]}}"#;
+        let platform = Platform::from_image_config(config).unwrap();
+        assert_eq!(platform.to_string(), "linux/arm64/v8");
+        assert_eq!(platform.os_features, ["x"]);
+        assert!(platform.matches(&"linux/arm64".parse().unwrap()));
+
+        for (config, wanted) in [
+            (&br#"{"os":"linux"}"#[..], "missing field `architecture`"),
+            (br#"{"os":"","architecture":"amd64"}"#, "must not be empty"),
+            (b"{}", "missing field"),
+            (b"not json", "expected"),
+        ] {
+            let message = Platform::from_image_config(config).unwrap_err().to_string();
+            assert!(message.contains("image config"), "{message}");
+            assert!(message.contains(wanted), "{message}");
+        }
+    }
 
     #[test]
     fn platforms_parse_print_and_match_as_the_cli_writes_them() {

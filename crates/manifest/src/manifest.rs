@@ -447,7 +447,7 @@ fn line_and_column(prefix: &[u8]) -> (usize, usize) {
 }
 
 /// A JSON error as [`Error::InvalidManifest`], without exposing `serde_json`'s type.
-fn invalid(media_type: Option<String>, err: &serde_json::Error) -> Error {
+pub(crate) fn invalid(media_type: Option<String>, err: &serde_json::Error) -> Error {
     let text = err.to_string();
     let position = format!(" at line {} column {}", err.line(), err.column());
     let reason = clip(text.strip_suffix(&position).unwrap_or(&text));

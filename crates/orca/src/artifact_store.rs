@@ -410,12 +410,15 @@ impl ArtifactStore {
     /// Like [`ArtifactStore::fetch_manifest`], but when `reference` names an index, the
     /// first manifest it lists for `platform` (fetched by digest, verified), as
     /// `oras manifest fetch --platform` does. A manifest that is not an index is
-    /// returned as it is.
+    /// returned when its image config says it is for `platform` (its descriptor then
+    /// carries the platform).
     ///
     /// # Errors
     ///
     /// As [`ArtifactStore::fetch_manifest`]; [`Error::ArtifactNotFound`] when the index
-    /// lists nothing for `platform` (the message names what it lists).
+    /// lists nothing for `platform` (the message names what it lists) or the manifest is
+    /// for another platform; [`Error::InvalidArtifact`] for a manifest whose config is not
+    /// an image config (an artifact names no platform).
     pub async fn fetch_manifest_for(
         &self,
         reference: &str,
@@ -438,11 +441,17 @@ impl ArtifactStore {
             Box::pin(async {
                 let (parsed, limits) = self.locate(reference)?;
                 Box::pin(self.pull_through(&parsed, "", &limits)).await?;
-                let content = self.get_manifest(&parsed).await?;
-                let Some(platform) = platform.filter(|_| content.manifest.is_index()) else {
+                let mut content = self.get_manifest(&parsed).await?;
+                let Some(platform) = platform else {
                     return Ok((content, None));
                 };
-                let entry = crate::fetch::choose_from_index(reference, &content, Some(platform))?;
+                if !content.manifest.is_index() {
+                    self.check_platform(&parsed, reference, &mut content, platform)
+                        .await?;
+                    return Ok((content, None));
+                }
+                let entry =
+                    crate::platform::choose_from_index(reference, &content, Some(platform))?;
                 let mut child = self
                     .get_manifest(&with_digest(&parsed, &entry.digest))
                     .await?;

@@ -19,11 +19,11 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// | `FailedToConnectToArtifactStore` | 400 | DNS, connect, TLS, timeouts, plain HTTP refused |
 /// | `TooLargeArtifacts` | 400 | the artifact exceeds the operation's limit |
 /// | `InvalidReference` | 400 | the reference does not parse |
-/// | `ArtifactNotFound` | 404 | no such repository, tag, manifest or blob; an index with no manifest for the platform asked for |
+/// | `ArtifactNotFound` | 404 | no such repository, tag, manifest or blob; an index with no manifest for the platform asked for, an image for another platform |
 /// | `Unauthorized` | 401 or 403 | credentials missing or refused (401), or not allowed (403) |
 /// | `DigestMismatch` | 502 | content does not hash to its digest |
 /// | `UnsafeArtifactContent` | 400 | a path escapes the destination, a link, a device, an extraction limit… |
-/// | `InvalidArtifact` | 400 | the manifest is not a usable artifact (an index and no platform, an unknown type, duplicate titles) |
+/// | `InvalidArtifact` | 400 | the manifest is not a usable artifact (an index and no platform, a platform asked of an artifact, an unknown type, duplicate titles) |
 /// | `TooManyRequests` | 429 | the registry throttles after every retry |
 /// | `ArtifactStoreUnavailable` | 502 | the registry failed (5xx) or broke the protocol |
 /// | `InvalidArgument` | 400 | a caller's input is wrong (a missing file to push, a bad option) |

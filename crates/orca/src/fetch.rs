@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
-use orca_manifest::{Descriptor, Digest, Manifest, Platform, annotations};
+use orca_manifest::{Descriptor, Digest, Manifest, annotations};
 use orca_reference::Reference;
 use orca_store::{BlobWriter, ContentCache};
 use orca_unpack::{ExtractOptions, LayerOptions, Limits, Staging, Written, check_path};
@@ -57,7 +57,11 @@ impl ArtifactStore {
         Box::pin(self.pull_through(&reference, operation, &limits)).await?;
         let (named, named_from_cache) = self.manifest_for_fetch(&reference).await?;
         let (index, content, manifest_from_cache) = if named.manifest.is_index() {
-            let entry = choose_from_index(&reference_text, &named, options.platform.as_ref())?;
+            let entry = crate::platform::choose_from_index(
+                &reference_text,
+                &named,
+                options.platform.as_ref(),
+            )?;
             let (mut child, child_from_cache) = self
                 .manifest_for_fetch(&with_digest(&reference, &entry.digest))
                 .await?;
@@ -79,6 +83,11 @@ impl ArtifactStore {
             child.descriptor.platform.clone_from(&entry.platform);
             (Some(named), child, named_from_cache && child_from_cache)
         } else {
+            let mut named = named;
+            if let Some(platform) = &options.platform {
+                self.check_platform(&reference, &reference_text, &mut named, platform)
+                    .await?;
+            }
             (None, named, named_from_cache)
         };
         tracing::Span::current().record("digest", content.descriptor.digest.as_str());
@@ -631,55 +640,6 @@ fn write_streamed(
         path: target,
         summary,
     })
-}
-
-/// The entry of `index` (an image index or manifest list) matching `platform`; without a
-/// platform, an error that lists the platforms there are.
-pub(crate) fn choose_from_index<'a>(
-    reference: &str,
-    index: &'a ManifestContent,
-    platform: Option<&Platform>,
-) -> Result<&'a Descriptor, Error> {
-    let entries = index.manifest.manifests();
-    let listed = || {
-        let names: Vec<String> = entries
-            .iter()
-            .map(|entry| {
-                entry.platform.as_ref().map_or_else(
-                    || format!("{} (no platform)", entry.digest),
-                    ToString::to_string,
-                )
-            })
-            .collect();
-        if names.is_empty() {
-            "it lists no manifests".to_owned()
-        } else {
-            format!("it lists {}", names.join(", "))
-        }
-    };
-    let Some(platform) = platform else {
-        return Err(Error::InvalidArtifact {
-            reference: reference.to_owned(),
-            message: format!(
-                "it names an index, not one artifact ({}); choose a platform (`--platform os/arch` in the CLI) or fetch one of its manifests by digest",
-                listed()
-            ),
-            source: None,
-        });
-    };
-    index
-        .manifest
-        .manifest_for(platform)
-        .ok_or_else(|| Error::ArtifactNotFound {
-            reference: reference.to_owned(),
-            source: Some(
-                format!(
-                    "the index has no manifest for platform {platform}; {}",
-                    listed()
-                )
-                .into(),
-            ),
-        })
 }
 
 /// The name a pinned reference gets in the cache's `index.json`: `registry/repo@digest`.

@@ -61,6 +61,7 @@ pub mod front;
 mod memo;
 mod observer;
 mod options;
+mod platform;
 pub mod pull_through;
 mod push;
 mod results;

@@ -36,7 +36,9 @@ pub struct FetchOptions {
     /// [`Error::InvalidArtifact`](crate::Error::InvalidArtifact) that lists the
     /// platforms; a platform no entry has is an
     /// [`Error::ArtifactNotFound`](crate::Error::ArtifactNotFound). A reference naming
-    /// a manifest is fetched as it is, whatever this says.
+    /// one manifest is fetched when its image config is for this platform (else
+    /// `ArtifactNotFound`); an artifact, whose config is not an image config, names no
+    /// platform and is refused ([`Error::InvalidArtifact`](crate::Error::InvalidArtifact)).
     pub platform: Option<Platform>,
 }
 

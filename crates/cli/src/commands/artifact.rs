@@ -290,8 +290,14 @@ fn fetched_text(verb: &str, f: &Fetched) -> String {
         f.artifact_type.as_deref().unwrap_or("-"),
         f.digest
     );
-    if let (Some(index), Some(platform)) = (&f.index, &f.manifest.platform) {
-        let _ = writeln!(text, "Platform: {platform} (from index {})", index.digest);
+    match (&f.index, &f.manifest.platform) {
+        (Some(index), Some(platform)) => {
+            let _ = writeln!(text, "Platform: {platform} (from index {})", index.digest);
+        }
+        (None, Some(platform)) => {
+            let _ = writeln!(text, "Platform: {platform}");
+        }
+        _ => {}
     }
     text
 }

@@ -156,6 +156,38 @@ fn login_over_tls_with_basic_auth_then_push_and_pull() {
 }
 
 #[test]
+fn a_platform_asked_of_one_artifact_is_refused_against_docker_registry() {
+    let rt = runtime();
+    let Some(registry) = start(&rt, ReferenceOptions::default()) else {
+        return; // printed "skipped: …"
+    };
+    let home = Home::new();
+    let reference = format!("{}/orca/single:v1", registry.host());
+    let file = home.join("app.toml");
+    fs::write(&file, b"level = 1\n").unwrap();
+    home.json(&["push", "--plain-http", &reference, file.to_str().unwrap()]);
+    // Its config is not an image config, so it names no platform: refused rather than
+    // pulled whatever it is for, and nothing written.
+    let out = home.join("out");
+    let refused = home
+        .run(&[
+            "pull",
+            "--plain-http",
+            &reference,
+            "-o",
+            out.to_str().unwrap(),
+            "--platform",
+            "linux/amd64",
+            "--output",
+            "json",
+        ])
+        .fails_with(1, "InvalidArtifact");
+    let message = refused["message"].as_str().unwrap();
+    assert!(message.contains("not an image config"), "{message}");
+    assert!(!out.exists());
+}
+
+#[test]
 fn a_multi_platform_index_is_pushed_and_pulled_per_platform_against_docker_registry() {
     let rt = runtime();
     let Some(registry) = start(&rt, ReferenceOptions::default()) else {

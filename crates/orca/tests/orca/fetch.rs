@@ -691,3 +691,112 @@ async fn a_killed_fetchs_staging_directory_is_removed_by_the_next_fetch() {
         .unwrap();
     assert_eq!(names(&parent), ["out"]);
 }
+
+#[tokio::test]
+async fn a_platform_asked_of_one_manifest_is_checked_against_its_image_config() {
+    let env = crate::support::env_cached().await;
+    let host = env.mock.host().to_owned();
+    let layer = Bytes::from_static(b"tool for linux/arm64\n");
+    let mut layer_d = Descriptor::for_bytes("text/plain", &layer);
+    layer_d
+        .annotations
+        .insert(annotations::TITLE.to_owned(), "tool.txt".to_owned());
+    let config = Bytes::from_static(
+        br#"{"architecture":"arm64","os":"linux","variant":"v8","rootfs":{"type":"layers","diff_ids":[]}}"#,
+    );
+    let config_d = Descriptor::for_bytes(media_types::OCI_IMAGE_CONFIG, &config);
+    let image = push_raw(
+        &host,
+        &format!("{host}/single/tool:1"),
+        (config_d, config),
+        vec![(layer_d, layer)],
+        None,
+    )
+    .await;
+    let reference = env.reference("single/tool:1");
+    let dest = env.dir.path().join("out");
+
+    // Another platform: not found (404), naming both; nothing written.
+    for wanted in ["linux/amd64", "linux/arm64/v7", "windows"] {
+        let options = FetchOptions::default().platform(wanted.parse().unwrap());
+        let e = env
+            .store
+            .fetch_with(&reference, "x", &dest, &options)
+            .await
+            .unwrap_err();
+        assert_eq!((e.code(), e.http_status()), ("ArtifactNotFound", 404));
+        let message = e.full_message();
+        assert!(
+            message.contains(&format!("for platform linux/arm64/v8, not {wanted}")),
+            "{message}"
+        );
+        assert!(!dest.exists());
+    }
+
+    // Its own platform: fetched, the descriptor carrying what the config says.
+    let options = FetchOptions::default().platform("linux/arm64".parse().unwrap());
+    let fetched = env
+        .store
+        .fetch_with(&reference, "x", &dest, &options)
+        .await
+        .unwrap();
+    assert_eq!(fetched.digest, image.digest);
+    assert!(fetched.index.is_none());
+    assert_eq!(
+        fetched.manifest.platform.as_ref().map(ToString::to_string),
+        Some("linux/arm64/v8".to_owned())
+    );
+    assert_eq!(
+        std::fs::read_to_string(dest.join("tool.txt")).unwrap(),
+        "tool for linux/arm64\n"
+    );
+    let content = env
+        .store
+        .fetch_manifest_for(&reference, &"linux/arm64/v8".parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(content.descriptor.digest, image.digest);
+    assert_eq!(
+        content.descriptor.platform.map(|p| p.to_string()),
+        Some("linux/arm64/v8".to_owned())
+    );
+
+    // Pinned and cached, the config is read from the cache too: no request at all.
+    env.mock.clear_requests();
+    let pinned = format!("{host}/single/tool@{}", image.digest);
+    env.store
+        .fetch_with(&pinned, "x", &dest, &options)
+        .await
+        .unwrap();
+    assert_eq!(env.mock.requests().len(), 0, "{:?}", env.mock.requests());
+
+    // An artifact names no platform: refused, saying why, before any layer is asked for.
+    let folder = sample_folder(env.dir.path());
+    let artifact = env.reference("single/settings:1");
+    env.store
+        .push_dir(&artifact, &folder, &PushOptions::default())
+        .await
+        .unwrap();
+    env.mock.clear_requests();
+    let e = env
+        .store
+        .fetch_with(&artifact, "x", &env.dir.path().join("other"), &options)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "InvalidArtifact", "{e}");
+    assert!(e.to_string().contains("not an image config"), "{e}");
+    assert!(
+        env.mock
+            .requests()
+            .iter()
+            .all(|r| !r.path.contains("/blobs/")),
+        "{:?}",
+        env.mock.requests()
+    );
+    let e = env
+        .store
+        .fetch_manifest_for(&artifact, &"linux/amd64".parse().unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "InvalidArtifact", "{e}");
+}
