@@ -222,6 +222,16 @@ pub(crate) struct PushArgs {
     /// How many blobs to upload at once.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub(crate) concurrency: u16,
+    /// Upload files at least this large while a second reader hashes them, instead of
+    /// hashing first (e.g. 64MiB; 0 for every file). A file changed meanwhile fails the
+    /// push. Folders are always hashed as they are packed. [default: 16MiB]
+    #[arg(long, value_name = "SIZE", value_parser = size_arg)]
+    pub(crate) overlap_from: Option<u64>,
+}
+
+/// A size with an optional unit (`16MiB`, `1GB`, `4096`), for clap.
+fn size_arg(text: &str) -> Result<u64, String> {
+    orca::store::parse_size(text).map_err(|e| e.to_string())
 }
 
 /// Pull an artifact's files into a folder.

@@ -361,6 +361,10 @@ impl ArtifactStore {
         file: std::fs::File,
         reporter: &Reporter,
     ) -> Result<(Descriptor, bool), Error> {
+        tracing::debug!(
+            file = %pending.path.display(),
+            "uploading while a second reader hashes (at least the overlap threshold)"
+        );
         let shared = Arc::new(Mutex::new(Announce::default()));
         let reader = Progress {
             inner: tokio::fs::File::from_std(file),

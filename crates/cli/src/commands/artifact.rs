@@ -92,6 +92,9 @@ fn push_inputs(
         None => BTreeMap::new(),
     };
     let mut options = PushOptions::default();
+    if let Some(bytes) = args.overlap_from {
+        options = options.overlap_from(bytes);
+    }
     if let Some(t) = &args.artifact_type {
         options = options.artifact_type(t);
     }

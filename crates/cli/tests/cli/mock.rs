@@ -900,3 +900,62 @@ fn push_annotation_file_config_and_export_manifest() {
     ])
     .fails_with(2, "InvalidArgument");
 }
+
+#[test]
+fn push_overlap_from_uploads_while_hashing() {
+    const OVERLAPPED: &str = "uploading while a second reader hashes";
+    let home = Home::new();
+    let reg = Served::start(&home, &[]);
+    let (file, _) = write_inputs(&home);
+
+    // Below the default threshold (16 MiB) a file is hashed first.
+    let plain = home.run(&["push", PLAIN, &reg.at("overlap/app:v1"), &file, "--debug"]);
+    assert!(
+        !plain.success().stderr.contains(OVERLAPPED),
+        "{}",
+        plain.stderr
+    );
+
+    // --overlap-from 0 overlaps every file; what arrives is the same artifact.
+    let overlapped = home.run(&[
+        "push",
+        PLAIN,
+        &reg.at("overlap/app:v2"),
+        &file,
+        "--overlap-from",
+        "0",
+        "--debug",
+    ]);
+    assert!(
+        overlapped.success().stderr.contains(OVERLAPPED),
+        "{}",
+        overlapped.stderr
+    );
+    let v1 = home.json(&["resolve", PLAIN, &reg.at("overlap/app:v1")]);
+    let v2 = home.json(&["resolve", PLAIN, &reg.at("overlap/app:v2")]);
+    assert_eq!(v1["digest"], v2["digest"]);
+    let out = home.join("out");
+    home.json(&[
+        "pull",
+        PLAIN,
+        &reg.at("overlap/app:v2"),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        fs::read(out.join("config.json")).unwrap(),
+        fs::read(&file).unwrap()
+    );
+
+    // A size that does not parse is a usage error naming the flag.
+    let bad = home.run(&[
+        "push",
+        PLAIN,
+        &reg.at("overlap/app:v3"),
+        &file,
+        "--overlap-from",
+        "lots",
+    ]);
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert!(bad.stderr.contains("--overlap-from"), "{}", bad.stderr);
+}
