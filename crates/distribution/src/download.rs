@@ -59,6 +59,23 @@ impl BlobStream {
         &self.warnings
     }
 
+    /// Call `observe` with each piece as it passes (to count progress, say), keeping every
+    /// check of the stream: a piece seen is no more trusted than the stream says.
+    #[must_use]
+    pub fn on_piece(self, mut observe: impl FnMut(&Bytes) + Send + 'static) -> BlobStream {
+        BlobStream {
+            inner: self
+                .inner
+                .inspect(move |piece| {
+                    if let Ok(piece) = piece {
+                        observe(piece);
+                    }
+                })
+                .boxed(),
+            warnings: self.warnings,
+        }
+    }
+
     /// The blob as an [`AsyncRead`], for consumers that read rather than poll pieces:
     /// extraction (`orca_unpack::write_layer_async`), a file copy, a decoder. Nothing is
     /// buffered beyond the piece being read.

@@ -61,55 +61,101 @@ impl ArtifactStore {
     ///
     /// As [`ArtifactStore::blob_descriptor`]; [`Error::DigestMismatch`] when the bytes do
     /// not match (what was written before the check failed stays written: write to a
-    /// temporary file and rename it on success); [`Error::Internal`] when `writer` fails.
+    /// temporary file and rename it on success, or use
+    /// [`ArtifactStore::fetch_blob_to_file`]); [`Error::Internal`] when `writer` fails.
     pub async fn fetch_blob_to<W: AsyncWrite + Unpin>(
         &self,
         reference: &str,
         writer: &mut W,
     ) -> Result<Descriptor, Error> {
+        let (parsed, descriptor, mut stream) = self.observed_blob(reference).await?;
+        let written = |e| Error::Internal {
+            message: format!("{reference}: writing the blob"),
+            source: Some(Box::new(e)),
+        };
+        while let Some(piece) = stream.next().await {
+            let piece = piece.map_err(|e| remote(&parsed, e))?;
+            writer.write_all(&piece).await.map_err(written)?;
+        }
+        writer.flush().await.map_err(written)?;
+        self.finished_blob(&descriptor);
+        Ok(descriptor)
+    }
+
+    /// Download the blob `reference` names (`registry/repository@digest`) to the file
+    /// `path`, placed (mode 0644, replacing a file there) only once every byte is
+    /// verified: until then it is a temporary file beside `path`, removed on failure, so
+    /// `path` is left as it was. Writing overlaps receiving. Returns its descriptor.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidArgument`] when `path` is a directory (before any request); as
+    /// [`ArtifactStore::blob_descriptor`]; [`Error::DigestMismatch`] when the bytes do
+    /// not match; [`Error::Internal`] when the file cannot be written.
+    pub async fn fetch_blob_to_file(
+        &self,
+        reference: &str,
+        path: &std::path::Path,
+    ) -> Result<Descriptor, Error> {
+        if path.is_dir() {
+            return Err(Error::InvalidArgument {
+                message: format!(
+                    "{} is a directory; name the file to write the blob to",
+                    path.display()
+                ),
+                source: None,
+            });
+        }
+        let (parsed, descriptor, stream) = self.observed_blob(reference).await?;
+        stream.save(path).await.map_err(|e| remote(&parsed, e))?;
+        self.finished_blob(&descriptor);
+        Ok(descriptor)
+    }
+
+    /// The verified stream of the blob `reference` names, started and its progress
+    /// reported to the observer (the caller reports its end).
+    async fn observed_blob(
+        &self,
+        reference: &str,
+    ) -> Result<(Reference, Descriptor, orca_distribution::BlobStream), Error> {
         let descriptor = self.blob_descriptor(reference).await?;
         let (parsed, _) = self.blob_reference(reference)?;
-        let observer = self.inner.observer.clone();
-        let event = |e: Event| {
-            if let Some(o) = &observer {
-                o.on_event(&e);
-            }
-        };
-        event(Event::TransferStarted {
-            direction: Direction::Download,
-            descriptor: descriptor.clone(),
-        });
-        let mut stream = self
+        if let Some(observer) = &self.inner.observer {
+            observer.on_event(&Event::TransferStarted {
+                direction: Direction::Download,
+                descriptor: descriptor.clone(),
+            });
+        }
+        let stream = self
             .inner
             .client
             .fetch_blob(&parsed, &descriptor)
             .await
             .map_err(|e| remote(&parsed, e))?;
-        while let Some(piece) = stream.next().await {
-            let piece = piece.map_err(|e| remote(&parsed, e))?;
-            writer
-                .write_all(&piece)
-                .await
-                .map_err(|e| Error::Internal {
-                    message: format!("{reference}: writing the blob"),
-                    source: Some(Box::new(e)),
-                })?;
-            event(Event::Progress {
+        let stream = match self.inner.observer.clone() {
+            Some(observer) => {
+                let digest = descriptor.digest.clone();
+                stream.on_piece(move |piece| {
+                    observer.on_event(&Event::Progress {
+                        direction: Direction::Download,
+                        digest: digest.clone(),
+                        bytes: piece.len() as u64,
+                    });
+                })
+            }
+            None => stream,
+        };
+        Ok((parsed, descriptor, stream))
+    }
+
+    fn finished_blob(&self, descriptor: &Descriptor) {
+        if let Some(observer) = &self.inner.observer {
+            observer.on_event(&Event::TransferFinished {
                 direction: Direction::Download,
-                digest: descriptor.digest.clone(),
-                bytes: piece.len() as u64,
+                descriptor: descriptor.clone(),
+                outcome: TransferOutcome::Transferred,
             });
         }
-        writer.flush().await.map_err(|e| Error::Internal {
-            message: format!("{reference}: writing the blob"),
-            source: Some(Box::new(e)),
-        })?;
-        event(Event::TransferFinished {
-            direction: Direction::Download,
-            descriptor: descriptor.clone(),
-            outcome: TransferOutcome::Transferred,
-        });
-        Ok(descriptor)
     }
 
     /// Delete the blob `reference` names (`registry/repository@digest`). Returns its

@@ -300,6 +300,10 @@ pub(crate) fn from_distribution(
             message: format!("{reference}: the artifact store refused the request"),
             source: Some(Box::new(e)),
         },
+        K::Io if matches!(e, orca_distribution::Error::File { .. }) => Error::Internal {
+            message: format!("{reference}: writing the download failed"),
+            source: Some(Box::new(e)),
+        },
         K::Config | K::Io => Error::Internal {
             message: format!("{reference}: the request could not be made"),
             source: Some(Box::new(e)),

@@ -9,7 +9,7 @@ use crate::context::{Access, Context};
 use crate::exit::Failure;
 
 /// `orca blob fetch`: to a file (through a temporary file renamed on success, so a failed
-/// or corrupt download leaves nothing), to stdout with `-O -`, or just the descriptor.
+/// or corrupt download leaves nothing and the file there stays), to stdout with `-O -`, or just the descriptor.
 pub(crate) async fn fetch(ctx: &Context, args: &BlobFetchArgs) -> Result<(), Failure> {
     let (store, observer) =
         ctx.artifact_store(&[&args.reference], Access::Terminal, None, false)?;
@@ -27,24 +27,10 @@ pub(crate) async fn fetch(ctx: &Context, args: &BlobFetchArgs) -> Result<(), Fai
             .inspect_err(|_| observer.clear())?;
         return Ok(());
     }
-    let dir = match output.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    let temp = tempfile::Builder::new()
-        .prefix(".orca-blob-")
-        .tempfile_in(&dir)
-        .map_err(|e| Failure::io("creating a temporary file in", &dir, &e))?;
-    let (file, temp_path) = temp.into_parts();
-    let mut file = tokio::fs::File::from_std(file);
     let descriptor = store
-        .fetch_blob_to(&args.reference, &mut file)
+        .fetch_blob_to_file(&args.reference, output)
         .await
         .inspect_err(|_| observer.clear())?;
-    drop(file);
-    temp_path
-        .persist(output)
-        .map_err(|e| Failure::io("writing", output, &e.error))?;
     ctx.printer.result(
         &format!("Downloaded {} to {}", descriptor.digest, output.display()),
         &json!({"descriptor": descriptor, "path": output}),

@@ -198,3 +198,48 @@ async fn the_bytes_of_a_large_file_are_counted_once() {
     );
     assert_eq!(uploaded, SIZE as u64 + 2, "the layer and `{{}}`, once");
 }
+
+#[tokio::test]
+async fn a_blob_fetched_to_a_file_is_placed_only_once_verified() {
+    let mock = MockRegistry::start(Config::default()).await.unwrap();
+    let (first, _) = push_twice(mock.host()).await;
+    let (store, events) = store_for(mock.host());
+    let digest = first.layers[0].digest.clone();
+    let blob = format!("{}/big/file@{digest}", mock.host());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.bin");
+    std::fs::write(&path, b"what was there").unwrap();
+
+    // A corrupted body: refused, the file there left as it was, no temporary file left.
+    mock.faults()
+        .add(orca_mock_registry::Fault::corrupt_blobs());
+    let e = store.fetch_blob_to_file(&blob, &path).await.unwrap_err();
+    assert_eq!(e.code(), "DigestMismatch", "{e}");
+    assert_eq!(std::fs::read(&path).unwrap(), b"what was there");
+    let names = || -> Vec<String> {
+        std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    assert_eq!(names(), ["big.bin"]);
+    mock.faults().clear();
+    events.lock().unwrap().clear();
+
+    // Verified: placed (replacing the file, readable by others as curl -o leaves it),
+    // every byte reported once.
+    let descriptor = store.fetch_blob_to_file(&blob, &path).await.unwrap();
+    assert_eq!(descriptor.digest, digest);
+    assert!(std::fs::read(&path).unwrap() == content());
+    assert_eq!(names(), ["big.bin"]);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o644);
+    }
+    let (started, progress, finished) = layer_events(&events, &digest);
+    assert_eq!(started, 1);
+    assert_eq!(progress, SIZE as u64);
+    assert_eq!(finished, [TransferOutcome::Transferred]);
+}
