@@ -22,6 +22,11 @@ const ORPHAN_GRACE: Duration = Duration::from_secs(600);
 
 const LOCK_FILE: &str = ".orca.lock";
 
+/// The prefix of the cache's temporary files (a blob being written, `index.json` being
+/// replaced). A process killed while writing one leaves it; eviction removes those that
+/// nobody holds locked and that have been unchanged for [`ORPHAN_GRACE`].
+const TEMP_PREFIX: &str = ".orca-tmp-";
+
 /// How exact the use times [`ContentCache::touch`] records are.
 const TOUCH_GRANULARITY: Duration = Duration::from_secs(60);
 
@@ -582,9 +587,12 @@ impl ContentCache {
             .join(expected.digest.algorithm_str());
         fs::create_dir_all(&dir).map_err(|e| Error::io("create", &dir, e))?;
         let file = tempfile::Builder::new()
-            .prefix(".orca-tmp-")
+            .prefix(TEMP_PREFIX)
             .tempfile_in(&dir)
             .map_err(|e| Error::io("create a temporary file in", &dir, e))?;
+        // Held while it is written, so eviction in another process never removes it
+        // (where files cannot be locked, the age alone protects it).
+        let _ = file.as_file().try_lock();
         Ok(BlobWriter {
             file,
             expected: expected.clone(),
@@ -792,16 +800,19 @@ impl ContentCache {
 
     /// Evict least recently used entries until the blobs their entries keep fit in
     /// `max_bytes`, removing the blobs no remaining entry uses; blobs no entry has ever
-    /// used are removed once older than ten minutes. Returns the bytes freed.
+    /// used are removed once older than ten minutes, and so are the partial files of
+    /// writers killed mid-way (unchanged for ten minutes and held by no process).
+    /// Returns the bytes freed.
     ///
     /// # Errors
     ///
     /// [`Error::Io`] when the directory cannot be read or a file removed.
     pub fn evict_to(&self, max_bytes: u64) -> Result<u64, Error> {
         let _lock = self.lock()?;
+        let abandoned = self.remove_abandoned_temporaries();
         let mut index = self.read_index()?;
         if distinct_sizes(&index.manifests) <= max_bytes {
-            return Ok(0);
+            return Ok(abandoned);
         }
         // Least recently used first: the manifest blob's modification time (see `touch`).
         let mut order: Vec<(SystemTime, Digest)> = index
@@ -845,8 +856,51 @@ impl ContentCache {
                 freed += meta.len();
             }
         }
-        tracing::debug!(freed, "content cache eviction");
-        Ok(freed)
+        tracing::debug!(freed, abandoned, "content cache eviction");
+        Ok(freed + abandoned)
+    }
+
+    /// Removes the temporary files (in the root and each `blobs/<algorithm>`) that a
+    /// killed process left: unchanged for [`ORPHAN_GRACE`] and lockable, so no writer
+    /// holds them. Best effort; returns the bytes freed.
+    fn remove_abandoned_temporaries(&self) -> u64 {
+        let mut dirs = vec![self.root.clone()];
+        if let Ok(algorithms) = fs::read_dir(self.root.join("blobs")) {
+            dirs.extend(algorithms.flatten().map(|a| a.path()));
+        }
+        let now = SystemTime::now();
+        let mut freed = 0;
+        for dir in dirs {
+            let Ok(entries) = fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                if !entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
+                    continue;
+                }
+                let path = entry.path();
+                let Ok(meta) = fs::symlink_metadata(&path) else {
+                    continue;
+                };
+                let idle = meta
+                    .modified()
+                    .ok()
+                    .and_then(|m| now.duration_since(m).ok())
+                    .is_some_and(|age| age >= ORPHAN_GRACE);
+                if !meta.is_file() || !idle {
+                    continue;
+                }
+                // Removed while locked, so no writer can take it up meanwhile.
+                let Ok(held) = File::open(&path) else {
+                    continue;
+                };
+                if held.try_lock().is_ok() && fs::remove_file(&path).is_ok() {
+                    tracing::debug!(path = %path.display(), "removed a killed writer's partial file");
+                    freed += meta.len();
+                }
+            }
+        }
+        freed
     }
 
     /// What the cache holds.
@@ -903,7 +957,7 @@ impl ContentCache {
 
     fn write_atomically(&self, path: &Path, bytes: &[u8]) -> Result<(), Error> {
         let mut file = tempfile::Builder::new()
-            .prefix(".orca-tmp-")
+            .prefix(TEMP_PREFIX)
             .tempfile_in(&self.root)
             .map_err(|e| Error::io("create a temporary file in", &self.root, e))?;
         file.write_all(bytes)

@@ -122,6 +122,61 @@ fn the_least_recently_used_entries_are_evicted() {
 }
 
 #[test]
+fn eviction_removes_partial_files_killed_writers_left_and_spares_live_ones() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let cache = ContentCache::open(dir.path(), CacheOptions::default()).unwrap();
+    add_artifact(&cache, "r.example/a:1", 1, 100);
+    let blobs = dir.path().join("blobs/sha256");
+    let hour_ago = SystemTime::now() - Duration::from_secs(3600);
+    let aged = |path: &std::path::Path, bytes: usize| {
+        std::fs::write(path, vec![0u8; bytes]).unwrap();
+        std::fs::File::options()
+            .append(true)
+            .open(path)
+            .unwrap()
+            .set_modified(hour_ago)
+            .unwrap();
+    };
+    // What killed writers left: a partial blob and a half-written index.json.
+    aged(&blobs.join(".orca-tmp-K1lled"), 1000);
+    aged(&dir.path().join(".orca-tmp-Index1"), 24);
+    // A writer still at work (it holds its file locked), idle for an hour.
+    let layer = Descriptor::for_bytes("application/octet-stream", &[9u8; 64]);
+    let mut live = cache.blob_writer(&layer).unwrap();
+    live.write_all(&[9u8; 10]).unwrap();
+    let live_file = std::fs::read_dir(&blobs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            name.starts_with(".orca-tmp-") && name != ".orca-tmp-K1lled"
+        })
+        .unwrap();
+    std::fs::File::options()
+        .append(true)
+        .open(&live_file)
+        .unwrap()
+        .set_modified(hour_ago)
+        .unwrap();
+    // One just created by a writer (not yet locked) and a file of the user's.
+    std::fs::write(blobs.join(".orca-tmp-Fresh1"), b"new").unwrap();
+    aged(&dir.path().join("notes.txt"), 10);
+
+    // Nothing to evict, but the leftovers go: their bytes are counted as freed.
+    assert_eq!(cache.evict_to(u64::MAX).unwrap(), 1024);
+    assert!(!blobs.join(".orca-tmp-K1lled").exists());
+    assert!(!dir.path().join(".orca-tmp-Index1").exists());
+    assert!(live_file.exists());
+    assert!(blobs.join(".orca-tmp-Fresh1").exists());
+    assert!(dir.path().join("notes.txt").exists());
+    // The live writer still commits.
+    live.write_all(&[9u8; 54]).unwrap();
+    live.commit().unwrap();
+    assert_eq!(cache.contains(&layer.digest), Some(64));
+}
+
+#[test]
 fn concurrent_writers_agree() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().to_path_buf();
