@@ -103,6 +103,10 @@ impl BlobStream {
     /// as `curl -o` does) with mode 0644; on any failure it is removed and `path` is left
     /// as it was. Nothing is synced to disk. Returns the number of bytes written.
     ///
+    /// The temporary file is `flock`ed while it is written. A process killed mid-way
+    /// cannot remove its own; the next `save` to the same `path` removes each one nobody
+    /// holds that has not changed for a minute.
+    ///
     /// # Errors
     ///
     /// Every error of the stream, and [`Error::File`] when the file cannot be created,
@@ -126,10 +130,14 @@ impl BlobStream {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => std::path::PathBuf::from("."),
         };
+        let prefix = format!(".{name}.orca-part-");
+        remove_abandoned_parts(&parent, &prefix);
         let staged = tempfile::Builder::new()
-            .prefix(&format!(".{name}.orca-part-"))
+            .prefix(&prefix)
             .tempfile_in(&parent)
             .map_err(|e| file_error("create a temporary file in", &parent, e))?;
+        // Held while it is written, so another save of the same file never removes it.
+        let _ = staged.as_file().try_lock();
         let (sender, mut receiver) = tokio::sync::mpsc::channel::<Bytes>(8);
         let writer = tokio::task::spawn_blocking(move || {
             let mut staged = staged;
@@ -577,6 +585,49 @@ pub(crate) fn verification_error(
             actual,
         },
         e => other(e),
+    }
+}
+
+/// How long an unlocked `.NAME.orca-part-*` file must have been unchanged before
+/// [`BlobStream::save`] removes it as a killed process's.
+const ABANDONED_AFTER: Duration = Duration::from_secs(60);
+
+/// Removes the files in `parent` named `<prefix>XXXXXX` that are unchanged for
+/// [`ABANDONED_AFTER`] and lockable (no writer holds them); best effort, at most 64
+/// looked at per call.
+fn remove_abandoned_parts(parent: &std::path::Path, prefix: &str) {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    let now = std::time::SystemTime::now();
+    let candidates = entries
+        .filter_map(Result::ok)
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .and_then(|n| n.strip_prefix(prefix))
+                .is_some_and(|rest| {
+                    rest.len() == 6 && rest.chars().all(|c| c.is_ascii_alphanumeric())
+                })
+        })
+        .take(64);
+    for entry in candidates {
+        let path = entry.path();
+        let idle = std::fs::symlink_metadata(&path).is_ok_and(|meta| {
+            meta.is_file()
+                && meta
+                    .modified()
+                    .ok()
+                    .and_then(|m| now.duration_since(m).ok())
+                    .is_some_and(|age| age >= ABANDONED_AFTER)
+        });
+        // Removed while locked, so no writer can take it up meanwhile.
+        if idle
+            && let Ok(held) = std::fs::File::open(&path)
+            && held.try_lock().is_ok()
+        {
+            let _ = std::fs::remove_file(&path);
+        }
     }
 }
 

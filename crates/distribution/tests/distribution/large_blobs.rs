@@ -146,6 +146,51 @@ async fn a_large_blob_is_saved_to_a_file_once_verified() {
 }
 
 #[tokio::test]
+async fn a_save_removes_what_a_killed_save_of_the_same_file_left() {
+    let (_registry, client, repo, blob, descriptor) = setup().await;
+    let out = tempfile::tempdir().expect("tempdir");
+    let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    let aged = |name: &str| {
+        let path = out.path().join(name);
+        std::fs::write(&path, b"partial").expect("write");
+        std::fs::File::options()
+            .append(true)
+            .open(&path)
+            .expect("open")
+            .set_modified(hour_ago)
+            .expect("age");
+        path
+    };
+    // A killed save's partial file, one still being written (locked), one just created,
+    // and another file's.
+    aged(".blob.bin.orca-part-K1lled");
+    let held = aged(".blob.bin.orca-part-Held12");
+    let lock = std::fs::File::open(&held).expect("open");
+    lock.try_lock().expect("lock");
+    std::fs::write(out.path().join(".blob.bin.orca-part-Fresh1"), b"new").expect("write");
+    aged(".other.bin.orca-part-K1lled");
+
+    let stream = client.fetch_blob(&repo, &descriptor).await.expect("fetch");
+    stream
+        .save(out.path().join("blob.bin"))
+        .await
+        .expect("saved");
+    assert_eq!(
+        std::fs::read(out.path().join("blob.bin")).expect("read"),
+        blob
+    );
+    assert_eq!(
+        names(out.path()),
+        [
+            ".blob.bin.orca-part-Fresh1",
+            ".blob.bin.orca-part-Held12",
+            ".other.bin.orca-part-K1lled",
+            "blob.bin"
+        ]
+    );
+}
+
+#[tokio::test]
 async fn a_large_blob_is_verified_and_written() {
     let (_registry, client, repo, blob, descriptor) = setup().await;
     let bytes = client
