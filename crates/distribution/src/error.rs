@@ -127,9 +127,12 @@ pub enum Error {
         #[source]
         source: BoxError,
     },
-    /// A TLS connection was expected and the server answered in plain HTTP.
+    /// A TLS connection was expected and the server answered in plain HTTP. If the
+    /// registry is meant to be reached without TLS, allow it in its policy
+    /// ([`crate::RegistryPolicy::plain_http`], or [`crate::ClientConfig::with_plain_http`]); a
+    /// command line says how with its own flag (`--plain-http` in `orca`).
     #[error(
-        "{method} {url}: the registry answered in plain HTTP, not TLS; if it is meant to be reached without TLS, allow it with --plain-http or the registry's plain_http policy (ClientConfig::builder().plain_http(registry))"
+        "{method} {url}: the registry answered in plain HTTP, not TLS; if that is meant, allow plain HTTP for it (--plain-http, or RegistryPolicy::plain_http)"
     )]
     PlainHttpAnswer {
         /// The request method.
@@ -269,10 +272,11 @@ pub enum Error {
         /// The HTTP status (401).
         status: u16,
     },
-    /// The registry is not configured for plain HTTP, and orca refuses to send to it
-    /// without TLS.
+    /// A URL (the registry's, or a redirect or token service it named) is plain HTTP and
+    /// its host is not allowed plain HTTP, so nothing is sent. Allow it in its policy
+    /// ([`crate::RegistryPolicy::plain_http`], or [`crate::ClientConfig::with_plain_http`]).
     #[error(
-        "refusing plain HTTP to {registry}: it is not configured for plain HTTP (allow it with ClientConfig::builder().plain_http(registry), or its RegistryPolicy::plain_http)"
+        "refusing plain HTTP to {registry}: plain HTTP is not allowed for it (--plain-http, or RegistryPolicy::plain_http)"
     )]
     PlainHttpRefused {
         /// The registry (`host[:port]`).
