@@ -4,7 +4,7 @@
 //! Entries are addressed by digest, so one never goes stale: the caller still asks the
 //! cache whether the blob is there ([`orca_store::ContentCache::touch`]) before using one.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, PoisonError};
 
 use orca_manifest::Digest;
@@ -17,7 +17,7 @@ const MAX_ENTRIES: usize = 1024;
 /// layers).
 const MAX_BYTES: usize = 64 * 1024;
 
-/// A bounded map from digest to verified manifest; the oldest insertion goes first.
+/// A bounded map from digest to verified manifest; the least recently used goes first.
 #[derive(Default)]
 pub(crate) struct ManifestMemo {
     state: Mutex<State>,
@@ -25,14 +25,30 @@ pub(crate) struct ManifestMemo {
 
 #[derive(Default)]
 struct State {
-    entries: HashMap<Digest, ManifestContent>,
-    order: VecDeque<Digest>,
+    /// Each manifest with the stamp of its last use.
+    entries: HashMap<Digest, (ManifestContent, u64)>,
+    /// Stamp of last use → digest, least recent first.
+    by_use: BTreeMap<u64, Digest>,
+    next_stamp: u64,
+}
+
+impl State {
+    fn stamp(&mut self) -> u64 {
+        self.next_stamp += 1;
+        self.next_stamp
+    }
 }
 
 impl ManifestMemo {
     pub(crate) fn get(&self, digest: &Digest) -> Option<ManifestContent> {
-        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        state.entries.get(digest).cloned()
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let stamp = state.stamp();
+        let (content, used) = state.entries.get_mut(digest)?;
+        let content = content.clone();
+        let previous = std::mem::replace(used, stamp);
+        state.by_use.remove(&previous);
+        state.by_use.insert(stamp, digest.clone());
+        Some(content)
     }
 
     /// Keeps `content`, whose bytes were verified against `content.descriptor.digest`.
@@ -45,19 +61,21 @@ impl ManifestMemo {
         if state.entries.contains_key(&digest) {
             return;
         }
-        while state.order.len() >= MAX_ENTRIES {
-            if let Some(oldest) = state.order.pop_front() {
-                state.entries.remove(&oldest);
-            }
+        while state.entries.len() >= MAX_ENTRIES {
+            let Some((_, least)) = state.by_use.pop_first() else {
+                break;
+            };
+            state.entries.remove(&least);
         }
-        state.order.push_back(digest.clone());
-        state.entries.insert(digest, content.clone());
+        let stamp = state.stamp();
+        state.by_use.insert(stamp, digest.clone());
+        state.entries.insert(digest, (content.clone(), stamp));
     }
 
     pub(crate) fn remove(&self, digest: &Digest) {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        if state.entries.remove(digest).is_some() {
-            state.order.retain(|d| d != digest);
+        if let Some((_, stamp)) = state.entries.remove(digest) {
+            state.by_use.remove(&stamp);
         }
     }
 }
@@ -83,21 +101,30 @@ mod tests {
     }
 
     #[test]
-    fn keeps_at_most_its_bound_and_drops_the_oldest_first() {
+    fn keeps_at_most_its_bound_and_drops_the_least_recently_used_first() {
         let memo = ManifestMemo::default();
-        let all: Vec<_> = (0..=MAX_ENTRIES).map(content).collect();
-        for c in &all {
+        let all: Vec<_> = (0..=MAX_ENTRIES + 1).map(content).collect();
+        for c in &all[..MAX_ENTRIES] {
             memo.insert(c);
         }
-        assert!(memo.get(&all[0].descriptor.digest).is_none());
+        // The first inserted is used again: the second is now the least recent.
+        assert!(memo.get(&all[0].descriptor.digest).is_some());
+        memo.insert(&all[MAX_ENTRIES]);
+        assert!(memo.get(&all[1].descriptor.digest).is_none());
+        assert!(memo.get(&all[0].descriptor.digest).is_some());
         let last = memo.get(&all[MAX_ENTRIES].descriptor.digest).unwrap();
         assert_eq!(last.bytes, all[MAX_ENTRIES].bytes);
+        memo.insert(&all[MAX_ENTRIES + 1]);
+        assert!(memo.get(&all[2].descriptor.digest).is_none());
+
         memo.remove(&all[MAX_ENTRIES].descriptor.digest);
         assert!(memo.get(&all[MAX_ENTRIES].descriptor.digest).is_none());
+        let state = memo.state.lock().unwrap();
+        assert_eq!(state.entries.len(), MAX_ENTRIES - 1);
         assert_eq!(
-            memo.state.lock().unwrap().order.len(),
-            MAX_ENTRIES - 1,
-            "removal keeps the order list in step"
+            state.by_use.len(),
+            state.entries.len(),
+            "removal keeps the use order in step"
         );
     }
 }
