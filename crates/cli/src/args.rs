@@ -338,10 +338,16 @@ pub(crate) struct TagArgs {
 #[command(after_help = "\
 Examples:
   orca resolve localhost:5000/app:v1
-  orca resolve myacr.azurecr.io/app:v1 --output json")]
+  orca resolve myacr.azurecr.io/app:v1 --output json
+  orca resolve localhost:5000/tools:v1 --platform linux/arm64   # the entry of an index")]
 pub(crate) struct ResolveArgs {
     /// The reference.
     pub(crate) reference: String,
+    /// The platform to resolve for: os[/arch[/variant]][:os_version], e.g. linux/arm64. An
+    /// index gives the digest of the manifest it lists for it; a single image must be for
+    /// it (its config says).
+    #[arg(long, value_name = "PLATFORM")]
+    pub(crate) platform: Option<Platform>,
 }
 
 /// Repositories and their tags.

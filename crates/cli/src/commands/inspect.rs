@@ -27,7 +27,15 @@ fn terminal_store(ctx: &Context, names: &[&str]) -> Result<ArtifactStore, Failur
 /// `orca resolve`.
 pub(crate) async fn resolve(ctx: &Context, args: &ResolveArgs) -> Result<(), Failure> {
     let store = terminal_store(ctx, &[&args.reference])?;
-    let descriptor = store.resolve(&args.reference).await?;
+    let descriptor = match &args.platform {
+        Some(platform) => {
+            store
+                .fetch_manifest_for(&args.reference, platform)
+                .await?
+                .descriptor
+        }
+        None => store.resolve(&args.reference).await?,
+    };
     ctx.printer.result(descriptor.digest.as_str(), &descriptor)
 }
 

@@ -188,6 +188,54 @@ fn a_platform_asked_of_one_artifact_is_refused_against_docker_registry() {
 }
 
 #[test]
+fn an_index_entry_is_resolved_and_fetched_per_platform_against_docker_registry() {
+    let rt = runtime();
+    let Some(registry) = start(&rt, ReferenceOptions::default()) else {
+        return; // printed "skipped: …"
+    };
+    let home = Home::new();
+    let host = registry.host().to_owned();
+    let (entries, pushed) = push_platform_index(&home, &host);
+    let index = format!("{host}/orca/tools:v1");
+    let manifest = home.json(&[
+        "manifest",
+        "fetch",
+        "--plain-http",
+        &index,
+        "--platform",
+        "linux/amd64",
+        "--descriptor",
+    ]);
+    assert_eq!(manifest["digest"], entries[0]["digest"]);
+    assert_eq!(manifest["platform"]["architecture"], "amd64");
+
+    // `resolve --platform` prints the entry's digest; without it, the index's.
+    let resolved = home.run(&[
+        "resolve",
+        "--plain-http",
+        &index,
+        "--platform",
+        "linux/arm64",
+    ]);
+    assert_eq!(
+        resolved.success().stdout.trim(),
+        entries[1]["digest"].as_str().unwrap()
+    );
+    let resolved = home.json(&["resolve", "--plain-http", &index]);
+    assert_eq!(resolved["digest"], pushed["digest"]);
+    home.run(&[
+        "resolve",
+        "--plain-http",
+        &index,
+        "--platform",
+        "linux/s390x",
+        "--output",
+        "json",
+    ])
+    .fails_with(3, "ArtifactNotFound");
+}
+
+#[test]
 fn a_multi_platform_index_is_pushed_and_pulled_per_platform_against_docker_registry() {
     let rt = runtime();
     let Some(registry) = start(&rt, ReferenceOptions::default()) else {
@@ -249,19 +297,6 @@ fn a_multi_platform_index_is_pushed_and_pulled_per_platform_against_docker_regis
         "json",
     ])
     .fails_with(3, "ArtifactNotFound");
-
-    // The same choice for `manifest fetch`.
-    let manifest = home.json(&[
-        "manifest",
-        "fetch",
-        "--plain-http",
-        &format!("{host}/orca/tools:v1"),
-        "--platform",
-        "linux/amd64",
-        "--descriptor",
-    ]);
-    assert_eq!(manifest["digest"], entries[0]["digest"]);
-    assert_eq!(manifest["platform"]["architecture"], "amd64");
 
     // A child the repository lacks: docker-registry refuses, the file stays unpushed.
     let index = home.join("index.json");
