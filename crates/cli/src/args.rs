@@ -889,8 +889,8 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub(crate) tls_key: Option<PathBuf>,
     /// Serve as a pull-through cache of the store registry's cache rules, keeping what it
-    /// fetches in --storage or --backing (pulls only; no --auth, no TLS).
-    #[arg(long, requires = "front_storage", conflicts_with_all = ["no_fsync", "users", "aad_tokens", "anonymous_pull", "tls_cert"])]
+    /// fetches in --storage or --backing (pulls only; no --auth; HTTPS with --tls-cert).
+    #[arg(long, requires = "front_storage", conflicts_with_all = ["no_fsync", "users", "aad_tokens", "anonymous_pull"])]
     pub(crate) cache_rules: bool,
     /// With --cache-rules, instead of --storage: keep what it fetches in this registry
     /// (a registered store), under the repository prefix if one is given.

@@ -76,6 +76,8 @@ pub use config::{
 pub use error::Error;
 pub use faults::{Fault, FaultAction, FaultPlan, Faults};
 pub use log::{AuthSeen, LoggedRequest};
+#[cfg(feature = "tls")]
+pub use tls::acceptor as tls_acceptor;
 
 use server::{Listener, Shared};
 

@@ -16,13 +16,15 @@ fn invalid(reason: String) -> Error {
     }
 }
 
-/// The acceptor for `identity`.
+/// The rustls acceptor for `identity` (ring, TLS 1.2 and 1.3, ALPN `h2` then
+/// `http/1.1`), as the registry's listeners use it; public so that other servers built on
+/// this crate's wire surface (the pull-through front) serve HTTPS alike.
 ///
 /// # Errors
 ///
 /// [`Error::InvalidConfig`] when the PEM holds no certificate or no private key, or when
 /// the key does not match the certificate.
-pub(crate) fn acceptor(identity: &TlsIdentity) -> Result<tokio_rustls::TlsAcceptor, Error> {
+pub fn acceptor(identity: &TlsIdentity) -> Result<tokio_rustls::TlsAcceptor, Error> {
     let certs = CertificateDer::pem_slice_iter(&identity.cert_pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| invalid(format!("the certificate PEM does not parse: {e}")))?;

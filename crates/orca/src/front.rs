@@ -29,8 +29,8 @@
 
 pub use orca_pull_through::{
     BackingLocation, BackingOptions, BlobRead, CACHE_HEADER, DirStorage, Error, Front,
-    InvalidBacking, ManifestRef, Options, RegistryStorage, StaticUpstreams, Storage,
-    StoredManifest, Upstream, Upstreams,
+    InvalidBacking, ManifestRef, Options, RegistryStorage, Secret, StaticUpstreams, Storage,
+    StoredManifest, TlsIdentity, Upstream, Upstreams,
 };
 
 use orca_auth::{AuthOptions, Authenticator};

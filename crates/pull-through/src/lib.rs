@@ -63,6 +63,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use backing::{BackingLocation, BackingOptions, InvalidBacking, RegistryStorage};
+pub use orca_mock_registry::{Secret, TlsIdentity};
 pub use server::CACHE_HEADER;
 pub use storage::{BlobRead, DirStorage, ManifestRef, Storage, StoredManifest};
 pub use upstream::{StaticUpstreams, Upstream, Upstreams};
@@ -80,6 +81,8 @@ pub struct Options {
     pub spool_dir: Option<PathBuf>,
     /// How long [`Front::shutdown`] waits for in-flight responses (30 s).
     pub shutdown_grace: Duration,
+    /// Serve HTTPS with this certificate and key (the `tls` feature); `None`: plain HTTP.
+    pub tls: Option<TlsIdentity>,
 }
 
 impl Default for Options {
@@ -89,6 +92,7 @@ impl Default for Options {
             revalidate_after: Duration::from_secs(60),
             spool_dir: None,
             shutdown_grace: Duration::from_secs(30),
+            tls: None,
         }
     }
 }
@@ -121,6 +125,13 @@ impl Options {
         self.shutdown_grace = grace;
         self
     }
+
+    /// [`Options::tls`].
+    #[must_use]
+    pub fn with_tls(mut self, identity: TlsIdentity) -> Options {
+        self.tls = Some(identity);
+        self
+    }
 }
 
 /// What can go wrong starting a [`Front`]. (Failures while serving are answers and log
@@ -136,6 +147,14 @@ pub enum Error {
         /// Why.
         #[source]
         source: std::io::Error,
+    },
+    /// [`Options::tls`] is unusable: the PEM holds no certificate or key, they do not
+    /// go together, or this build has no `tls` feature.
+    #[error("cannot serve HTTPS")]
+    Tls {
+        /// Why.
+        #[source]
+        source: orca_mock_registry::Error,
     },
     /// The spool directory could not be created.
     #[error("cannot create the spool directory {path}")]
@@ -173,13 +192,31 @@ impl Front {
     /// `upstreams`.
     ///
     /// # Errors
-    /// [`Error::Bind`] when the address cannot be bound, [`Error::Spool`] when the spool
-    /// directory cannot be created.
+    /// [`Error::Tls`] when [`Options::tls`] is unusable, [`Error::Bind`] when the address
+    /// cannot be bound, [`Error::Spool`] when the spool directory cannot be created.
     pub async fn start(
         storage: Arc<dyn Storage>,
         upstreams: Arc<dyn Upstreams>,
         options: Options,
     ) -> Result<Front, Error> {
+        let tls = match &options.tls {
+            None => None,
+            #[cfg(feature = "tls")]
+            Some(identity) => Some(
+                orca_mock_registry::tls_acceptor(identity)
+                    .map_err(|source| Error::Tls { source })?,
+            ),
+            #[cfg(not(feature = "tls"))]
+            Some(_) => {
+                return Err(Error::Tls {
+                    source: orca_mock_registry::Error::InvalidConfig {
+                        field: "tls",
+                        reason: "this build has no TLS support (the `tls` feature of orca-pull-through is off)".to_owned(),
+                    },
+                });
+            }
+        };
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let spool_dir = options
             .spool_dir
             .clone()
@@ -213,11 +250,12 @@ impl Front {
             ctx.clone(),
             stopped,
             options.shutdown_grace,
+            tls,
         ));
         tracing::info!(addr = %addr, "pull-through front listening");
         Ok(Front {
             addr,
-            base_url: format!("http://{addr}"),
+            base_url: format!("{scheme}://{addr}"),
             ctx,
             stop,
             task: Some(task),
@@ -229,7 +267,8 @@ impl Front {
         self.addr
     }
 
-    /// `http://127.0.0.1:PORT`, without a trailing slash.
+    /// `http://127.0.0.1:PORT` (`https://` with [`Options::tls`]), without a trailing
+    /// slash.
     pub fn base_url(&self) -> &str {
         &self.base_url
     }

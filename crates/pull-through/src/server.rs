@@ -131,13 +131,30 @@ impl Ctx {
     }
 }
 
+/// How a connection is wrapped: with the `tls` feature, a rustls acceptor; without it, a
+/// type with no values (plain HTTP is the only way).
+#[cfg(feature = "tls")]
+pub(crate) type Acceptor = tokio_rustls::TlsAcceptor;
+/// How a connection is wrapped: without the `tls` feature, a type with no values (plain
+/// HTTP is the only way).
+#[cfg(not(feature = "tls"))]
+#[derive(Clone)]
+pub(crate) enum Acceptor {}
+
+/// How long a client has to finish the TLS handshake before its connection is closed.
+#[cfg(feature = "tls")]
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Accept connections until `stop` says so, then let every connection finish its
-/// in-flight response (at most `grace`) and return.
+/// in-flight response (at most `grace`) and return. With `tls`, each connection is a TLS
+/// session first: a handshake that fails or takes longer than [`HANDSHAKE_TIMEOUT`] ends
+/// only that connection.
 pub(crate) async fn serve(
     listener: TcpListener,
     ctx: Arc<Ctx>,
     mut stop: watch::Receiver<bool>,
     grace: Duration,
+    tls: Option<Acceptor>,
 ) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let builder =
@@ -162,13 +179,33 @@ pub(crate) async fn serve(
             let ctx = ctx.clone();
             async move { Ok::<_, Infallible>(handle(ctx, req).await) }
         });
-        let conn = builder
-            .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-            .into_owned();
-        let conn = graceful.watch(conn);
+        let watcher = graceful.watcher();
+        let builder = builder.clone();
+        let tls = tls.clone();
+        // A client hanging up, a cut body or a failed handshake ends only its connection.
         connections.spawn(async move {
-            // A client hanging up or a cut body ends only this connection.
-            let _ = conn.await;
+            match tls {
+                None => {
+                    let conn = builder
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .into_owned();
+                    let _ = watcher.watch(conn).await;
+                }
+                #[cfg(feature = "tls")]
+                Some(acceptor) => {
+                    let Ok(Ok(stream)) =
+                        tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
+                    else {
+                        return;
+                    };
+                    let conn = builder
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .into_owned();
+                    let _ = watcher.watch(conn).await;
+                }
+                #[cfg(not(feature = "tls"))]
+                Some(never) => match never {},
+            }
         });
     }
     drop(listener);

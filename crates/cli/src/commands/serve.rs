@@ -51,20 +51,27 @@ fn config(args: &ServeArgs) -> Result<Config, Failure> {
         .with_storage(storage)
         .with_fsync(!args.no_fsync);
     config.addr = args.addr;
-    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
-        let read = |flag: &str, path: &std::path::Path| {
-            std::fs::read(path).map_err(|e| {
-                Failure::usage(format!("{flag} {}: cannot read it: {e}", path.display()))
-            })
-        };
-        let key_pem = String::from_utf8(read("--tls-key", key)?)
-            .map_err(|_| Failure::usage(format!("--tls-key {}: not a PEM file", key.display())))?;
-        config = config.with_tls(TlsIdentity {
-            cert_pem: read("--tls-cert", cert)?,
-            key_pem: Secret::new(key_pem),
-        });
+    if let Some(identity) = tls_identity(args)? {
+        config = config.with_tls(identity);
     }
     Ok(config)
+}
+
+/// The certificate and key of `--tls-cert` and `--tls-key`, read; `None` without them.
+fn tls_identity(args: &ServeArgs) -> Result<Option<TlsIdentity>, Failure> {
+    let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) else {
+        return Ok(None);
+    };
+    let read = |flag: &str, path: &std::path::Path| {
+        std::fs::read(path)
+            .map_err(|e| Failure::usage(format!("{flag} {}: cannot read it: {e}", path.display())))
+    };
+    let key_pem = String::from_utf8(read("--tls-key", key)?)
+        .map_err(|_| Failure::usage(format!("--tls-key {}: not a PEM file", key.display())))?;
+    Ok(Some(TlsIdentity {
+        cert_pem: read("--tls-cert", cert)?,
+        key_pem: Secret::new(key_pem),
+    }))
 }
 
 /// `90s`, `5m`, `1h`, `250ms`, or a bare number of seconds.
@@ -99,6 +106,9 @@ async fn serve_front(ctx: &Context, args: &ServeArgs) -> Result<(), Failure> {
         ));
     }
     let mut options = Options::default().with_addr(args.addr);
+    if let Some(identity) = tls_identity(args)? {
+        options = options.with_tls(identity);
+    }
     if let Some(text) = &args.revalidate {
         options = options.with_revalidate_after(parse_duration(text)?);
     }
@@ -144,7 +154,17 @@ async fn serve_front(ctx: &Context, args: &ServeArgs) -> Result<(), Failure> {
         };
     let front = Front::start(storage, Arc::new(upstreams), options)
         .await
-        .map_err(|e| Failure::other(format!("starting the pull-through cache: {}", chain(&e))))?;
+        .map_err(|e| {
+            let kind = if matches!(e, orca::front::Error::Tls { .. }) {
+                Kind::Usage
+            } else {
+                Kind::Failure
+            };
+            Failure::new(
+                kind,
+                format!("starting the pull-through cache: {}", chain(&e)),
+            )
+        })?;
     if ctx.printer.json() {
         println!(
             "{}",

@@ -18,12 +18,17 @@ struct Front {
 
 impl Front {
     fn start(home: &Home, stores: &str, storage: &str, token: &str) -> Front {
+        Front::start_with(home, stores, storage, token, &[])
+    }
+
+    fn start_with(home: &Home, stores: &str, storage: &str, token: &str, extra: &[&str]) -> Front {
         let mut child = home
             .orca()
             .env("UP_TOKEN", token)
             .args(["serve", "--addr", "127.0.0.1:0", "--output", "json"])
             .args(["--stores", stores, "--cache-rules", "--storage", storage])
             .args(["--revalidate", "0s"])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -144,6 +149,84 @@ fn serve_cache_rules_pulls_through_a_bearer_upstream_with_the_credential_set() {
         fs::read(out.join("motd.txt")).unwrap(),
         b"hello through the front"
     );
+}
+
+#[test]
+fn serve_cache_rules_over_https_with_a_certificate() {
+    let home = Home::new();
+    let upstream = Served::start(&home, &[]);
+    let file = home.join("motd.txt");
+    fs::write(&file, b"hello over https").unwrap();
+    home.json(&[
+        "push",
+        PLAIN,
+        &upstream.at("mirror/app:1"),
+        file.to_str().unwrap(),
+    ]);
+    let stores = home.join("front-stores.toml");
+    let stores = stores.to_str().unwrap();
+    home.json(&["--stores", stores, "store", "add", &upstream.host, PLAIN]);
+    home.json(&[
+        "--stores",
+        stores,
+        "cache",
+        "rule",
+        "add",
+        "library/*",
+        &format!("{}/mirror/*", upstream.host),
+    ]);
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    let (cert_path, key_path) = (home.join("cert.pem"), home.join("key.pem"));
+    fs::write(&cert_path, cert.cert.pem()).unwrap();
+    fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
+    let (cert_path, key_path) = (cert_path.to_str().unwrap(), key_path.to_str().unwrap());
+
+    let storage = home.join("front-storage");
+    let front = Front::start_with(
+        &home,
+        stores,
+        storage.to_str().unwrap(),
+        "",
+        &["--tls-cert", cert_path, "--tls-key", key_path],
+    );
+    let reference = format!("{}/library/app:1", front.host);
+    let out = home.join("out");
+    home.json(&[
+        "pull",
+        &reference,
+        "-o",
+        out.to_str().unwrap(),
+        "--ca-file",
+        cert_path,
+    ]);
+    assert_eq!(fs::read(out.join("motd.txt")).unwrap(), b"hello over https");
+    // Without trusting the certificate, the failure names it.
+    let untrusted = home.run(&["pull", &reference, "-o", out.to_str().unwrap()]);
+    assert_eq!(untrusted.code, 7, "{}", untrusted.stderr);
+    assert!(
+        untrusted.stderr.contains("certificate"),
+        "{}",
+        untrusted.stderr
+    );
+    drop(front);
+
+    // A certificate file that holds none is a usage error, before anything is served.
+    let refused = home.run(&[
+        "--stores",
+        stores,
+        "serve",
+        "--addr",
+        "127.0.0.1:0",
+        "--cache-rules",
+        "--storage",
+        storage.to_str().unwrap(),
+        "--tls-cert",
+        stores,
+        "--tls-key",
+        key_path,
+    ]);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(refused.stderr.contains("certificate"), "{}", refused.stderr);
 }
 
 #[test]

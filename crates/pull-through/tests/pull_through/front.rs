@@ -8,6 +8,7 @@ use bytes::Bytes;
 use futures_util::StreamExt as _;
 use http::{Method, StatusCode};
 use orca_auth::Credential;
+use orca_distribution::{Client, ClientConfig, FetchOptions};
 use orca_manifest::{Descriptor, Digest, media_types};
 use orca_mock_registry::{AuthMode, Config, Fault};
 use orca_pull_through::{DirStorage, Front, Options, StaticUpstreams};
@@ -835,4 +836,84 @@ async fn the_first_client_gets_bytes_before_the_blob_lands() {
     }
     assert_eq!(received, size);
     assert!(s.landed(&image.layer).await);
+}
+
+/// A front given a certificate serves HTTPS: a client trusting it pulls through it, a
+/// plain-HTTP client and one that does not trust it are refused, and a certificate that
+/// is not one stops the front from starting.
+#[tokio::test]
+async fn a_front_with_a_certificate_serves_https() {
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).expect("cert");
+    let identity = orca_pull_through::TlsIdentity {
+        cert_pem: cert.cert.pem().into_bytes(),
+        key_pem: orca_pull_through::Secret::new(cert.signing_key.serialize_pem()),
+    };
+    let s = Setup::start(Config::default(), None, long().with_tls(identity.clone())).await;
+    assert!(
+        s.front.base_url().starts_with("https://"),
+        "{}",
+        s.front.base_url()
+    );
+    let image = push_image(
+        &s.upstream_client,
+        s.upstream.host(),
+        "mirror/x",
+        "1",
+        content(100_000, 3),
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, cert.cert.pem()).expect("write");
+    let reference: Reference = format!("{}/library/x:1", s.front.host())
+        .parse()
+        .expect("reference");
+
+    let trusting = Client::new(ClientConfig::default().with_root_certificate(&ca)).expect("client");
+    let fetched = trusting
+        .fetch_manifest(&reference, &FetchOptions::default())
+        .await
+        .expect("manifest over https");
+    assert_eq!(fetched.descriptor.digest, image.manifest);
+    let layer = trusting
+        .fetch_blob(&reference, &layer_descriptor(&image.layer, 100_000))
+        .await
+        .expect("blob")
+        .bytes()
+        .await
+        .expect("verified");
+    assert_eq!(layer, image.layer_bytes);
+
+    let untrusting = Client::new(ClientConfig::default()).expect("client");
+    let e = untrusting
+        .fetch_manifest(&reference, &FetchOptions::default())
+        .await
+        .expect_err("self-signed");
+    let mut chain = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(cause) = source {
+        chain = format!("{chain}: {cause}");
+        source = cause.source();
+    }
+    assert!(chain.contains("certificate"), "{chain}");
+    let e = s
+        .front_client()
+        .fetch_manifest(&reference, &FetchOptions::default())
+        .await
+        .expect_err("plain HTTP to an HTTPS port");
+    assert_eq!(e.kind(), orca_distribution::ErrorKind::Protocol, "{e}");
+
+    let broken = orca_pull_through::TlsIdentity {
+        cert_pem: b"not a certificate".to_vec(),
+        key_pem: identity.key_pem,
+    };
+    let storage = DirStorage::open(dir.path().join("storage")).expect("storage");
+    let e = Front::start(
+        Arc::new(storage),
+        Arc::new(StaticUpstreams::new()),
+        Options::default().with_tls(broken),
+    )
+    .await
+    .expect_err("no certificate");
+    assert!(matches!(e, orca_pull_through::Error::Tls { .. }), "{e:?}");
 }
