@@ -905,6 +905,11 @@ pub(crate) struct ServeArgs {
     /// checked again (`90s`, `5m`, `1h`; `0s` checks every time) [default: 60s].
     #[arg(long, value_name = "DURATION", requires = "cache_rules")]
     pub(crate) revalidate: Option<String>,
+    /// With --cache-rules and --storage: keep at most this much content (e.g. 50GiB); the
+    /// least recently used blobs go beyond it and are fetched upstream again when asked
+    /// for [default: unbounded].
+    #[arg(long, value_name = "SIZE", value_parser = size_arg, requires = "cache_rules", requires = "storage")]
+    pub(crate) max_size: Option<u64>,
 }
 
 /// A guided round trip on an embedded registry: push a folder, list, fetch, compare,

@@ -144,10 +144,29 @@ pub trait Storage: Send + Sync + 'static {
 /// partial file and a crash leaves only `tmp/` litter (cleared on open). A directory
 /// belongs to one front at a time: opening it clears `tmp/`, where downloads spool (fronts
 /// that scale out share a backing registry instead).
+///
+/// Bounded with [`DirStorage::with_max_bytes`]: once the content in `blobs/` exceeds the
+/// bound, the least recently used blobs go (a blob's modification time records its last
+/// use, refreshed at most once a minute) until it fits again; what was just stored stays.
+/// A manifest or blob evicted is a miss the next time it is asked for, fetched upstream
+/// again; the small link and tag files stay.
 #[derive(Clone, Debug)]
 pub struct DirStorage {
     root: Arc<PathBuf>,
+    budget: Option<Arc<Budget>>,
 }
+
+/// The bound of a [`DirStorage`] and the bytes `blobs/` holds (this process is the only
+/// writer, so the count is kept, not rescanned).
+#[derive(Debug)]
+struct Budget {
+    max_bytes: u64,
+    used: std::sync::Mutex<u64>,
+}
+
+/// How exact the use times of stored blobs are: a blob used more recently than this is
+/// not touched again, so a hot blob costs one `stat` per use, not an inode update.
+const TOUCH_GRANULARITY: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Pieces of a blob read from disk at once (a few are read ahead of the client).
 const READ_PIECE: usize = 1024 * 1024;
@@ -171,7 +190,107 @@ impl DirStorage {
         std::fs::create_dir_all(&tmp)?;
         Ok(DirStorage {
             root: Arc::new(root),
+            budget: None,
         })
+    }
+
+    /// Bound the content kept to `max_bytes` (see [`DirStorage`]); what is stored already
+    /// is counted now, and evicted down to the bound when it exceeds it.
+    ///
+    /// # Errors
+    /// When `blobs/` cannot be read.
+    pub fn with_max_bytes(mut self, max_bytes: u64) -> io::Result<DirStorage> {
+        let used = self.blob_files()?.iter().map(|(_, _, len)| len).sum();
+        self.budget = Some(Arc::new(Budget {
+            max_bytes,
+            used: std::sync::Mutex::new(used),
+        }));
+        self.account(0, None);
+        Ok(self)
+    }
+
+    /// Every stored blob: (path, last use, bytes).
+    fn blob_files(&self) -> io::Result<Vec<(PathBuf, std::time::SystemTime, u64)>> {
+        let mut files = Vec::new();
+        for algorithm in std::fs::read_dir(self.root.join("blobs"))? {
+            let algorithm = algorithm?;
+            if !algorithm.file_type()?.is_dir() {
+                continue;
+            }
+            for entry in std::fs::read_dir(algorithm.path())? {
+                let entry = entry?;
+                let Ok(meta) = entry.metadata() else {
+                    continue; // removed meanwhile
+                };
+                if meta.is_file() {
+                    let used = meta.modified().unwrap_or(std::time::UNIX_EPOCH);
+                    files.push((entry.path(), used, meta.len()));
+                }
+            }
+        }
+        Ok(files)
+    }
+
+    /// Count `added` new bytes and, over the bound, remove the least recently used blobs
+    /// (never `keep`) until the rest fits. Best effort: a blob that cannot be removed is
+    /// left and counted.
+    fn account(&self, added: u64, keep: Option<&Path>) {
+        let Some(budget) = &self.budget else {
+            return;
+        };
+        let mut used = budget
+            .used
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *used = used.saturating_add(added);
+        if *used <= budget.max_bytes {
+            return;
+        }
+        let Ok(mut files) = self.blob_files() else {
+            return;
+        };
+        // Recount: a blob stored twice at once (two repositories) is counted once on disk.
+        *used = files.iter().map(|(_, _, len)| len).sum();
+        files.sort_by_key(|(_, last_use, _)| *last_use);
+        let mut evicted = 0u64;
+        for (path, _, len) in files {
+            if *used <= budget.max_bytes {
+                break;
+            }
+            if Some(path.as_path()) == keep {
+                continue;
+            }
+            if std::fs::remove_file(&path).is_ok() {
+                *used -= len;
+                evicted += 1;
+            }
+        }
+        tracing::debug!(
+            evicted,
+            used = *used,
+            max = budget.max_bytes,
+            "storage eviction"
+        );
+    }
+
+    /// Record a use of the blob at `path` (its modification time), at most once per
+    /// [`TOUCH_GRANULARITY`]; only a bounded storage needs it.
+    fn touch(&self, path: &Path) {
+        if self.budget.is_none() {
+            return;
+        }
+        let now = std::time::SystemTime::now();
+        let Ok(meta) = std::fs::metadata(path) else {
+            return;
+        };
+        let recent = meta
+            .modified()
+            .ok()
+            .and_then(|m| now.duration_since(m).ok())
+            .is_some_and(|age| age < TOUCH_GRANULARITY);
+        if !recent && let Ok(file) = std::fs::File::open(path) {
+            let _ = file.set_modified(now);
+        }
     }
 
     /// The directory.
@@ -251,9 +370,11 @@ impl DirStorage {
         else {
             return Ok(None);
         };
-        let Some(bytes) = read_optional(&self.blob_path(&digest))? else {
+        let blob = self.blob_path(&digest);
+        let Some(bytes) = read_optional(&blob)? else {
             return Ok(None);
         };
+        self.touch(&blob);
         Ok(Some(StoredManifest {
             digest,
             media_type: String::from_utf8_lossy(&media_type).trim().to_owned(),
@@ -270,6 +391,7 @@ impl DirStorage {
         let blob = self.blob_path(&manifest.digest);
         if !blob.exists() {
             self.write_atomic(&blob, &manifest.bytes)?;
+            self.account(manifest.bytes.len() as u64, Some(&blob));
         }
         self.write_atomic(
             &self.link_path(repository, "_manifests", &manifest.digest)?,
@@ -312,7 +434,11 @@ impl DirStorage {
                 copied?;
             }
         }
-        self.write_atomic(&self.link_path(repository, "_blobs", digest)?, b"")
+        self.write_atomic(&self.link_path(repository, "_blobs", digest)?, b"")?;
+        if !present {
+            self.account(size, Some(&blob));
+        }
+        Ok(())
     }
 }
 
@@ -392,9 +518,11 @@ impl Storage for DirStorage {
                 if this.size_of(&repo, &d)?.is_none() {
                     return Ok(None);
                 }
-                match std::fs::File::open(this.blob_path(&d)) {
+                let path = this.blob_path(&d);
+                match std::fs::File::open(&path) {
                     Ok(f) => {
                         let size = f.metadata()?.len();
+                        this.touch(&path);
                         Ok(Some((f, size)))
                     }
                     Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
@@ -581,6 +709,70 @@ mod tests {
                 .is_err()
         );
         assert!(storage.blob_size("../x", &digest).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_bounded_storage_evicts_the_least_recently_used_blobs() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = DirStorage::open(dir.path())
+            .unwrap()
+            .with_max_bytes(2_500)
+            .unwrap();
+        let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        let mut digests = Vec::new();
+        for seed in 0..3u8 {
+            if seed == 2 {
+                // The first is used again (an hour after the second was stored).
+                let read = storage.read_blob("r", &digests[0], None).await.unwrap();
+                assert!(read.is_some());
+            }
+            let content = vec![seed; 1_000];
+            let digest = Digest::sha256(&content);
+            let spool = storage.spool_dir().unwrap().join("x");
+            std::fs::write(&spool, &content).unwrap();
+            storage.put_blob("r", &digest, 1_000, &spool).await.unwrap();
+            // Stored an hour ago, as far as its last use goes.
+            std::fs::File::open(storage.blob_path(&digest))
+                .unwrap()
+                .set_modified(hour_ago)
+                .unwrap();
+            digests.push(digest);
+        }
+        // 3,000 bytes over a 2,500 bound: the second, least recently used, went.
+        assert_eq!(storage.blob_size("r", &digests[1]).await.unwrap(), None);
+        assert_eq!(
+            storage.blob_size("r", &digests[0]).await.unwrap(),
+            Some(1_000)
+        );
+        assert_eq!(
+            storage.blob_size("r", &digests[2]).await.unwrap(),
+            Some(1_000)
+        );
+
+        // A manifest counts too; what was just stored is kept even when it alone is over.
+        let bytes = Bytes::from(vec![b' '; 3_000]);
+        let manifest = StoredManifest {
+            digest: Digest::sha256(&bytes),
+            media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+            bytes,
+        };
+        storage
+            .put_manifest("r", &manifest, Some("1"))
+            .await
+            .unwrap();
+        let tag = ManifestRef::Tag("1".into());
+        assert!(storage.manifest("r", &tag).await.unwrap().is_some());
+        for digest in &digests {
+            assert_eq!(storage.blob_size("r", digest).await.unwrap(), None);
+        }
+
+        // Reopened with a smaller bound, what is there is evicted down to it at once.
+        let again = DirStorage::open(dir.path())
+            .unwrap()
+            .with_max_bytes(100)
+            .unwrap();
+        assert!(again.blob_files().unwrap().is_empty());
+        assert_eq!(again.manifest("r", &tag).await.unwrap(), None, "a miss now");
     }
 
     #[test]

@@ -124,13 +124,17 @@ async fn serve_front(ctx: &Context, args: &ServeArgs) -> Result<(), Failure> {
     let (storage, kept_in): (Arc<dyn orca::front::Storage>, String) =
         match (&args.storage, &args.backing) {
             (Some(dir), _) => {
-                let storage = DirStorage::open(dir).map_err(|e| {
+                let opening = |e: std::io::Error| {
                     Failure::other(format!(
                         "opening --storage {}: {}",
                         dir.display(),
                         chain(&e)
                     ))
-                })?;
+                };
+                let mut storage = DirStorage::open(dir).map_err(opening)?;
+                if let Some(max) = args.max_size {
+                    storage = storage.with_max_bytes(max).map_err(opening)?;
+                }
                 (Arc::new(storage), dir.display().to_string())
             }
             (None, Some(location)) => {

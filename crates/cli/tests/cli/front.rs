@@ -230,6 +230,65 @@ fn serve_cache_rules_over_https_with_a_certificate() {
 }
 
 #[test]
+fn serve_cache_rules_with_a_size_bound_keeps_its_storage_under_it() {
+    let home = Home::new();
+    let upstream = Served::start(&home, &[]);
+    let stores = home.join("front-stores.toml");
+    let stores = stores.to_str().unwrap();
+    home.json(&["--stores", stores, "store", "add", &upstream.host, PLAIN]);
+    home.json(&[
+        "--stores",
+        stores,
+        "cache",
+        "rule",
+        "add",
+        "library/*",
+        &format!("{}/mirror/*", upstream.host),
+    ]);
+    for name in ["a", "b"] {
+        let file = home.join(&format!("{name}.bin"));
+        fs::write(&file, vec![name.as_bytes()[0]; 20_000]).unwrap();
+        home.json(&[
+            "push",
+            PLAIN,
+            &upstream.at(&format!("mirror/{name}:1")),
+            file.to_str().unwrap(),
+        ]);
+    }
+    let storage = home.join("front-storage");
+    let front = Front::start_with(
+        &home,
+        stores,
+        storage.to_str().unwrap(),
+        "",
+        &["--max-size", "30KB"],
+    );
+    let bytes_kept = || -> u64 {
+        fs::read_dir(storage.join("blobs/sha256"))
+            .unwrap()
+            .map(|e| e.unwrap().metadata().unwrap().len())
+            .sum()
+    };
+    // Each artifact is a 20 kB layer and two small blobs: the second evicts the first's
+    // layer, and the first pulled again is fetched upstream again, whole.
+    for name in ["a", "b", "a"] {
+        let out = home.join(&format!("out-{name}"));
+        home.json(&[
+            "pull",
+            PLAIN,
+            &format!("{}/library/{name}:1", front.host),
+            "-o",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(
+            fs::read(out.join(format!("{name}.bin"))).unwrap(),
+            vec![name.as_bytes()[0]; 20_000]
+        );
+        assert!(bytes_kept() <= 30_000, "{} bytes kept", bytes_kept());
+    }
+}
+
+#[test]
 fn serve_cache_rules_refuses_what_does_not_apply() {
     let home = Home::new();
     for (args, needle) in [
@@ -257,6 +316,18 @@ fn serve_cache_rules_refuses_what_does_not_apply() {
             "--revalidate",
         ),
         (vec!["serve", "--revalidate", "5m"], "--cache-rules"),
+        (vec!["serve", "--max-size", "1GiB"], "--cache-rules"),
+        (
+            vec![
+                "serve",
+                "--cache-rules",
+                "--storage",
+                "d",
+                "--max-size",
+                "lots",
+            ],
+            "--max-size",
+        ),
     ] {
         let run = home.run(&args);
         assert_eq!(run.code, 2, "{}: {} {}", run.args, run.stdout, run.stderr);
