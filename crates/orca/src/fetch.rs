@@ -13,7 +13,6 @@ use orca_manifest::{Descriptor, Digest, Manifest, annotations};
 use orca_reference::Reference;
 use orca_store::{BlobWriter, ContentCache};
 use orca_unpack::{ExtractOptions, LayerOptions, Limits, Staging, Written, check_path};
-use tempfile::TempDir;
 
 use crate::Error;
 use crate::artifact_store::{ArtifactStore, pinned_digest, remote, repository_of, with_digest};
@@ -894,13 +893,13 @@ fn merge_into(staging: &Staging, dest: &Path) -> Result<(), Error> {
         let target = dest.join(&name);
         let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
         if is_dir && fs::symlink_metadata(&target).is_ok() {
-            let holder = tempfile::Builder::new()
-                .prefix(".orca-merge-")
-                .tempdir_in(dest)
+            let name_text = name.to_string_lossy().into_owned();
+            // A working directory beside the target (`.NAME.orca-merge-*`), swept by the
+            // next merge of the same name if this process is killed holding it.
+            let holder = Staging::new_in(dest, &name_text, "merge")
                 .map_err(|e| io_error("create a directory in", dest, e))?;
             let moved = holder.path().join(&name);
             fs::rename(entry.path(), &moved).map_err(|e| io_error("move", &entry.path(), e))?;
-            let name_text = name.to_string_lossy().into_owned();
             install_dir(holder, &moved, &target, dest, &name_text)?;
         } else {
             fs::rename(entry.path(), &target).map_err(|e| io_error("rename into", &target, e))?;
@@ -911,7 +910,7 @@ fn merge_into(staging: &Staging, dest: &Path) -> Result<(), Error> {
 
 /// `install` for a directory already moved into `holder` (on the destination's file system).
 fn install_dir(
-    holder: TempDir,
+    holder: Staging,
     moved: &Path,
     target: &Path,
     parent: &Path,

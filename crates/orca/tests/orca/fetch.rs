@@ -693,6 +693,37 @@ async fn a_killed_fetchs_staging_directory_is_removed_by_the_next_fetch() {
 }
 
 #[tokio::test]
+async fn a_killed_merges_holder_is_removed_by_the_next_merge() {
+    let env = env().await;
+    let folder = sample_folder(env.dir.path());
+    let reference = env.reference("configs/merged:1");
+    env.store
+        .push_dir(&reference, &folder, &PushOptions::default())
+        .await
+        .unwrap();
+    let dest = env.dir.path().join("work");
+    let options = FetchOptions::default().merge_into_dest(true);
+    env.store
+        .fetch_with(&reference, "x", &dest, &options)
+        .await
+        .unwrap();
+    // What a merge killed between moving the new folder aside and swapping it in leaves.
+    let leftover = dest.join(".anonymization.orca-merge-K1lled");
+    std::fs::create_dir_all(leftover.join("anonymization")).unwrap();
+    let hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+    std::fs::File::open(&leftover)
+        .unwrap()
+        .set_modified(hour_ago)
+        .unwrap();
+
+    env.store
+        .fetch_with(&reference, "x", &dest, &options)
+        .await
+        .unwrap();
+    assert_eq!(names(&dest), ["anonymization"]);
+}
+
+#[tokio::test]
 async fn a_platform_asked_of_one_manifest_is_checked_against_its_image_config() {
     let env = crate::support::env_cached().await;
     let host = env.mock.host().to_owned();
