@@ -83,6 +83,9 @@ pub struct Options {
     pub shutdown_grace: Duration,
     /// Serve HTTPS with this certificate and key (the `tls` feature); `None`: plain HTTP.
     pub tls: Option<TlsIdentity>,
+    /// How long a client has to send a request's headers (HTTP/1) before its connection
+    /// is closed, so that idle or trickling connections do not pile up (30 s).
+    pub header_read_timeout: Duration,
 }
 
 impl Default for Options {
@@ -93,6 +96,7 @@ impl Default for Options {
             spool_dir: None,
             shutdown_grace: Duration::from_secs(30),
             tls: None,
+            header_read_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -130,6 +134,13 @@ impl Options {
     #[must_use]
     pub fn with_tls(mut self, identity: TlsIdentity) -> Options {
         self.tls = Some(identity);
+        self
+    }
+
+    /// [`Options::header_read_timeout`].
+    #[must_use]
+    pub fn with_header_read_timeout(mut self, timeout: Duration) -> Options {
+        self.header_read_timeout = timeout;
         self
     }
 }
@@ -249,7 +260,10 @@ impl Front {
             listener,
             ctx.clone(),
             stopped,
-            options.shutdown_grace,
+            server::Limits {
+                grace: options.shutdown_grace,
+                header_read_timeout: options.header_read_timeout,
+            },
             tls,
         ));
         tracing::info!(addr = %addr, "pull-through front listening");

@@ -141,6 +141,17 @@ pub(crate) type Acceptor = tokio_rustls::TlsAcceptor;
 #[derive(Clone)]
 pub(crate) enum Acceptor {}
 
+/// Time limits of a connection.
+pub(crate) struct Limits {
+    /// How long [`serve`] waits for in-flight responses once stopped.
+    pub(crate) grace: Duration,
+    /// How long a client has to send a request's headers (HTTP/1).
+    pub(crate) header_read_timeout: Duration,
+}
+
+/// How often an idle HTTP/2 connection is pinged, and how long the answer may take.
+const H2_KEEP_ALIVE: Duration = Duration::from_secs(60);
+
 /// How long a client has to finish the TLS handshake before its connection is closed.
 #[cfg(feature = "tls")]
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -153,12 +164,22 @@ pub(crate) async fn serve(
     listener: TcpListener,
     ctx: Arc<Ctx>,
     mut stop: watch::Receiver<bool>,
-    grace: Duration,
+    limits: Limits,
     tls: Option<Acceptor>,
 ) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let builder =
+    let mut builder =
         hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+    builder
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
+    // Dead HTTP/2 peers are found by pings rather than kept for ever.
+    builder
+        .http2()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .keep_alive_interval(H2_KEEP_ALIVE)
+        .keep_alive_timeout(H2_KEEP_ALIVE);
     let mut connections = JoinSet::new();
     loop {
         let stream = tokio::select! {
@@ -213,7 +234,7 @@ pub(crate) async fn serve(
         connections = graceful.count(),
         "shutting down: finishing in-flight responses"
     );
-    if tokio::time::timeout(grace, graceful.shutdown())
+    if tokio::time::timeout(limits.grace, graceful.shutdown())
         .await
         .is_err()
     {

@@ -917,3 +917,32 @@ async fn a_front_with_a_certificate_serves_https() {
     .expect_err("no certificate");
     assert!(matches!(e, orca_pull_through::Error::Tls { .. }), "{e:?}");
 }
+
+/// A client that opens a connection and trickles its headers is cut off after
+/// `header_read_timeout`, so such connections cannot pile up.
+#[tokio::test]
+async fn a_client_slow_to_send_its_headers_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let options = long().with_header_read_timeout(Duration::from_millis(200));
+    let s = Setup::start(Config::default(), None, options).await;
+    let mut socket = tokio::net::TcpStream::connect(s.front.addr())
+        .await
+        .expect("connect");
+    socket
+        .write_all(b"GET /v2/ HTTP/1.1\r\nHost: front\r\n")
+        .await
+        .expect("write");
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), socket.read_to_end(&mut answer))
+        .await
+        .expect("the front closed the connection");
+    // Closed (possibly after a 408), never answered as a request.
+    assert!(
+        read.is_err() || !String::from_utf8_lossy(&answer).contains("200 OK"),
+        "{answer:?}"
+    );
+
+    // A client that sends its headers in time is served as before.
+    let ok = raw(Method::GET, &format!("{}/v2/", s.front.base_url()), &[]).await;
+    assert_eq!(ok.status, StatusCode::OK);
+}
