@@ -82,12 +82,15 @@ fn tls_config(config: &ClientConfig) -> Result<rustls::ClientConfig, Error> {
             }
         }
     }
+    // The certificates given explicitly: a server presenting one of them as its own is
+    // trusted even where it is a CA certificate (see `SelectiveVerifier`).
+    let mut given = Vec::new();
     for path in config
         .extra_root_certificates
         .iter()
         .chain(&config.default_policy.root_certificates)
     {
-        add_pem(&mut roots, path)?;
+        given.extend(add_pem(&mut roots, path)?);
     }
     let verifier = |roots: rustls::RootCertStore| {
         rustls::client::WebPkiServerVerifier::builder_with_provider(
@@ -102,7 +105,8 @@ fn tls_config(config: &ClientConfig) -> Result<rustls::ClientConfig, Error> {
     };
     // TLS knows the server by host name: registries on one host share their roots.
     let mut per_host: BTreeMap<String, HostTls> = BTreeMap::new();
-    let mut extra_roots: BTreeMap<String, rustls::RootCertStore> = BTreeMap::new();
+    let mut extra_roots: BTreeMap<String, (rustls::RootCertStore, Vec<CertificateDer<'static>>)> =
+        BTreeMap::new();
     for (registry, policy) in &config.registries {
         let host = registry.host().to_owned();
         if policy.insecure_skip_verify {
@@ -117,15 +121,18 @@ fn tls_config(config: &ClientConfig) -> Result<rustls::ClientConfig, Error> {
         if own.is_empty() {
             continue;
         }
-        let store = extra_roots.entry(host).or_insert_with(|| roots.clone());
+        let (store, pins) = extra_roots
+            .entry(host)
+            .or_insert_with(|| (roots.clone(), given.clone()));
         for path in own {
-            add_pem(store, path)?;
+            pins.extend(add_pem(store, path)?);
         }
     }
-    for (host, store) in extra_roots {
-        per_host
-            .entry(host)
-            .or_insert(HostTls::Verify(verifier(store)?));
+    for (host, (store, pins)) in extra_roots {
+        per_host.entry(host).or_insert(HostTls::Verify {
+            verifier: verifier(store)?,
+            given: Arc::new(pins),
+        });
     }
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
@@ -136,48 +143,55 @@ fn tls_config(config: &ClientConfig) -> Result<rustls::ClientConfig, Error> {
     let default = if config.default_policy.insecure_skip_verify {
         HostTls::Skip
     } else {
-        HostTls::Verify(verifier(roots.clone())?)
+        HostTls::Verify {
+            verifier: verifier(roots.clone())?,
+            given: Arc::new(given.clone()),
+        }
     };
-    let tls = if per_host.is_empty() && !config.default_policy.insecure_skip_verify {
-        builder.with_root_certificates(roots).with_no_client_auth()
-    } else {
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(SelectiveVerifier {
-                default,
-                per_host,
-                provider,
-            }))
-            .with_no_client_auth()
-    };
+    let tls =
+        if per_host.is_empty() && !config.default_policy.insecure_skip_verify && given.is_empty() {
+            builder.with_root_certificates(roots).with_no_client_auth()
+        } else {
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(SelectiveVerifier {
+                    default,
+                    per_host,
+                    provider,
+                }))
+                .with_no_client_auth()
+        };
     Ok(tls)
 }
 
-/// Add every certificate of the PEM file at `path` to `roots`.
-fn add_pem(roots: &mut rustls::RootCertStore, path: &std::path::Path) -> Result<(), Error> {
+/// Add every certificate of the PEM file at `path` to `roots`; returns them.
+fn add_pem(
+    roots: &mut rustls::RootCertStore,
+    path: &std::path::Path,
+) -> Result<Vec<CertificateDer<'static>>, Error> {
     let iter = CertificateDer::pem_file_iter(path).map_err(|e| Error::Config {
         message: format!("cannot read root certificates from {}", path.display()),
         source: Some(Box::new(e)),
     })?;
-    let mut count = 0;
+    let mut added = Vec::new();
     for cert in iter {
         let cert = cert.map_err(|e| Error::Config {
             message: format!("bad PEM certificate in {}", path.display()),
             source: Some(Box::new(e)),
         })?;
-        roots.add(cert).map_err(|e| Error::Config {
+        roots.add(cert.clone()).map_err(|e| Error::Config {
             message: format!("unusable root certificate in {}", path.display()),
             source: Some(Box::new(e)),
         })?;
-        count += 1;
+        added.push(cert);
     }
-    if count == 0 {
+    if added.is_empty() {
         return Err(Error::config(format!(
             "no certificate in {}",
             path.display()
         )));
     }
-    Ok(())
+    Ok(added)
 }
 
 fn native_bundle_paths() -> Vec<std::path::PathBuf> {
@@ -198,14 +212,26 @@ fn native_bundle_paths() -> Vec<std::path::PathBuf> {
 /// How one host's certificate is checked.
 #[derive(Debug)]
 enum HostTls {
-    /// Against these roots.
-    Verify(Arc<rustls::client::WebPkiServerVerifier>),
+    /// Against these roots; `given` are the certificates the configuration named
+    /// (`--ca-file`, a policy's root certificates).
+    Verify {
+        verifier: Arc<rustls::client::WebPkiServerVerifier>,
+        given: Arc<Vec<CertificateDer<'static>>>,
+    },
     /// Not at all (the registry's policy says `insecure_skip_verify`).
     Skip,
 }
 
 /// Verifies each host's certificate as its registry's policy says, and every other host's
 /// with `default`.
+///
+/// One exception to webpki's rules: a server presenting, as its own, exactly a
+/// certificate the configuration names (a self-signed certificate made with `openssl req
+/// -x509`, which marks it a CA, given with `--ca-file`) is trusted when it is valid for the
+/// server's name. webpki refuses a CA certificate as an end entity (`CaUsedAsEndEntity`);
+/// Go's TLS (docker, skopeo, ORAS) accepts it, and the certificate is pinned byte for
+/// byte, so only the holder of its key can present it. Its validity dates are not
+/// checked on that path.
 #[derive(Debug)]
 struct SelectiveVerifier {
     default: HostTls,
@@ -232,9 +258,24 @@ impl ServerCertVerifier for SelectiveVerifier {
                 tracing::warn!(host = %name, "TLS certificate verification skipped by configuration");
                 Ok(ServerCertVerified::assertion())
             }
-            HostTls::Verify(inner) => {
-                inner.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-            }
+            HostTls::Verify { verifier, given } => match verifier.verify_server_cert(
+                end_entity,
+                intermediates,
+                server_name,
+                ocsp_response,
+                now,
+            ) {
+                Err(e)
+                    if ca_used_as_end_entity(&e)
+                        && given.iter().any(|c| c.as_ref() == end_entity.as_ref()) =>
+                {
+                    let parsed = rustls::server::ParsedCertificate::try_from(end_entity)?;
+                    rustls::client::verify_server_name(&parsed, server_name)?;
+                    tracing::debug!(host = %name, "the server presented a certificate given as a root: trusted as pinned");
+                    Ok(ServerCertVerified::assertion())
+                }
+                other => other,
+            },
         }
     }
 
@@ -273,6 +314,16 @@ impl ServerCertVerifier for SelectiveVerifier {
     }
 }
 
+/// Whether webpki refused a CA certificate presented as the server's own.
+fn ca_used_as_end_entity(e: &rustls::Error) -> bool {
+    match e {
+        rustls::Error::InvalidCertificate(rustls::CertificateError::Other(other)) => {
+            other.0.downcast_ref::<webpki::Error>() == Some(&webpki::Error::CaUsedAsEndEntity)
+        }
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -297,7 +348,4 @@ mod tests {
             Some(TlsFailure::PlainHttp)
         );
     }
-
-    #[test]
-    fn hosts_of_registries() {}
 }

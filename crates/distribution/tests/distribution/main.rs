@@ -8,6 +8,7 @@ mod observe;
 mod one_pass;
 mod overlapped;
 mod secrets;
+mod tls;
 mod unpack;
 mod wire;
 
