@@ -151,6 +151,24 @@ fn serve_cache_rules_pulls_through_a_bearer_upstream_with_the_credential_set() {
     );
 }
 
+/// A stores file registering `upstream` (plain HTTP) with the rule
+/// `library/* -> UPSTREAM/mirror/*`, no credential set; returns its path.
+fn stores_with_a_rule(home: &Home, upstream: &Served) -> String {
+    let stores = home.join("front-stores.toml");
+    let stores = stores.to_str().unwrap().to_owned();
+    home.json(&["--stores", &stores, "store", "add", &upstream.host, PLAIN]);
+    home.json(&[
+        "--stores",
+        &stores,
+        "cache",
+        "rule",
+        "add",
+        "library/*",
+        &format!("{}/mirror/*", upstream.host),
+    ]);
+    stores
+}
+
 #[test]
 fn serve_cache_rules_over_https_with_a_certificate() {
     let home = Home::new();
@@ -163,23 +181,10 @@ fn serve_cache_rules_over_https_with_a_certificate() {
         &upstream.at("mirror/app:1"),
         file.to_str().unwrap(),
     ]);
-    let stores = home.join("front-stores.toml");
-    let stores = stores.to_str().unwrap();
-    home.json(&["--stores", stores, "store", "add", &upstream.host, PLAIN]);
-    home.json(&[
-        "--stores",
-        stores,
-        "cache",
-        "rule",
-        "add",
-        "library/*",
-        &format!("{}/mirror/*", upstream.host),
-    ]);
-    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
-    let (cert_path, key_path) = (home.join("cert.pem"), home.join("key.pem"));
-    fs::write(&cert_path, cert.cert.pem()).unwrap();
-    fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
-    let (cert_path, key_path) = (cert_path.to_str().unwrap(), key_path.to_str().unwrap());
+    let stores = stores_with_a_rule(&home, &upstream);
+    let stores = stores.as_str();
+    let (cert_path, key_path) = crate::serve_tls::certificate(&home);
+    let (cert_path, key_path) = (cert_path.as_str(), key_path.as_str());
 
     let storage = home.join("front-storage");
     let front = Front::start_with(
@@ -233,18 +238,8 @@ fn serve_cache_rules_over_https_with_a_certificate() {
 fn serve_cache_rules_with_a_size_bound_keeps_its_storage_under_it() {
     let home = Home::new();
     let upstream = Served::start(&home, &[]);
-    let stores = home.join("front-stores.toml");
-    let stores = stores.to_str().unwrap();
-    home.json(&["--stores", stores, "store", "add", &upstream.host, PLAIN]);
-    home.json(&[
-        "--stores",
-        stores,
-        "cache",
-        "rule",
-        "add",
-        "library/*",
-        &format!("{}/mirror/*", upstream.host),
-    ]);
+    let stores = stores_with_a_rule(&home, &upstream);
+    let stores = stores.as_str();
     for name in ["a", "b"] {
         let file = home.join(&format!("{name}.bin"));
         fs::write(&file, vec![name.as_bytes()[0]; 20_000]).unwrap();

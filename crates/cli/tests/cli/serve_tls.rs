@@ -6,7 +6,7 @@ use std::fs;
 use crate::harness::{Home, Served};
 
 /// A self-signed certificate for 127.0.0.1, written under the home: (cert, key) paths.
-fn certificate(home: &Home) -> (String, String) {
+pub(crate) fn certificate(home: &Home) -> (String, String) {
     let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
     let (cert_path, key_path) = (home.join("cert.pem"), home.join("key.pem"));
     fs::write(&cert_path, cert.cert.pem()).unwrap();

@@ -664,26 +664,37 @@ async fn an_index_is_fetched_for_the_platform_asked_for() {
     assert_eq!(requests[0].method.as_str(), "HEAD");
 }
 
-#[tokio::test]
-async fn a_killed_fetchs_staging_directory_is_removed_by_the_next_fetch() {
+/// An environment with the sample folder pushed as `path`; returns it and the reference.
+async fn pushed_folder(path: &str) -> (crate::support::Env, String) {
     let env = env().await;
     let folder = sample_folder(env.dir.path());
-    let reference = env.reference("configs/left:1");
+    let reference = env.reference(path);
     env.store
         .push_dir(&reference, &folder, &PushOptions::default())
         .await
         .unwrap();
+    (env, reference)
+}
+
+/// Sets `path`'s modification time an hour back (a leftover, not one being made now).
+fn hour_old(path: &std::path::Path) {
+    let hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+    std::fs::File::open(path)
+        .unwrap()
+        .set_modified(hour_ago)
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_killed_fetchs_staging_directory_is_removed_by_the_next_fetch() {
+    let (env, reference) = pushed_folder("configs/left:1").await;
     // What a fetch killed mid-way leaves: a partial staging directory, unlocked, and
     // (so that it is told from one being created right now) an hour old.
     let parent = env.dir.path().join("work");
     let leftover = parent.join(".out.orca-fetch-K1lled");
     std::fs::create_dir_all(leftover.join("anonymization")).unwrap();
     std::fs::write(leftover.join("anonymization/partial.json"), b"{").unwrap();
-    let hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
-    std::fs::File::open(&leftover)
-        .unwrap()
-        .set_modified(hour_ago)
-        .unwrap();
+    hour_old(&leftover);
 
     env.store
         .fetch(&reference, "x", &parent.join("out"))
@@ -694,13 +705,7 @@ async fn a_killed_fetchs_staging_directory_is_removed_by_the_next_fetch() {
 
 #[tokio::test]
 async fn a_killed_merges_holder_is_removed_by_the_next_merge() {
-    let env = env().await;
-    let folder = sample_folder(env.dir.path());
-    let reference = env.reference("configs/merged:1");
-    env.store
-        .push_dir(&reference, &folder, &PushOptions::default())
-        .await
-        .unwrap();
+    let (env, reference) = pushed_folder("configs/merged:1").await;
     let dest = env.dir.path().join("work");
     let options = FetchOptions::default().merge_into_dest(true);
     env.store
@@ -710,11 +715,7 @@ async fn a_killed_merges_holder_is_removed_by_the_next_merge() {
     // What a merge killed between moving the new folder aside and swapping it in leaves.
     let leftover = dest.join(".anonymization.orca-merge-K1lled");
     std::fs::create_dir_all(leftover.join("anonymization")).unwrap();
-    let hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
-    std::fs::File::open(&leftover)
-        .unwrap()
-        .set_modified(hour_ago)
-        .unwrap();
+    hour_old(&leftover);
 
     env.store
         .fetch_with(&reference, "x", &dest, &options)
