@@ -43,6 +43,10 @@ pub struct Config {
     ///
     /// [`MockRegistry::start`]: crate::MockRegistry::start
     pub tls: Option<TlsIdentity>,
+    /// How long a client has to send a request's headers (HTTP/1), and to finish the TLS
+    /// handshake, before its connection is closed, so that idle or trickling connections
+    /// do not pile up in `orca serve`. Default 30 s.
+    pub header_read_timeout: Duration,
 }
 
 /// A PEM certificate chain and its private key, for [`Config::tls`].
@@ -75,6 +79,7 @@ impl Default for Config {
             referrers_api: true,
             fsync: true,
             tls: None,
+            header_read_timeout: Duration::from_secs(30),
         }
     }
 }

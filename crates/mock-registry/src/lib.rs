@@ -152,6 +152,7 @@ impl MockRegistry {
             chunk_min_length: config.chunk_min_length,
             max_manifest_size: config.max_manifest_size,
             referrers_api: config.referrers_api,
+            header_read_timeout: config.header_read_timeout,
         });
         let tasks = vec![
             tokio::spawn(server::serve(

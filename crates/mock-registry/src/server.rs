@@ -40,6 +40,7 @@ pub(crate) struct Shared {
     pub(crate) chunk_min_length: Option<u64>,
     pub(crate) max_manifest_size: usize,
     pub(crate) referrers_api: bool,
+    pub(crate) header_read_timeout: Duration,
 }
 
 type Res = Response<ResBody>;
@@ -94,9 +95,12 @@ pub(crate) async fn serve(
                 None => serve_connection(stream, shared, which).await,
                 #[cfg(feature = "tls")]
                 Some(acceptor) => {
-                    // A handshake that fails (a plain-HTTP client, an untrusting one) ends
-                    // only this connection.
-                    if let Ok(stream) = acceptor.accept(stream).await {
+                    // A handshake that fails (a plain-HTTP client, an untrusting one) or
+                    // takes too long ends only this connection.
+                    let limit = shared.header_read_timeout;
+                    if let Ok(Ok(stream)) =
+                        tokio::time::timeout(limit, acceptor.accept(stream)).await
+                    {
                         serve_connection(stream, shared, which).await;
                     }
                 }
@@ -112,12 +116,17 @@ async fn serve_connection<I>(io: I, shared: Arc<Shared>, which: Listener)
 where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    let header_read_timeout = shared.header_read_timeout;
     let service = hyper::service::service_fn(move |req| {
         let shared = shared.clone();
         async move { Ok::<_, Infallible>(handle(shared, req, which).await) }
     });
-    let builder =
+    let mut builder =
         hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+    builder
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(header_read_timeout);
     // A connection error (a client hanging up, a fault aborting a body) ends only this
     // connection.
     let _ = builder

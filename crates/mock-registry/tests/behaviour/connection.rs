@@ -302,3 +302,30 @@ async fn a_body_too_large_to_read_past_closes_the_connection_and_says_so() {
         conn.closed(what).await;
     }
 }
+
+/// A client that opens a connection and never finishes its headers is cut off after
+/// `Config::header_read_timeout`; one that sends them in time is answered.
+#[tokio::test]
+async fn a_client_slow_to_send_its_headers_is_cut_off() {
+    let config = Config {
+        header_read_timeout: Duration::from_millis(200),
+        ..Config::default()
+    };
+    let reg = MockRegistry::start(config).await.expect("registry");
+    let mut slow = TcpStream::connect(reg.addr()).await.expect("connect");
+    slow.write_all(b"GET /v2/ HTTP/1.1\r\nhost: registry\r\n")
+        .await
+        .expect("write");
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), slow.read_to_end(&mut answer))
+        .await
+        .expect("the registry closed the connection");
+    assert!(
+        read.is_err() || !String::from_utf8_lossy(&answer).contains("200 OK"),
+        "{answer:?}"
+    );
+
+    let mut conn = Conn::open(&reg).await;
+    conn.send("GET", "/v2/", &[], b"").await;
+    assert_eq!(conn.read().await.expect("answer").status, 200);
+}
