@@ -54,7 +54,7 @@ impl ArtifactStore {
         }
         let reference_text = reference.to_string();
         Box::pin(self.pull_through(&reference, operation, &limits)).await?;
-        let (named, named_from_cache) = self.manifest_for_fetch(&reference).await?;
+        let (mut named, named_from_cache) = self.manifest_for_fetch(&reference).await?;
         let (index, content, manifest_from_cache) = if named.manifest.is_index() {
             let entry = crate::platform::choose_from_index(
                 &reference_text,
@@ -82,7 +82,6 @@ impl ArtifactStore {
             child.descriptor.platform.clone_from(&entry.platform);
             (Some(named), child, named_from_cache && child_from_cache)
         } else {
-            let mut named = named;
             if let Some(platform) = &options.platform {
                 self.check_platform(&reference, &reference_text, &mut named, platform)
                     .await?;

@@ -196,33 +196,20 @@ pub(crate) async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let ctx = ctx.clone();
-        let service = hyper::service::service_fn(move |req| {
-            let ctx = ctx.clone();
-            async move { Ok::<_, Infallible>(handle(ctx, req).await) }
-        });
         let watcher = graceful.watcher();
         let builder = builder.clone();
         let tls = tls.clone();
         // A client hanging up, a cut body or a failed handshake ends only its connection.
         connections.spawn(async move {
             match tls {
-                None => {
-                    let conn = builder
-                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                        .into_owned();
-                    let _ = watcher.watch(conn).await;
-                }
+                None => serve_connection(stream, ctx, &builder, watcher).await,
                 #[cfg(feature = "tls")]
                 Some(acceptor) => {
-                    let Ok(Ok(stream)) =
+                    if let Ok(Ok(stream)) =
                         tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
-                    else {
-                        return;
-                    };
-                    let conn = builder
-                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                        .into_owned();
-                    let _ = watcher.watch(conn).await;
+                    {
+                        serve_connection(stream, ctx, &builder, watcher).await;
+                    }
                 }
                 #[cfg(not(feature = "tls"))]
                 Some(never) => match never {},
@@ -240,6 +227,26 @@ pub(crate) async fn serve(
     {
         tracing::warn!("shutdown grace period over; closing the remaining connections");
     }
+}
+
+/// Serve HTTP/1.1 or HTTP/2 on one connection (plain or TLS) until it ends, watched for a
+/// graceful shutdown.
+async fn serve_connection<I>(
+    io: I,
+    ctx: Arc<Ctx>,
+    builder: &hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
+    watcher: hyper_util::server::graceful::Watcher,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |req| {
+        let ctx = ctx.clone();
+        async move { Ok::<_, Infallible>(handle(ctx, req).await) }
+    });
+    let conn = builder
+        .serve_connection(hyper_util::rt::TokioIo::new(io), service)
+        .into_owned();
+    let _ = watcher.watch(conn).await;
 }
 
 fn full(bytes: impl Into<Bytes>) -> ResBody {
