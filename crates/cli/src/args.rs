@@ -305,7 +305,8 @@ pub(crate) struct FetchArgs {
 #[command(after_help = "\
 Examples:
   orca copy myacr.azurecr.io/samples/config:v1 myacr2.azurecr.io/samples/config:v1
-  orca copy -r localhost:5000/app:v1 localhost:6000/app:v1     # with its referrers")]
+  orca copy -r localhost:5000/app:v1 localhost:6000/app:v1     # with its referrers
+  orca copy --platform linux/arm64 localhost:5000/app:v1 localhost:6000/app:v1-arm64")]
 pub(crate) struct CopyArgs {
     /// The source reference.
     pub(crate) source: String,
@@ -317,6 +318,11 @@ pub(crate) struct CopyArgs {
     /// How many blobs to copy at once.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub(crate) concurrency: u16,
+    /// Copy only the manifest for this platform: os[/arch[/variant]][:os_version]. From an
+    /// index, its entry for it (the index is not copied; the destination's tag names that
+    /// manifest); a single image must be for it; an artifact names no platform.
+    #[arg(long, value_name = "PLATFORM")]
+    pub(crate) platform: Option<Platform>,
 }
 
 /// Give a manifest more tags.

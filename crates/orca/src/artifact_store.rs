@@ -632,11 +632,14 @@ impl ArtifactStore {
     /// Copy the manifest or index `src` names, with every manifest and blob it reaches, to
     /// `dst` (tagged with `dst`'s tag, else `src`'s). Blobs the destination has are
     /// skipped; on the same registry they are mounted. With
-    /// [`CopyOptions::referrers`], the referrers follow.
+    /// [`CopyOptions::referrers`], the referrers follow; with [`CopyOptions::platform`],
+    /// only the manifest for that platform is copied (from an index, its entry for it).
     ///
     /// # Errors
     ///
-    /// The registries' errors; both must be registered.
+    /// The registries' errors; both must be registered. With a platform, as
+    /// [`ArtifactStore::fetch_manifest_for`]: [`Error::ArtifactNotFound`] when there is no
+    /// manifest for it, [`Error::InvalidArtifact`] for an artifact (it names none).
     pub async fn copy(&self, src: &str, dst: &str, options: &CopyOptions) -> Result<Copied, Error> {
         self.instrument(
             Call::Copy,

@@ -26,7 +26,21 @@ impl ArtifactStore {
     ) -> Result<Copied, Error> {
         let (source, _) = self.locate(src)?;
         let (target, _) = self.locate(dst)?;
-        let root = self.get_manifest(&source).await?;
+        let mut root = self.get_manifest(&source).await?;
+        let mut index = None;
+        if let Some(platform) = &options.platform {
+            if root.manifest.is_index() {
+                let entry = crate::platform::choose_from_index(src, &root, Some(platform))?;
+                let mut child = self
+                    .get_manifest(&with_digest(&repository_of(&source), &entry.digest))
+                    .await?;
+                child.descriptor.platform.clone_from(&entry.platform);
+                index = Some(std::mem::replace(&mut root, child).descriptor);
+            } else {
+                self.check_platform(&source, src, &mut root, platform)
+                    .await?;
+            }
+        }
         tracing::Span::current().record("digest", root.descriptor.digest.as_str());
         let target = if target.tag().is_some() || pinned_digest(&target).is_some() {
             target
@@ -42,6 +56,8 @@ impl ArtifactStore {
         };
         let mut copied = Copied {
             digest: Some(root.descriptor.digest.clone()),
+            platform: root.descriptor.platform.clone(),
+            index,
             ..Copied::default()
         };
         let reporter = self.reporter();

@@ -346,6 +346,13 @@ impl BlobOptions {
 pub struct CopyOptions {
     /// Copy the referrers too (signatures, SBOMs…), recursively.
     pub referrers: bool,
+    /// Copy only the manifest for this platform, as `oras cp --platform` does: from an
+    /// index, the first entry for it (the index itself is not copied, and the
+    /// destination's tag names that manifest); a single manifest is copied when its image
+    /// config is for this platform. No entry for it, or an image for another platform, is
+    /// an [`Error::ArtifactNotFound`](crate::Error::ArtifactNotFound); an artifact names
+    /// no platform and is refused ([`Error::InvalidArtifact`](crate::Error::InvalidArtifact)).
+    pub platform: Option<Platform>,
 }
 
 impl CopyOptions {
@@ -353,6 +360,13 @@ impl CopyOptions {
     #[must_use]
     pub fn referrers(mut self, on: bool) -> Self {
         self.referrers = on;
+        self
+    }
+
+    /// Set [`CopyOptions::platform`] (builder style).
+    #[must_use]
+    pub fn platform(mut self, platform: Platform) -> Self {
+        self.platform = Some(platform);
         self
     }
 }

@@ -96,7 +96,7 @@ impl ArtifactStore {
             other => {
                 return Err(invalid(
                     format!(
-                        "platform {wanted} was asked for, but it is a single manifest whose config ({}) is not an image config, so it names no platform; fetch it without a platform",
+                        "platform {wanted} was asked for, but it is a single manifest whose config ({}) is not an image config, so it names no platform; ask for it without one",
                         other.map_or("none", |c| c.media_type.as_str())
                     ),
                     None,

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use bytes::Bytes;
-use orca_manifest::{Descriptor, Digest, Manifest};
+use orca_manifest::{Descriptor, Digest, Manifest, Platform};
 use orca_reference::Reference;
 
 /// What [`ArtifactStore::fetch`](crate::ArtifactStore::fetch) wrote.
@@ -116,6 +116,11 @@ pub struct Referrers {
 pub struct Copied {
     /// The root manifest's digest (the same at both ends).
     pub digest: Option<Digest>,
+    /// With [`CopyOptions::platform`](crate::CopyOptions::platform): the platform of the
+    /// manifest copied.
+    pub platform: Option<Platform>,
+    /// The index that manifest was chosen from (not copied itself), if it was.
+    pub index: Option<Descriptor>,
     /// Manifests and indexes pushed (referrers included).
     pub manifests: usize,
     /// Blobs whose bytes were copied.

@@ -240,20 +240,25 @@ pub(crate) async fn copy(ctx: &Context, args: &CopyArgs) -> Result<(), Failure> 
         Some(args.concurrency),
         true,
     )?;
+    let mut options = CopyOptions::default().referrers(args.recursive);
+    options.platform.clone_from(&args.platform);
     let copied = store
-        .copy(
-            &args.source,
-            &args.destination,
-            &CopyOptions::default().referrers(args.recursive),
-        )
+        .copy(&args.source, &args.destination, &options)
         .await
         .map_err(|e| {
             observer.clear();
             Failure::from(e)
         })?;
     let digest = copied.digest.as_ref().map(ToString::to_string);
+    let platform = match (&copied.platform, &copied.index) {
+        (Some(platform), Some(index)) => {
+            format!("\nPlatform: {platform} (from index {})", index.digest)
+        }
+        (Some(platform), None) => format!("\nPlatform: {platform}"),
+        _ => String::new(),
+    };
     let text = format!(
-        "Copied {} => {}\nDigest: {}\nManifests: {}, blobs copied: {}, mounted: {}, skipped: {}, referrers: {}",
+        "Copied {} => {}\nDigest: {}{platform}\nManifests: {}, blobs copied: {}, mounted: {}, skipped: {}, referrers: {}",
         display_reference(&args.source),
         display_reference(&args.destination),
         digest.as_deref().unwrap_or("-"),
@@ -275,6 +280,8 @@ pub(crate) async fn copy(ctx: &Context, args: &CopyArgs) -> Result<(), Failure> 
             "blobsSkipped": copied.blobs_skipped,
             "bytes": copied.bytes,
             "referrers": copied.referrers,
+            "platform": copied.platform.as_ref().map(ToString::to_string),
+            "index": copied.index.as_ref().map(|index| index.digest.to_string()),
         }),
     )
 }

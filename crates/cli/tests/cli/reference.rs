@@ -233,6 +233,56 @@ fn an_index_entry_is_resolved_and_fetched_per_platform_against_docker_registry()
         "json",
     ])
     .fails_with(3, "ArtifactNotFound");
+
+    // `copy --platform` copies that entry alone, tagged: a plain manifest at the other end.
+    let copied = home.json(&[
+        "copy",
+        "--plain-http",
+        "--platform",
+        "linux/arm64",
+        &index,
+        &format!("{host}/orca/arm:v1"),
+    ]);
+    assert_eq!(copied["digest"], entries[1]["digest"]);
+    assert_eq!(copied["platform"], "linux/arm64/v8");
+    assert_eq!(copied["index"], pushed["digest"]);
+    assert_eq!(copied["manifests"], 1);
+    let out = home.join("arm");
+    let pulled = home.json(&[
+        "pull",
+        "--plain-http",
+        &format!("{host}/orca/arm:v1"),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(pulled["digest"], entries[1]["digest"]);
+    assert_eq!(
+        fs::read_to_string(out.join("settings.txt")).unwrap(),
+        "settings for linux/arm64/v8\n"
+    );
+    // A platform the index lacks: nothing is pushed.
+    let refused = home
+        .run(&[
+            "copy",
+            "--plain-http",
+            "--platform",
+            "linux/s390x",
+            &index,
+            &format!("{host}/orca/s390x:v1"),
+            "--output",
+            "json",
+        ])
+        .fails_with(3, "ArtifactNotFound");
+    let message = refused["message"].as_str().unwrap();
+    assert!(message.contains("linux/amd64, linux/arm64/v8"), "{message}");
+    home.run(&[
+        "resolve",
+        "--plain-http",
+        &format!("{host}/orca/s390x:v1"),
+        "--output",
+        "json",
+    ])
+    .fails_with(3, "ArtifactNotFound");
 }
 
 #[test]

@@ -117,3 +117,86 @@ async fn copy_from_the_mock_to_docker_registry() {
     assert_eq!(fetched.digest, pushed.digest);
     assert_eq!(tree(&out.join("anonymization")), tree(&folder));
 }
+
+#[tokio::test]
+async fn copy_with_a_platform_copies_only_an_image_for_it() {
+    use orca::manifest::{Descriptor, annotations, media_types};
+    let a = MockRegistry::start(Config::default()).await.unwrap();
+    let b = MockRegistry::start(Config::default()).await.unwrap();
+    let store = store_for(&[a.host(), b.host()]);
+    let layer = Bytes::from_static(b"tool for linux/arm64\n");
+    let mut layer_d = Descriptor::for_bytes("text/plain", &layer);
+    layer_d
+        .annotations
+        .insert(annotations::TITLE.to_owned(), "tool.txt".to_owned());
+    let config = Bytes::from_static(br#"{"architecture":"arm64","os":"linux"}"#);
+    let config_d = Descriptor::for_bytes(media_types::OCI_IMAGE_CONFIG, &config);
+    let src = format!("{}/tools/tool:1", a.host());
+    let image = crate::support::push_raw(
+        a.host(),
+        &src,
+        (config_d, config),
+        vec![(layer_d, layer)],
+        None,
+    )
+    .await;
+    let dst = format!("{}/mirror/tool:1", b.host());
+
+    // Another platform: not found, naming both, and nothing reaches the destination.
+    let e = store
+        .copy(
+            &src,
+            &dst,
+            &CopyOptions::default().platform("linux/amd64".parse().unwrap()),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "ArtifactNotFound", "{e}");
+    assert!(
+        e.full_message()
+            .contains("for platform linux/arm64, not linux/amd64"),
+        "{}",
+        e.full_message()
+    );
+    assert!(b.requests().is_empty(), "{:?}", b.requests());
+
+    // Its platform: copied as it is, the platform reported.
+    let copied = store
+        .copy(
+            &src,
+            &dst,
+            &CopyOptions::default().platform("linux/arm64".parse().unwrap()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(copied.digest.as_ref(), Some(&image.digest));
+    assert_eq!(
+        copied.platform.as_ref().map(ToString::to_string),
+        Some("linux/arm64".to_owned())
+    );
+    assert!(copied.index.is_none());
+    assert_eq!((copied.manifests, copied.blobs_copied), (1, 2));
+    assert_eq!(store.resolve(&dst).await.unwrap().digest, image.digest);
+
+    // An artifact names no platform: refused.
+    let dir = tempfile::tempdir().unwrap();
+    let artifact = format!("{}/tools/settings:1", a.host());
+    store
+        .push_dir(
+            &artifact,
+            &sample_folder(dir.path()),
+            &PushOptions::default(),
+        )
+        .await
+        .unwrap();
+    let e = store
+        .copy(
+            &artifact,
+            &format!("{}/mirror/settings:1", b.host()),
+            &CopyOptions::default().platform("linux/arm64".parse().unwrap()),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "InvalidArtifact", "{e}");
+    assert!(e.to_string().contains("not an image config"), "{e}");
+}
