@@ -916,6 +916,9 @@ pub(crate) struct ServeArgs {
     /// for [default: unbounded].
     #[arg(long, value_name = "SIZE", value_parser = size_arg, requires = "cache_rules", requires = "storage")]
     pub(crate) max_size: Option<u64>,
+    /// How many client connections are served at once; more wait until one ends.
+    #[arg(long, value_name = "N", default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub(crate) max_connections: u32,
 }
 
 /// A guided round trip on an embedded registry: push a folder, list, fetch, compare,

@@ -47,6 +47,10 @@ pub struct Config {
     /// handshake, before its connection is closed, so that idle or trickling connections
     /// do not pile up in `orca serve`. Default 30 s.
     pub header_read_timeout: Duration,
+    /// How many connections each listener serves at once (512; 0 counts as 1); beyond it,
+    /// new ones wait in the backlog until one ends, so a flood of clients cannot exhaust
+    /// `orca serve`'s file descriptors.
+    pub max_connections: usize,
 }
 
 /// A PEM certificate chain and its private key, for [`Config::tls`].
@@ -80,6 +84,7 @@ impl Default for Config {
             fsync: true,
             tls: None,
             header_read_timeout: Duration::from_secs(30),
+            max_connections: 512,
         }
     }
 }

@@ -153,6 +153,7 @@ impl MockRegistry {
             max_manifest_size: config.max_manifest_size,
             referrers_api: config.referrers_api,
             header_read_timeout: config.header_read_timeout,
+            max_connections: config.max_connections.max(1),
         });
         let tasks = vec![
             tokio::spawn(server::serve(

@@ -41,6 +41,8 @@ pub(crate) struct Shared {
     pub(crate) max_manifest_size: usize,
     pub(crate) referrers_api: bool,
     pub(crate) header_read_timeout: Duration,
+    /// How many connections each listener serves at once (at least 1).
+    pub(crate) max_connections: usize,
 }
 
 type Res = Response<ResBody>;
@@ -64,7 +66,8 @@ pub(crate) type Acceptor = tokio_rustls::TlsAcceptor;
 pub(crate) enum Acceptor {}
 
 /// Accept connections until the task is aborted; every connection task is aborted with it.
-/// With `tls`, each connection is a TLS session first (a failed handshake ends it).
+/// With `tls`, each connection is a TLS session first (a failed handshake ends it). With
+/// `max_connections` open, no more are accepted until one ends.
 pub(crate) async fn serve(
     listener: TcpListener,
     shared: Arc<Shared>,
@@ -74,7 +77,7 @@ pub(crate) async fn serve(
     let mut connections = JoinSet::new();
     loop {
         let (stream, _) = tokio::select! {
-            accepted = listener.accept() => {
+            accepted = listener.accept(), if connections.len() < shared.max_connections => {
                 let Ok(pair) = accepted else {
                     // Out of file descriptors or similar: back off briefly and go on.
                     tokio::time::sleep(Duration::from_millis(10)).await;

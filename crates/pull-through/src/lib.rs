@@ -68,6 +68,10 @@ pub use server::CACHE_HEADER;
 pub use storage::{BlobRead, DirStorage, ManifestRef, Storage, StoredManifest};
 pub use upstream::{StaticUpstreams, Upstream, Upstreams};
 
+/// [`Options::max_connections`] by default: well under the usual limit of 1,024 open
+/// files, each connection needing a socket upstream or a spool file too.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
+
 /// Knobs of a [`Front`].
 #[derive(Clone, Debug)]
 #[non_exhaustive]
@@ -86,6 +90,10 @@ pub struct Options {
     /// How long a client has to send a request's headers (HTTP/1) before its connection
     /// is closed, so that idle or trickling connections do not pile up (30 s).
     pub header_read_timeout: Duration,
+    /// How many client connections are served at once (512; 0 counts as 1). Beyond it,
+    /// new connections wait in the listening socket's backlog until one ends, so a
+    /// flood of clients cannot exhaust file descriptors or memory.
+    pub max_connections: usize,
 }
 
 impl Default for Options {
@@ -97,6 +105,7 @@ impl Default for Options {
             shutdown_grace: Duration::from_secs(30),
             tls: None,
             header_read_timeout: Duration::from_secs(30),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
         }
     }
 }
@@ -141,6 +150,13 @@ impl Options {
     #[must_use]
     pub fn with_header_read_timeout(mut self, timeout: Duration) -> Options {
         self.header_read_timeout = timeout;
+        self
+    }
+
+    /// [`Options::max_connections`].
+    #[must_use]
+    pub fn with_max_connections(mut self, max: usize) -> Options {
+        self.max_connections = max;
         self
     }
 }
@@ -263,6 +279,7 @@ impl Front {
             server::Limits {
                 grace: options.shutdown_grace,
                 header_read_timeout: options.header_read_timeout,
+                max_connections: options.max_connections.max(1),
             },
             tls,
         ));

@@ -147,6 +147,8 @@ pub(crate) struct Limits {
     pub(crate) grace: Duration,
     /// How long a client has to send a request's headers (HTTP/1).
     pub(crate) header_read_timeout: Duration,
+    /// How many connections are served at once (at least 1).
+    pub(crate) max_connections: usize,
 }
 
 /// How often an idle HTTP/2 connection is pinged, and how long the answer may take.
@@ -159,7 +161,8 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Accept connections until `stop` says so, then let every connection finish its
 /// in-flight response (at most `grace`) and return. With `tls`, each connection is a TLS
 /// session first: a handshake that fails or takes longer than [`HANDSHAKE_TIMEOUT`] ends
-/// only that connection.
+/// only that connection. With `max_connections` open, no more are accepted until one
+/// ends (they wait in the backlog).
 pub(crate) async fn serve(
     listener: TcpListener,
     ctx: Arc<Ctx>,
@@ -183,7 +186,7 @@ pub(crate) async fn serve(
     let mut connections = JoinSet::new();
     loop {
         let stream = tokio::select! {
-            accepted = listener.accept() => {
+            accepted = listener.accept(), if connections.len() < limits.max_connections => {
                 let Ok((stream, _)) = accepted else {
                     // Out of file descriptors or similar: back off briefly and go on.
                     tokio::time::sleep(Duration::from_millis(10)).await;

@@ -51,6 +51,7 @@ fn config(args: &ServeArgs) -> Result<Config, Failure> {
         .with_storage(storage)
         .with_fsync(!args.no_fsync);
     config.addr = args.addr;
+    config.max_connections = args.max_connections as usize;
     if let Some(identity) = tls_identity(args)? {
         config = config.with_tls(identity);
     }
@@ -105,7 +106,9 @@ async fn serve_front(ctx: &Context, args: &ServeArgs) -> Result<(), Failure> {
             "--cache-rules serves pulls without authentication of its own; --auth does not apply",
         ));
     }
-    let mut options = Options::default().with_addr(args.addr);
+    let mut options = Options::default()
+        .with_addr(args.addr)
+        .with_max_connections(args.max_connections as usize);
     if let Some(identity) = tls_identity(args)? {
         options = options.with_tls(identity);
     }

@@ -329,3 +329,30 @@ async fn a_client_slow_to_send_its_headers_is_cut_off() {
     conn.send("GET", "/v2/", &[], b"").await;
     assert_eq!(conn.read().await.expect("answer").status, 200);
 }
+
+/// With `Config::max_connections` open, the next client is answered only once one ends.
+#[tokio::test]
+async fn connections_beyond_the_cap_wait_for_one_to_end() {
+    let config = Config {
+        max_connections: 1,
+        ..Config::default()
+    };
+    let reg = MockRegistry::start(config).await.expect("registry");
+    let mut first = Conn::open(&reg).await;
+    first.send("GET", "/v2/", &[], b"").await;
+    assert_eq!(first.read().await.expect("answer").status, 200);
+    // `first` is kept alive and holds the only place.
+    let mut second = Conn::open(&reg).await;
+    second.send("GET", "/v2/", &[], b"").await;
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), second.read())
+            .await
+            .is_err(),
+        "answered while the only place was taken"
+    );
+    drop(first);
+    let answer = tokio::time::timeout(Duration::from_secs(10), second.read())
+        .await
+        .expect("answered once the first connection ended");
+    assert_eq!(answer.expect("answer").status, 200);
+}

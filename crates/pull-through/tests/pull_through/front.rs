@@ -946,3 +946,30 @@ async fn a_client_slow_to_send_its_headers_is_cut_off() {
     let ok = raw(Method::GET, &format!("{}/v2/", s.front.base_url()), &[]).await;
     assert_eq!(ok.status, StatusCode::OK);
 }
+
+/// With `max_connections` open, the next client waits (in the backlog) until one ends,
+/// then is served: a flood of connections cannot exhaust the front's file descriptors.
+#[tokio::test]
+async fn connections_beyond_the_cap_wait_for_one_to_end() {
+    let s = Setup::start(Config::default(), None, long().with_max_connections(1)).await;
+    // An idle connection holds the only place (its header timeout is 30 s).
+    let idle = tokio::net::TcpStream::connect(s.front.addr())
+        .await
+        .expect("connect");
+    // Give the front a moment to accept it, so that it is the one holding the place.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let url = format!("{}/v2/", s.front.base_url());
+    let mut waiting = tokio::spawn(async move { raw(Method::GET, &url, &[]).await });
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), &mut waiting)
+            .await
+            .is_err(),
+        "served while the only place was taken"
+    );
+    drop(idle);
+    let answer = tokio::time::timeout(Duration::from_secs(10), waiting)
+        .await
+        .expect("served once the idle connection ended")
+        .expect("the request task");
+    assert_eq!(answer.status, StatusCode::OK);
+}
