@@ -307,6 +307,18 @@ fn hint(e: &orca::Error) -> Option<String> {
             ..
         } if url.starts_with("http://") && errors.is_empty() => Some(plain_to_tls(url)),
         Client::Protocol { url, .. } if url.starts_with("http://") => Some(plain_to_tls(url)),
+        // A refusal the registry explained itself (ACR's network rules, a pull-through
+        // front whose upstream refused it): its words stand; a login hint would mislead.
+        Client::Status {
+            status: 403,
+            errors,
+            ..
+        } if errors
+            .iter()
+            .any(|r| !r.message.is_empty() && Some(r.message.as_str()) != r.code.message()) =>
+        {
+            None
+        }
         Client::Connect { url, .. } if e.full_message().contains("Connection refused") => {
             Some(if url.contains("/oauth2/v2.0/token") {
                 format!(

@@ -197,8 +197,10 @@ impl Client {
 
     /// Resolve a reference to its manifest's descriptor: `HEAD` first, falling back to
     /// `GET` when the registry answers `HEAD` without a digest, size or media type, or
-    /// does not support it (400, 405, 501). Any other status is the answer: a 401 that
-    /// negotiation could not overcome is not sent again as `GET`.
+    /// does not support it (400, 405, 501). A 403 is asked again as `GET` once, for the
+    /// reason only a body can carry (ACR's network rules, a pull-through front whose
+    /// upstream refused it). Any other status is the answer: a 401 that negotiation could
+    /// not overcome is not sent again as `GET`.
     ///
     /// # Errors
     /// [`Error::DigestMismatch`] when the reference pins a digest and the registry
@@ -235,7 +237,7 @@ impl Client {
                 }
                 return Ok(Descriptor::new(media_type, digest, size));
             }
-        } else if !matches!(response.status.as_u16(), 400 | 405 | 501) {
+        } else if !matches!(response.status.as_u16(), 400 | 403 | 405 | 501) {
             // Only a registry that does not do `HEAD` (405, 501, or 400 for the method) is
             // asked again with `GET`; a 401, 403, 404, 429 or 5xx would be answered the
             // same way, and repeating it would only hide the first answer.

@@ -1298,3 +1298,35 @@ async fn a_registry_blob_cap_refuses_before_any_request() {
     // Another registry keeps the default policy (no cap).
     assert_eq!(client.config().policy("other.example").max_blob_bytes, None);
 }
+
+/// A `HEAD` refused with 403 cannot say why; the `GET` asked once after it does, and its
+/// reason reaches the error.
+#[tokio::test]
+async fn a_head_refused_with_403_is_asked_again_as_get_for_the_reason() {
+    let server = MockServer::start().await;
+    Mock::given(method("HEAD"))
+        .and(path("/v2/team/app/manifests/1.0"))
+        .respond_with(ResponseTemplate::new(403))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v2/team/app/manifests/1.0"))
+        .respond_with(ResponseTemplate::new(403).set_body_raw(
+            r#"{"errors":[{"code":"DENIED","message":"client with IP 10.0.0.7 is not allowed access"}]}"#,
+            "application/json",
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let e = client_for(&server)
+        .resolve(&reference(&server, "team/app:1.0"))
+        .await
+        .expect_err("denied");
+    assert_eq!(e.kind(), ErrorKind::Denied, "{e}");
+    assert!(
+        e.to_string()
+            .contains("client with IP 10.0.0.7 is not allowed access"),
+        "{e}"
+    );
+}
