@@ -272,12 +272,22 @@ pub fn error_status(code: &ErrorCode) -> http::StatusCode {
         .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR)
 }
 
-/// The spec's error body for one error: `{"errors":[{"code","message","detail"}]}`.
+/// The spec's error body for one error: `{"errors":[{"code","message","detail"}]}`, with
+/// the code's usual message.
 pub fn error_body(code: &ErrorCode, detail: Option<serde_json::Value>) -> String {
+    error_body_with(code, code.message().unwrap_or("unknown error"), detail)
+}
+
+/// [`error_body`] with a message of its own (what a client prints after the code).
+pub fn error_body_with(
+    code: &ErrorCode,
+    message: &str,
+    detail: Option<serde_json::Value>,
+) -> String {
     serde_json::json!({
         "errors": [{
             "code": code.as_str(),
-            "message": code.message().unwrap_or("unknown error"),
+            "message": message,
             "detail": detail.unwrap_or(serde_json::Value::Null),
         }]
     })

@@ -276,6 +276,8 @@ fn set(resp: &mut Res, name: &'static str, value: &str) {
 struct ApiError {
     status: StatusCode,
     code: ErrorCode,
+    /// The message, when not the code's usual one.
+    message: Option<String>,
     detail: Option<serde_json::Value>,
     /// Headers to add (`Content-Range` of a 416).
     extra: Vec<(&'static str, String)>,
@@ -286,6 +288,7 @@ impl ApiError {
         ApiError {
             status: wire::error_status(&code),
             code,
+            message: None,
             detail: None,
             extra: Vec::new(),
         }
@@ -301,11 +304,39 @@ impl ApiError {
         self
     }
 
-    /// Upstream could not give what was asked for: 502 `UNAVAILABLE`.
+    /// Upstream could not give what was asked for (and nothing stored can answer): 502
+    /// `UNAVAILABLE`; but when it refused the rule's credentials, 403 `DENIED`, which
+    /// clients do not retry: asking again would only repeat a failed login upstream (and
+    /// risk locking the account) while the operator has a credential set to fix.
     fn upstream(kind: &str, message: &str) -> ApiError {
+        let detail = serde_json::json!({ "upstream": kind, "message": message });
+        if matches!(
+            kind,
+            "unauthorized" | "denied" | "credentials_rejected" | "auth"
+        ) {
+            return ApiError::new(ErrorCode::Denied)
+                .status(StatusCode::FORBIDDEN)
+                .message(
+                    "the front cannot authenticate upstream with this repository's cache rule (its credential set is refused or cannot be read); the front's operator needs to fix it, and its log says why",
+                )
+                .detail(detail);
+        }
+        let message = if matches!(kind, "rule" | "config") {
+            "the front cannot use this repository's cache rule (its log says why)".to_owned()
+        } else {
+            format!(
+                "the upstream registry could not give it ({kind}) and the front has no copy to serve"
+            )
+        };
         ApiError::new(ErrorCode::Unavailable)
             .status(StatusCode::BAD_GATEWAY)
-            .detail(serde_json::json!({ "upstream": kind, "message": message }))
+            .message(message)
+            .detail(detail)
+    }
+
+    fn message(mut self, message: impl Into<String>) -> ApiError {
+        self.message = Some(message.into());
+        self
     }
 
     fn storage(e: &io::Error) -> ApiError {
@@ -318,7 +349,11 @@ impl ApiError {
             "orca_pull_through_errors_total",
             label("code", self.code.as_str()),
         );
-        let mut resp = Response::new(full(wire::error_body(&self.code, self.detail)));
+        let body = match &self.message {
+            Some(message) => wire::error_body_with(&self.code, message, self.detail),
+            None => wire::error_body(&self.code, self.detail),
+        };
+        let mut resp = Response::new(full(body));
         *resp.status_mut() = self.status;
         set(&mut resp, "content-type", wire::ERROR_CONTENT_TYPE);
         for (name, value) in self.extra {

@@ -122,8 +122,9 @@ fn serve_cache_rules_pulls_through_a_bearer_upstream_with_the_credential_set() {
     assert!(blobs >= 2, "the manifest and its blobs are stored: {blobs}");
     drop(front);
 
-    // With the wrong secret the upstream refuses and the front says upstream failed,
-    // without the secret; what is stored is still served.
+    // With the wrong secret the upstream refuses and the front says its rule's
+    // credentials need fixing (403, exit 4, no login hint: logging in to the front would
+    // not help), without the secret; what is stored is still served.
     let refused_front = Front::start(&home, stores, storage.to_str().unwrap(), "wrong-secret");
     let other = format!("{}/library/other:1", refused_front.host);
     let refused = home.run(&[
@@ -135,7 +136,12 @@ fn serve_cache_rules_pulls_through_a_bearer_upstream_with_the_credential_set() {
         "--output",
         "json",
     ]);
-    assert_ne!(refused.code, 0, "{}", refused.stdout);
+    let error = refused.fails_with(4, "Unauthorized");
+    assert!(
+        error["message"].as_str().unwrap().contains("cache rule"),
+        "{error}"
+    );
+    assert!(!refused.stdout.contains("orca login"), "{error}");
     assert!(!refused.stdout.contains("wrong-secret") && !refused.stderr.contains("wrong-secret"));
     let out = home.join("out-stale");
     home.json(&[

@@ -533,33 +533,53 @@ async fn an_upstream_in_bearer_mode_is_pulled_with_the_rules_credentials() {
         "the front negotiated a token"
     );
 
-    // Without credentials the upstream refuses, and the front says upstream failed.
+    // Without credentials, or with a wrong password, the upstream refuses and the front
+    // says so with 403 DENIED (not retried by clients), naming the rule, not a secret.
     let upstream_host = s.upstream.host().to_owned();
-    let anonymous = crate::support::client(&[&upstream_host], None);
-    let rules = StaticUpstreams::new()
-        .with("library/*", anonymous, &format!("{upstream_host}/mirror/*"))
+    for credential in [None, Some(Credential::basic("puller", "wrong-pw"))] {
+        let client = crate::support::client(
+            &[&upstream_host],
+            credential.map(|c| (upstream_host.as_str(), c)),
+        );
+        let rules = StaticUpstreams::new()
+            .with("library/*", client, &format!("{upstream_host}/mirror/*"))
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let front = Front::start(
+            Arc::new(DirStorage::open(dir.path()).unwrap()),
+            Arc::new(rules),
+            Options::default(),
+        )
+        .await
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let front = Front::start(
-        Arc::new(DirStorage::open(dir.path()).unwrap()),
-        Arc::new(rules),
-        Options::default(),
-    )
-    .await
-    .unwrap();
-    let refused = raw(
-        Method::GET,
-        &format!("{}/v2/library/x/manifests/1", front.base_url()),
-        &[],
-    )
-    .await;
-    assert_eq!(refused.status, StatusCode::BAD_GATEWAY);
-    let body = String::from_utf8_lossy(refused.bytes()).into_owned();
-    assert!(
-        body.contains("authentication") && body.contains("UNAVAILABLE"),
-        "{body}"
-    );
-    assert!(!body.contains("secret-pw"));
+        for path in ["manifests/1".to_owned(), format!("blobs/{}", image.layer)] {
+            let url = format!("{}/v2/library/x/{path}", front.base_url());
+            let refused = raw(Method::GET, &url, &[]).await;
+            assert_eq!(refused.status, StatusCode::FORBIDDEN, "{path}");
+            let body = String::from_utf8_lossy(refused.bytes()).into_owned();
+            assert!(
+                body.contains("DENIED") && body.contains("cache rule"),
+                "{body}"
+            );
+            assert!(!body.contains("pw"), "{body}");
+            let head = raw(Method::HEAD, &url, &[]).await;
+            assert_eq!(head.status, StatusCode::FORBIDDEN, "{path}");
+        }
+        // The orca client does not retry it, and its error carries the front's reason.
+        let e = client_for_front(&front)
+            .fetch_manifest(
+                &Reference::parse(&format!("{}/library/x:1", front.host())).unwrap(),
+                &FetchOptions::default(),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), orca_distribution::ErrorKind::Denied, "{e}");
+        assert!(e.to_string().contains("cache rule"), "{e}");
+    }
+}
+
+fn client_for_front(front: &Front) -> Client {
+    crate::support::client(&[&front.host()], None)
 }
 
 #[tokio::test]
