@@ -182,7 +182,7 @@ impl ArtifactStore {
         if options.merge_into_dest {
             merge_into(&staging, dest)?;
         } else {
-            install(staging, dest, &parent, &name)?;
+            install(staging, dest, &reference_text)?;
         }
         // A pinned fetch served from the cache has its entry already (the fetch that
         // cached the manifest named it); anything else names it now.
@@ -828,56 +828,12 @@ fn staging_dir(dest: &Path, parent: &Path, name: &str) -> Result<Staging, Error>
     }
 }
 
-/// Moves `staging` to `dest`, replacing what is there atomically where the platform
-/// allows (`renameat2(RENAME_EXCHANGE)` on Linux). On error `dest` is as it was and the
-/// staging directory is removed.
-fn install(staging: Staging, dest: &Path, parent: &Path, name: &str) -> Result<(), Error> {
-    #[cfg(target_os = "linux")]
-    {
-        // The common case, a new destination, in one call.
-        use rustix::fs::{CWD, RenameFlags, renameat_with};
-        match renameat_with(CWD, staging.path(), CWD, dest, RenameFlags::NOREPLACE) {
-            Ok(()) => {
-                let _ = staging.keep();
-                return Ok(());
-            }
-            // Something is there, or the call is not supported here (some file
-            // systems): the portable way below.
-            Err(rustix::io::Errno::EXIST | rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS) => {
-            }
-            Err(e) => return Err(io_error("rename into", dest, e.into())),
-        }
-    }
-    match fs::symlink_metadata(dest) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            fs::rename(staging.path(), dest).map_err(|e| io_error("rename into", dest, e))?;
-            let _ = staging.keep();
-            return Ok(());
-        }
-        Err(e) => return Err(io_error("inspect", dest, e)),
-        Ok(_) => {}
-    }
-    #[cfg(target_os = "linux")]
-    {
-        use rustix::fs::{CWD, RenameFlags, renameat_with};
-        if renameat_with(CWD, staging.path(), CWD, dest, RenameFlags::EXCHANGE).is_ok() {
-            // The staging path now holds the old tree; dropping it removes it.
-            drop(staging);
-            return Ok(());
-        }
-    }
-    let old = tempfile::Builder::new()
-        .prefix(&format!(".{name}.orca-old-"))
-        .tempdir_in(parent)
-        .map_err(|e| io_error("create a directory in", parent, e))?;
-    let old_dest = old.path().join(name);
-    fs::rename(dest, &old_dest).map_err(|e| io_error("move aside", dest, e))?;
-    if let Err(e) = fs::rename(staging.path(), dest) {
-        let _ = fs::rename(&old_dest, dest);
-        return Err(io_error("rename into", dest, e));
-    }
+/// Moves `staging` to `dest`, replacing what is there atomically (see
+/// [`orca_unpack::replace_with`]); on error `dest` is as it was and `staging` is removed.
+fn install(staging: Staging, dest: &Path, reference: &str) -> Result<(), Error> {
+    orca_unpack::replace_with(staging.path(), dest).map_err(|e| from_unpack(reference, e))?;
+    // Nothing is left at the staging path.
     let _ = staging.keep();
-    drop(old);
     Ok(())
 }
 
@@ -899,41 +855,13 @@ fn merge_into(staging: &Staging, dest: &Path) -> Result<(), Error> {
                 .map_err(|e| io_error("create a directory in", dest, e))?;
             let moved = holder.path().join(&name);
             fs::rename(entry.path(), &moved).map_err(|e| io_error("move", &entry.path(), e))?;
-            install_dir(holder, &moved, &target, dest, &name_text)?;
+            // The holder (and the previous `target`, when it is moved there) goes with it.
+            orca_unpack::replace_with(&moved, &target)
+                .map_err(|e| from_unpack(&target.display().to_string(), e))?;
+            drop(holder);
         } else {
             fs::rename(entry.path(), &target).map_err(|e| io_error("rename into", &target, e))?;
         }
     }
-    Ok(())
-}
-
-/// `install` for a directory already moved into `holder` (on the destination's file system).
-fn install_dir(
-    holder: Staging,
-    moved: &Path,
-    target: &Path,
-    parent: &Path,
-    name: &str,
-) -> Result<(), Error> {
-    #[cfg(target_os = "linux")]
-    {
-        use rustix::fs::{CWD, RenameFlags, renameat_with};
-        if renameat_with(CWD, moved, CWD, target, RenameFlags::EXCHANGE).is_ok() {
-            drop(holder);
-            return Ok(());
-        }
-    }
-    let old = tempfile::Builder::new()
-        .prefix(&format!(".{name}.orca-old-"))
-        .tempdir_in(parent)
-        .map_err(|e| io_error("create a directory in", parent, e))?;
-    let old_target = old.path().join(name);
-    fs::rename(target, &old_target).map_err(|e| io_error("move aside", target, e))?;
-    if let Err(e) = fs::rename(moved, target) {
-        let _ = fs::rename(&old_target, target);
-        return Err(io_error("rename into", target, e));
-    }
-    drop(holder);
-    drop(old);
     Ok(())
 }

@@ -90,4 +90,5 @@ pub use layer::{LayerOptions, LayerOptionsBuilder, Written, write_layer, write_l
 pub use limits::{LimitKind, Limits, LimitsBuilder};
 pub use pack::{PackOptions, PackOptionsBuilder, pack_dir, pack_file};
 pub use path::{RelativePath, check_path};
+pub use replace::replace_with;
 pub use staging::Staging;

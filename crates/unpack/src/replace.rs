@@ -48,10 +48,48 @@ pub(crate) fn install(
     parent: &Path,
     name: &str,
 ) -> Result<bool, Error> {
+    let replaced = move_into_place(staging.path(), dest, parent, name)?;
+    // Nothing is left at the staging path (the previous destination, exchanged there,
+    // was removed).
+    let _ = staging.keep();
+    Ok(replaced)
+}
+
+/// Moves `from` (a file or directory on `dest`'s file system, typically a finished
+/// [`Staging`] directory or something inside one) to `dest`, replacing what is there as
+/// the crate documentation's "Atomic replacement" describes, and removes the previous
+/// content. Returns whether something was replaced.
+///
+/// # Errors
+///
+/// [`Error::InvalidDestination`] when `dest` has no parent directory or final name;
+/// [`Error::Io`] when a rename fails. `dest` is then as it was, and `from` is where it
+/// was (unless the error says where the previous destination is kept).
+pub fn replace_with(from: &Path, dest: &Path) -> Result<bool, Error> {
+    let (parent, name) = split_destination(dest)?;
+    move_into_place(from, dest, &parent, &name)
+}
+
+fn move_into_place(from: &Path, dest: &Path, parent: &Path, name: &str) -> Result<bool, Error> {
+    #[cfg(target_os = "linux")]
+    {
+        // The common case, a new destination, in one call that cannot replace anything.
+        use rustix::fs::{CWD, RenameFlags, renameat_with};
+        match renameat_with(CWD, from, CWD, dest, RenameFlags::NOREPLACE) {
+            Ok(()) => return Ok(false),
+            // Something is there, or this file system cannot say: the ways below.
+            Err(
+                rustix::io::Errno::EXIST
+                | rustix::io::Errno::INVAL
+                | rustix::io::Errno::NOSYS
+                | rustix::io::Errno::OPNOTSUPP,
+            ) => {}
+            Err(e) => return Err(Error::io("rename into", dest, e.into())),
+        }
+    }
     match fs::symlink_metadata(dest) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            fs::rename(staging.path(), dest).map_err(|e| Error::io("rename into", dest, e))?;
-            let _ = staging.keep();
+            fs::rename(from, dest).map_err(|e| Error::io("rename into", dest, e))?;
             return Ok(false);
         }
         Err(e) => return Err(Error::io("inspect", dest, e)),
@@ -60,11 +98,10 @@ pub(crate) fn install(
     #[cfg(target_os = "linux")]
     {
         use rustix::fs::{CWD, RenameFlags, renameat_with};
-        match renameat_with(CWD, staging.path(), CWD, dest, RenameFlags::EXCHANGE) {
+        match renameat_with(CWD, from, CWD, dest, RenameFlags::EXCHANGE) {
             Ok(()) => {
-                // The staging path now holds the previous destination.
-                let old = staging.keep();
-                remove_any(&old);
+                // `from` now holds the previous destination.
+                remove_any(from);
                 return Ok(true);
             }
             // Not supported by this kernel or file system: fall back to two renames.
@@ -80,7 +117,7 @@ pub(crate) fn install(
         .map_err(|e| Error::io("create a directory in", parent, e))?;
     let old = aside.path().join(name);
     fs::rename(dest, &old).map_err(|e| Error::io("move aside", dest, e))?;
-    if let Err(e) = fs::rename(staging.path(), dest) {
+    if let Err(e) = fs::rename(from, dest) {
         // Put the previous destination back; if even that fails, say where it is.
         if fs::rename(&old, dest).is_ok() {
             return Err(Error::io("rename into", dest, e));
@@ -92,7 +129,6 @@ pub(crate) fn install(
             e,
         ));
     }
-    let _ = staging.keep();
     // Dropping `aside` removes the previous destination.
     drop(aside);
     Ok(true)

@@ -84,3 +84,37 @@ fn an_unusable_destination_is_refused_by_name() {
         "{error:?}"
     );
 }
+
+/// `replace_with`, as the facade uses it for what it fetched: a new destination, a
+/// directory over a file and a file over a directory, nothing left beside it; a
+/// destination whose parent is missing is refused and the source stays.
+#[test]
+fn replace_with_moves_into_place_and_removes_what_was_there() {
+    let parent = tempfile::tempdir().unwrap();
+    let dest = parent.path().join("dest");
+    let tree = parent.path().join("tree");
+    fs::create_dir(&tree).unwrap();
+    fs::write(tree.join("a"), b"a").unwrap();
+    assert!(!orca_unpack::replace_with(&tree, &dest).unwrap());
+    assert_eq!(fs::read(dest.join("a")).unwrap(), b"a");
+
+    let file = parent.path().join("file");
+    fs::write(&file, b"now a file").unwrap();
+    assert!(orca_unpack::replace_with(&file, &dest).unwrap());
+    assert_eq!(fs::read(&dest).unwrap(), b"now a file");
+
+    fs::create_dir(&tree).unwrap();
+    fs::write(tree.join("b"), b"b").unwrap();
+    assert!(orca_unpack::replace_with(&tree, &dest).unwrap());
+    assert_eq!(fs::read(dest.join("b")).unwrap(), b"b");
+    let left: Vec<_> = fs::read_dir(parent.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, ["dest"]);
+
+    fs::write(&file, b"stays").unwrap();
+    let e = orca_unpack::replace_with(&file, &parent.path().join("missing/dest")).unwrap_err();
+    assert!(matches!(e, Error::InvalidDestination { .. }), "{e}");
+    assert_eq!(fs::read(&file).unwrap(), b"stays");
+}
