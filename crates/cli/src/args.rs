@@ -864,6 +864,7 @@ Examples:
   orca pull 127.0.0.1:5000/app:v1 --ca-file cert.pem     # trust a self-signed certificate
   orca cache rule add 'library/*' 'docker.io/library/*'
   orca serve --cache-rules --storage /var/cache/orca-front --addr 127.0.0.1:5000 --revalidate 5m
+  orca serve --cache-rules --storage /var/cache/orca-front --auth basic --users-file /etc/orca/front-users
   orca store add registry.internal:5000 --ca-file /etc/orca/internal-ca.pem
   orca serve --cache-rules --backing registry.internal:5000/cache --addr 127.0.0.1:5000")]
 pub(crate) struct ServeArgs {
@@ -879,9 +880,14 @@ pub(crate) struct ServeArgs {
     /// Authentication mode.
     #[arg(long, value_enum, default_value_t)]
     pub(crate) auth: ServeAuth,
-    /// A user NAME:PASSWORD with full access (repeatable).
+    /// A user NAME:PASSWORD with full access (repeatable; with --cache-rules, who may
+    /// pull). The command line is visible to other local users: prefer --users-file.
     #[arg(long = "user", value_name = "NAME:PASSWORD")]
     pub(crate) users: Vec<String>,
+    /// Users from a file, a NAME:PASSWORD per line (blank lines and lines starting with #
+    /// are skipped); with --user, both count.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) users_file: Option<PathBuf>,
     /// In bearer and acr modes, let anonymous callers pull.
     #[arg(long)]
     pub(crate) anonymous_pull: bool,
@@ -895,8 +901,9 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub(crate) tls_key: Option<PathBuf>,
     /// Serve as a pull-through cache of the store registry's cache rules, keeping what it
-    /// fetches in --storage or --backing (pulls only; no --auth; HTTPS with --tls-cert).
-    #[arg(long, requires = "front_storage", conflicts_with_all = ["no_fsync", "users", "aad_tokens", "anonymous_pull"])]
+    /// fetches in --storage or --backing (pulls only; --auth none or basic; HTTPS with
+    /// --tls-cert).
+    #[arg(long, requires = "front_storage", conflicts_with_all = ["no_fsync", "aad_tokens", "anonymous_pull"])]
     pub(crate) cache_rules: bool,
     /// With --cache-rules, instead of --storage: keep what it fetches in this registry
     /// (a registered store), under the repository prefix if one is given.

@@ -7,7 +7,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 
 use crate::api::{ApiError, Code};
@@ -17,6 +17,7 @@ use crate::faults::Faults;
 use crate::log::AuthSeen;
 use crate::routes::{self, Route};
 use crate::store::random_id;
+use crate::wire::basic_credentials;
 
 /// The user name that means "the password is a refresh token" (ACR).
 const REFRESH_TOKEN_USER: &str = "00000000-0000-0000-0000-000000000000";
@@ -138,19 +139,6 @@ pub(crate) struct Auth {
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Decode a Basic `Authorization` header into user and password.
-fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, rest) = value.split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
-    }
-    let decoded = STANDARD.decode(rest.trim()).ok()?;
-    let text = String::from_utf8(decoded).ok()?;
-    let (user, password) = text.split_once(':')?;
-    Some((user.to_owned(), password.to_owned()))
 }
 
 fn bearer_token(headers: &HeaderMap) -> Option<&str> {

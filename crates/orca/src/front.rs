@@ -30,7 +30,7 @@
 pub use orca_pull_through::{
     BackingLocation, BackingOptions, BlobRead, CACHE_HEADER, DirStorage, Error, Front,
     InvalidBacking, ManifestRef, Options, RegistryStorage, Secret, StaticUpstreams, Storage,
-    StoredManifest, TlsIdentity, Upstream, Upstreams,
+    StoredManifest, TlsIdentity, Upstream, Upstreams, User,
 };
 
 use orca_auth::{AuthOptions, Authenticator};

@@ -63,7 +63,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use backing::{BackingLocation, BackingOptions, InvalidBacking, RegistryStorage};
-pub use orca_mock_registry::{Secret, TlsIdentity};
+pub use orca_mock_registry::{Secret, TlsIdentity, User};
 pub use server::CACHE_HEADER;
 pub use storage::{BlobRead, DirStorage, ManifestRef, Storage, StoredManifest};
 pub use upstream::{StaticUpstreams, Upstream, Upstreams};
@@ -90,6 +90,11 @@ pub struct Options {
     /// How long a client has to send a request's headers (HTTP/1) before its connection
     /// is closed, so that idle or trickling connections do not pile up (30 s).
     pub header_read_timeout: Duration,
+    /// Who may pull: with users, every request (`/v2/`, manifests, blobs, `/metrics`)
+    /// needs HTTP Basic credentials of one of them, else 401 with a Basic challenge
+    /// (`docker login`, `orca login` work as with distribution's htpasswd). Empty (the
+    /// default): anyone who can connect pulls what the rules' credentials can read.
+    pub users: Vec<User>,
     /// How many client connections are served at once (512; 0 counts as 1). Beyond it,
     /// new connections wait in the listening socket's backlog until one ends, so a
     /// flood of clients cannot exhaust file descriptors or memory.
@@ -106,6 +111,7 @@ impl Default for Options {
             tls: None,
             header_read_timeout: Duration::from_secs(30),
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            users: Vec::new(),
         }
     }
 }
@@ -150,6 +156,13 @@ impl Options {
     #[must_use]
     pub fn with_header_read_timeout(mut self, timeout: Duration) -> Options {
         self.header_read_timeout = timeout;
+        self
+    }
+
+    /// Add a user to [`Options::users`].
+    #[must_use]
+    pub fn with_user(mut self, user: User) -> Options {
+        self.users.push(user);
         self
     }
 
@@ -270,6 +283,7 @@ impl Front {
             upstreams,
             spool_dir,
             options.revalidate_after,
+            options.users,
         ));
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(server::serve(

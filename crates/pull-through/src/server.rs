@@ -17,6 +17,7 @@ use http_body_util::{BodyExt, Empty, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
 use orca_distribution::{ErrorKind, FetchOptions};
 use orca_manifest::Digest;
+use orca_mock_registry::User;
 use orca_mock_registry::wire::{self, ErrorCode, Route};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -69,6 +70,8 @@ pub(crate) struct Ctx {
     pub(crate) flights: Flights,
     pub(crate) spool_dir: PathBuf,
     pub(crate) revalidate_after: Duration,
+    /// Who may pull; empty: anyone.
+    users: Vec<User>,
     /// When each `(repository, tag)` was last confirmed upstream.
     validated: Mutex<HashMap<(String, String), Instant>>,
     /// One manifest lookup upstream at a time per `(repository, reference)`.
@@ -81,8 +84,10 @@ impl Ctx {
         upstreams: Arc<dyn Upstreams>,
         spool_dir: PathBuf,
         revalidate_after: Duration,
+        users: Vec<User>,
     ) -> Ctx {
         Ctx {
+            users,
             storage,
             upstreams,
             metrics: Metrics::default(),
@@ -395,6 +400,9 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Res {
 }
 
 async fn respond(ctx: &Arc<Ctx>, req: &Request<Incoming>) -> (&'static str, Result<Res>) {
+    if let Err(e) = authenticate(&ctx.users, req.headers()) {
+        return ("unauthorized", Err(e));
+    }
     let method = req.method();
     let head = method == Method::HEAD;
     let readable = matches!(*method, Method::GET | Method::HEAD);
@@ -449,6 +457,36 @@ async fn respond(ctx: &Arc<Ctx>, req: &Request<Incoming>) -> (&'static str, Resu
                 .detail("this pull-through cache serves pulls only (GET and HEAD of manifests and blobs)")),
         ),
     }
+}
+
+/// With users, a request needs the Basic credentials of one of them: 401 with a Basic
+/// challenge otherwise. The password is compared in constant time.
+fn authenticate(users: &[User], headers: &HeaderMap) -> Result<()> {
+    if users.is_empty() {
+        return Ok(());
+    }
+    if let Some((name, password)) = wire::basic_credentials(headers) {
+        let known = users.iter().fold(false, |found, user| {
+            // Every user is compared, so the time taken does not say which name exists.
+            found | (user.name == name && same_bytes(user.password.expose(), &password))
+        });
+        if known {
+            return Ok(());
+        }
+        tracing::warn!(user = ?name, "refused a request: unknown user or wrong password");
+    }
+    let mut e = ApiError::new(ErrorCode::Unauthorized).message("authentication required");
+    e.extra.push((
+        "www-authenticate",
+        r#"Basic realm="orca pull-through cache""#.to_owned(),
+    ));
+    Err(e)
+}
+
+/// `a == b`, in a time that depends on their lengths only.
+fn same_bytes(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
 }
 
 fn resolve_upstream(ctx: &Ctx, name: &str) -> Result<Option<Upstream>> {

@@ -15,18 +15,50 @@ use crate::args::{ServeArgs, ServeAuth};
 use crate::context::Context;
 use crate::exit::{Failure, Kind, chain};
 
-fn config(args: &ServeArgs) -> Result<Config, Failure> {
-    let users = args
+/// The users of `--user` and `--users-file`, checked against `--auth`: basic and bearer
+/// need one, and users without authentication would be a silent mistake.
+fn users(args: &ServeArgs) -> Result<Vec<User>, Failure> {
+    let mut users = args
         .users
         .iter()
         .map(|u| User::parse(u))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| Failure::usage(format!("--user: {}", chain(&e))))?;
-    if users.is_empty() && matches!(args.auth, ServeAuth::Basic | ServeAuth::Bearer) {
-        return Err(Failure::usage(
-            "--auth basic and --auth bearer need at least one --user NAME:PASSWORD",
-        ));
+    if let Some(path) = &args.users_file {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Failure::usage(format!(
+                "--users-file {}: cannot read it: {e}",
+                path.display()
+            ))
+        })?;
+        for (number, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            // The line may hold a password: say where, never what.
+            users.push(User::parse(line).map_err(|_| {
+                Failure::usage(format!(
+                    "--users-file {}: line {} is not NAME:PASSWORD",
+                    path.display(),
+                    number + 1
+                ))
+            })?);
+        }
     }
+    match args.auth {
+        ServeAuth::Basic | ServeAuth::Bearer if users.is_empty() => Err(Failure::usage(
+            "--auth basic and --auth bearer need at least one user (--user NAME:PASSWORD or --users-file FILE)",
+        )),
+        ServeAuth::None if !users.is_empty() => Err(Failure::usage(
+            "users were given but --auth is none: add --auth basic (or bearer, acr) for them to be asked for",
+        )),
+        _ => Ok(users),
+    }
+}
+
+fn config(args: &ServeArgs) -> Result<Config, Failure> {
+    let users = users(args)?;
     let auth = match args.auth {
         ServeAuth::None => AuthMode::None,
         ServeAuth::Basic => AuthMode::Basic { users },
@@ -101,14 +133,17 @@ fn parse_duration(text: &str) -> Result<Duration, Failure> {
 /// `orca serve --cache-rules`: the caching front over `--storage`, its upstreams from the
 /// store registry's cache rules and credential sets.
 async fn serve_front(ctx: &Context, args: &ServeArgs) -> Result<(), Failure> {
-    if args.auth != ServeAuth::None {
+    if matches!(args.auth, ServeAuth::Bearer | ServeAuth::Acr) {
         return Err(Failure::usage(
-            "--cache-rules serves pulls without authentication of its own; --auth does not apply",
+            "--cache-rules asks its clients for Basic credentials (--auth basic) or none; --auth bearer and acr do not apply",
         ));
     }
     let mut options = Options::default()
         .with_addr(args.addr)
         .with_max_connections(args.max_connections as usize);
+    for user in users(args)? {
+        options = options.with_user(user);
+    }
     if let Some(identity) = tls_identity(args)? {
         options = options.with_tls(identity);
     }

@@ -241,6 +241,70 @@ fn serve_cache_rules_over_https_with_a_certificate() {
 }
 
 #[test]
+fn serve_cache_rules_with_users_asks_for_a_login() {
+    let home = Home::new();
+    let upstream = Served::start(&home, &[]);
+    let file = home.join("motd.txt");
+    fs::write(&file, b"hello, member").unwrap();
+    home.json(&[
+        "push",
+        PLAIN,
+        &upstream.at("mirror/app:1"),
+        file.to_str().unwrap(),
+    ]);
+    let stores = stores_with_a_rule(&home, &upstream);
+    let users = home.join("front-users");
+    fs::write(&users, "# who may pull\n\npuller:front-s3cret\n").unwrap();
+    let storage = home.join("front-storage");
+    let front = Front::start_with(
+        &home,
+        &stores,
+        storage.to_str().unwrap(),
+        "",
+        &["--auth", "basic", "--users-file", users.to_str().unwrap()],
+    );
+    let reference = format!("{}/library/app:1", front.host);
+    let out = home.join("out");
+    let refused = home.run(&[
+        "pull",
+        PLAIN,
+        &reference,
+        "-o",
+        out.to_str().unwrap(),
+        "--output",
+        "json",
+    ]);
+    let error = refused.fails_with(4, "Unauthorized");
+    assert!(
+        error["hint"].as_str().unwrap().contains("orca login"),
+        "{error}"
+    );
+    let wrong = home.run(&[
+        "login",
+        PLAIN,
+        &front.host,
+        "-u",
+        "puller",
+        "-p",
+        "guess",
+        "--output",
+        "json",
+    ]);
+    wrong.fails_with(4, "Unauthorized");
+    home.json(&[
+        "login",
+        PLAIN,
+        &front.host,
+        "-u",
+        "puller",
+        "-p",
+        "front-s3cret",
+    ]);
+    home.json(&["pull", PLAIN, &reference, "-o", out.to_str().unwrap()]);
+    assert_eq!(fs::read(out.join("motd.txt")).unwrap(), b"hello, member");
+}
+
+#[test]
 fn serve_cache_rules_with_a_size_bound_keeps_its_storage_under_it() {
     let home = Home::new();
     let upstream = Served::start(&home, &[]);
@@ -316,6 +380,35 @@ fn serve_cache_rules_refuses_what_does_not_apply() {
             ],
             "--revalidate",
         ),
+        (
+            vec![
+                "serve",
+                "--cache-rules",
+                "--storage",
+                "d",
+                "--auth",
+                "bearer",
+            ],
+            "--auth",
+        ),
+        (
+            vec!["serve", "--cache-rules", "--storage", "d", "--user", "a:b"],
+            "--auth is none",
+        ),
+        (
+            vec![
+                "serve",
+                "--cache-rules",
+                "--storage",
+                "d",
+                "--auth",
+                "basic",
+                "--users-file",
+                "no-such-file",
+            ],
+            "--users-file no-such-file",
+        ),
+        (vec!["serve", "--user", "a:b"], "--auth is none"),
         (vec!["serve", "--revalidate", "5m"], "--cache-rules"),
         (vec!["serve", "--max-size", "1GiB"], "--cache-rules"),
         (

@@ -993,3 +993,85 @@ async fn connections_beyond_the_cap_wait_for_one_to_end() {
         .expect("the request task");
     assert_eq!(answer.status, StatusCode::OK);
 }
+
+/// With users, every request needs one's Basic credentials: 401 with a Basic challenge
+/// otherwise (metrics included), and a client logged in pulls as before.
+#[tokio::test]
+async fn a_front_with_users_asks_for_basic_credentials() {
+    let s = Setup::start(
+        Config::default(),
+        None,
+        long().with_user(orca_pull_through::User::new("puller", "front-pw")),
+    )
+    .await;
+    let image = push_image(
+        &s.upstream_client,
+        s.upstream.host(),
+        "mirror/x",
+        "1",
+        content(1000, 3),
+    )
+    .await;
+    let base = s.front.base_url().to_owned();
+    let basic = |user: &str, password: &str| {
+        use base64::Engine as _;
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+        )
+    };
+    for path in ["/v2/", "/v2/library/x/manifests/1", "/metrics"] {
+        for authorization in [
+            None,
+            Some(basic("puller", "wrong")),
+            Some(basic("x", "front-pw")),
+        ] {
+            let headers: Vec<(&str, &str)> = authorization
+                .as_deref()
+                .map(|a| ("authorization", a))
+                .into_iter()
+                .collect();
+            let refused = raw(Method::GET, &format!("{base}{path}"), &headers).await;
+            assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "{path}");
+            assert_eq!(
+                refused.headers.get("www-authenticate").unwrap(),
+                r#"Basic realm="orca pull-through cache""#
+            );
+            assert!(String::from_utf8_lossy(refused.bytes()).contains("UNAUTHORIZED"));
+        }
+    }
+    assert_eq!(
+        s.upstream
+            .requests()
+            .iter()
+            .filter(|r| r.path.contains("/manifests/"))
+            .count(),
+        1,
+        "only the push asked upstream"
+    );
+
+    // Logged in, as `orca login` or `docker login` would be.
+    let front = crate::support::client(
+        &[&s.front.host()],
+        Some((&s.front.host(), Credential::basic("puller", "front-pw"))),
+    );
+    let reference = Reference::parse(&format!("{}/library/x:1", s.front.host())).unwrap();
+    let fetched = front
+        .fetch_manifest(&reference, &FetchOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(fetched.bytes, image.manifest_bytes);
+    let metrics = raw(
+        Method::GET,
+        &format!("{base}/metrics"),
+        &[("authorization", &basic("puller", "front-pw"))],
+    )
+    .await;
+    assert_eq!(metrics.status, StatusCode::OK);
+    let text = String::from_utf8_lossy(metrics.bytes()).into_owned();
+    // The nine refusals above, and the client's first, anonymous, request.
+    assert!(
+        text.contains(r#"orca_pull_through_errors_total{code="UNAUTHORIZED"} 10"#),
+        "{text}"
+    );
+}
