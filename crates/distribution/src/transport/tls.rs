@@ -230,8 +230,9 @@ enum HostTls {
 /// -x509`, which marks it a CA, given with `--ca-file`) is trusted when it is valid for the
 /// server's name. webpki refuses a CA certificate as an end entity (`CaUsedAsEndEntity`);
 /// Go's TLS (docker, skopeo, ORAS) accepts it, and the certificate is pinned byte for
-/// byte, so only the holder of its key can present it. Its validity dates are not
-/// checked on that path.
+/// byte, so only the holder of its key can present it. Its validity dates still count:
+/// webpki checks them before it refuses a CA as an end entity, so an expired certificate
+/// fails as expired and never reaches this path (a test holds that order).
 #[derive(Debug)]
 struct SelectiveVerifier {
     default: HostTls,

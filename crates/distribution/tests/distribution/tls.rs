@@ -78,3 +78,38 @@ async fn a_self_signed_ca_certificate_given_as_root_is_trusted_as_the_servers_ow
     let given = write("leaf.pem", &leaf);
     assert_eq!(reach(&server, &[&given]).await, Ok(()));
 }
+
+/// A pinned CA certificate presented as the server's own must be within its dates too:
+/// webpki checks them before it refuses a CA as an end entity, so an expired one never
+/// reaches the pinned path.
+#[tokio::test]
+async fn an_expired_self_signed_ca_certificate_is_refused_even_when_given() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut params = CertificateParams::new(vec!["127.0.0.1".to_owned()]).expect("params");
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+    let key = KeyPair::generate().expect("key");
+    let cert = params.self_signed(&key).expect("cert").pem();
+    let server = registry(&cert, &key.serialize_pem()).await;
+    let given = dir.path().join("expired.pem");
+    std::fs::write(&given, &cert).expect("write");
+
+    let client = Client::new(
+        ClientConfig::default()
+            .with_retry(RetryPolicy::none())
+            .with_root_certificate(&given),
+    )
+    .expect("client");
+    let reference: Reference = format!("{}/app:1", server.host()).parse().expect("ref");
+    let e = client
+        .fetch_manifest(&reference, &FetchOptions::default())
+        .await
+        .expect_err("an expired certificate");
+    assert_eq!(e.kind(), ErrorKind::Connect, "{e}");
+    let chain = std::iter::successors(Some(&e as &dyn std::error::Error), |e| e.source())
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ");
+    assert!(chain.to_lowercase().contains("expired"), "{chain}");
+}
