@@ -215,6 +215,10 @@ pub struct PushOptions {
     /// between the two reads fails the push and no manifest is pushed. Folders are
     /// hashed as they are packed and always take the ordinary path.
     pub overlap_from: Option<u64>,
+    /// Push the manifest by its digest only, with no tag, as `oras attach` does for a
+    /// referrer (see [`PushOptions::subject`]); the reference must then name neither a tag
+    /// nor a digest, and [`PushOptions::extra_tags`] must be empty.
+    pub untagged: bool,
 }
 
 impl PushOptions {
@@ -226,6 +230,13 @@ impl PushOptions {
     #[must_use]
     pub fn overlap_from(mut self, bytes: u64) -> Self {
         self.overlap_from = Some(bytes);
+        self
+    }
+
+    /// Set [`PushOptions::untagged`] (builder style).
+    #[must_use]
+    pub fn untagged(mut self, on: bool) -> Self {
+        self.untagged = on;
         self
     }
 

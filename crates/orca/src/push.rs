@@ -86,9 +86,21 @@ impl ArtifactStore {
         options: &PushOptions,
     ) -> Result<Pushed, Error> {
         let (reference, limits) = self.locate(input)?;
-        if files.is_empty() {
+        if files.is_empty() && options.annotations.is_empty() {
             return Err(Error::InvalidArgument {
-                message: format!("{input}: nothing to push"),
+                message: format!("{input}: nothing to push (no files, and no annotations)"),
+                source: None,
+            });
+        }
+        if options.untagged
+            && (reference.tag().is_some()
+                || pinned_digest(&reference).is_some()
+                || !options.extra_tags.is_empty())
+        {
+            return Err(Error::InvalidArgument {
+                message: format!(
+                    "{input}: an untagged push (by digest) takes a repository without a tag or digest, and no extra tags"
+                ),
                 source: None,
             });
         }
@@ -181,8 +193,26 @@ impl ArtifactStore {
             .await?;
         uploaded.bytes += config_result.bytes;
         uploaded.existing.extend(config_result.existing);
+        if manifest.layers.is_empty() {
+            // Annotations alone (a referrer saying something of its subject): the empty
+            // descriptor as the one layer, as ORAS packs it, for registries that want one.
+            let empty = Descriptor::empty();
+            if config.digest != empty.digest {
+                let result = self
+                    .upload_bytes(
+                        &reference,
+                        &empty,
+                        Bytes::from_static(orca_manifest::EMPTY_JSON),
+                        &reporter,
+                    )
+                    .await?;
+                uploaded.bytes += result.bytes;
+                uploaded.existing.extend(result.existing);
+            }
+            manifest.layers.push(empty);
+        }
         let (pinned, descriptor) = self
-            .put_manifest(&reference, &manifest, &options.extra_tags)
+            .put_manifest(&reference, &manifest, &options.extra_tags, options.untagged)
             .await?;
         Ok(Pushed {
             reference: pinned,
@@ -232,7 +262,7 @@ impl ArtifactStore {
             .await?;
         uploaded.bytes += config.bytes;
         uploaded.existing.extend(config.existing);
-        let (pinned, descriptor) = self.put_manifest(&reference, &manifest, &[]).await?;
+        let (pinned, descriptor) = self.put_manifest(&reference, &manifest, &[], false).await?;
         Ok(Pushed {
             reference: pinned,
             digest: descriptor.digest.clone(),
@@ -472,12 +502,14 @@ impl ArtifactStore {
     }
 
     /// Pushes the manifest to the reference's tag (`latest` when it has neither tag nor
-    /// digest, by digest when it has only a digest) and to each extra tag.
+    /// digest, by digest when it has only a digest, or when `untagged`) and to each extra
+    /// tag.
     async fn put_manifest(
         &self,
         reference: &Reference,
         manifest: &ImageManifest,
         extra_tags: &[String],
+        untagged: bool,
     ) -> Result<(Reference, Descriptor), Error> {
         let parsed: Manifest = manifest.to_manifest().map_err(|e| Error::Internal {
             message: "the manifest built cannot be read back".to_owned(),
@@ -485,7 +517,9 @@ impl ArtifactStore {
         })?;
         let mut descriptor = parsed.descriptor();
         descriptor.artifact_type = parsed.artifact_type().map(ToOwned::to_owned);
-        let target = if reference.tag().is_none() && pinned_digest(reference).is_none() {
+        let target = if untagged {
+            with_digest(&repository_of(reference), &descriptor.digest)
+        } else if reference.tag().is_none() && pinned_digest(reference).is_none() {
             reference
                 .clone()
                 .with_tag(orca_reference::DEFAULT_TAG)

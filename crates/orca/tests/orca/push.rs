@@ -243,3 +243,71 @@ async fn a_blob_fetched_to_a_file_is_placed_only_once_verified() {
     assert_eq!(progress, SIZE as u64);
     assert_eq!(finished, [TransferOutcome::Transferred]);
 }
+
+/// An untagged push (what `orca attach` does): by digest beside its subject, no tag; a
+/// tag or an extra tag with it is refused before anything is sent; annotations alone are
+/// an artifact with the empty descriptor as its one layer.
+#[tokio::test]
+async fn an_untagged_push_goes_by_digest_and_annotations_alone_are_an_artifact() {
+    let env = crate::support::env().await;
+    let file = env.dir.path().join("notes.txt");
+    std::fs::write(&file, b"notes").unwrap();
+    let subject = env.reference("app:v1");
+    let pushed = env
+        .store
+        .push_files(&subject, &[FileSpec::new(&file)], &PushOptions::default())
+        .await
+        .unwrap();
+
+    let options = PushOptions::default()
+        .artifact_type("application/vnd.example.note")
+        .annotation("reviewed", "yes")
+        .subject(&subject)
+        .untagged(true);
+    let note = env
+        .store
+        .push_files(&env.reference("app"), &[], &options)
+        .await
+        .unwrap();
+    assert_eq!(
+        note.reference.to_string(),
+        format!("{}@{}", env.reference("app"), note.digest)
+    );
+    let content = env
+        .store
+        .fetch_manifest(&note.reference.to_string())
+        .await
+        .unwrap();
+    let layers = content.manifest.layers();
+    assert_eq!(layers.len(), 1);
+    assert_eq!(layers[0].media_type, orca::manifest::media_types::OCI_EMPTY);
+    assert_eq!(
+        content.manifest.subject().map(|s| &s.digest),
+        Some(&pushed.digest)
+    );
+    assert_eq!(env.store.tags(&env.reference("app")).await.unwrap(), ["v1"]);
+    let found = env.store.referrers(&subject, None).await.unwrap();
+    assert_eq!(found.manifests.len(), 1);
+    assert_eq!(found.manifests[0].digest, note.digest);
+
+    env.mock.clear_requests();
+    for (reference, options) in [
+        (env.reference("app:note"), options.clone()),
+        (env.reference("app"), options.clone().extra_tag("also")),
+    ] {
+        let e = env
+            .store
+            .push_files(&reference, &[FileSpec::new(&file)], &options)
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), "InvalidArgument", "{e}");
+        assert!(e.to_string().contains("untagged"), "{e}");
+    }
+    let e = env
+        .store
+        .push_files(&env.reference("app:empty"), &[], &PushOptions::default())
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("nothing to push"), "{e}");
+    assert!(env.mock.requests().is_empty(), "{:?}", env.mock.requests());
+}
