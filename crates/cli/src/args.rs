@@ -117,6 +117,7 @@ pub(crate) enum Command {
     Login(LoginArgs),
     Logout(LogoutArgs),
     Push(PushArgs),
+    Attach(AttachArgs),
     Pull(PullArgs),
     Fetch(FetchArgs),
     Copy(CopyArgs),
@@ -227,6 +228,41 @@ pub(crate) struct PushArgs {
     /// push. Folders are always hashed as they are packed. [default: 16MiB]
     #[arg(long, value_name = "SIZE", value_parser = size_arg)]
     pub(crate) overlap_from: Option<u64>,
+}
+
+/// Attach files to a manifest as a referrer (a signature, an SBOM, a note), as `oras
+/// attach` does.
+///
+/// The referrer is pushed by digest into the subject's repository, without a tag, and
+/// found through `orca discover SUBJECT`. Without files, the annotations alone are the
+/// referrer.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  orca attach localhost:5000/app:v1 --artifact-type application/vnd.example.signature sig.json
+  orca attach myacr.azurecr.io/app@sha256:... --artifact-type application/spdx+json sbom.spdx.json
+  orca attach localhost:5000/app:v1 --artifact-type application/vnd.example.note -a reviewed=yes")]
+pub(crate) struct AttachArgs {
+    /// The manifest to attach to (the subject).
+    pub(crate) subject: String,
+    /// Files (FILE or FILE:MEDIATYPE) and folders to attach.
+    #[arg(value_name = "FILE[:MEDIATYPE]|DIR")]
+    pub(crate) files: Vec<String>,
+    /// The referrer's artifactType (what `discover --artifact-type` filters on).
+    #[arg(long, value_name = "TYPE", required = true)]
+    pub(crate) artifact_type: String,
+    /// A manifest annotation KEY=VALUE (repeatable).
+    #[arg(short, long = "annotation", value_name = "KEY=VALUE")]
+    pub(crate) annotations: Vec<String>,
+    /// A JSON file of annotations, ORAS style: {"$manifest": {...}, "FILE": {...}}.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) annotation_file: Option<PathBuf>,
+    /// Also write the pushed manifest to this file.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) export_manifest: Option<PathBuf>,
+    /// How many blobs to upload at once.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub(crate) concurrency: u16,
 }
 
 /// A size with an optional unit (`16MiB`, `1GB`, `4096`), for clap.

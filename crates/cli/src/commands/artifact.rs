@@ -1,14 +1,16 @@
-//! `push`, `pull`, `fetch` and `copy`: the commands that move artifacts.
+//! `push`, `attach`, `pull`, `fetch` and `copy`: the commands that move artifacts.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::Read as _;
 use std::path::Path;
 
-use orca::{ConfigStyle, CopyOptions, FetchOptions, Fetched, FileKind, FileSpec, PushOptions};
+use orca::{
+    ConfigStyle, CopyOptions, FetchOptions, Fetched, FileKind, FileSpec, PushOptions, Pushed,
+};
 use serde_json::{Value, json};
 
-use crate::args::{CopyArgs, FetchArgs, ManifestPushArgs, PullArgs, PushArgs};
+use crate::args::{AttachArgs, CopyArgs, FetchArgs, ManifestPushArgs, PullArgs, PushArgs};
 use crate::context::{Access, Context};
 use crate::exit::Failure;
 
@@ -23,14 +25,69 @@ const PULL_OPERATION: &str = "pull";
 pub(crate) async fn push(ctx: &Context, args: &PushArgs) -> Result<(), Failure> {
     let (reference, extra_tags) = split_tags(&args.reference)?;
     let (options, files) = push_inputs(args, extra_tags)?;
-    let mut names = vec![reference.as_str()];
+    let pushed = push_and_export(ctx, args, &reference, &files, &options).await?;
+    let text = format!(
+        "{}Pushed {}\nArtifactType: {}\nDigest: {}",
+        layer_lines(&pushed),
+        display_reference(&reference),
+        pushed.manifest.artifact_type.as_deref().unwrap_or("-"),
+        pushed.digest
+    );
+    ctx.printer.result(&text, &pushed_json(&pushed))
+}
+
+/// `orca attach`: `push --subject`, by digest into the subject's repository.
+pub(crate) async fn attach(ctx: &Context, args: &AttachArgs) -> Result<(), Failure> {
+    if args.files.is_empty() && args.annotations.is_empty() && args.annotation_file.is_none() {
+        return Err(Failure::usage(
+            "attach needs something to attach: files, or annotations (-a KEY=VALUE, --annotation-file)",
+        ));
+    }
+    let repository = crate::commands::inspect::repository_of(&args.subject)?;
+    let push = PushArgs {
+        reference: repository.clone(),
+        files: args.files.clone(),
+        artifact_type: Some(args.artifact_type.clone()),
+        annotations: args.annotations.clone(),
+        annotation_file: args.annotation_file.clone(),
+        config: None,
+        subject: Some(args.subject.clone()),
+        export_manifest: args.export_manifest.clone(),
+        concurrency: args.concurrency,
+        overlap_from: None,
+    };
+    let (options, files) = push_inputs(&push, Vec::new())?;
+    let pushed = push_and_export(ctx, &push, &repository, &files, &options.untagged(true)).await?;
+    let text = format!(
+        "{}Attached to {}\nArtifactType: {}\nDigest: {}\nReferrer: {}",
+        layer_lines(&pushed),
+        display_reference(&args.subject),
+        args.artifact_type,
+        pushed.digest,
+        pushed.reference
+    );
+    let mut value = pushed_json(&pushed);
+    value["subject"] = json!(args.subject);
+    ctx.printer.result(&text, &value)
+}
+
+/// Pushes `files` to `reference` as `args` say, writing the manifest to
+/// `--export-manifest` when asked.
+async fn push_and_export(
+    ctx: &Context,
+    args: &PushArgs,
+    reference: &str,
+    files: &[FileSpec],
+    options: &PushOptions,
+) -> Result<Pushed, Failure> {
+    let mut names = vec![reference];
     if let Some(s) = &args.subject {
         names.push(s);
     }
     let (store, observer) =
         ctx.artifact_store(&names, Access::Terminal, Some(args.concurrency), false)?;
     let pushed = store
-        .push_files(&reference, &files, &options)
+        .push_files(reference, files, options)
         .await
         .map_err(|e| {
             observer.clear();
@@ -44,7 +101,11 @@ pub(crate) async fn push(ctx: &Context, args: &PushArgs) -> Result<(), Failure> 
         std::fs::write(path, &manifest.bytes)
             .map_err(|e| Failure::io("writing the manifest to", path, &e))?;
     }
-    let artifact_type = pushed.manifest.artifact_type.clone();
+    Ok(pushed)
+}
+
+/// `Uploaded`/`Exists` lines for the layers, as ORAS prints them.
+fn layer_lines(pushed: &Pushed) -> String {
     let mut text = String::new();
     for layer in &pushed.layers {
         // As ORAS says it: a blob the registry already had was not uploaded.
@@ -60,26 +121,20 @@ pub(crate) async fn push(ctx: &Context, args: &PushArgs) -> Result<(), Failure> 
             layer.title().unwrap_or("")
         );
     }
-    let _ = write!(
-        text,
-        "Pushed {}\nArtifactType: {}\nDigest: {}",
-        display_reference(&reference),
-        artifact_type.as_deref().unwrap_or("-"),
-        pushed.digest
-    );
-    ctx.printer.result(
-        &text,
-        &json!({
-            "reference": pushed.reference.to_string(),
-            "mediaType": pushed.manifest.media_type,
-            "digest": pushed.digest.to_string(),
-            "size": pushed.manifest.size,
-            "artifactType": artifact_type,
-            "layers": pushed.layers,
-            "uploadedBytes": pushed.uploaded_bytes,
-            "skippedBlobs": pushed.skipped_blobs,
-        }),
-    )
+    text
+}
+
+fn pushed_json(pushed: &Pushed) -> Value {
+    json!({
+        "reference": pushed.reference.to_string(),
+        "mediaType": pushed.manifest.media_type,
+        "digest": pushed.digest.to_string(),
+        "size": pushed.manifest.size,
+        "artifactType": pushed.manifest.artifact_type,
+        "layers": pushed.layers,
+        "uploadedBytes": pushed.uploaded_bytes,
+        "skippedBlobs": pushed.skipped_blobs,
+    })
 }
 
 /// The push options and files from the command line and the annotation file.

@@ -26,6 +26,7 @@ pub(crate) async fn run(cli: Cli, printer: Printer) -> Result<(), Failure> {
         Command::Login(args) => login::login(&ctx, args).await,
         Command::Logout(args) => login::logout(&ctx, args),
         Command::Push(args) => artifact::push(&ctx, args).await,
+        Command::Attach(args) => artifact::attach(&ctx, args).await,
         Command::Pull(args) => artifact::pull(&ctx, args).await,
         Command::Fetch(args) => artifact::fetch(&ctx, args).await,
         Command::Copy(args) => artifact::copy(&ctx, args).await,

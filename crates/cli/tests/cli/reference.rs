@@ -155,6 +155,115 @@ fn login_over_tls_with_basic_auth_then_push_and_pull() {
     assert!(resolved["digest"].as_str().unwrap().starts_with("sha256:"));
 }
 
+/// `attach`, as `oras attach`: referrers pushed by digest beside the subject, found by
+/// `discover` (docker-registry has no referrers API: the tag schema's index is used).
+#[test]
+fn attach_and_discover_against_docker_registry() {
+    let rt = runtime();
+    let Some(registry) = start(&rt, ReferenceOptions::default()) else {
+        return; // printed "skipped: …"
+    };
+    let home = Home::new();
+    let subject = format!("{}/orca/signed:v1", registry.host());
+    let file = home.join("app.toml");
+    fs::write(&file, b"level = 1\n").unwrap();
+    let pushed = home.json(&["push", "--plain-http", &subject, file.to_str().unwrap()]);
+    let sig = home.join("sig.json");
+    fs::write(&sig, b"{\"signed\": true}").unwrap();
+    let attached = home.json(&[
+        "attach",
+        "--plain-http",
+        &subject,
+        "--artifact-type",
+        "application/vnd.example.signature",
+        sig.to_str().unwrap(),
+    ]);
+    assert_eq!(attached["subject"], subject.as_str());
+    assert_eq!(
+        attached["artifactType"],
+        "application/vnd.example.signature"
+    );
+    let referrer = attached["reference"].as_str().unwrap().to_owned();
+    assert!(
+        referrer.ends_with(attached["digest"].as_str().unwrap()),
+        "{referrer}"
+    );
+    // Annotations alone are a referrer too.
+    let note = home.json(&[
+        "attach",
+        "--plain-http",
+        &subject,
+        "--artifact-type",
+        "application/vnd.example.note",
+        "-a",
+        "reviewed=yes",
+    ]);
+    let found = home.json(&["discover", "--plain-http", &subject]);
+    let mut digests: Vec<&str> = found["referrers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["digest"].as_str().unwrap())
+        .collect();
+    digests.sort_unstable();
+    let mut expected = [
+        attached["digest"].as_str().unwrap(),
+        note["digest"].as_str().unwrap(),
+    ];
+    expected.sort_unstable();
+    assert_eq!(digests, expected, "{found}");
+    let out = home.join("out");
+    home.json(&[
+        "pull",
+        "--plain-http",
+        &referrer,
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        fs::read(out.join("sig.json")).unwrap(),
+        b"{\"signed\": true}"
+    );
+    // The subject's own tags: v1 and the tag schema's index, no tag for the referrers.
+    let tags = home.json(&[
+        "repo",
+        "tags",
+        "--plain-http",
+        &format!("{}/orca/signed", registry.host()),
+    ]);
+    let subject_digest = pushed["digest"].as_str().unwrap().replace(':', "-");
+    let mut tags: Vec<&str> = tags["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t.as_str())
+        .collect();
+    tags.sort_unstable();
+    assert_eq!(tags, [subject_digest.as_str(), "v1"]);
+
+    // Nothing to attach is a usage error; a subject that is not there, not found.
+    let nothing = home.run(&[
+        "attach",
+        "--plain-http",
+        &subject,
+        "--artifact-type",
+        "application/vnd.example.note",
+    ]);
+    assert_eq!(nothing.code, 2, "{}", nothing.stderr);
+    assert!(nothing.stderr.contains("annotations"), "{}", nothing.stderr);
+    home.run(&[
+        "attach",
+        "--plain-http",
+        &format!("{}/orca/signed:v2", registry.host()),
+        "--artifact-type",
+        "application/vnd.example.note",
+        sig.to_str().unwrap(),
+        "--output",
+        "json",
+    ])
+    .fails_with(3, "ArtifactNotFound");
+}
+
 #[test]
 fn a_platform_asked_of_one_artifact_is_refused_against_docker_registry() {
     let rt = runtime();
