@@ -1,5 +1,5 @@
 //! What the `orca` command line needs beyond the service calls: blobs addressed by digest
-//! (`orca blob fetch|delete`), a login check (`orca login`) and the refresh token a login
+//! (`orca blob fetch|push|delete`), a login check (`orca login`) and the refresh token a login
 //! with Azure AD obtains (`orca login --azure`).
 //!
 //! Added by the CLI (crates/cli) in its own file, so the facade's own modules stay as
@@ -17,7 +17,7 @@ use crate::observer::{Direction, Event, TransferOutcome};
 use crate::{ArtifactStore, Error};
 
 /// The media type reported for a blob whose manifest is not known.
-const OCTET_STREAM: &str = "application/octet-stream";
+pub(crate) const OCTET_STREAM: &str = "application/octet-stream";
 
 impl ArtifactStore {
     /// The reference and digest of a blob argument `registry/repository@digest`.
@@ -156,6 +156,26 @@ impl ArtifactStore {
                 outcome: TransferOutcome::Transferred,
             });
         }
+    }
+
+    /// Push the file at `path` as one blob of `reference`'s repository, as `oras blob push`
+    /// does: `registry/repository`, or `registry/repository@digest` when the digest is
+    /// known (the file is then sent without hashing it first, and the registry refuses to
+    /// commit bytes that do not hash to it, as for every push). A blob the registry has is
+    /// not sent again (nor, with a digest given, read). Returns its descriptor (media type
+    /// `application/octet-stream`) and whether the registry already had it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidArgument`] when `path` is not a readable file (before any request);
+    /// [`Error::DigestMismatch`] when the registry finds the bytes do not match the digest
+    /// given; the registry's errors.
+    pub async fn push_blob_file(
+        &self,
+        reference: &str,
+        path: &std::path::Path,
+    ) -> Result<(Descriptor, bool), Error> {
+        self.push_blob_file_inner(reference, path).await
     }
 
     /// Delete the blob `reference` names (`registry/repository@digest`). Returns its

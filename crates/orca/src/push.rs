@@ -501,6 +501,54 @@ impl ArtifactStore {
         })
     }
 
+    /// The file at `path` as one blob of `input`'s repository (`orca blob push`): hashed
+    /// first, or uploaded while a second reader hashes it when large; with a digest in the
+    /// reference, sent as that digest (the registry refuses bytes that do not hash to it).
+    /// Skipped when the registry has the blob. Returns its descriptor
+    /// (`application/octet-stream`) and whether the registry had it.
+    pub(crate) async fn push_blob_file_inner(
+        &self,
+        input: &str,
+        path: &Path,
+    ) -> Result<(Descriptor, bool), Error> {
+        let (reference, _) = self.locate(input)?;
+        let meta = std::fs::metadata(path).map_err(|e| invalid_file(path, e))?;
+        if !meta.is_file() {
+            return Err(Error::InvalidArgument {
+                message: format!(
+                    "{} is not a file; a blob is pushed from one file",
+                    path.display()
+                ),
+                source: None,
+            });
+        }
+        let prepared = if let Some(digest) = pinned_digest(&reference) {
+            Prepared {
+                layer: Layer::Known(Descriptor::new(
+                    crate::cli_support::OCTET_STREAM,
+                    digest,
+                    meta.len(),
+                )),
+                file: std::fs::File::open(path).map_err(|e| invalid_file(path, e))?,
+            }
+        } else {
+            let spec = FileSpec::new(path);
+            let text = reference.to_string();
+            tokio::task::spawn_blocking(move || {
+                prepare(&text, &spec, PushOptions::DEFAULT_OVERLAP_FROM)
+            })
+            .await
+            .map_err(join_error)??
+        };
+        let reporter = self.reporter();
+        let (mut descriptor, existed) = self
+            .upload_one(&repository_of(&reference), prepared, &reporter)
+            .await?;
+        crate::cli_support::OCTET_STREAM.clone_into(&mut descriptor.media_type);
+        descriptor.annotations.clear();
+        Ok((descriptor, existed))
+    }
+
     /// Pushes the manifest to the reference's tag (`latest` when it has neither tag nor
     /// digest, by digest when it has only a digest, or when `untagged`) and to each extra
     /// tag.

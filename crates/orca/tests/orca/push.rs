@@ -311,3 +311,46 @@ async fn an_untagged_push_goes_by_digest_and_annotations_alone_are_an_artifact()
     assert!(e.to_string().contains("nothing to push"), "{e}");
     assert!(env.mock.requests().is_empty(), "{:?}", env.mock.requests());
 }
+
+/// `push_blob_file` (`orca blob push`): uploaded once, then found; a digest given that the
+/// bytes do not have is refused by the registry and nothing is committed; a directory is
+/// refused before any request.
+#[tokio::test]
+async fn a_file_is_pushed_as_one_blob() {
+    let env = crate::support::env().await;
+    let file = env.dir.path().join("layer.bin");
+    std::fs::write(&file, b"one blob").unwrap();
+    let repository = env.reference("blobs");
+    let (descriptor, existed) = env.store.push_blob_file(&repository, &file).await.unwrap();
+    assert!(!existed);
+    assert_eq!(descriptor.digest, Digest::sha256(b"one blob"));
+    assert_eq!(
+        (descriptor.size, descriptor.media_type.as_str()),
+        (8, "application/octet-stream")
+    );
+    assert!(descriptor.annotations.is_empty());
+    let again = env.store.push_blob_file(&repository, &file).await.unwrap();
+    assert_eq!(again, (descriptor.clone(), true));
+
+    let wrong = Digest::sha256(b"something else");
+    let e = env
+        .store
+        .push_blob_file(&format!("{repository}@{wrong}"), &file)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "DigestMismatch", "{e}");
+    let missing = env
+        .store
+        .blob_descriptor(&format!("{repository}@{wrong}"))
+        .await;
+    assert_eq!(missing.unwrap_err().code(), "ArtifactNotFound");
+
+    env.mock.clear_requests();
+    let e = env
+        .store
+        .push_blob_file(&repository, env.dir.path())
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "InvalidArgument", "{e}");
+    assert!(env.mock.requests().is_empty());
+}
