@@ -540,6 +540,13 @@ Examples:
   orca blob fetch localhost:5000/app@sha256:... -O - > layer.tar.gz
   orca blob fetch localhost:5000/app@sha256:... --descriptor")]
     Fetch(BlobFetchArgs),
+    /// Upload a file as a blob (skipped when the registry has it).
+    #[command(after_help = "\
+Examples:
+  orca blob push localhost:5000/app layer.tar.gz
+  orca blob push localhost:5000/app@sha256:... layer.tar.gz   # the registry checks the digest
+  tar czf - ./site | orca blob push localhost:5000/app - --descriptor")]
+    Push(BlobPushArgs),
     /// Delete a blob.
     #[command(
         visible_alias = "rm",
@@ -565,6 +572,24 @@ pub(crate) struct BlobFetchArgs {
     /// Print the blob's descriptor (from a HEAD request) instead of downloading it.
     #[arg(long)]
     pub(crate) descriptor: bool,
+}
+
+/// Arguments of `blob push`.
+#[derive(Debug, Args)]
+pub(crate) struct BlobPushArgs {
+    /// REGISTRY/REPOSITORY, or REGISTRY/REPOSITORY@DIGEST to skip hashing the file first
+    /// (the registry refuses bytes that do not match; a blob it has is not read at all).
+    #[arg(value_name = "REF[@DIGEST]")]
+    pub(crate) reference: String,
+    /// The file to upload, or `-` for stdin (spooled to a temporary file first).
+    #[arg(value_name = "FILE")]
+    pub(crate) file: PathBuf,
+    /// Print the blob's descriptor (as JSON) instead of a summary.
+    #[arg(long)]
+    pub(crate) descriptor: bool,
+    /// The media type the printed descriptor says.
+    #[arg(long, value_name = "TYPE", default_value = "application/octet-stream")]
+    pub(crate) media_type: String,
 }
 
 /// How `discover` draws referrers.

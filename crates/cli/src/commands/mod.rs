@@ -43,6 +43,7 @@ pub(crate) async fn run(cli: Cli, printer: Printer) -> Result<(), Failure> {
         },
         Command::Blob(blob) => match &blob.command {
             BlobCommand::Fetch(args) => blob::fetch(&ctx, args).await,
+            BlobCommand::Push(args) => blob::push(&ctx, args).await,
             BlobCommand::Delete(args) => blob::delete(&ctx, args).await,
         },
         Command::Discover(args) => inspect::discover(&ctx, args).await,

@@ -264,6 +264,83 @@ fn attach_and_discover_against_docker_registry() {
     .fails_with(3, "ArtifactNotFound");
 }
 
+/// `blob push` of a file and of stdin, `blob fetch` back, against the reference registry.
+#[test]
+fn blob_push_and_fetch_against_docker_registry() {
+    let rt = runtime();
+    let Some(registry) = start(&rt, ReferenceOptions::default()) else {
+        return; // printed "skipped: …"
+    };
+    let home = Home::new();
+    let repository = format!("{}/orca/blobs", registry.host());
+    let file = home.join("layer.bin");
+    let content: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    fs::write(&file, &content).unwrap();
+    let pushed = home.json(&[
+        "blob",
+        "push",
+        "--plain-http",
+        &repository,
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(pushed["existed"], false);
+    let digest = pushed["descriptor"]["digest"].as_str().unwrap().to_owned();
+    assert_eq!(pushed["descriptor"]["size"], 300_000);
+    let again = home.json(&[
+        "blob",
+        "push",
+        "--plain-http",
+        &format!("{repository}@{digest}"),
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(again["existed"], true);
+    let back = home.join("back.bin");
+    home.json(&[
+        "blob",
+        "fetch",
+        "--plain-http",
+        &format!("{repository}@{digest}"),
+        "-O",
+        back.to_str().unwrap(),
+    ]);
+    assert_eq!(fs::read(&back).unwrap(), content);
+
+    // From stdin, printing the descriptor with the media type asked for.
+    let mut push = home.orca();
+    push.args([
+        "blob",
+        "push",
+        "--plain-http",
+        &repository,
+        "-",
+        "--descriptor",
+    ])
+    .args(["--media-type", "text/plain"])
+    .stdin(std::process::Stdio::piped())
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped());
+    let mut child = push.spawn().unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), b"from stdin\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let descriptor: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(descriptor["mediaType"], "text/plain");
+    assert_eq!(descriptor["size"], 11);
+    let fetched = home.run(&[
+        "blob",
+        "fetch",
+        "--plain-http",
+        &format!("{repository}@{}", descriptor["digest"].as_str().unwrap()),
+        "-O",
+        "-",
+    ]);
+    assert_eq!(fetched.success().stdout, "from stdin\n");
+}
+
 #[test]
 fn a_platform_asked_of_one_artifact_is_refused_against_docker_registry() {
     let rt = runtime();
