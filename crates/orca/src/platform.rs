@@ -131,6 +131,49 @@ impl ArtifactStore {
         Ok(())
     }
 
+    /// The config blob of the manifest `reference` names (of an index, of its entry for
+    /// `platform`), as `oras manifest fetch-config` gives it: verified, from the cache
+    /// when there, at most 4 MiB. Returns the config's descriptor and bytes.
+    ///
+    /// # Errors
+    ///
+    /// As [`ArtifactStore::fetch_manifest_for`] with a platform, else as
+    /// [`ArtifactStore::fetch_manifest`]; [`Error::InvalidArtifact`] for an index without a
+    /// platform (it has no config), or a config over 4 MiB.
+    pub async fn fetch_config(
+        &self,
+        reference: &str,
+        platform: Option<&Platform>,
+    ) -> Result<(Descriptor, Vec<u8>), Error> {
+        let content = match platform {
+            Some(platform) => self.fetch_manifest_for(reference, platform).await?,
+            None => self.fetch_manifest(reference).await?,
+        };
+        let invalid = |message: String| Error::InvalidArtifact {
+            reference: reference.to_owned(),
+            message,
+            source: None,
+        };
+        let Some(config) = content.manifest.config().cloned() else {
+            return Err(if content.manifest.is_index() {
+                choose_from_index(reference, &content, None)
+                    .err()
+                    .unwrap_or_else(|| invalid("an index has no config".to_owned()))
+            } else {
+                invalid("the manifest has no config".to_owned())
+            });
+        };
+        if config.size > MAX_CONFIG_BYTES {
+            return Err(invalid(format!(
+                "its config is {} bytes, more than the {MAX_CONFIG_BYTES} read of a config",
+                config.size
+            )));
+        }
+        let (parsed, _) = self.locate(reference)?;
+        let bytes = self.config_bytes(&parsed, &config).await?;
+        Ok((config, bytes))
+    }
+
     /// A small blob (an image config): from the cache when there, else fetched, verified
     /// and cached.
     async fn config_bytes(

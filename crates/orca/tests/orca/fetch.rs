@@ -559,6 +559,27 @@ async fn a_manifest_to_push_is_checked_before_it_is_sent() {
 }
 
 #[tokio::test]
+async fn the_config_of_an_index_entry_is_fetched_for_a_platform() {
+    let env = crate::support::env_cached().await;
+    push_index(&env, "multi/configs", "1").await;
+    let reference = env.reference("multi/configs:1");
+    // Its entry's config for a platform (the empty config here); none without one.
+    let arm64 = "linux/arm64".parse().unwrap();
+    let (config, bytes) = env
+        .store
+        .fetch_config(&reference, Some(&arm64))
+        .await
+        .unwrap();
+    assert_eq!(
+        (config.media_type.as_str(), bytes.as_slice()),
+        (media_types::OCI_EMPTY, &b"{}"[..])
+    );
+    let e = env.store.fetch_config(&reference, None).await.unwrap_err();
+    assert_eq!(e.code(), "InvalidArtifact", "{e}");
+    assert!(e.to_string().contains("linux/arm64"), "{e}");
+}
+
+#[tokio::test]
 async fn an_index_is_fetched_for_the_platform_asked_for() {
     let env = crate::support::env_cached().await;
     let children = push_index(&env, "multi/settings", "1").await;
