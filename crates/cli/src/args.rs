@@ -465,6 +465,13 @@ Examples:
   orca manifest fetch localhost:5000/tools:v1 --platform linux/arm64"
     )]
     Fetch(ManifestFetchArgs),
+    /// Print a manifest's config (verified), as `oras manifest fetch-config`.
+    #[command(after_help = "\
+Examples:
+  orca manifest fetch-config localhost:5000/app:v1
+  orca manifest fetch-config localhost:5000/tools:v1 --platform linux/arm64 -O config.json
+  orca manifest fetch-config localhost:5000/app:v1 --descriptor")]
+    FetchConfig(ManifestFetchConfigArgs),
     /// Push a manifest or index from a file (or stdin), e.g. an index of one artifact per
     /// platform.
     #[command(after_help = "\
@@ -498,6 +505,22 @@ pub(crate) struct ManifestFetchArgs {
     /// The platform to fetch: os[/arch[/variant]][:os_version], e.g. linux/arm64. An index
     /// gives the manifest it lists for it; a single image must be for it (its config
     /// says).
+    #[arg(long, value_name = "PLATFORM")]
+    pub(crate) platform: Option<Platform>,
+}
+
+/// Arguments of `manifest fetch-config`.
+#[derive(Debug, Args)]
+pub(crate) struct ManifestFetchConfigArgs {
+    /// The manifest's reference.
+    pub(crate) reference: String,
+    /// Print the config's descriptor instead of its bytes.
+    #[arg(long)]
+    pub(crate) descriptor: bool,
+    /// Write the config to FILE instead of stdout.
+    #[arg(short = 'O', long = "output-file", value_name = "FILE")]
+    pub(crate) output_file: Option<PathBuf>,
+    /// Of an index, the config of its manifest for this platform: os[/arch[/variant]].
     #[arg(long, value_name = "PLATFORM")]
     pub(crate) platform: Option<Platform>,
 }

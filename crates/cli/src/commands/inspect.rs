@@ -9,8 +9,8 @@ use orca::{ArtifactStore, Descriptor, ManifestContent, Reference};
 use serde_json::{Value, json};
 
 use crate::args::{
-    DeleteArgs, DiscoverArgs, DiscoverFormat, ManifestFetchArgs, ReferenceArg, RepoLsArgs,
-    RepoTagsArgs, ResolveArgs, TagArgs,
+    DeleteArgs, DiscoverArgs, DiscoverFormat, ManifestFetchArgs, ManifestFetchConfigArgs,
+    ReferenceArg, RepoLsArgs, RepoTagsArgs, ResolveArgs, TagArgs,
 };
 use crate::commands::types;
 use crate::context::{Access, Context};
@@ -161,6 +161,52 @@ pub(crate) async fn manifest_fetch(ctx: &Context, args: &ManifestFetchArgs) -> R
     }
     let content = store.fetch_manifest(&args.reference).await?;
     print_manifest(ctx, args, &content)
+}
+
+/// `orca manifest fetch-config`: the config's bytes as received (their digest is the
+/// config's), to stdout or `-O FILE`, or its descriptor.
+pub(crate) async fn manifest_fetch_config(
+    ctx: &Context,
+    args: &ManifestFetchConfigArgs,
+) -> Result<(), Failure> {
+    let store = terminal_store(ctx, &[&args.reference])?;
+    let (descriptor, bytes) = store
+        .fetch_config(&args.reference, args.platform.as_ref())
+        .await?;
+    if args.descriptor {
+        let text = serde_json::to_string_pretty(&descriptor)
+            .map_err(|e| Failure::other(format!("printing the descriptor: {e}")))?;
+        return ctx.printer.result(&text, &descriptor);
+    }
+    if let Some(path) = &args.output_file {
+        std::fs::write(path, &bytes).map_err(|e| Failure::io("writing the config to", path, &e))?;
+        return ctx.printer.result(
+            &format!(
+                "Wrote the config {} to {}",
+                descriptor.digest,
+                path.display()
+            ),
+            &json!({"descriptor": descriptor, "path": path}),
+        );
+    }
+    if ctx.printer.json() {
+        let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
+            Failure::other(format!(
+                "the config ({}) is not JSON, so --output json cannot print it: {e}; write it with -O FILE",
+                descriptor.media_type
+            ))
+        })?;
+        return ctx.printer.result("", &value);
+    }
+    let mut out = std::io::stdout().lock();
+    match std::io::Write::write_all(&mut out, &bytes).and_then(|()| std::io::Write::flush(&mut out))
+    {
+        // A closed pipe (`… | head`) is not a failure of the command.
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(Failure::other(format!("writing to stdout: {e}")))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The manifest's bytes (or, with `--descriptor`, its descriptor).

@@ -38,6 +38,7 @@ pub(crate) async fn run(cli: Cli, printer: Printer) -> Result<(), Failure> {
         },
         Command::Manifest(manifest) => match &manifest.command {
             ManifestCommand::Fetch(args) => inspect::manifest_fetch(&ctx, args).await,
+            ManifestCommand::FetchConfig(args) => inspect::manifest_fetch_config(&ctx, args).await,
             ManifestCommand::Push(args) => artifact::manifest_push(&ctx, args).await,
             ManifestCommand::Delete(args) => inspect::manifest_delete(&ctx, args).await,
         },

@@ -18,9 +18,9 @@ fn help_of_every_command() {
     root.build();
     let mut paths = Vec::new();
     command_paths(&root, &[], &mut paths);
-    // 19 commands, 2 repo, 3 manifest, 3 blob, 3 store and 4 cache subcommands, 4 cache
+    // 19 commands, 2 repo, 4 manifest, 3 blob, 3 store and 4 cache subcommands, 4 cache
     // rule and 3 cache credential-set subcommands.
-    assert_eq!(paths.len(), 41, "{paths:?}");
+    assert_eq!(paths.len(), 42, "{paths:?}");
     insta::assert_snapshot!("orca", root.render_long_help().to_string());
     for path in &paths {
         let mut cmd = &mut root;

@@ -959,3 +959,50 @@ fn push_overlap_from_uploads_while_hashing() {
     assert_eq!(bad.code, 2, "{}", bad.stderr);
     assert!(bad.stderr.contains("--overlap-from"), "{}", bad.stderr);
 }
+
+/// `manifest fetch-config`: the bytes as pushed, as JSON with `--output json`, to a file
+/// with `-O`, or the descriptor.
+#[test]
+fn manifest_fetch_config_prints_the_config() {
+    let home = Home::new();
+    let reg = Served::start(&home, &[]);
+    let config = home.join("config.json");
+    fs::write(&config, br#"{"answer": 42}"#).unwrap();
+    let file = home.join("f.txt");
+    fs::write(&file, b"x").unwrap();
+    let reference = reg.at("app:v1");
+    home.json(&[
+        "push",
+        PLAIN,
+        &reference,
+        file.to_str().unwrap(),
+        "--config",
+        &format!("{}:application/vnd.example.config+json", config.display()),
+    ]);
+    let raw = home.run(&["manifest", "fetch-config", PLAIN, &reference]);
+    assert_eq!(raw.success().stdout, r#"{"answer": 42}"#);
+    let value = home.json(&["manifest", "fetch-config", PLAIN, &reference]);
+    assert_eq!(value["answer"], 42);
+    let descriptor = home.json(&[
+        "manifest",
+        "fetch-config",
+        PLAIN,
+        &reference,
+        "--descriptor",
+    ]);
+    assert_eq!(
+        descriptor["mediaType"],
+        "application/vnd.example.config+json"
+    );
+    assert_eq!(descriptor["size"], 14);
+    let out = home.join("out.json");
+    home.json(&[
+        "manifest",
+        "fetch-config",
+        PLAIN,
+        &reference,
+        "-O",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(fs::read(&out).unwrap(), br#"{"answer": 42}"#);
+}

@@ -420,6 +420,43 @@ fn an_index_entry_is_resolved_and_fetched_per_platform_against_docker_registry()
     ])
     .fails_with(3, "ArtifactNotFound");
 
+    // `manifest fetch-config`: of an index, the config of the platform's entry (these
+    // artifacts have the empty config); without a platform, the platforms are listed.
+    let config = home.run(&[
+        "manifest",
+        "fetch-config",
+        "--plain-http",
+        &index,
+        "--platform",
+        "linux/arm64",
+    ]);
+    assert_eq!(config.success().stdout, "{}");
+    let listed = home
+        .run(&[
+            "manifest",
+            "fetch-config",
+            "--plain-http",
+            &index,
+            "--output",
+            "json",
+        ])
+        .fails_with(1, "InvalidArtifact");
+    assert!(
+        listed["message"].as_str().unwrap().contains("linux/amd64"),
+        "{listed}"
+    );
+}
+
+#[test]
+fn copy_with_a_platform_copies_one_entry_against_docker_registry() {
+    let rt = runtime();
+    let Some(registry) = start(&rt, ReferenceOptions::default()) else {
+        return; // printed "skipped: …"
+    };
+    let home = Home::new();
+    let host = registry.host().to_owned();
+    let (entries, pushed) = push_platform_index(&home, &host);
+    let index = format!("{host}/orca/tools:v1");
     // `copy --platform` copies that entry alone, tagged: a plain manifest at the other end.
     let copied = home.json(&[
         "copy",
