@@ -442,6 +442,10 @@ pub(crate) struct RepoTagsArgs {
     /// Show each tag's digest and artifact type.
     #[arg(short, long)]
     pub(crate) long: bool,
+    /// Leave out digest-like tags (`sha256-…`: the referrers tag schema's indexes, which
+    /// `attach` leaves on registries without the referrers API).
+    #[arg(long)]
+    pub(crate) exclude_digest_tags: bool,
 }
 
 /// Manifests.

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::future::Future;
 use std::pin::Pin;
 
-use orca::{ArtifactStore, Descriptor, ManifestContent, Reference};
+use orca::{ArtifactStore, Descriptor, Digest, ManifestContent, Reference};
 use serde_json::{Value, json};
 
 use crate::args::{
@@ -92,6 +92,7 @@ pub(crate) async fn repo_tags(ctx: &Context, args: &RepoTagsArgs) -> Result<(), 
         .await?
         .into_iter()
         .filter(|t| args.last.as_ref().is_none_or(|last| t > last))
+        .filter(|t| !(args.exclude_digest_tags && is_digest_tag(t)))
         .collect();
     if !args.long {
         return ctx.printer.result(
@@ -161,6 +162,15 @@ pub(crate) async fn manifest_fetch(ctx: &Context, args: &ManifestFetchArgs) -> R
     }
     let content = store.fetch_manifest(&args.reference).await?;
     print_manifest(ctx, args, &content)
+}
+
+/// A tag that reads as a digest of a known algorithm once its first `-` is a `:`
+/// (`sha256-<64 hex>`), as ORAS decides it.
+fn is_digest_tag(tag: &str) -> bool {
+    tag.split_once('-').is_some_and(|(algorithm, hex)| {
+        Digest::parse(&format!("{algorithm}:{hex}"))
+            .is_ok_and(|d| d.algorithm().encoded_len().is_some())
+    })
 }
 
 /// `orca manifest fetch-config`: the config's bytes as received (their digest is the
@@ -457,5 +467,21 @@ mod tests {
         );
         let back: Value = serde_json::from_str(&pretty).unwrap();
         assert_eq!(back, serde_json::from_str::<Value>(text).unwrap());
+    }
+
+    #[test]
+    fn digest_like_tags_are_told_apart() {
+        let hex = "a".repeat(64);
+        assert!(is_digest_tag(&format!("sha256-{hex}")));
+        for tag in [
+            "v1",
+            "sha256",
+            "sha256-abc",
+            "release-2024",
+            &format!("sha256-{}", "A".repeat(64)),
+            &format!("sha256_{hex}"),
+        ] {
+            assert!(!is_digest_tag(tag), "{tag}");
+        }
     }
 }

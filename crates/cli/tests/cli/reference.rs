@@ -155,6 +155,21 @@ fn login_over_tls_with_basic_auth_then_push_and_pull() {
     assert!(resolved["digest"].as_str().unwrap().starts_with("sha256:"));
 }
 
+/// `orca repo tags REPOSITORY EXTRA…`, sorted.
+fn sorted_tags(home: &Home, repository: &str, extra: &[&str]) -> Vec<String> {
+    let mut args = vec!["repo", "tags", "--plain-http", repository];
+    args.extend(extra);
+    let listed = home.json(&args);
+    let mut tags: Vec<String> = listed["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t.as_str().map(str::to_owned))
+        .collect();
+    tags.sort_unstable();
+    tags
+}
+
 /// `attach`, as `oras attach`: referrers pushed by digest beside the subject, found by
 /// `discover` (docker-registry has no referrers API: the tag schema's index is used).
 #[test]
@@ -225,21 +240,16 @@ fn attach_and_discover_against_docker_registry() {
         b"{\"signed\": true}"
     );
     // The subject's own tags: v1 and the tag schema's index, no tag for the referrers.
-    let tags = home.json(&[
-        "repo",
-        "tags",
-        "--plain-http",
-        &format!("{}/orca/signed", registry.host()),
-    ]);
+    let repository = format!("{}/orca/signed", registry.host());
     let subject_digest = pushed["digest"].as_str().unwrap().replace(':', "-");
-    let mut tags: Vec<&str> = tags["tags"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|t| t.as_str())
-        .collect();
-    tags.sort_unstable();
-    assert_eq!(tags, [subject_digest.as_str(), "v1"]);
+    assert_eq!(
+        sorted_tags(&home, &repository, &[]),
+        [subject_digest.as_str(), "v1"]
+    );
+    assert_eq!(
+        sorted_tags(&home, &repository, &["--exclude-digest-tags"]),
+        ["v1"]
+    );
 
     // Nothing to attach is a usage error; a subject that is not there, not found.
     let nothing = home.run(&[
