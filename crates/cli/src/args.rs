@@ -650,6 +650,9 @@ pub(crate) struct DiscoverArgs {
     /// How deep to follow referrers of referrers.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u8).range(1..=32))]
     pub(crate) depth: u8,
+    /// Of an index, the referrers of its manifest for this platform: os[/arch[/variant]].
+    #[arg(long, value_name = "PLATFORM")]
+    pub(crate) platform: Option<Platform>,
 }
 
 /// Delete an artifact (its manifest).

@@ -272,7 +272,15 @@ struct Node {
 pub(crate) async fn discover(ctx: &Context, args: &DiscoverArgs) -> Result<(), Failure> {
     let store = terminal_store(ctx, &[&args.reference])?;
     let repository = repository_of(&args.reference)?;
-    let subject = store.resolve(&args.reference).await?;
+    let subject = match &args.platform {
+        Some(platform) => {
+            store
+                .fetch_manifest_for(&args.reference, platform)
+                .await?
+                .descriptor
+        }
+        None => store.resolve(&args.reference).await?,
+    };
     let mut seen = vec![subject.digest.to_string()];
     let tree = walk(
         &store,

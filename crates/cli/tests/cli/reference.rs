@@ -516,6 +516,33 @@ fn copy_with_a_platform_copies_one_entry_against_docker_registry() {
         "json",
     ])
     .fails_with(3, "ArtifactNotFound");
+
+    // `discover --platform`: the referrers of the platform's entry, not of the index.
+    let sig = home.join("sig.json");
+    fs::write(&sig, b"{}").unwrap();
+    let entry = format!(
+        "{host}/orca/tools@{}",
+        entries[1]["digest"].as_str().unwrap()
+    );
+    let attached = home.json(&[
+        "attach",
+        "--plain-http",
+        &entry,
+        "--artifact-type",
+        "application/vnd.example.signature",
+        sig.to_str().unwrap(),
+    ]);
+    let found = home.json(&[
+        "discover",
+        "--plain-http",
+        &index,
+        "--platform",
+        "linux/arm64",
+    ]);
+    assert_eq!(found["digest"], entries[1]["digest"]);
+    assert_eq!(found["referrers"][0]["digest"], attached["digest"]);
+    let of_index = home.json(&["discover", "--plain-http", &index]);
+    assert_eq!(of_index["referrers"], serde_json::json!([]));
 }
 
 #[test]
