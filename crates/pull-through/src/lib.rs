@@ -95,6 +95,11 @@ pub struct Options {
     /// (`docker login`, `orca login` work as with distribution's htpasswd). Empty (the
     /// default): anyone who can connect pulls what the rules' credentials can read.
     pub users: Vec<User>,
+    /// How long an upstream repository that refused a rule's credentials is not asked
+    /// again (30 s): a burst of clients must not become a burst of failed logins upstream,
+    /// which can lock the account. Meanwhile a stored tag is served stale and anything
+    /// else gets 403 `DENIED`.
+    pub refusal_hold: Duration,
     /// How many client connections are served at once (512; 0 counts as 1). Beyond it,
     /// new connections wait in the listening socket's backlog until one ends, so a
     /// flood of clients cannot exhaust file descriptors or memory.
@@ -112,6 +117,7 @@ impl Default for Options {
             header_read_timeout: Duration::from_secs(30),
             max_connections: DEFAULT_MAX_CONNECTIONS,
             users: Vec::new(),
+            refusal_hold: Duration::from_secs(30),
         }
     }
 }
@@ -163,6 +169,13 @@ impl Options {
     #[must_use]
     pub fn with_user(mut self, user: User) -> Options {
         self.users.push(user);
+        self
+    }
+
+    /// [`Options::refusal_hold`].
+    #[must_use]
+    pub fn with_refusal_hold(mut self, hold: Duration) -> Options {
+        self.refusal_hold = hold;
         self
     }
 
@@ -284,6 +297,7 @@ impl Front {
             spool_dir,
             options.revalidate_after,
             options.users,
+            options.refusal_hold,
         ));
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(server::serve(

@@ -76,6 +76,23 @@ pub(crate) struct Ctx {
     validated: Mutex<HashMap<(String, String), Instant>>,
     /// One manifest lookup upstream at a time per `(repository, reference)`.
     manifest_locks: Mutex<HashMap<(String, String), ManifestLock>>,
+    /// When upstream last refused a rule's credentials, per upstream repository: for
+    /// `refusal_hold` it is not asked again.
+    refusals: Mutex<HashMap<String, Instant>>,
+    /// How long that is (`Options::refusal_hold`).
+    refusal_hold: Duration,
+}
+
+/// The most upstream repositories whose refusals are remembered (a wildcard rule lets
+/// clients name any number of them).
+const MAX_REFUSALS: usize = 10_000;
+
+/// Whether an upstream failure kind says the rule's credentials were refused.
+fn is_refusal(kind: &str) -> bool {
+    matches!(
+        kind,
+        "unauthorized" | "denied" | "credentials_rejected" | "auth"
+    )
 }
 
 impl Ctx {
@@ -85,9 +102,11 @@ impl Ctx {
         spool_dir: PathBuf,
         revalidate_after: Duration,
         users: Vec<User>,
+        refusal_hold: Duration,
     ) -> Ctx {
         Ctx {
             users,
+            refusal_hold,
             storage,
             upstreams,
             metrics: Metrics::default(),
@@ -96,6 +115,47 @@ impl Ctx {
             revalidate_after,
             validated: Mutex::default(),
             manifest_locks: Mutex::default(),
+            refusals: Mutex::default(),
+        }
+    }
+
+    /// An error when `upstream` refused the rule's credentials less than `refusal_hold`
+    /// ago (it is not asked again meanwhile).
+    fn held(&self, upstream: &orca_reference::Reference) -> Result<()> {
+        let refused = self
+            .refusals
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&upstream.to_string())
+            .is_some_and(|at| at.elapsed() < self.refusal_hold);
+        if refused {
+            self.metrics.inc(
+                "orca_pull_through_upstream_failures_total",
+                label("kind", "held"),
+            );
+            return Err(ApiError::upstream(
+                "unauthorized",
+                &format!(
+                    "{} refused this rule's credentials less than {} ms ago; it is not asked again until then",
+                    upstream,
+                    self.refusal_hold.as_millis()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Remembers that `upstream` failed with `kind` when it refused the credentials.
+    fn note_failure(&self, upstream: &orca_reference::Reference, kind: &str) {
+        if !is_refusal(kind) {
+            return;
+        }
+        let mut refusals = self.refusals.lock().unwrap_or_else(PoisonError::into_inner);
+        if refusals.len() >= MAX_REFUSALS {
+            refusals.retain(|_, at| at.elapsed() < self.refusal_hold);
+        }
+        if refusals.len() < MAX_REFUSALS {
+            refusals.insert(upstream.to_string(), Instant::now());
         }
     }
 
@@ -315,10 +375,7 @@ impl ApiError {
     /// risk locking the account) while the operator has a credential set to fix.
     fn upstream(kind: &str, message: &str) -> ApiError {
         let detail = serde_json::json!({ "upstream": kind, "message": message });
-        if matches!(
-            kind,
-            "unauthorized" | "denied" | "credentials_rejected" | "auth"
-        ) {
+        if is_refusal(kind) {
             return ApiError::new(ErrorCode::Denied)
                 .status(StatusCode::FORBIDDEN)
                 .message(
@@ -625,6 +682,10 @@ async fn find_manifest(
             .map_err(|e| ApiError::upstream("invalid", &e.to_string()))?,
     };
     if let (Some(tag), Some(m)) = (tag, &stored) {
+        if ctx.held(&upstream.repository).is_err() {
+            tracing::debug!(repository = %name, tag, "upstream refused the rule's credentials lately: serving the stored manifest, stale");
+            return Ok((m.clone(), Cache::Stale));
+        }
         let started = Instant::now();
         let answer = upstream.client.resolve(&target).await;
         ctx.metrics.upstream_latency(started.elapsed());
@@ -665,6 +726,7 @@ async fn find_manifest(
                     return Err(manifest_unknown(tag));
                 }
                 let kind = flight::kind_name(e.kind());
+                ctx.note_failure(&upstream.repository, kind);
                 ctx.metrics.inc(
                     "orca_pull_through_upstream_failures_total",
                     label("kind", kind),
@@ -687,6 +749,7 @@ async fn fetch_manifest(
     tag: Option<&str>,
     key: &(String, String),
 ) -> Result<(StoredManifest, Cache)> {
+    ctx.held(&upstream.repository)?;
     let started = Instant::now();
     let fetched = upstream
         .client
@@ -700,6 +763,7 @@ async fn fetch_manifest(
                 return Err(manifest_unknown(target.manifest_reference()));
             }
             let kind = flight::kind_name(e.kind());
+            ctx.note_failure(&upstream.repository, kind);
             ctx.metrics.inc(
                 "orca_pull_through_upstream_failures_total",
                 label("kind", kind),
@@ -755,6 +819,7 @@ async fn blob(
         let Some(upstream) = resolve_upstream(ctx, name)? else {
             return Err(blob_unknown(&digest));
         };
+        ctx.held(&upstream.repository)?;
         if head {
             // A download under way knows the size; otherwise ask upstream.
             if let Some((size, verified)) = ctx.flights.peek(name, &digest) {
@@ -766,6 +831,7 @@ async fn blob(
             }
             return head_upstream(ctx, &upstream, &digest).await;
         }
+        let repository = upstream.repository.clone();
         let (flight, leader) = ctx
             .flights
             .join(ctx, name, &digest, upstream)
@@ -775,6 +841,7 @@ async fn blob(
             Err(Failure::Stored) => continue,
             Err(Failure::NotFound) => return Err(blob_unknown(&digest)),
             Err(Failure::Upstream(kind, message)) => {
+                ctx.note_failure(&repository, kind);
                 return Err(ApiError::upstream(kind, &message));
             }
             Err(Failure::Corrupt(message)) => {
@@ -820,6 +887,7 @@ async fn head_upstream(ctx: &Arc<Ctx>, upstream: &Upstream, digest: &Digest) -> 
         Ok(None) => Err(blob_unknown(digest)),
         Err(e) => {
             let kind = flight::kind_name(e.kind());
+            ctx.note_failure(&upstream.repository, kind);
             ctx.metrics.inc(
                 "orca_pull_through_upstream_failures_total",
                 label("kind", kind),

@@ -1075,3 +1075,106 @@ async fn a_front_with_users_asks_for_basic_credentials() {
         "{text}"
     );
 }
+
+/// An upstream that refused the rule's credentials is not asked again for
+/// `refusal_hold`: a burst of clients is one failed login upstream, not one each; a
+/// stored tag is served stale meanwhile; after the hold it is asked again.
+#[tokio::test]
+async fn an_upstream_refusal_is_held_before_asking_again() {
+    let hold = Duration::from_millis(400);
+    let s = Setup::start(
+        Config::default().with_auth(AuthMode::basic("puller", "secret-pw")),
+        Some(Credential::basic("puller", "wrong-pw")),
+        long().with_refusal_hold(hold),
+    )
+    .await;
+    let host = s.upstream.host().to_owned();
+    let publisher = crate::support::client(
+        &[&host],
+        Some((host.as_str(), Credential::basic("puller", "secret-pw"))),
+    );
+    let image = push_image(&publisher, &host, "mirror/x", "1", content(500, 5)).await;
+    let base = s.front.base_url().to_owned();
+    let upstream_calls = || {
+        s.upstream
+            .requests()
+            .iter()
+            .filter(|r| r.path.starts_with("/v2/mirror/"))
+            .count()
+    };
+    let before = upstream_calls();
+    let first = raw(
+        Method::GET,
+        &format!("{base}/v2/library/x/manifests/1"),
+        &[],
+    )
+    .await;
+    assert_eq!(first.status, StatusCode::FORBIDDEN);
+    let asked = upstream_calls();
+    assert!(asked > before, "the first request asks upstream");
+    for path in [
+        "manifests/1".to_owned(),
+        format!("blobs/{}", image.layer),
+        "manifests/2".to_owned(),
+    ] {
+        for method in [Method::GET, Method::HEAD] {
+            let answer = raw(method, &format!("{base}/v2/library/x/{path}"), &[]).await;
+            assert_eq!(answer.status, StatusCode::FORBIDDEN, "{path}");
+        }
+    }
+    assert_eq!(upstream_calls(), asked, "held: upstream not asked again");
+    let metrics = raw(Method::GET, &format!("{base}/metrics"), &[]).await;
+    let text = String::from_utf8_lossy(metrics.bytes()).into_owned();
+    assert!(
+        text.contains(r#"orca_pull_through_upstream_failures_total{kind="held"} 6"#),
+        "{text}"
+    );
+
+    // After the hold, upstream is asked again.
+    tokio::time::sleep(hold + Duration::from_millis(100)).await;
+    let again = raw(
+        Method::GET,
+        &format!("{base}/v2/library/x/manifests/1"),
+        &[],
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::FORBIDDEN);
+    assert!(upstream_calls() > asked, "asked again after the hold");
+}
+
+/// While a refusal is held, a stored tag is served stale without asking upstream.
+#[tokio::test]
+async fn a_stored_tag_is_served_stale_while_a_refusal_is_held() {
+    let s = Setup::start(
+        Config::default(),
+        None,
+        Options::default()
+            .with_revalidate_after(Duration::ZERO)
+            .with_refusal_hold(Duration::from_secs(60)),
+    )
+    .await;
+    let image = push_image(
+        &s.upstream_client,
+        s.upstream.host(),
+        "mirror/x",
+        "1",
+        content(500, 6),
+    )
+    .await;
+    let url = format!("{}/v2/library/x/manifests/1", s.front.base_url());
+    let miss = raw(Method::GET, &url, &[]).await;
+    assert_eq!(miss.cache(), Some("miss"));
+    s.upstream
+        .faults()
+        .add(Fault::status(403).path("/v2/mirror/x/manifests/*"));
+    let manifests_asked = || s.upstream_requests(&Method::HEAD, "/manifests/");
+    let stale = raw(Method::GET, &url, &[]).await;
+    assert_eq!(stale.cache(), Some("stale"));
+    assert_eq!(stale.bytes(), &image.manifest_bytes);
+    let asked = manifests_asked();
+    assert!(asked >= 1);
+    let held = raw(Method::GET, &url, &[]).await;
+    assert_eq!(held.cache(), Some("stale"));
+    assert_eq!(held.bytes(), &image.manifest_bytes);
+    assert_eq!(manifests_asked(), asked, "held: upstream not asked");
+}
