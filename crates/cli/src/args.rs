@@ -263,6 +263,9 @@ pub(crate) struct AttachArgs {
     /// How many blobs to upload at once.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub(crate) concurrency: u16,
+    /// Of an index, attach to its manifest for this platform: os[/arch[/variant]].
+    #[arg(long, value_name = "PLATFORM")]
+    pub(crate) platform: Option<Platform>,
 }
 
 /// A size with an optional unit (`16MiB`, `1GB`, `4096`), for clap.

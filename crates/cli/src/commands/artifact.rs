@@ -44,6 +44,15 @@ pub(crate) async fn attach(ctx: &Context, args: &AttachArgs) -> Result<(), Failu
         ));
     }
     let repository = crate::commands::inspect::repository_of(&args.subject)?;
+    // Of an index with --platform, the subject is its entry for the platform.
+    let subject = match &args.platform {
+        Some(platform) => {
+            let (store, _) = ctx.artifact_store(&[&args.subject], Access::Terminal, None, false)?;
+            let entry = store.fetch_manifest_for(&args.subject, platform).await?;
+            format!("{repository}@{}", entry.descriptor.digest)
+        }
+        None => args.subject.clone(),
+    };
     let push = PushArgs {
         reference: repository.clone(),
         files: args.files.clone(),
@@ -51,7 +60,7 @@ pub(crate) async fn attach(ctx: &Context, args: &AttachArgs) -> Result<(), Failu
         annotations: args.annotations.clone(),
         annotation_file: args.annotation_file.clone(),
         config: None,
-        subject: Some(args.subject.clone()),
+        subject: Some(subject.clone()),
         export_manifest: args.export_manifest.clone(),
         concurrency: args.concurrency,
         overlap_from: None,
@@ -61,13 +70,13 @@ pub(crate) async fn attach(ctx: &Context, args: &AttachArgs) -> Result<(), Failu
     let text = format!(
         "{}Attached to {}\nArtifactType: {}\nDigest: {}\nReferrer: {}",
         layer_lines(&pushed),
-        display_reference(&args.subject),
+        display_reference(&subject),
         args.artifact_type,
         pushed.digest,
         pushed.reference
     );
     let mut value = pushed_json(&pushed);
-    value["subject"] = json!(args.subject);
+    value["subject"] = json!(subject);
     ctx.printer.result(&text, &value)
 }
 

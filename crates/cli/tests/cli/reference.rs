@@ -517,7 +517,8 @@ fn copy_with_a_platform_copies_one_entry_against_docker_registry() {
     ])
     .fails_with(3, "ArtifactNotFound");
 
-    // `discover --platform`: the referrers of the platform's entry, not of the index.
+    // `attach --platform` and `discover --platform`: the platform's entry is the subject,
+    // not the index.
     let sig = home.join("sig.json");
     fs::write(&sig, b"{}").unwrap();
     let entry = format!(
@@ -527,11 +528,14 @@ fn copy_with_a_platform_copies_one_entry_against_docker_registry() {
     let attached = home.json(&[
         "attach",
         "--plain-http",
-        &entry,
+        &index,
+        "--platform",
+        "linux/arm64",
         "--artifact-type",
         "application/vnd.example.signature",
         sig.to_str().unwrap(),
     ]);
+    assert_eq!(attached["subject"], entry.as_str());
     let found = home.json(&[
         "discover",
         "--plain-http",
