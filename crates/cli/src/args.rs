@@ -393,6 +393,9 @@ pub(crate) struct ResolveArgs {
     /// it (its config says).
     #[arg(long, value_name = "PLATFORM")]
     pub(crate) platform: Option<Platform>,
+    /// Print REGISTRY/REPOSITORY@DIGEST instead of the digest alone.
+    #[arg(short = 'l', long)]
+    pub(crate) full_reference: bool,
 }
 
 /// Repositories and their tags.

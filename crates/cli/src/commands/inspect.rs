@@ -36,6 +36,12 @@ pub(crate) async fn resolve(ctx: &Context, args: &ResolveArgs) -> Result<(), Fai
         }
         None => store.resolve(&args.reference).await?,
     };
+    if args.full_reference {
+        let full = format!("{}@{}", repository_of(&args.reference)?, descriptor.digest);
+        return ctx
+            .printer
+            .result(&full, &json!({"reference": full, "descriptor": descriptor}));
+    }
     ctx.printer.result(descriptor.digest.as_str(), &descriptor)
 }
 

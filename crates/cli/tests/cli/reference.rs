@@ -419,6 +419,11 @@ fn an_index_entry_is_resolved_and_fetched_per_platform_against_docker_registry()
     );
     let resolved = home.json(&["resolve", "--plain-http", &index]);
     assert_eq!(resolved["digest"], pushed["digest"]);
+    let full = home.run(&["resolve", "--plain-http", "-l", &index]);
+    assert_eq!(
+        full.success().stdout.trim(),
+        format!("{host}/orca/tools@{}", pushed["digest"].as_str().unwrap())
+    );
     home.run(&[
         "resolve",
         "--plain-http",
