@@ -5,9 +5,13 @@ use std::path::Path;
 
 use orca::CredentialSource;
 
+use crate::exit::Failure;
+
 /// The environment's Azure AD credential, first match wins:
 ///
-/// 1. a client secret: `AZURE_TENANT_ID`, `AZURE_CLIENT_ID` and `AZURE_CLIENT_SECRET` set;
+/// 1. a client secret: `AZURE_CLIENT_SECRET` set (then `AZURE_TENANT_ID` and
+///    `AZURE_CLIENT_ID` must be too, as `DefaultAzureCredential` requires: a half-set
+///    client secret is an error, not a silent fall to the next source);
 /// 2. workload identity: `AZURE_FEDERATED_TOKEN_FILE` set (tenant and client id from
 ///    `AZURE_TENANT_ID` and `AZURE_CLIENT_ID`);
 /// 3. managed identity: `IDENTITY_ENDPOINT` or `MSI_ENDPOINT` set (App Service, Functions,
@@ -16,40 +20,51 @@ use orca::CredentialSource;
 /// 4. the Azure CLI's signed-in account.
 ///
 /// `AZURE_AUTHORITY_HOST` is honoured by the credential itself.
-pub(crate) fn credential_source() -> CredentialSource {
+///
+/// # Errors
+///
+/// A usage error naming the variable missing beside `AZURE_CLIENT_SECRET`.
+pub(crate) fn credential_source() -> Result<CredentialSource, Failure> {
     choose(
         &|name| std::env::var(name).ok().filter(|v| !v.is_empty()),
         az_on_path(),
     )
+    .map_err(Failure::usage)
 }
 
-fn choose(env: &dyn Fn(&str) -> Option<String>, az_on_path: bool) -> CredentialSource {
-    if let (Some(tenant_id), Some(client_id), Some(_)) = (
-        env("AZURE_TENANT_ID"),
-        env("AZURE_CLIENT_ID"),
-        env("AZURE_CLIENT_SECRET"),
-    ) {
-        return CredentialSource::AzureClientSecret {
-            tenant_id,
-            client_id,
-            secret_env: "AZURE_CLIENT_SECRET".to_owned(),
+fn choose(
+    env: &dyn Fn(&str) -> Option<String>,
+    az_on_path: bool,
+) -> Result<CredentialSource, String> {
+    if env("AZURE_CLIENT_SECRET").is_some() {
+        let needed = |name: &str| {
+            env(name).ok_or_else(|| {
+                format!(
+                    "--azure: AZURE_CLIENT_SECRET is set but {name} is not (a client secret needs AZURE_TENANT_ID and AZURE_CLIENT_ID too)"
+                )
+            })
         };
+        return Ok(CredentialSource::AzureClientSecret {
+            tenant_id: needed("AZURE_TENANT_ID")?,
+            client_id: needed("AZURE_CLIENT_ID")?,
+            secret_env: "AZURE_CLIENT_SECRET".to_owned(),
+        });
     }
     if env("AZURE_FEDERATED_TOKEN_FILE").is_some() {
-        return CredentialSource::AzureWorkloadIdentity {
+        return Ok(CredentialSource::AzureWorkloadIdentity {
             tenant_id: None,
             client_id: None,
             token_file: None,
-        };
+        });
     }
     if env("IDENTITY_ENDPOINT").is_some() || env("MSI_ENDPOINT").is_some() || !az_on_path {
-        return CredentialSource::AzureManagedIdentity {
+        return Ok(CredentialSource::AzureManagedIdentity {
             client_id: env("AZURE_CLIENT_ID"),
-        };
+        });
     }
-    CredentialSource::AzureCli {
+    Ok(CredentialSource::AzureCli {
         tenant_id: env("AZURE_TENANT_ID"),
-    }
+    })
 }
 
 fn az_on_path() -> bool {
@@ -89,13 +104,26 @@ mod tests {
             ("AZURE_CLIENT_SECRET", "s"),
             ("AZURE_FEDERATED_TOKEN_FILE", "/f"),
         ]);
-        assert_eq!(choose(&secret, true).kind(), "azure-client-secret");
+        let kind = |env: &dyn Fn(&str) -> Option<String>, az| choose(env, az).unwrap().kind();
+        assert_eq!(kind(&secret, true), "azure-client-secret");
         let workload = env(&[("AZURE_FEDERATED_TOKEN_FILE", "/f")]);
-        assert_eq!(choose(&workload, true).kind(), "azure-workload-identity");
+        assert_eq!(kind(&workload, true), "azure-workload-identity");
         let app_service = env(&[("IDENTITY_ENDPOINT", "http://x")]);
-        assert_eq!(choose(&app_service, true).kind(), "azure-managed-identity");
+        assert_eq!(kind(&app_service, true), "azure-managed-identity");
         let nothing = env(&[]);
-        assert_eq!(choose(&nothing, true).kind(), "azure-cli");
-        assert_eq!(choose(&nothing, false).kind(), "azure-managed-identity");
+        assert_eq!(kind(&nothing, true), "azure-cli");
+        assert_eq!(kind(&nothing, false), "azure-managed-identity");
+    }
+
+    #[test]
+    fn a_half_set_client_secret_is_an_error_not_the_next_source() {
+        let half = env(&[
+            ("AZURE_CLIENT_SECRET", "s"),
+            ("AZURE_CLIENT_ID", "c"),
+            ("AZURE_FEDERATED_TOKEN_FILE", "/f"),
+        ]);
+        let message = choose(&half, true).unwrap_err();
+        assert!(message.contains("AZURE_TENANT_ID"), "{message}");
+        assert!(!message.contains("\"s\""), "{message}");
     }
 }

@@ -98,13 +98,13 @@ impl Context {
 
     /// The credential source for registries that are not registered: `--azure`'s, else the
     /// docker config.
-    fn terminal_credentials(&self) -> CredentialSource {
+    fn terminal_credentials(&self) -> Result<CredentialSource, Failure> {
         if self.global.azure {
             crate::azure::credential_source()
         } else {
-            CredentialSource::DockerConfig {
+            Ok(CredentialSource::DockerConfig {
                 path: self.global.registry_config.clone(),
-            }
+            })
         }
     }
 
@@ -143,7 +143,7 @@ impl Context {
             // `--azure` overrides a registered store's credentials for this command.
             for registry in &registries {
                 if let Some(store) = stores.get(registry).cloned() {
-                    stores.add(store.with_credentials(self.terminal_credentials()));
+                    stores.add(store.with_credentials(self.terminal_credentials()?));
                 }
             }
         }
@@ -168,7 +168,7 @@ impl Context {
             builder = builder.concurrency(usize::from(n));
         }
         if access == Access::Terminal {
-            builder = builder.allow_unregistered(self.terminal_credentials());
+            builder = builder.allow_unregistered(self.terminal_credentials()?);
         }
         if let Some(pull_through) = pull_through {
             builder = builder.pull_through(pull_through);

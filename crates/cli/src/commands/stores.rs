@@ -27,7 +27,7 @@ pub(super) fn store_failure(context: &str, e: &orca::store::Error) -> Failure {
 pub(crate) fn add(ctx: &Context, args: &StoreAddArgs) -> Result<(), Failure> {
     let mut store = Store::new(&args.registry).map_err(|e| store_failure("store add", &e))?;
     let credentials = if ctx.global.azure {
-        crate::azure::credential_source()
+        crate::azure::credential_source()?
     } else if args.docker_config {
         CredentialSource::DockerConfig {
             path: ctx
