@@ -133,14 +133,13 @@ impl Ctx {
                 "orca_pull_through_upstream_failures_total",
                 label("kind", "held"),
             );
-            return Err(ApiError::upstream(
-                "unauthorized",
-                &format!(
-                    "{} refused this rule's credentials less than {} ms ago; it is not asked again until then",
-                    upstream,
+            return Err(ApiError::refusal(serde_json::json!({
+                "upstream": "held",
+                "message": format!(
+                    "upstream refused this rule's credentials less than {} ms ago; it is not asked again until then",
                     self.refusal_hold.as_millis()
                 ),
-            ));
+            })));
         }
         Ok(())
     }
@@ -374,15 +373,12 @@ impl ApiError {
     /// clients do not retry: asking again would only repeat a failed login upstream (and
     /// risk locking the account) while the operator has a credential set to fix.
     fn upstream(kind: &str, message: &str) -> ApiError {
-        let detail = serde_json::json!({ "upstream": kind, "message": message });
         if is_refusal(kind) {
-            return ApiError::new(ErrorCode::Denied)
-                .status(StatusCode::FORBIDDEN)
-                .message(
-                    "the front cannot authenticate upstream with this repository's cache rule (its credential set is refused or cannot be read); the front's operator needs to fix it, and its log says why",
-                )
-                .detail(detail);
+            // Not the upstream's words: they can name the rule's user, and a front without
+            // users answers anyone. The log has them.
+            return ApiError::refusal(serde_json::json!({ "upstream": kind }));
         }
+        let detail = serde_json::json!({ "upstream": kind, "message": message });
         let message = if matches!(kind, "rule" | "config") {
             "the front cannot use this repository's cache rule (its log says why)".to_owned()
         } else {
@@ -393,6 +389,16 @@ impl ApiError {
         ApiError::new(ErrorCode::Unavailable)
             .status(StatusCode::BAD_GATEWAY)
             .message(message)
+            .detail(detail)
+    }
+
+    /// 403 `DENIED`: upstream refused the rule's credentials.
+    fn refusal(detail: serde_json::Value) -> ApiError {
+        ApiError::new(ErrorCode::Denied)
+            .status(StatusCode::FORBIDDEN)
+            .message(
+                "the front cannot authenticate upstream with this repository's cache rule (its credential set is refused or cannot be read); the front's operator needs to fix it, and its log says why",
+            )
             .detail(detail)
     }
 
