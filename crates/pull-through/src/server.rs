@@ -530,8 +530,9 @@ fn authenticate(users: &[User], headers: &HeaderMap) -> Result<()> {
     }
     if let Some((name, password)) = wire::basic_credentials(headers) {
         let known = users.iter().fold(false, |found, user| {
-            // Every user is compared, so the time taken does not say which name exists.
-            found | (user.name == name && same_bytes(user.password.expose(), &password))
+            // Every user's password is compared (`&`, not `&&`), so the time taken does not
+            // say which name exists.
+            found | ((user.name == name) & same_bytes(user.password.expose(), &password))
         });
         if known {
             return Ok(());
