@@ -185,6 +185,10 @@ pub enum ConfigStyle {
     /// As older ORAS versions push: no `artifactType`, a config of media type
     /// `artifact_type` (default `application/vnd.unknown.config.v1+json`) and size 0.
     Legacy,
+    /// As ORAS 1.x pushes with `--image-spec v1.0`, for registries that predate
+    /// image-spec 1.1: no `artifactType`, a config `{}` of media type `artifact_type`
+    /// (default `application/vnd.unknown.config.v1+json`).
+    ImageSpecV1_0,
     /// A config file of the caller's, with its media type.
     File(FileSpec),
 }

@@ -159,13 +159,26 @@ impl ArtifactStore {
                 ),
                 Bytes::new(),
             ),
+            ConfigStyle::ImageSpecV1_0 => (
+                Descriptor::for_bytes(
+                    options
+                        .artifact_type
+                        .clone()
+                        .unwrap_or_else(|| media_types::ORAS_UNKNOWN_CONFIG.to_owned()),
+                    orca_manifest::EMPTY_JSON,
+                ),
+                Bytes::from_static(orca_manifest::EMPTY_JSON),
+            ),
             _ => (
                 Descriptor::empty(),
                 Bytes::from_static(orca_manifest::EMPTY_JSON),
             ),
         };
         // Layers are filled in once uploaded: a large file's digest is known only then.
-        let mut manifest = if matches!(options.config, ConfigStyle::Legacy) {
+        let mut manifest = if matches!(
+            options.config,
+            ConfigStyle::Legacy | ConfigStyle::ImageSpecV1_0
+        ) {
             ImageManifest::new(config.clone(), Vec::new())
         } else {
             let mut m = ImageManifest::artifact(&artifact_type, Vec::new()).map_err(|e| {
