@@ -228,6 +228,23 @@ pub(crate) struct PushArgs {
     /// push. Folders are always hashed as they are packed. [default: 16MiB]
     #[arg(long, value_name = "SIZE", value_parser = size_arg)]
     pub(crate) overlap_from: Option<u64>,
+    /// How the manifest is packed: v1.1 (artifactType and the empty config, ORAS's
+    /// default) or v1.0 (the artifact type as the config's media type, no artifactType:
+    /// for registries that predate image-spec 1.1).
+    #[arg(long, value_enum, default_value_t, conflicts_with_all = ["config", "subject"])]
+    pub(crate) image_spec: ImageSpec,
+}
+
+/// `push --image-spec`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub(crate) enum ImageSpec {
+    /// image-spec 1.1.
+    #[default]
+    #[value(name = "v1.1")]
+    V1_1,
+    /// image-spec 1.0.
+    #[value(name = "v1.0")]
+    V1_0,
 }
 
 /// Attach files to a manifest as a referrer (a signature, an SBOM, a note), as `oras

@@ -10,7 +10,9 @@ use orca::{
 };
 use serde_json::{Value, json};
 
-use crate::args::{AttachArgs, CopyArgs, FetchArgs, ManifestPushArgs, PullArgs, PushArgs};
+use crate::args::{
+    AttachArgs, CopyArgs, FetchArgs, ImageSpec, ManifestPushArgs, PullArgs, PushArgs,
+};
 use crate::context::{Access, Context};
 use crate::exit::Failure;
 
@@ -64,6 +66,7 @@ pub(crate) async fn attach(ctx: &Context, args: &AttachArgs) -> Result<(), Failu
         export_manifest: args.export_manifest.clone(),
         concurrency: args.concurrency,
         overlap_from: None,
+        image_spec: ImageSpec::V1_1,
     };
     let (options, files) = push_inputs(&push, Vec::new())?;
     let pushed = push_and_export(ctx, &push, &repository, &files, &options.untagged(true)).await?;
@@ -158,6 +161,9 @@ fn push_inputs(
     let mut options = PushOptions::default();
     if let Some(bytes) = args.overlap_from {
         options = options.overlap_from(bytes);
+    }
+    if args.image_spec == ImageSpec::V1_0 {
+        options = options.config(ConfigStyle::ImageSpecV1_0);
     }
     if let Some(t) = &args.artifact_type {
         options = options.artifact_type(t);

@@ -351,6 +351,59 @@ fn blob_push_and_fetch_against_docker_registry() {
     assert_eq!(fetched.success().stdout, "from stdin\n");
 }
 
+/// `push --image-spec v1.0`, as ORAS packs it for registries that predate image-spec
+/// 1.1: the artifact type as the config's media type, a `{}` config, no `artifactType`.
+#[test]
+fn push_with_image_spec_v1_0_against_docker_registry() {
+    let rt = runtime();
+    let Some(registry) = start(&rt, ReferenceOptions::default()) else {
+        return; // printed "skipped: …"
+    };
+    let home = Home::new();
+    let reference = format!("{}/orca/old-style:v1", registry.host());
+    let file = home.join("app.toml");
+    fs::write(&file, b"level = 1\n").unwrap();
+    home.json(&[
+        "push",
+        "--plain-http",
+        &reference,
+        file.to_str().unwrap(),
+        "--image-spec",
+        "v1.0",
+        "--artifact-type",
+        "application/vnd.example.thing",
+    ]);
+    let manifest = home.json(&["manifest", "fetch", "--plain-http", &reference]);
+    assert!(manifest.get("artifactType").is_none(), "{manifest}");
+    assert_eq!(
+        manifest["config"]["mediaType"],
+        "application/vnd.example.thing"
+    );
+    assert_eq!(manifest["config"]["size"], 2);
+    let config = home.run(&["manifest", "fetch-config", "--plain-http", &reference]);
+    assert_eq!(config.success().stdout, "{}");
+    let out = home.join("out");
+    home.json(&[
+        "pull",
+        "--plain-http",
+        &reference,
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(fs::read(out.join("app.toml")).unwrap(), b"level = 1\n");
+    let refused = home.run(&[
+        "push",
+        "--plain-http",
+        &reference,
+        file.to_str().unwrap(),
+        "--image-spec",
+        "v1.0",
+        "--subject",
+        &reference,
+    ]);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+}
+
 #[test]
 fn a_platform_asked_of_one_artifact_is_refused_against_docker_registry() {
     let rt = runtime();
