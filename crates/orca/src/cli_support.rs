@@ -168,8 +168,8 @@ impl ArtifactStore {
     /// # Errors
     ///
     /// [`Error::InvalidArgument`] when `path` is not a readable file (before any request);
-    /// [`Error::DigestMismatch`] when the registry finds the bytes do not match the digest
-    /// given; the registry's errors.
+    /// [`Error::InvalidArgument`] too when the registry finds the file does not hash to
+    /// the digest given; the registry's errors.
     pub async fn push_blob_file(
         &self,
         reference: &str,

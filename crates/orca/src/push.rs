@@ -553,10 +553,22 @@ impl ArtifactStore {
             .await
             .map_err(join_error)??
         };
+        let given = pinned_digest(&reference);
         let reporter = self.reporter();
         let (mut descriptor, existed) = self
             .upload_one(&repository_of(&reference), prepared, &reporter)
-            .await?;
+            .await
+            .map_err(|e| match (e, given) {
+                // The caller's digest, not the registry's content, is wrong.
+                (e @ Error::DigestMismatch { .. }, Some(digest)) => Error::InvalidArgument {
+                    message: format!(
+                        "{} does not hash to {digest} (the registry refused it)",
+                        path.display()
+                    ),
+                    source: Some(Box::new(e)),
+                },
+                (e, _) => e,
+            })?;
         crate::cli_support::OCTET_STREAM.clone_into(&mut descriptor.media_type);
         descriptor.annotations.clear();
         Ok((descriptor, existed))
