@@ -141,7 +141,9 @@ async fn serve_front(ctx: &Context, args: &ServeArgs) -> Result<(), Failure> {
     let mut options = Options::default()
         .with_addr(args.addr)
         .with_max_connections(args.max_connections as usize);
-    for user in users(args)? {
+    let users = users(args)?;
+    let user_count = users.len();
+    for user in users {
         options = options.with_user(user);
     }
     if let Some(identity) = tls_identity(args)? {
@@ -210,11 +212,16 @@ async fn serve_front(ctx: &Context, args: &ServeArgs) -> Result<(), Failure> {
     if ctx.printer.json() {
         println!(
             "{}",
-            json!({"listening": front.base_url(), "host": front.host(), "cache_rules": rules, "storage": kept_in})
+            json!({"listening": front.base_url(), "host": front.host(), "cache_rules": rules, "storage": kept_in, "users": user_count})
         );
     } else {
+        let who = if user_count == 0 {
+            "anyone who can connect may pull".to_owned()
+        } else {
+            format!("{user_count} user(s) may pull, with Basic credentials")
+        };
         println!(
-            "orca serve: pull-through cache with {rules} rule(s) keeping content in {kept_in}, listening on {} (Ctrl-C to stop)",
+            "orca serve: pull-through cache with {rules} rule(s) keeping content in {kept_in}, listening on {}; {who} (Ctrl-C to stop)",
             front.base_url()
         );
     }

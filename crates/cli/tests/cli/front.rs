@@ -14,6 +14,7 @@ struct Front {
     child: Child,
     host: String,
     rules: u64,
+    users: u64,
 }
 
 impl Front {
@@ -42,6 +43,7 @@ impl Front {
             child,
             host: v["host"].as_str().unwrap().to_owned(),
             rules: v["cache_rules"].as_u64().unwrap(),
+            users: v["users"].as_u64().unwrap(),
         }
     }
 }
@@ -106,7 +108,7 @@ fn serve_cache_rules_pulls_through_a_bearer_upstream_with_the_credential_set() {
 
     let storage = home.join("front-storage");
     let front = Front::start(&home, stores, storage.to_str().unwrap(), "up-s3cret");
-    assert_eq!(front.rules, 1);
+    assert_eq!((front.rules, front.users), (1, 0));
     let reference = format!("{}/library/app:1", front.host);
     for round in ["miss", "hit"] {
         let out = home.join(&format!("out-{round}"));
@@ -263,6 +265,7 @@ fn serve_cache_rules_with_users_asks_for_a_login() {
         "",
         &["--auth", "basic", "--users-file", users.to_str().unwrap()],
     );
+    assert_eq!(front.users, 1);
     let reference = format!("{}/library/app:1", front.host);
     let out = home.join("out");
     let refused = home.run(&[
