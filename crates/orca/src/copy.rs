@@ -68,7 +68,7 @@ impl ArtifactStore {
             &root.manifest,
             &mut copied,
             &reporter,
-            0,
+            (0, options.referrers),
         )
         .await?;
         self.inner
@@ -85,7 +85,8 @@ impl ArtifactStore {
     }
 
     /// Copies what a manifest reaches: the config and layers of an image, the manifests
-    /// (with their blobs) of an index, pushed by digest.
+    /// (with their blobs) of an index, pushed by digest; with `referrers`, each index
+    /// entry's referrers too (a multi-platform image's signatures are its entries').
     async fn copy_children(
         &self,
         source: &Reference,
@@ -93,7 +94,7 @@ impl ArtifactStore {
         manifest: &Manifest,
         copied: &mut Copied,
         reporter: &Reporter,
-        depth: u32,
+        (depth, referrers): (u32, bool),
     ) -> Result<(), Error> {
         if depth > MAX_DEPTH {
             return Err(Error::InvalidArtifact {
@@ -111,7 +112,7 @@ impl ArtifactStore {
                 &content.manifest,
                 copied,
                 reporter,
-                depth + 1,
+                (depth + 1, referrers),
             ))
             .await?;
             let child_target = with_digest(&repository_of(target), &child.digest);
@@ -125,6 +126,9 @@ impl ArtifactStore {
                 .await
                 .map_err(|e| remote(&child_target, e))?;
             copied.manifests += 1;
+            if referrers {
+                Box::pin(self.copy_referrers(&child_source, target, copied, reporter, 0)).await?;
+            }
         }
         let blobs: Vec<Descriptor> = manifest
             .config()
@@ -239,7 +243,7 @@ impl ArtifactStore {
                 &content.manifest,
                 copied,
                 reporter,
-                0,
+                (0, false),
             ))
             .await?;
             let referrer_target = with_digest(&repository_of(target), &referrer.digest);

@@ -359,7 +359,8 @@ impl BlobOptions {
 #[derive(Clone, Debug, Default)]
 #[non_exhaustive]
 pub struct CopyOptions {
-    /// Copy the referrers too (signatures, SBOMs…), recursively.
+    /// Copy the referrers too (signatures, SBOMs…), recursively: of the manifest, and of
+    /// each manifest an index lists (where a multi-platform image's signatures are).
     pub referrers: bool,
     /// Copy only the manifest for this platform, as `oras cp --platform` does: from an
     /// index, the first entry for it (the index itself is not copied, and the

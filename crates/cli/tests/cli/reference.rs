@@ -605,6 +605,19 @@ fn copy_with_a_platform_copies_one_entry_against_docker_registry() {
     assert_eq!(found["referrers"][0]["digest"], attached["digest"]);
     let of_index = home.json(&["discover", "--plain-http", &index]);
     assert_eq!(of_index["referrers"], serde_json::json!([]));
+
+    // `copy -r` of the index brings the entries' referrers too, as ORAS does.
+    let mirror = format!("{host}/orca/mirror:v1");
+    let copied = home.json(&["copy", "--plain-http", "-r", &index, &mirror]);
+    assert_eq!(copied["referrers"], 1, "{copied}");
+    let found = home.json(&[
+        "discover",
+        "--plain-http",
+        &mirror,
+        "--platform",
+        "linux/arm64",
+    ]);
+    assert_eq!(found["referrers"][0]["digest"], attached["digest"]);
 }
 
 #[test]
