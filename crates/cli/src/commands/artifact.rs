@@ -50,8 +50,10 @@ pub(crate) async fn attach(ctx: &Context, args: &AttachArgs) -> Result<(), Failu
     let subject = match &args.platform {
         Some(platform) => {
             let (store, _) = ctx.artifact_store(&[&args.subject], Access::Terminal, None, false)?;
-            let entry = store.fetch_manifest_for(&args.subject, platform).await?;
-            format!("{repository}@{}", entry.descriptor.digest)
+            let entry =
+                crate::commands::inspect::resolve_for(&store, &args.subject, Some(platform))
+                    .await?;
+            format!("{repository}@{}", entry.digest)
         }
         None => args.subject.clone(),
     };

@@ -27,15 +27,7 @@ fn terminal_store(ctx: &Context, names: &[&str]) -> Result<ArtifactStore, Failur
 /// `orca resolve`.
 pub(crate) async fn resolve(ctx: &Context, args: &ResolveArgs) -> Result<(), Failure> {
     let store = terminal_store(ctx, &[&args.reference])?;
-    let descriptor = match &args.platform {
-        Some(platform) => {
-            store
-                .fetch_manifest_for(&args.reference, platform)
-                .await?
-                .descriptor
-        }
-        None => store.resolve(&args.reference).await?,
-    };
+    let descriptor = resolve_for(&store, &args.reference, args.platform.as_ref()).await?;
     if args.full_reference {
         let full = format!("{}@{}", repository_of(&args.reference)?, descriptor.digest);
         return ctx
@@ -43,6 +35,23 @@ pub(crate) async fn resolve(ctx: &Context, args: &ResolveArgs) -> Result<(), Fai
             .result(&full, &json!({"reference": full, "descriptor": descriptor}));
     }
     ctx.printer.result(descriptor.digest.as_str(), &descriptor)
+}
+
+/// The descriptor `reference` resolves to; of an index with `platform`, its entry's.
+pub(crate) async fn resolve_for(
+    store: &ArtifactStore,
+    reference: &str,
+    platform: Option<&orca::Platform>,
+) -> Result<Descriptor, Failure> {
+    Ok(match platform {
+        Some(platform) => {
+            store
+                .fetch_manifest_for(reference, platform)
+                .await?
+                .descriptor
+        }
+        None => store.resolve(reference).await?,
+    })
 }
 
 /// `orca tag`.
@@ -278,15 +287,7 @@ struct Node {
 pub(crate) async fn discover(ctx: &Context, args: &DiscoverArgs) -> Result<(), Failure> {
     let store = terminal_store(ctx, &[&args.reference])?;
     let repository = repository_of(&args.reference)?;
-    let subject = match &args.platform {
-        Some(platform) => {
-            store
-                .fetch_manifest_for(&args.reference, platform)
-                .await?
-                .descriptor
-        }
-        None => store.resolve(&args.reference).await?,
-    };
+    let subject = resolve_for(&store, &args.reference, args.platform.as_ref()).await?;
     let mut seen = vec![subject.digest.to_string()];
     let tree = walk(
         &store,
