@@ -998,8 +998,9 @@ pub(crate) struct ServeArgs {
     /// pull). The command line is visible to other local users: prefer --users-file.
     #[arg(long = "user", value_name = "NAME:PASSWORD")]
     pub(crate) users: Vec<String>,
-    /// Users from a file, a NAME:PASSWORD per line (blank lines and lines starting with #
-    /// are skipped); with --user, both count.
+    /// Users from a file, a NAME:PASSWORD per line, or an htpasswd line NAME:$2y$… (bcrypt,
+    /// as `htpasswd -B` writes and distribution reads); blank lines and lines starting
+    /// with # are skipped; with --user, both count.
     #[arg(long, value_name = "FILE")]
     pub(crate) users_file: Option<PathBuf>,
     /// In bearer and acr modes, let anonymous callers pull.

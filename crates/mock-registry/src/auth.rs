@@ -243,7 +243,7 @@ impl Auth {
         self.mode
             .users()
             .iter()
-            .find(|u| u.name == name && u.password.expose() == password)
+            .find(|u| u.name == name && u.verify(password))
     }
 
     fn token_realm(&self, base_url: &str) -> String {

@@ -206,6 +206,27 @@ impl User {
         }
     }
 
+    /// Whether `password` is this user's: compared in constant time, or, when the stored
+    /// password is a bcrypt hash (`$2a$`, `$2b$`, `$2y$`: an htpasswd line's), verified
+    /// against it with the `htpasswd` feature (without it, such a user never matches).
+    pub fn verify(&self, password: &str) -> bool {
+        let stored = self.password.expose();
+        if is_bcrypt(stored) {
+            #[cfg(feature = "htpasswd")]
+            return bcrypt::verify(password, stored).unwrap_or(false);
+            #[cfg(not(feature = "htpasswd"))]
+            return false;
+        }
+        let (a, b) = (stored.as_bytes(), password.as_bytes());
+        a.len() == b.len() && a.iter().zip(b).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
+    }
+
+    /// Whether the password is stored as a bcrypt hash (slow to verify: callers that check
+    /// every request may remember a success).
+    pub fn has_hashed_password(&self) -> bool {
+        is_bcrypt(self.password.expose())
+    }
+
     /// Parse `name:password` (the binary's `--user`).
     ///
     /// # Errors
@@ -221,6 +242,11 @@ impl User {
             }),
         }
     }
+}
+
+/// A bcrypt hash as htpasswd writes it: `$2a$`, `$2b$` or `$2y$`, 60 characters.
+fn is_bcrypt(text: &str) -> bool {
+    text.len() == 60 && ["$2a$", "$2b$", "$2y$"].iter().any(|p| text.starts_with(p))
 }
 
 /// What a principal may do.
@@ -376,5 +402,22 @@ mod tests {
                 "the spec is not echoed: {err}"
             );
         }
+    }
+
+    #[test]
+    fn passwords_are_verified_plain_or_as_an_htpasswd_bcrypt_hash() {
+        let plain = User::new("u", "pw");
+        assert!(!plain.has_hashed_password());
+        assert!(plain.verify("pw"));
+        assert!(!plain.verify("pW") && !plain.verify("pw ") && !plain.verify(""));
+        // `htpasswd -nbB -C 4 puller front-s3cret`.
+        let hashed =
+            User::parse("puller:$2y$04$DC4NA9An6SMu/uJXAid93eQs5U5WvBfujMdzVQLczOlGyQ0Dq940O")
+                .unwrap();
+        assert!(hashed.has_hashed_password());
+        assert!(!hashed.verify("wrong"));
+        // The hash itself is never a password.
+        assert!(!hashed.verify(hashed.password.expose()));
+        assert_eq!(hashed.verify("front-s3cret"), cfg!(feature = "htpasswd"));
     }
 }

@@ -72,6 +72,9 @@ pub(crate) struct Ctx {
     pub(crate) revalidate_after: Duration,
     /// Who may pull; empty: anyone.
     users: Vec<User>,
+    /// Recent successful logins of users with hashed passwords (user, sha256 of the
+    /// password), so bcrypt runs once per client and not on every request.
+    logins: Mutex<HashMap<(String, String), Instant>>,
     /// When each `(repository, tag)` was last confirmed upstream.
     validated: Mutex<HashMap<(String, String), Instant>>,
     /// One manifest lookup upstream at a time per `(repository, reference)`.
@@ -116,6 +119,7 @@ impl Ctx {
             validated: Mutex::default(),
             manifest_locks: Mutex::default(),
             refusals: Mutex::default(),
+            logins: Mutex::default(),
         }
     }
 
@@ -463,7 +467,7 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Res {
 }
 
 async fn respond(ctx: &Arc<Ctx>, req: &Request<Incoming>) -> (&'static str, Result<Res>) {
-    if let Err(e) = authenticate(&ctx.users, req.headers()) {
+    if let Err(e) = authenticate(ctx, req.headers()) {
         return ("unauthorized", Err(e));
     }
     let method = req.method();
@@ -522,18 +526,52 @@ async fn respond(ctx: &Arc<Ctx>, req: &Request<Incoming>) -> (&'static str, Resu
     }
 }
 
+/// How long a hashed-password login is remembered.
+const LOGIN_MEMORY: Duration = Duration::from_secs(300);
+
+/// The most logins remembered.
+const MAX_LOGINS: usize = 1024;
+
 /// With users, a request needs the Basic credentials of one of them: 401 with a Basic
-/// challenge otherwise. The password is compared in constant time.
-fn authenticate(users: &[User], headers: &HeaderMap) -> Result<()> {
+/// challenge otherwise. Plain passwords are all compared, in constant time; a bcrypt hash
+/// (an htpasswd line) is verified for the user named, and a success remembered for
+/// [`LOGIN_MEMORY`]; a name with no hashed password still costs one bcrypt check when
+/// there are hashed users, so the time taken does not say which names exist.
+fn authenticate(ctx: &Ctx, headers: &HeaderMap) -> Result<()> {
+    let users = &ctx.users;
     if users.is_empty() {
         return Ok(());
     }
     if let Some((name, password)) = wire::basic_credentials(headers) {
-        let known = users.iter().fold(false, |found, user| {
-            // Every user's password is compared (`&`, not `&&`), so the time taken does not
-            // say which name exists.
-            found | ((user.name == name) & same_bytes(user.password.expose(), &password))
-        });
+        let key = (
+            name.clone(),
+            Digest::sha256(password.as_bytes()).to_string(),
+        );
+        let remembered = ctx
+            .logins
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)
+            .is_some_and(|at| at.elapsed() < LOGIN_MEMORY);
+        if remembered {
+            return Ok(());
+        }
+        // Plain passwords: every one compared (`&`, not `&&`).
+        let mut known = users
+            .iter()
+            .filter(|u| !u.has_hashed_password())
+            .fold(false, |found, user| {
+                found | ((user.name == name) & user.verify(&password))
+            });
+        let mut hashed = users.iter().filter(|u| u.has_hashed_password()).peekable();
+        if let Some(first) = hashed.peek().copied() {
+            let named = hashed.find(|u| u.name == name).unwrap_or(first);
+            let verified = named.verify(&password) && named.name == name;
+            if verified {
+                remember_login(ctx, key);
+            }
+            known |= verified;
+        }
         if known {
             return Ok(());
         }
@@ -547,10 +585,14 @@ fn authenticate(users: &[User], headers: &HeaderMap) -> Result<()> {
     Err(e)
 }
 
-/// `a == b`, in a time that depends on their lengths only.
-fn same_bytes(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
+fn remember_login(ctx: &Ctx, key: (String, String)) {
+    let mut logins = ctx.logins.lock().unwrap_or_else(PoisonError::into_inner);
+    if logins.len() >= MAX_LOGINS {
+        logins.retain(|_, at| at.elapsed() < LOGIN_MEMORY);
+    }
+    if logins.len() < MAX_LOGINS {
+        logins.insert(key, Instant::now());
+    }
 }
 
 fn resolve_upstream(ctx: &Ctx, name: &str) -> Result<Option<Upstream>> {

@@ -256,7 +256,12 @@ fn serve_cache_rules_with_users_asks_for_a_login() {
     ]);
     let stores = stores_with_a_rule(&home, &upstream);
     let users = home.join("front-users");
-    fs::write(&users, "# who may pull\n\npuller:front-s3cret\n").unwrap();
+    // An htpasswd line (`htpasswd -nbB -C 4 puller front-s3cret`), as distribution's.
+    fs::write(
+        &users,
+        "# who may pull\n\npuller:$2y$04$DC4NA9An6SMu/uJXAid93eQs5U5WvBfujMdzVQLczOlGyQ0Dq940O\n",
+    )
+    .unwrap();
     let storage = home.join("front-storage");
     let front = Front::start_with(
         &home,

@@ -1179,3 +1179,52 @@ async fn a_stored_tag_is_served_stale_while_a_refusal_is_held() {
     assert_eq!(held.bytes(), &image.manifest_bytes);
     assert_eq!(manifests_asked(), asked, "held: upstream not asked");
 }
+
+/// A user from an htpasswd line (bcrypt): the right password pulls, a wrong one is 401,
+/// and so is the hash itself; plain and hashed users work side by side.
+#[tokio::test]
+async fn a_user_with_an_htpasswd_bcrypt_hash_logs_in() {
+    // `htpasswd -nbB -C 4 puller front-s3cret`.
+    let hashed = orca_pull_through::User::parse(
+        "puller:$2y$04$DC4NA9An6SMu/uJXAid93eQs5U5WvBfujMdzVQLczOlGyQ0Dq940O",
+    )
+    .unwrap();
+    let s = Setup::start(
+        Config::default(),
+        None,
+        long()
+            .with_user(hashed)
+            .with_user(orca_pull_through::User::new("plain", "plain-pw")),
+    )
+    .await;
+    let url = format!("{}/v2/", s.front.base_url());
+    let basic = |user: &str, password: &str| {
+        use base64::Engine as _;
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+        )
+    };
+    for (user, password, status) in [
+        ("puller", "front-s3cret", StatusCode::OK),
+        // Again: the remembered login.
+        ("puller", "front-s3cret", StatusCode::OK),
+        ("puller", "wrong", StatusCode::UNAUTHORIZED),
+        (
+            "puller",
+            "$2y$04$DC4NA9An6SMu/uJXAid93eQs5U5WvBfujMdzVQLczOlGyQ0Dq940O",
+            StatusCode::UNAUTHORIZED,
+        ),
+        ("plain", "plain-pw", StatusCode::OK),
+        ("plain", "front-s3cret", StatusCode::UNAUTHORIZED),
+        ("nobody", "front-s3cret", StatusCode::UNAUTHORIZED),
+    ] {
+        let answer = raw(
+            Method::GET,
+            &url,
+            &[("authorization", &basic(user, password))],
+        )
+        .await;
+        assert_eq!(answer.status, status, "{user}");
+    }
+}
