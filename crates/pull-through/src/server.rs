@@ -557,23 +557,23 @@ fn authenticate(ctx: &Ctx, headers: &HeaderMap) -> Result<()> {
             return Ok(());
         }
         // Plain passwords: every one compared (`&`, not `&&`).
-        let mut known = users
+        let plain = users
             .iter()
             .filter(|u| !u.has_hashed_password())
             .fold(false, |found, user| {
                 found | ((user.name == name) & user.verify(&password))
             });
+        if plain {
+            // Right name and password: returning sooner tells nothing to anyone without them.
+            return Ok(());
+        }
         let mut hashed = users.iter().filter(|u| u.has_hashed_password()).peekable();
         if let Some(first) = hashed.peek().copied() {
             let named = hashed.find(|u| u.name == name).unwrap_or(first);
-            let verified = named.verify(&password) && named.name == name;
-            if verified {
+            if named.verify(&password) && named.name == name {
                 remember_login(ctx, key);
+                return Ok(());
             }
-            known |= verified;
-        }
-        if known {
-            return Ok(());
         }
         tracing::warn!(user = ?name, "refused a request: unknown user or wrong password");
     }
