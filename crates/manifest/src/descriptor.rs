@@ -134,9 +134,7 @@ impl Platform {
                 .as_ref()
                 .is_none_or(|v| self.os_version.as_ref() == Some(v))
     }
-}
 
-impl Platform {
     /// The platform an image config (`application/vnd.oci.image.config.v1+json`, or
     /// Docker's `application/vnd.docker.container.image.v1+json`) describes: its `os`,
     /// `architecture`, `variant`, `os.version` and `os.features`, as ORAS reads it for a

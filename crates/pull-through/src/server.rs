@@ -543,19 +543,6 @@ fn authenticate(ctx: &Ctx, headers: &HeaderMap) -> Result<()> {
         return Ok(());
     }
     if let Some((name, password)) = wire::basic_credentials(headers) {
-        let key = (
-            name.clone(),
-            Digest::sha256(password.as_bytes()).to_string(),
-        );
-        let remembered = ctx
-            .logins
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&key)
-            .is_some_and(|at| at.elapsed() < LOGIN_MEMORY);
-        if remembered {
-            return Ok(());
-        }
         // Plain passwords: every one compared (`&`, not `&&`).
         let plain = users
             .iter()
@@ -569,6 +556,19 @@ fn authenticate(ctx: &Ctx, headers: &HeaderMap) -> Result<()> {
         }
         let mut hashed = users.iter().filter(|u| u.has_hashed_password()).peekable();
         if let Some(first) = hashed.peek().copied() {
+            let key = (
+                name.clone(),
+                Digest::sha256(password.as_bytes()).to_string(),
+            );
+            let remembered = ctx
+                .logins
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get(&key)
+                .is_some_and(|at| at.elapsed() < LOGIN_MEMORY);
+            if remembered {
+                return Ok(());
+            }
             let named = hashed.find(|u| u.name == name).unwrap_or(first);
             if named.verify(&password) && named.name == name {
                 remember_login(ctx, key);

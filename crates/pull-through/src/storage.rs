@@ -168,6 +168,15 @@ struct Budget {
 /// not touched again, so a hot blob costs one `stat` per use, not an inode update.
 const TOUCH_GRANULARITY: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// Whether a blob's recorded use (its modification time) is older than
+/// [`TOUCH_GRANULARITY`], so a use now should be recorded.
+fn stale_use(meta: &std::fs::Metadata) -> bool {
+    meta.modified()
+        .ok()
+        .and_then(|m| std::time::SystemTime::now().duration_since(m).ok())
+        .is_none_or(|age| age >= TOUCH_GRANULARITY)
+}
+
 /// Pieces of a blob read from disk at once (a few are read ahead of the client).
 const READ_PIECE: usize = 1024 * 1024;
 /// Pieces read ahead of the consumer.
@@ -279,17 +288,18 @@ impl DirStorage {
         if self.budget.is_none() {
             return;
         }
-        let now = std::time::SystemTime::now();
-        let Ok(meta) = std::fs::metadata(path) else {
-            return;
-        };
-        let recent = meta
-            .modified()
-            .ok()
-            .and_then(|m| now.duration_since(m).ok())
-            .is_some_and(|age| age < TOUCH_GRANULARITY);
-        if !recent && let Ok(file) = std::fs::File::open(path) {
-            let _ = file.set_modified(now);
+        if let Ok(meta) = std::fs::metadata(path)
+            && stale_use(&meta)
+            && let Ok(file) = std::fs::File::open(path)
+        {
+            let _ = file.set_modified(std::time::SystemTime::now());
+        }
+    }
+
+    /// [`DirStorage::touch`] for a blob already open, with its metadata already read.
+    fn touch_open(&self, file: &std::fs::File, meta: &std::fs::Metadata) {
+        if self.budget.is_some() && stale_use(meta) {
+            let _ = file.set_modified(std::time::SystemTime::now());
         }
     }
 
@@ -521,9 +531,9 @@ impl Storage for DirStorage {
                 let path = this.blob_path(&d);
                 match std::fs::File::open(&path) {
                     Ok(f) => {
-                        let size = f.metadata()?.len();
-                        this.touch(&path);
-                        Ok(Some((f, size)))
+                        let meta = f.metadata()?;
+                        this.touch_open(&f, &meta);
+                        Ok(Some((f, meta.len())))
                     }
                     Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
                     Err(e) => Err(e),

@@ -141,11 +141,8 @@ async fn serve_front(ctx: &Context, args: &ServeArgs) -> Result<(), Failure> {
     let mut options = Options::default()
         .with_addr(args.addr)
         .with_max_connections(args.max_connections as usize);
-    let users = users(args)?;
-    let user_count = users.len();
-    for user in users {
-        options = options.with_user(user);
-    }
+    options.users = users(args)?;
+    let user_count = options.users.len();
     if let Some(identity) = tls_identity(args)? {
         options = options.with_tls(identity);
     }
