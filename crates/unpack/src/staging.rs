@@ -1,10 +1,12 @@
 //! Working directories beside a destination, and the removal of those a killed process
 //! left behind.
 
+use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::sync::{LazyLock, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
 
 use tempfile::TempDir;
 
@@ -15,6 +17,54 @@ const ABANDONED_AFTER: Duration = Duration::from_secs(60);
 /// The most leftovers one [`Staging::new_in`] looks at, so a directory full of them costs
 /// a bounded amount of work per call (the next calls take the rest).
 const MAX_SWEPT: usize = 64;
+
+/// The most parent directories whose last scan is remembered.
+const MAX_SCANNED_PARENTS: usize = 256;
+
+/// The working-directory names (`.<name>.orca-<kind>-XXXXXX`, any name and kind) each
+/// parent held when this process last read it, and when. A parent is read at most once
+/// per [`ABANDONED_AFTER`]: a leftover made after a read is younger than that until the
+/// next one, so it could not have been removed anyway, and a fetch into a directory of
+/// many destinations does not read them all each time.
+static SCANS: LazyLock<Mutex<HashMap<PathBuf, Scan>>> = LazyLock::new(Mutex::default);
+
+/// When a parent was read, and the working-directory names it held.
+type Scan = (Instant, Vec<String>);
+
+/// The working-directory names in `parent`, from its last scan when that is recent.
+fn working_dirs(parent: &Path) -> Vec<String> {
+    if let Some((at, names)) = SCANS
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(parent)
+        && at.elapsed() < ABANDONED_AFTER
+    {
+        return names.clone();
+    }
+    let Ok(entries) = fs::read_dir(parent) else {
+        return Vec::new();
+    };
+    let names: Vec<String> = entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| entry.file_name().into_string().ok())
+        .filter(|name| name.starts_with('.') && name.contains(".orca-"))
+        .collect();
+    let mut scans = SCANS.lock().unwrap_or_else(PoisonError::into_inner);
+    if scans.len() >= MAX_SCANNED_PARENTS {
+        scans.retain(|_, (at, _)| at.elapsed() < ABANDONED_AFTER);
+        if scans.len() >= MAX_SCANNED_PARENTS {
+            scans.clear();
+        }
+    }
+    scans.insert(parent.to_path_buf(), (Instant::now(), names.clone()));
+    names
+}
+
+/// Forget every scan, so the next [`Staging::new_in`] reads its parent again.
+#[cfg(test)]
+fn forget_scans() {
+    SCANS.lock().unwrap_or_else(PoisonError::into_inner).clear();
+}
 
 /// A private working directory `<parent>/.<name>.orca-<kind>-XXXXXX`, where a tree is
 /// built before it is moved to `<parent>/<name>`; removed when dropped unless
@@ -76,24 +126,17 @@ fn lock(dir: &Path) -> Option<File> {
 /// links), unchanged for [`ABANDONED_AFTER`] and lockable (so no process holds them);
 /// best effort, at most [`MAX_SWEPT`] candidates.
 fn remove_abandoned(parent: &Path, prefix: &str) {
-    let Ok(entries) = fs::read_dir(parent) else {
-        return;
-    };
     let now = SystemTime::now();
-    let candidates = entries
-        .filter_map(Result::ok)
-        .filter(|entry| {
-            entry
-                .file_name()
-                .to_str()
-                .and_then(|n| n.strip_prefix(prefix))
-                .is_some_and(|rest| {
-                    rest.len() == 6 && rest.chars().all(|c| c.is_ascii_alphanumeric())
-                })
+    let candidates = working_dirs(parent)
+        .into_iter()
+        .filter(|name| {
+            name.strip_prefix(prefix).is_some_and(|rest| {
+                rest.len() == 6 && rest.chars().all(|c| c.is_ascii_alphanumeric())
+            })
         })
         .take(MAX_SWEPT);
-    for entry in candidates {
-        let path = entry.path();
+    for name in candidates {
+        let path = parent.join(name);
         let Ok(meta) = fs::symlink_metadata(&path) else {
             continue;
         };
@@ -151,6 +194,8 @@ mod tests {
         fs::write(&file, b"x").unwrap();
         age(&file, old);
 
+        // This process read the parent for `running`: read it again, as another would.
+        forget_scans();
         let next = Staging::new_in(parent.path(), "out", "fetch").unwrap();
         assert!(!abandoned.exists());
         for kept in [
@@ -174,6 +219,7 @@ mod tests {
         let kept = running.keep();
         fs::rename(&kept, &placed).unwrap();
         age(&placed, old);
+        forget_scans();
         let _again = Staging::new_in(parent.path(), "out", "fetch").unwrap();
         assert!(placed.is_dir());
     }
