@@ -3,11 +3,11 @@
 
 use std::collections::HashSet;
 use std::fs;
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 use futures_util::{StreamExt, TryStreamExt};
 use orca_manifest::{Descriptor, Digest, Manifest, annotations};
 use orca_reference::Reference;
@@ -421,7 +421,12 @@ impl ArtifactStore {
                 &options_c,
             )?;
             // Drain what the writer did not need (a tar's padding), so the cached copy is whole.
-            let _ = io::copy(&mut reader, &mut io::sink());
+            while let Ok(rest) = reader.fill_buf()
+                && !rest.is_empty()
+            {
+                let n = rest.len();
+                reader.consume(n);
+            }
             Ok::<_, orca_unpack::Error>((written, reader.tee))
         });
         let mut downloaded = 0u64;
@@ -615,7 +620,8 @@ fn write_streamed(
         // ended well: a second hash here would only take a core from the download.
         let mut options = options.clone();
         options.source_verified = true;
-        return orca_unpack::write_layer(layer, reader, dest, &options);
+        // Written straight from the received pieces, with no copy in between.
+        return orca_unpack::write_layer_buffered(layer, reader, dest, &options);
     }
     let content_digest = layer
         .annotation(annotations::ORAS_CONTENT_DIGEST)
@@ -662,8 +668,8 @@ struct ChannelReader {
     tee: Option<BlobWriter>,
 }
 
-impl Read for ChannelReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+impl BufRead for ChannelReader {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
         while self.current.is_empty() {
             match self.receiver.blocking_recv() {
                 Some(bytes) => {
@@ -675,12 +681,23 @@ impl Read for ChannelReader {
                     }
                     self.current = bytes;
                 }
-                None => return Ok(0),
+                None => break,
             }
         }
-        let n = buf.len().min(self.current.len());
-        buf[..n].copy_from_slice(&self.current[..n]);
-        let _ = self.current.split_to(n);
+        Ok(&self.current)
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.current.advance(amount);
+    }
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let piece = self.fill_buf()?;
+        let n = buf.len().min(piece.len());
+        buf[..n].copy_from_slice(&piece[..n]);
+        self.consume(n);
         Ok(n)
     }
 }

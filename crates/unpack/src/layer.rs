@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 use std::fs;
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, Read, Write};
 use std::path::{Path, PathBuf};
 
 use orca_manifest::{Descriptor, Digest, Hasher, annotations, media_types};
@@ -145,6 +145,70 @@ pub fn write_layer<R: Read>(
     dest: &Path,
     options: &LayerOptions,
 ) -> Result<Written, Error> {
+    match plan(descriptor, dest, options)? {
+        Plan::Skip => Ok(Written::Skipped),
+        Plan::Unpack { target, options } => {
+            let summary = extract(reader, &target, &options)?;
+            Ok(Written::Extracted {
+                path: target,
+                summary,
+            })
+        }
+        Plan::File { target } => {
+            let reader = io::BufReader::with_capacity(FILE_BUFFER, reader);
+            let size = write_file(descriptor, reader, &target, options)?;
+            Ok(Written::File { path: target, size })
+        }
+    }
+}
+
+/// [`write_layer`] from a [`BufRead`]: a single-file layer is written straight from the
+/// reader's own buffer ([`BufRead::fill_buf`]), with no copy into one of its own — for a
+/// reader that already holds the bytes in memory (pieces received from the network).
+/// Otherwise the same as [`write_layer`].
+///
+/// # Errors
+///
+/// As [`write_layer`].
+pub fn write_layer_buffered<R: BufRead>(
+    descriptor: &Descriptor,
+    reader: R,
+    dest: &Path,
+    options: &LayerOptions,
+) -> Result<Written, Error> {
+    match plan(descriptor, dest, options)? {
+        Plan::Skip => Ok(Written::Skipped),
+        Plan::Unpack { target, options } => {
+            let summary = extract(reader, &target, &options)?;
+            Ok(Written::Extracted {
+                path: target,
+                summary,
+            })
+        }
+        Plan::File { target } => {
+            let size = write_file(descriptor, reader, &target, options)?;
+            Ok(Written::File { path: target, size })
+        }
+    }
+}
+
+/// The buffer a single-file layer is written through when the reader has none.
+const FILE_BUFFER: usize = 256 * 1024;
+
+/// What [`write_layer`] does with a layer, decided before anything is read.
+enum Plan {
+    Skip,
+    Unpack {
+        target: PathBuf,
+        options: ExtractOptions,
+    },
+    File {
+        target: PathBuf,
+    },
+}
+
+/// Checks the title, creates the target's parents and decides file versus folder.
+fn plan(descriptor: &Descriptor, dest: &Path, options: &LayerOptions) -> Result<Plan, Error> {
     let title = match descriptor.title() {
         Some(title) => title.to_owned(),
         None if options.write_untitled => format!(
@@ -152,7 +216,7 @@ pub fn write_layer<R: Read>(
             descriptor.digest.algorithm_str(),
             descriptor.digest.encoded()
         ),
-        None => return Ok(Written::Skipped),
+        None => return Ok(Plan::Skip),
     };
     let invalid = |reason: String| Error::InvalidAnnotation {
         key: annotations::TITLE.to_owned(),
@@ -172,32 +236,28 @@ pub fn write_layer<R: Read>(
                 media_types::OCI_LAYER_TAR_GZIP | media_types::DOCKER_LAYER_GZIP
             ));
     let target = prepare_parents(dest, &relative)?;
-    if unpack {
-        let content_digest = descriptor
-            .annotation(annotations::ORAS_CONTENT_DIGEST)
-            .map(|value| {
-                Digest::parse(value).map_err(|e| Error::InvalidAnnotation {
-                    key: annotations::ORAS_CONTENT_DIGEST.to_owned(),
-                    value: value.to_owned(),
-                    reason: e.to_string(),
-                })
-            })
-            .transpose()?;
-        let mut extract_options = options.extract.clone();
-        extract_options.layer_digest =
-            (!options.source_verified).then(|| descriptor.digest.clone());
-        extract_options.layer_size = Some(descriptor.size);
-        extract_options.content_digest = content_digest;
-        extract_options.strip_prefix = Some(relative.as_string());
-        let summary = extract(reader, &target, &extract_options)?;
-        Ok(Written::Extracted {
-            path: target,
-            summary,
-        })
-    } else {
-        let size = write_file(descriptor, reader, &target, options)?;
-        Ok(Written::File { path: target, size })
+    if !unpack {
+        return Ok(Plan::File { target });
     }
+    let content_digest = descriptor
+        .annotation(annotations::ORAS_CONTENT_DIGEST)
+        .map(|value| {
+            Digest::parse(value).map_err(|e| Error::InvalidAnnotation {
+                key: annotations::ORAS_CONTENT_DIGEST.to_owned(),
+                value: value.to_owned(),
+                reason: e.to_string(),
+            })
+        })
+        .transpose()?;
+    let mut extract_options = options.extract.clone();
+    extract_options.layer_digest = (!options.source_verified).then(|| descriptor.digest.clone());
+    extract_options.layer_size = Some(descriptor.size);
+    extract_options.content_digest = content_digest;
+    extract_options.strip_prefix = Some(relative.as_string());
+    Ok(Plan::Unpack {
+        target,
+        options: extract_options,
+    })
 }
 
 /// Creates the missing parents of `dest/relative` and refuses any that is not a real
@@ -225,7 +285,7 @@ fn prepare_parents(dest: &Path, relative: &RelativePath) -> Result<PathBuf, Erro
     Ok(dest.join(relative.to_path_buf()))
 }
 
-fn write_file<R: Read>(
+fn write_file<R: BufRead>(
     descriptor: &Descriptor,
     mut reader: R,
     target: &Path,
@@ -252,15 +312,15 @@ fn write_file<R: Read>(
         .limits
         .max_entry_bytes
         .min(options.extract.limits.max_total_bytes);
-    let mut buf = vec![0; 256 * 1024];
     let mut size = 0u64;
     loop {
-        let n = match reader.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
+        let piece = match reader.fill_buf() {
+            Ok([]) => break,
+            Ok(piece) => piece,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(Error::Read(e)),
         };
+        let n = piece.len();
         size += n as u64;
         if size > descriptor.size {
             return Err(Error::SizeMismatch {
@@ -278,11 +338,12 @@ fn write_file<R: Read>(
             });
         }
         if let Some(hasher) = &mut hasher {
-            hasher.update(&buf[..n]);
+            hasher.update(piece);
         }
         staged
-            .write_all(&buf[..n])
+            .write_all(piece)
             .map_err(|e| Error::io("write", staged.path(), e))?;
+        reader.consume(n);
     }
     if size != descriptor.size {
         return Err(Error::SizeMismatch {

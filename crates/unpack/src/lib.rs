@@ -11,7 +11,8 @@
 //! - [`pack_dir`] / [`pack_file`]: a folder into an ORAS folder layer, a file into a
 //!   titled layer descriptor.
 //! - [`write_layer`] / [`write_layers`]: what an ORAS pull writes for the layers of a
-//!   manifest.
+//!   manifest; [`write_layer_buffered`] writes a single file straight from a
+//!   [`BufRead`](std::io::BufRead)'s own buffer (pieces already in memory).
 //! - [`check_path`]: the pure path check used for entries and titles.
 //!
 //! The crate does file IO only below the destinations it is given (and their temporary
@@ -86,7 +87,9 @@ pub use extract::{
     Compression, Duplicates, EntryKind, ExtractOptions, ExtractOptionsBuilder, Extracted,
     HEADER_BYTES, Summary, TRAILING_BYTES, extract,
 };
-pub use layer::{LayerOptions, LayerOptionsBuilder, Written, write_layer, write_layers};
+pub use layer::{
+    LayerOptions, LayerOptionsBuilder, Written, write_layer, write_layer_buffered, write_layers,
+};
 pub use limits::{LimitKind, Limits, LimitsBuilder};
 pub use pack::{PackOptions, PackOptionsBuilder, pack_dir, pack_file};
 pub use path::{RelativePath, check_path};

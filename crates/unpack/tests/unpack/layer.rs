@@ -3,7 +3,10 @@
 use std::fs;
 
 use orca_manifest::{Descriptor, annotations, media_types};
-use orca_unpack::{DigestTarget, Error, LayerOptions, PackOptions, Written, pack_dir, write_layer};
+use orca_unpack::{
+    DigestTarget, Error, LayerOptions, PackOptions, Written, pack_dir, write_layer,
+    write_layer_buffered,
+};
 
 use crate::craft::{RawTar, gzip};
 use crate::snapshot;
@@ -172,6 +175,107 @@ fn a_source_verified_by_the_caller_is_not_hashed_again_but_its_size_is_checked()
     assert!(
         matches!(error, Error::SizeMismatch { actual: 4, .. }),
         "{error:?}"
+    );
+}
+
+/// A [`std::io::BufRead`] handing out its bytes in pieces of `piece` bytes, as the
+/// network's pieces reach the facade.
+struct Pieces<'a> {
+    rest: &'a [u8],
+    piece: usize,
+}
+
+impl std::io::Read for Pieces<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = std::io::BufRead::fill_buf(self)?.len().min(buf.len());
+        buf[..n].copy_from_slice(&self.rest[..n]);
+        std::io::BufRead::consume(self, n);
+        Ok(n)
+    }
+}
+
+impl std::io::BufRead for Pieces<'_> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        Ok(&self.rest[..self.piece.min(self.rest.len())])
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.rest = &self.rest[amount..];
+    }
+}
+
+/// `rest` in pieces of 777 bytes.
+fn pieces(rest: &[u8]) -> Pieces<'_> {
+    Pieces { rest, piece: 777 }
+}
+
+#[test]
+fn a_buffered_reader_writes_files_from_its_own_pieces_with_the_same_checks() {
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("out");
+    let content: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+    let descriptor = Descriptor::for_bytes(media_types::ORAS_DEFAULT_LAYER, &content)
+        .with_annotation(annotations::TITLE, "dir/data.bin");
+    let written = write_layer_buffered(
+        &descriptor,
+        pieces(&content),
+        &out,
+        &LayerOptions::default(),
+    )
+    .unwrap();
+    assert!(
+        matches!(written, Written::File { size: 100_000, .. }),
+        "{written:?}"
+    );
+    assert_eq!(fs::read(out.join("dir/data.bin")).unwrap(), content);
+    let mut other = content.clone();
+    other[99_999] ^= 1;
+    let error = write_layer_buffered(&descriptor, pieces(&other), &out, &LayerOptions::default())
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            Error::DigestMismatch {
+                what: DigestTarget::Layer,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    let trusted = LayerOptions::builder().source_verified(true).build();
+    let error =
+        write_layer_buffered(&descriptor, pieces(&content[1..]), &out, &trusted).unwrap_err();
+    assert!(
+        matches!(error, Error::SizeMismatch { actual: 99_999, .. }),
+        "{error:?}"
+    );
+    other.push(0);
+    let error = write_layer_buffered(&descriptor, pieces(&other), &out, &trusted).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            Error::SizeMismatch {
+                expected: 100_000,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert_eq!(
+        fs::read(out.join("dir/data.bin")).unwrap(),
+        content,
+        "the failed writes left the file as it was"
+    );
+    let names: Vec<String> = snapshot(&out).into_keys().collect();
+    assert_eq!(names, ["dir", "dir/data.bin"], "no leftovers");
+    // A folder layer through the same reader is extracted.
+    let (folder_work, layer, folder) = folder_layer();
+    let written =
+        write_layer_buffered(&folder, pieces(&layer), &out, &LayerOptions::default()).unwrap();
+    assert!(matches!(written, Written::Extracted { .. }), "{written:?}");
+    assert_eq!(
+        snapshot(&out.join("templates")),
+        snapshot(&folder_work.path().join("templates"))
     );
 }
 
