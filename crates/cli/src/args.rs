@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use orca::Platform;
+use orca::auth::Secret;
 
 /// Exit codes, also printed at the end of `orca --help`.
 pub(crate) const EXIT_CODES_HELP: &str = "\
@@ -111,6 +112,56 @@ pub(crate) struct Global {
     pub(crate) no_progress: bool,
 }
 
+/// A credential given on the command line: `login` stores it; every other command uses it
+/// for the registries it names, for this command only (nothing is stored), as ORAS's
+/// `-u/-p` do.
+#[derive(Debug, Args, Clone, Default)]
+#[command(next_help_heading = "Credentials (login stores them; other commands use them once)")]
+pub(crate) struct CredentialArgs {
+    /// The user name, for the registries named in this command.
+    #[arg(short, long, conflicts_with = "azure")]
+    pub(crate) username: Option<String>,
+    /// The password (prefer --password-stdin: arguments are visible to other users).
+    #[arg(
+        short,
+        long,
+        value_parser = secret,
+        conflicts_with_all = ["password_stdin", "identity_token", "identity_token_stdin", "azure"]
+    )]
+    pub(crate) password: Option<Secret>,
+    /// Read the password from stdin (its first line).
+    #[arg(long, conflicts_with_all = ["identity_token", "identity_token_stdin", "azure"])]
+    pub(crate) password_stdin: bool,
+    /// An identity (refresh) token instead of a password.
+    #[arg(long, value_parser = secret, conflicts_with_all = ["identity_token_stdin", "azure"])]
+    pub(crate) identity_token: Option<Secret>,
+    /// Read the identity (refresh) token from stdin (its first line).
+    #[arg(long, conflicts_with = "azure")]
+    pub(crate) identity_token_stdin: bool,
+}
+
+impl CredentialArgs {
+    /// Whether any credential flag was given.
+    pub(crate) fn given(&self) -> bool {
+        self.username.is_some()
+            || self.password.is_some()
+            || self.password_stdin
+            || self.identity_token.is_some()
+            || self.identity_token_stdin
+    }
+
+    /// Whether the credential is to be read from stdin.
+    pub(crate) fn reads_stdin(&self) -> bool {
+        self.password_stdin || self.identity_token_stdin
+    }
+}
+
+/// A secret argument, kept out of `Debug` output.
+#[allow(clippy::unnecessary_wraps)] // clap's value parsers return a Result
+fn secret(value: &str) -> Result<Secret, std::convert::Infallible> {
+    Ok(Secret::new(value))
+}
+
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
@@ -158,21 +209,8 @@ without --azure until it expires (ACR: about three hours).")]
 pub(crate) struct LoginArgs {
     /// The registry, e.g. myacr.azurecr.io or localhost:5000.
     pub(crate) registry: String,
-    /// The user name.
-    #[arg(short, long)]
-    pub(crate) username: Option<String>,
-    /// The password (prefer --password-stdin: arguments are visible to other users).
-    #[arg(short, long, conflicts_with_all = ["password_stdin", "identity_token", "identity_token_stdin"])]
-    pub(crate) password: Option<String>,
-    /// Read the password from stdin.
-    #[arg(long, conflicts_with_all = ["identity_token", "identity_token_stdin"])]
-    pub(crate) password_stdin: bool,
-    /// An identity (refresh) token instead of a password.
-    #[arg(long, conflicts_with = "identity_token_stdin")]
-    pub(crate) identity_token: Option<String>,
-    /// Read the identity (refresh) token from stdin.
-    #[arg(long)]
-    pub(crate) identity_token_stdin: bool,
+    #[command(flatten)]
+    pub(crate) credentials: CredentialArgs,
 }
 
 /// Remove a registry's login from docker's config.json.
@@ -233,6 +271,8 @@ pub(crate) struct PushArgs {
     /// for registries that predate image-spec 1.1).
     #[arg(long, value_enum, default_value_t, conflicts_with_all = ["config", "subject"])]
     pub(crate) image_spec: ImageSpec,
+    #[command(flatten)]
+    pub(crate) credentials: CredentialArgs,
 }
 
 /// `push --image-spec`.
@@ -283,6 +323,8 @@ pub(crate) struct AttachArgs {
     /// Of an index, attach to its manifest for this platform: os[/arch[/variant]].
     #[arg(long, value_name = "PLATFORM")]
     pub(crate) platform: Option<Platform>,
+    #[command(flatten)]
+    pub(crate) credentials: CredentialArgs,
 }
 
 /// A size with an optional unit (`16MiB`, `1GB`, `4096`), for clap.
@@ -328,6 +370,8 @@ pub(crate) struct PullArgs {
     /// How many blobs to download at once.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub(crate) concurrency: u16,
+    #[command(flatten)]
+    pub(crate) credentials: CredentialArgs,
 }
 
 /// Fetch an artifact for an operation: the service path.
@@ -379,6 +423,8 @@ pub(crate) struct CopyArgs {
     /// manifest); a single image must be for it; an artifact names no platform.
     #[arg(long, value_name = "PLATFORM")]
     pub(crate) platform: Option<Platform>,
+    #[command(flatten)]
+    pub(crate) credentials: CredentialArgs,
 }
 
 /// Give a manifest more tags.
@@ -393,6 +439,8 @@ pub(crate) struct TagArgs {
     /// The new tags.
     #[arg(required = true)]
     pub(crate) tags: Vec<String>,
+    #[command(flatten)]
+    pub(crate) credentials: CredentialArgs,
 }
 
 /// Print the digest a reference resolves to.
@@ -413,6 +461,8 @@ pub(crate) struct ResolveArgs {
     /// Print REGISTRY/REPOSITORY@DIGEST instead of the digest alone.
     #[arg(short = 'l', long)]
     pub(crate) full_reference: bool,
+    #[command(flatten)]
+    pub(crate) credentials: CredentialArgs,
 }
 
 /// Repositories and their tags.
@@ -452,6 +502,8 @@ pub(crate) struct RepoLsArgs {
     /// Start after this repository (pagination).
     #[arg(long, value_name = "NAME")]
     pub(crate) last: Option<String>,
+    #[command(flatten)]
+    pub(crate) credentials: CredentialArgs,
 }
 
 /// Arguments of `repo tags`.
@@ -469,6 +521,8 @@ pub(crate) struct RepoTagsArgs {
     /// `attach` leaves on registries without the referrers API).
     #[arg(long)]
     pub(crate) exclude_digest_tags: bool,
+    #[command(flatten)]
+    pub(crate) credentials: CredentialArgs,
 }
 
 /// Manifests.
@@ -534,6 +588,8 @@ pub(crate) struct ManifestFetchArgs {
     /// says).
     #[arg(long, value_name = "PLATFORM")]
     pub(crate) platform: Option<Platform>,
+    #[command(flatten)]
+    pub(crate) credentials: CredentialArgs,
 }
 
 /// Arguments of `manifest fetch-config`.
@@ -550,6 +606,8 @@ pub(crate) struct ManifestFetchConfigArgs {
     /// Of an index, the config of its manifest for this platform: os[/arch[/variant]].
     #[arg(long, value_name = "PLATFORM")]
     pub(crate) platform: Option<Platform>,
+    #[command(flatten)]
+    pub(crate) credentials: CredentialArgs,
 }
 
 /// Arguments of `manifest push`.
@@ -564,6 +622,8 @@ pub(crate) struct ManifestPushArgs {
     /// this).
     #[arg(long, value_name = "TYPE")]
     pub(crate) media_type: Option<String>,
+    #[command(flatten)]
+    pub(crate) credentials: CredentialArgs,
 }
 
 /// One reference.
@@ -571,6 +631,8 @@ pub(crate) struct ManifestPushArgs {
 pub(crate) struct ReferenceArg {
     /// The reference.
     pub(crate) reference: String,
+    #[command(flatten)]
+    pub(crate) credentials: CredentialArgs,
 }
 
 /// Blobs.
@@ -622,6 +684,8 @@ pub(crate) struct BlobFetchArgs {
     /// Print the blob's descriptor (from a HEAD request) instead of downloading it.
     #[arg(long)]
     pub(crate) descriptor: bool,
+    #[command(flatten)]
+    pub(crate) credentials: CredentialArgs,
 }
 
 /// Arguments of `blob push`.
@@ -640,6 +704,8 @@ pub(crate) struct BlobPushArgs {
     /// The media type the printed descriptor says.
     #[arg(long, value_name = "TYPE", default_value = "application/octet-stream")]
     pub(crate) media_type: String,
+    #[command(flatten)]
+    pub(crate) credentials: CredentialArgs,
 }
 
 /// How `discover` draws referrers.
@@ -676,6 +742,8 @@ pub(crate) struct DiscoverArgs {
     /// Of an index, the referrers of its manifest for this platform: os[/arch[/variant]].
     #[arg(long, value_name = "PLATFORM")]
     pub(crate) platform: Option<Platform>,
+    #[command(flatten)]
+    pub(crate) credentials: CredentialArgs,
 }
 
 /// Delete an artifact (its manifest).
@@ -684,6 +752,8 @@ pub(crate) struct DiscoverArgs {
 pub(crate) struct DeleteArgs {
     /// The reference.
     pub(crate) reference: String,
+    #[command(flatten)]
+    pub(crate) credentials: CredentialArgs,
 }
 
 /// The store registry: the registries `fetch` may use, their credentials and limits.

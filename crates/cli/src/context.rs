@@ -1,14 +1,16 @@
 //! What every command needs: the global flags turned into paths, a store registry, an
 //! [`ArtifactStore`], progress bars and the printer.
 
+use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use orca::auth::{Credential, IDENTITY_TOKEN_USER, Secret, StaticCredentials};
 use orca::pull_through::PullThrough;
 use orca::reference::Registry;
 use orca::{ArtifactStore, CacheOptions, ClientConfig, CredentialSource, StoreRegistry};
 
-use crate::args::Global;
+use crate::args::{CredentialArgs, Global};
 use crate::exit::{Failure, Kind};
 use crate::output::Printer;
 use crate::progress::Progress;
@@ -30,6 +32,8 @@ pub(crate) struct Context {
     pub(crate) global: Global,
     pub(crate) printer: Printer,
     pub(crate) progress: Progress,
+    /// The command's `-u/-p` (or identity token), for the registries it names.
+    pub(crate) credential: Option<Credential>,
 }
 
 impl Context {
@@ -39,6 +43,7 @@ impl Context {
             global,
             printer,
             progress,
+            credential: None,
         }
     }
 
@@ -164,6 +169,14 @@ impl Context {
         let mut builder = ArtifactStore::builder(stores)
             .client_config(self.client_config(&registries))
             .observer(observer.clone());
+        if let Some(credential) = &self.credential {
+            // Asked before the docker config or a registered store's own credentials.
+            let mut given = StaticCredentials::new();
+            for registry in &registries {
+                given.insert(registry, credential.clone());
+            }
+            builder = builder.credential_source(Arc::new(given));
+        }
         if let Some(n) = concurrency {
             builder = builder.concurrency(usize::from(n));
         }
@@ -179,6 +192,56 @@ impl Context {
         let store = builder.build().map_err(Failure::from)?;
         Ok((store, observer))
     }
+}
+
+/// One line from stdin, without its line ending.
+fn read_stdin_secret(what: &str) -> Result<Secret, Failure> {
+    let mut stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        return Err(Failure::usage(format!(
+            "--{what}-stdin: stdin is a terminal; pipe the {what} in (echo \"$SECRET\" | orca …)"
+        )));
+    }
+    let mut text = String::new();
+    stdin
+        .read_to_string(&mut text)
+        .map_err(|e| Failure::other(format!("reading the {what} from stdin: {e}")))?;
+    let line = text.lines().next().unwrap_or("").to_owned();
+    if line.is_empty() {
+        return Err(Failure::usage(format!("--{what}-stdin: stdin was empty")));
+    }
+    Ok(Secret::new(line))
+}
+
+/// The user name and secret given with `-u/-p`, `--password-stdin` or an identity token
+/// (whose user name is docker's `<token>`); `None` when no credential flag was given.
+pub(crate) fn given_credential(args: &CredentialArgs) -> Result<Option<(String, Secret)>, Failure> {
+    if let Some(token) = &args.identity_token {
+        return Ok(Some((IDENTITY_TOKEN_USER.to_owned(), token.clone())));
+    }
+    if args.identity_token_stdin {
+        return Ok(Some((
+            IDENTITY_TOKEN_USER.to_owned(),
+            read_stdin_secret("identity-token")?,
+        )));
+    }
+    if !args.given() {
+        return Ok(None);
+    }
+    let username = args
+        .username
+        .clone()
+        .ok_or_else(|| Failure::usage("a password needs its user name: give -u USER with it"))?;
+    let password = if let Some(p) = &args.password {
+        p.clone()
+    } else if args.password_stdin {
+        read_stdin_secret("password")?
+    } else {
+        return Err(Failure::usage(
+            "no password: give -p PASSWORD or --password-stdin (or --identity-token)",
+        ));
+    };
+    Ok(Some((username, password)))
 }
 
 /// The registry part of a reference-like argument (`host[:port]/...`), when it has one.

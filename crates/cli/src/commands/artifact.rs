@@ -69,6 +69,7 @@ pub(crate) async fn attach(ctx: &Context, args: &AttachArgs) -> Result<(), Failu
         concurrency: args.concurrency,
         overlap_from: None,
         image_spec: ImageSpec::V1_1,
+        credentials: args.credentials.clone(),
     };
     let (options, files) = push_inputs(&push, Vec::new())?;
     let pushed = push_and_export(ctx, &push, &repository, &files, &options.untagged(true)).await?;

@@ -1,17 +1,14 @@
 //! `login` and `logout`: docker's `config.json`, so docker, skopeo and ORAS share the login.
 
-use std::io::{IsTerminal, Read};
 use std::sync::Arc;
 
-use orca::auth::{
-    ACR_REFRESH_TOKEN_USER, Credential, IDENTITY_TOKEN_USER, Secret, StaticCredentials,
-};
+use orca::auth::{ACR_REFRESH_TOKEN_USER, Credential, Secret, StaticCredentials};
 use orca::credentials::DockerConfig;
 use orca::{ArtifactStore, Store, StoreRegistry};
 use serde_json::json;
 
 use crate::args::{LoginArgs, LogoutArgs};
-use crate::context::{Access, Context};
+use crate::context::{Access, Context, given_credential};
 use crate::exit::{Failure, chain};
 
 /// `host[:port]` from what a user may type (`https://myacr.azurecr.io/`).
@@ -25,51 +22,6 @@ fn registry_name(input: &str) -> String {
         .next()
         .unwrap_or(trimmed)
         .to_ascii_lowercase()
-}
-
-/// One line from stdin, without its line ending.
-fn read_stdin_secret(what: &str) -> Result<Secret, Failure> {
-    let mut stdin = std::io::stdin();
-    if stdin.is_terminal() {
-        return Err(Failure::usage(format!(
-            "--{what}-stdin: stdin is a terminal; pipe the {what} in (echo \"$SECRET\" | orca login …)"
-        )));
-    }
-    let mut text = String::new();
-    stdin
-        .read_to_string(&mut text)
-        .map_err(|e| Failure::other(format!("reading the {what} from stdin: {e}")))?;
-    let line = text.lines().next().unwrap_or("").to_owned();
-    if line.is_empty() {
-        return Err(Failure::usage(format!("--{what}-stdin: stdin was empty")));
-    }
-    Ok(Secret::new(line))
-}
-
-/// The user name and secret `orca login` was given.
-fn credential(args: &LoginArgs) -> Result<(String, Secret), Failure> {
-    if let Some(token) = &args.identity_token {
-        return Ok((IDENTITY_TOKEN_USER.to_owned(), Secret::new(token.clone())));
-    }
-    if args.identity_token_stdin {
-        return Ok((
-            IDENTITY_TOKEN_USER.to_owned(),
-            read_stdin_secret("identity-token")?,
-        ));
-    }
-    let username = args.username.clone().ok_or_else(|| {
-        Failure::usage("give -u USER with -p PASSWORD or --password-stdin, or --identity-token")
-    })?;
-    let password = if let Some(p) = &args.password {
-        Secret::new(p.clone())
-    } else if args.password_stdin {
-        read_stdin_secret("password")?
-    } else {
-        return Err(Failure::usage(
-            "no password: give -p PASSWORD or --password-stdin (or --identity-token)",
-        ));
-    };
-    Ok((username, password))
 }
 
 /// Check the credential against the registry before storing it, as `docker login` does
@@ -110,12 +62,7 @@ pub(crate) async fn login(ctx: &Context, args: &LoginArgs) -> Result<(), Failure
         Failure::usage("no docker config (HOME is not set): give --registry-config FILE")
     })?;
     let (username, secret, identity) = if ctx.global.azure {
-        if args.username.is_some()
-            || args.password.is_some()
-            || args.password_stdin
-            || args.identity_token.is_some()
-            || args.identity_token_stdin
-        {
+        if args.credentials.given() {
             return Err(Failure::usage(
                 "--azure takes its credential from the environment: give no -u, -p, \
                  --password-stdin or --identity-token with it",
@@ -124,7 +71,9 @@ pub(crate) async fn login(ctx: &Context, args: &LoginArgs) -> Result<(), Failure
         let token = exchange(ctx, &registry).await?;
         (ACR_REFRESH_TOKEN_USER.to_owned(), token, true)
     } else {
-        let (username, secret) = credential(args)?;
+        let (username, secret) = given_credential(&args.credentials)?.ok_or_else(|| {
+            Failure::usage("give -u USER with -p PASSWORD or --password-stdin, or --identity-token")
+        })?;
         check(ctx, &registry, &username, &secret).await?;
         (username, secret, false)
     };

@@ -10,18 +10,32 @@ mod serve;
 mod stores;
 mod types;
 
+use orca::auth::Credential;
+
 use crate::args::{
-    BlobCommand, CacheCommand, CacheRuleCommand, Cli, Command, CompletionArgs,
+    BlobCommand, CacheCommand, CacheRuleCommand, Cli, Command, CompletionArgs, CredentialArgs,
     CredentialSetCommand, ManifestCommand, RepoCommand, StoreCommand,
 };
-use crate::context::Context;
+use crate::context::{Context, given_credential};
 use crate::exit::Failure;
 use crate::output::Printer;
 
 /// Run the parsed command line.
 pub(crate) async fn run(cli: Cli, printer: Printer) -> Result<(), Failure> {
     let Cli { global, command } = cli;
-    let ctx = Context::new(global, printer);
+    let mut ctx = Context::new(global, printer);
+    if let Some(args) = credential_args(&command)
+        && !matches!(command, Command::Login(_))
+    {
+        if args.reads_stdin() && reads_stdin(&command) {
+            return Err(Failure::usage(
+                "stdin cannot carry both the content (-) and the credential: give the \
+                 content as a file, or the credential with -p or after orca login",
+            ));
+        }
+        ctx.credential = given_credential(args)?
+            .map(|(username, secret)| Credential::from_username_secret(&username, secret));
+    }
     match &command {
         Command::Login(args) => login::login(&ctx, args).await,
         Command::Logout(args) => login::logout(&ctx, args),
@@ -83,4 +97,53 @@ pub(crate) async fn run(cli: Cli, printer: Printer) -> Result<(), Failure> {
 fn completion(args: &CompletionArgs) {
     let mut command = crate::command();
     clap_complete::generate(args.shell, &mut command, "orca", &mut std::io::stdout());
+}
+
+/// The credential flags of a command that talks to registries.
+fn credential_args(command: &Command) -> Option<&CredentialArgs> {
+    Some(match command {
+        Command::Login(args) => &args.credentials,
+        Command::Push(args) => &args.credentials,
+        Command::Attach(args) => &args.credentials,
+        Command::Pull(args) => &args.credentials,
+        Command::Copy(args) => &args.credentials,
+        Command::Tag(args) => &args.credentials,
+        Command::Resolve(args) => &args.credentials,
+        Command::Repo(repo) => match &repo.command {
+            RepoCommand::Ls(args) => &args.credentials,
+            RepoCommand::Tags(args) => &args.credentials,
+        },
+        Command::Manifest(manifest) => match &manifest.command {
+            ManifestCommand::Fetch(args) => &args.credentials,
+            ManifestCommand::FetchConfig(args) => &args.credentials,
+            ManifestCommand::Push(args) => &args.credentials,
+            ManifestCommand::Delete(args) => &args.credentials,
+        },
+        Command::Blob(blob) => match &blob.command {
+            BlobCommand::Fetch(args) => &args.credentials,
+            BlobCommand::Push(args) => &args.credentials,
+            BlobCommand::Delete(args) => &args.credentials,
+        },
+        Command::Discover(args) => &args.credentials,
+        Command::Delete(args) => &args.credentials,
+        Command::Logout(_)
+        | Command::Fetch(_)
+        | Command::Store(_)
+        | Command::Cache(_)
+        | Command::Serve(_)
+        | Command::Demo(_)
+        | Command::Completion(_) => return None,
+    })
+}
+
+/// Whether the command reads its content from stdin (`-` as the file).
+fn reads_stdin(command: &Command) -> bool {
+    let dash = |path: &std::path::Path| path == std::path::Path::new("-");
+    match command {
+        Command::Blob(blob) => matches!(&blob.command, BlobCommand::Push(args) if dash(&args.file)),
+        Command::Manifest(manifest) => {
+            matches!(&manifest.command, ManifestCommand::Push(args) if dash(&args.file))
+        }
+        _ => false,
+    }
 }

@@ -155,6 +155,111 @@ fn login_over_tls_with_basic_auth_then_push_and_pull() {
     assert!(resolved["digest"].as_str().unwrap().starts_with("sha256:"));
 }
 
+#[test]
+fn credentials_on_the_command_line_are_used_once_against_docker_registry() {
+    let rt = runtime();
+    let options = ReferenceOptions {
+        tls: true,
+        users: vec![(
+            "admin".to_owned(),
+            orca_mock_registry::Secret::new("s3cret"),
+        )],
+    };
+    let Some(registry) = start(&rt, options) else {
+        return;
+    };
+    let home = Home::new();
+    let ca = home.join("ca.pem");
+    fs::write(&ca, registry.ca_pem().unwrap()).unwrap();
+    let ca = ca.to_str().unwrap();
+    let host = registry.host().to_owned();
+    let reference = format!("{host}/given/app:v1");
+    let file = home.join("app.toml");
+    fs::write(&file, b"level = 2\n").unwrap();
+    let file = file.to_str().unwrap();
+
+    // -u/-p as ORAS takes them: push, tag and resolve with no login.
+    let creds = ["--ca-file", ca, "-u", "admin", "-p", "s3cret"];
+    home.json(&[&["push", &reference, file][..], &creds].concat());
+    home.json(&[&["tag", &reference, "v2"][..], &creds].concat());
+    let resolved = home.json(&[&["resolve", &format!("{host}/given/app:v2")][..], &creds].concat());
+    assert!(resolved["digest"].as_str().unwrap().starts_with("sha256:"));
+    // Nothing was stored: without them the registry refuses.
+    assert!(
+        !home.join("docker/config.json").exists(),
+        "a credential was stored"
+    );
+    home.run(&["resolve", "--ca-file", ca, &reference, "--output", "json"])
+        .fails_with(4, "Unauthorized");
+
+    // A wrong password is refused, and not repeated in what is printed.
+    let wrong = home.run(&[
+        "pull",
+        "--ca-file",
+        ca,
+        &reference,
+        "-u",
+        "admin",
+        "-p",
+        "w0ng-pass",
+        "--output",
+        "json",
+    ]);
+    wrong.fails_with(4, "Unauthorized");
+    assert!(!wrong.stdout.contains("w0ng-pass") && !wrong.stderr.contains("w0ng-pass"));
+
+    // --password-stdin.
+    let out = home.join("out");
+    let mut pull = home.orca();
+    pull.args([
+        "pull",
+        "--ca-file",
+        ca,
+        &reference,
+        "-o",
+        out.to_str().unwrap(),
+    ])
+    .args(["-u", "admin", "--password-stdin", "--no-progress"])
+    .stdin(std::process::Stdio::piped())
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped());
+    let mut child = pull.spawn().unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), b"s3cret\n").unwrap();
+    let done = child.wait_with_output().unwrap();
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    assert_eq!(fs::read(out.join("app.toml")).unwrap(), b"level = 2\n");
+
+    // Half a credential, or one with --azure, is a usage error before any request.
+    home.run(&[
+        "pull",
+        "--ca-file",
+        ca,
+        &reference,
+        "-p",
+        "s3cret",
+        "--output",
+        "json",
+    ])
+    .fails_with(2, "InvalidArgument");
+    home.run(&[
+        "pull",
+        "--ca-file",
+        ca,
+        &reference,
+        "-u",
+        "admin",
+        "--output",
+        "json",
+    ])
+    .fails_with(2, "InvalidArgument");
+    let both = home.run(&["pull", &reference, "-u", "admin", "--azure"]);
+    assert_eq!(both.code, 2, "{}", both.stderr);
+}
+
 /// `orca repo tags REPOSITORY EXTRA…`, sorted.
 fn sorted_tags(home: &Home, repository: &str, extra: &[&str]) -> Vec<String> {
     let mut args = vec!["repo", "tags", "--plain-http", repository];
