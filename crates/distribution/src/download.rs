@@ -1,8 +1,11 @@
 //! Blob downloads: [`BlobStream`], verified as bytes arrive and resumed with `Range`.
 
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
+use std::sync::{LazyLock, Mutex, PoisonError};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
 use futures_util::FutureExt;
@@ -105,16 +108,17 @@ impl BlobStream {
     ///
     /// The temporary file is `flock`ed while it is written. A process killed mid-way
     /// cannot remove its own; the next `save` to the same `path` removes each one nobody
-    /// holds that has not changed for a minute.
+    /// holds that has not changed for a minute (a process reads `path`'s directory for
+    /// them at most once a minute, so saving many blobs into one directory stays cheap).
     ///
     /// # Errors
     ///
     /// Every error of the stream, and [`Error::File`] when the file cannot be created,
     /// written or renamed (or `path` names no file).
-    pub async fn save(mut self, path: impl AsRef<std::path::Path>) -> Result<u64, Error> {
+    pub async fn save(mut self, path: impl AsRef<Path>) -> Result<u64, Error> {
         use std::io::Write;
         let path = path.as_ref().to_path_buf();
-        let file_error = |action, path: &std::path::Path, source| Error::File {
+        let file_error = |action, path: &Path, source| Error::File {
             action,
             path: path.to_path_buf(),
             source,
@@ -128,7 +132,7 @@ impl BlobStream {
         };
         let parent = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => std::path::PathBuf::from("."),
+            _ => PathBuf::from("."),
         };
         let prefix = format!(".{name}.orca-part-");
         remove_abandoned_parts(&parent, &prefix);
@@ -592,27 +596,62 @@ pub(crate) fn verification_error(
 /// [`BlobStream::save`] removes it as a killed process's.
 const ABANDONED_AFTER: Duration = Duration::from_secs(60);
 
+/// The most parent directories whose last read [`part_names`] remembers.
+const MAX_SCANNED_PARENTS: usize = 256;
+
+/// When this process last read a parent directory, and the `.NAME.orca-part-*` names it
+/// held.
+type Scan = (Instant, Vec<String>);
+
+/// The part-file names of each parent as this process last read it. A parent is read at
+/// most once per [`ABANDONED_AFTER`]: a part file made after a read is younger than that
+/// until the next one, so it could not have been removed anyway, and saving many blobs
+/// into one directory does not read it whole for each.
+static PART_SCANS: LazyLock<Mutex<HashMap<PathBuf, Scan>>> = LazyLock::new(Mutex::default);
+
+/// The `.*.orca-part-*` names in `parent`, from its last read when that is recent.
+fn part_names(parent: &Path) -> Vec<String> {
+    let scans = || PART_SCANS.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some((at, names)) = scans().get(parent)
+        && at.elapsed() < ABANDONED_AFTER
+    {
+        return names.clone();
+    }
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return Vec::new();
+    };
+    let names: Vec<String> = entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| entry.file_name().into_string().ok())
+        .filter(|name| name.starts_with('.') && name.contains(".orca-part-"))
+        .collect();
+    let mut scans = scans();
+    if scans.len() >= MAX_SCANNED_PARENTS {
+        scans.retain(|_, (at, _)| at.elapsed() < ABANDONED_AFTER);
+        if scans.len() >= MAX_SCANNED_PARENTS {
+            scans.clear();
+        }
+    }
+    scans.insert(parent.to_path_buf(), (Instant::now(), names.clone()));
+    names
+}
+
 /// Removes the files in `parent` named `<prefix>XXXXXX` that are unchanged for
 /// [`ABANDONED_AFTER`] and lockable (no writer holds them); best effort, at most 64
-/// looked at per call.
-fn remove_abandoned_parts(parent: &std::path::Path, prefix: &str) {
-    let Ok(entries) = std::fs::read_dir(parent) else {
-        return;
-    };
+/// looked at per call. The directory is read at most once a minute ([`part_names`]).
+fn remove_abandoned_parts(parent: &Path, prefix: &str) {
     let now = std::time::SystemTime::now();
-    let candidates = entries
-        .filter_map(Result::ok)
-        .filter(|e| {
-            e.file_name()
-                .to_str()
-                .and_then(|n| n.strip_prefix(prefix))
-                .is_some_and(|rest| {
-                    rest.len() == 6 && rest.chars().all(|c| c.is_ascii_alphanumeric())
-                })
+    let names = part_names(parent);
+    let candidates = names
+        .iter()
+        .filter(|name| {
+            name.strip_prefix(prefix).is_some_and(|rest| {
+                rest.len() == 6 && rest.chars().all(|c| c.is_ascii_alphanumeric())
+            })
         })
         .take(64);
-    for entry in candidates {
-        let path = entry.path();
+    for name in candidates {
+        let path = parent.join(name);
         let idle = std::fs::symlink_metadata(&path).is_ok_and(|meta| {
             meta.is_file()
                 && meta
@@ -738,5 +777,34 @@ mod tests {
     fn ranges_parse() {
         assert_eq!(parse_content_range_start("bytes 100-199/200"), Some(100));
         assert_eq!(parse_content_range_start("bytes=5-"), Some(5));
+    }
+
+    #[test]
+    fn a_parent_is_read_once_a_minute_and_what_that_read_saw_is_still_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+        let aged = |name: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, b"partial").unwrap();
+            std::fs::File::options()
+                .append(true)
+                .open(&path)
+                .unwrap()
+                .set_modified(hour_ago)
+                .unwrap();
+            path
+        };
+        let first = aged(".a.bin.orca-part-K1lled");
+        let second = aged(".b.bin.orca-part-K1lled");
+        remove_abandoned_parts(dir.path(), ".a.bin.orca-part-");
+        assert!(!first.exists() && second.exists());
+        // Made after the read: not seen until the next one, a minute later (it would be
+        // too young to remove by then anyway had it been made now).
+        let later = aged(".a.bin.orca-part-Later1");
+        remove_abandoned_parts(dir.path(), ".a.bin.orca-part-");
+        assert!(later.exists());
+        // What the read saw is still removed, without reading the directory again.
+        remove_abandoned_parts(dir.path(), ".b.bin.orca-part-");
+        assert!(!second.exists());
     }
 }
