@@ -639,7 +639,8 @@ fn write_streamed(
     extract.content_digest = content_digest;
     extract.strip_prefix = Some(title.to_string_lossy().into_owned());
     let target = dest.join(title);
-    let summary = orca_unpack::extract(reader, &target, &extract)?;
+    // Decoded straight from the received pieces, with no copy in between.
+    let summary = orca_unpack::extract_buffered(reader, &target, &extract)?;
     Ok(Written::Extracted {
         path: target,
         summary,

@@ -231,6 +231,22 @@ pub fn extract<R: Read>(
     dest: &Path,
     options: &ExtractOptions,
 ) -> Result<Summary, Error> {
+    extract_buffered(BufReader::with_capacity(BUFFER, reader), dest, options)
+}
+
+/// [`extract`] from a [`BufRead`], decoding straight from the reader's own buffer
+/// ([`BufRead::fill_buf`]) with no copy into one of its own: for a reader that already
+/// holds the bytes in memory (pieces received from the network). Otherwise the same as
+/// [`extract`].
+///
+/// # Errors
+///
+/// As [`extract`].
+pub fn extract_buffered<R: BufRead>(
+    reader: R,
+    dest: &Path,
+    options: &ExtractOptions,
+) -> Result<Summary, Error> {
     let (parent, name) = replace::split_destination(dest)?;
     let staging = replace::staging_dir(&parent, &name)?;
     let mut summary = extract_into(reader, staging.path(), options)?;
@@ -269,37 +285,60 @@ impl State {
     }
 }
 
-/// The input: counts and hashes the bytes as given.
+/// The input: counts and hashes the bytes as given, as they first show in the reader's
+/// buffer (so that a failure is an error of the read that brought them).
 struct Source<R> {
     inner: R,
     state: Rc<State>,
+    /// Bytes at the front of `inner`'s buffer already counted and hashed.
+    seen: usize,
 }
 
-impl<R: Read> Read for Source<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = match self.inner.read(buf) {
-            Ok(n) => n,
+impl<R: BufRead> BufRead for Source<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        let state = &self.state;
+        let buf = match self.inner.fill_buf() {
+            Ok(buf) => buf,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Err(e),
-            Err(e) => return Err(self.state.fail(Error::Read(e))),
+            Err(e) => return Err(state.fail(Error::Read(e))),
         };
-        if n == 0 {
-            self.state.source_eof.set(true);
-            return Ok(0);
+        if buf.is_empty() {
+            state.source_eof.set(true);
+            return Ok(buf);
         }
-        let total = self.state.compressed.get() + n as u64;
-        self.state.compressed.set(total);
-        if let Some(hasher) = self.state.layer_hasher.borrow_mut().as_mut() {
-            hasher.update(&buf[..n]);
+        if buf.len() > self.seen {
+            let new = &buf[self.seen..];
+            let total = state.compressed.get() + new.len() as u64;
+            state.compressed.set(total);
+            if let Some(hasher) = state.layer_hasher.borrow_mut().as_mut() {
+                hasher.update(new);
+            }
+            self.seen = buf.len();
+            if let Some(expected) = state.layer_size
+                && total > expected
+            {
+                return Err(state.fail(Error::SizeMismatch {
+                    expected,
+                    actual: total,
+                    at_least: true,
+                }));
+            }
         }
-        if let Some(expected) = self.state.layer_size
-            && total > expected
-        {
-            return Err(self.state.fail(Error::SizeMismatch {
-                expected,
-                actual: total,
-                at_least: true,
-            }));
-        }
+        Ok(buf)
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.seen = self.seen.saturating_sub(amount);
+        self.inner.consume(amount);
+    }
+}
+
+impl<R: BufRead> Read for Source<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let available = self.fill_buf()?;
+        let n = available.len().min(buf.len());
+        buf[..n].copy_from_slice(&available[..n]);
+        self.consume(n);
         Ok(n)
     }
 }
@@ -505,7 +544,7 @@ fn classify(error: &io::Error, state: &State, entry: Option<&RelativePath>) -> E
 }
 
 /// Extracts into `root`, an existing empty directory. The caller removes it on error.
-pub(crate) fn extract_into<R: Read>(
+pub(crate) fn extract_into<R: BufRead>(
     reader: R,
     root: &Path,
     options: &ExtractOptions,
@@ -601,31 +640,35 @@ pub(crate) fn extract_into<R: Read>(
 }
 
 /// Detects the compression and builds the decoding stack.
-fn open<'r, R: Read + 'r>(
+fn open<'r, R: BufRead + 'r>(
     reader: R,
     state: &Rc<State>,
 ) -> Result<(Box<dyn Read + 'r>, Compression), Error> {
-    let mut buffered = BufReader::with_capacity(
-        BUFFER,
-        Source {
-            inner: reader,
-            state: Rc::clone(state),
-        },
-    );
-    let magic = loop {
-        match buffered.fill_buf() {
-            Ok(head) => break head.get(..4).unwrap_or(head).to_vec(),
+    let mut source = Source {
+        inner: reader,
+        state: Rc::clone(state),
+        seen: 0,
+    };
+    // The first four bytes, however the reader cuts them (a first read may bring fewer),
+    // then put back in front of the rest.
+    let mut magic = [0u8; 4];
+    let mut got = 0;
+    while got < magic.len() {
+        match source.read(&mut magic[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(classify(&e, state, None)),
         }
-    };
-    let compression = detect(&magic)?;
+    }
+    let compression = detect(&magic[..got])?;
+    let stream = io::Cursor::new(magic).take(got as u64).chain(source);
     let decoded: Box<dyn Read + 'r> = match compression {
         Compression::Gzip => {
             state.gzip.set(true);
-            Box::new(flate2::bufread::MultiGzDecoder::new(buffered))
+            Box::new(flate2::bufread::MultiGzDecoder::new(stream))
         }
-        Compression::None => Box::new(buffered),
+        Compression::None => Box::new(stream),
     };
     Ok((decoded, compression))
 }

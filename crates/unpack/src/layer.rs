@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use orca_manifest::{Descriptor, Digest, Hasher, annotations, media_types};
 
 use crate::error::{DigestTarget, Error};
-use crate::extract::{ExtractOptions, Summary, extract};
+use crate::extract::{ExtractOptions, Summary, extract, extract_buffered};
 use crate::limits::LimitKind;
 use crate::path::{RelativePath, check_path};
 
@@ -162,10 +162,11 @@ pub fn write_layer<R: Read>(
     }
 }
 
-/// [`write_layer`] from a [`BufRead`]: a single-file layer is written straight from the
-/// reader's own buffer ([`BufRead::fill_buf`]), with no copy into one of its own — for a
-/// reader that already holds the bytes in memory (pieces received from the network).
-/// Otherwise the same as [`write_layer`].
+/// [`write_layer`] from a [`BufRead`]: a single-file layer is written, and a folder
+/// layer decoded ([`extract_buffered`]), straight from the reader's own buffer
+/// ([`BufRead::fill_buf`]), with no copy into one of its own — for a reader that already
+/// holds the bytes in memory (pieces received from the network). Otherwise the same as
+/// [`write_layer`].
 ///
 /// # Errors
 ///
@@ -179,7 +180,7 @@ pub fn write_layer_buffered<R: BufRead>(
     match plan(descriptor, dest, options)? {
         Plan::Skip => Ok(Written::Skipped),
         Plan::Unpack { target, options } => {
-            let summary = extract(reader, &target, &options)?;
+            let summary = extract_buffered(reader, &target, &options)?;
             Ok(Written::Extracted {
                 path: target,
                 summary,

@@ -7,7 +7,8 @@
 //! way the ORAS CLI does, so that orca and ORAS exchange folders both ways.
 //!
 //! - [`extract`]: a tar or tar+gzip stream into a directory, with [`Limits`] and digest
-//!   checks, atomically.
+//!   checks, atomically; [`extract_buffered`] decodes straight from a
+//!   [`BufRead`](std::io::BufRead)'s own buffer.
 //! - [`pack_dir`] / [`pack_file`]: a folder into an ORAS folder layer, a file into a
 //!   titled layer descriptor.
 //! - [`write_layer`] / [`write_layers`]: what an ORAS pull writes for the layers of a
@@ -85,7 +86,7 @@ pub use async_read::{extract_async, write_layer_async};
 pub use error::{DigestTarget, EntryType, Error, LinkKind, PathProblem};
 pub use extract::{
     Compression, Duplicates, EntryKind, ExtractOptions, ExtractOptionsBuilder, Extracted,
-    HEADER_BYTES, Summary, TRAILING_BYTES, extract,
+    HEADER_BYTES, Summary, TRAILING_BYTES, extract, extract_buffered,
 };
 pub use layer::{
     LayerOptions, LayerOptionsBuilder, Written, write_layer, write_layer_buffered, write_layers,

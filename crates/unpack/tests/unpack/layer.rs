@@ -268,7 +268,12 @@ fn a_buffered_reader_writes_files_from_its_own_pieces_with_the_same_checks() {
     );
     let names: Vec<String> = snapshot(&out).into_keys().collect();
     assert_eq!(names, ["dir", "dir/data.bin"], "no leftovers");
-    // A folder layer through the same reader is extracted.
+}
+
+#[test]
+fn a_buffered_reader_extracts_folders_from_its_own_pieces_with_the_same_checks() {
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("out");
     let (folder_work, layer, folder) = folder_layer();
     let written =
         write_layer_buffered(&folder, pieces(&layer), &out, &LayerOptions::default()).unwrap();
@@ -277,6 +282,51 @@ fn a_buffered_reader_writes_files_from_its_own_pieces_with_the_same_checks() {
         snapshot(&out.join("templates")),
         snapshot(&folder_work.path().join("templates"))
     );
+    // One byte at a time too, and a damaged or cut folder layer is refused with nothing
+    // written: the digest and size are counted from the reader's own buffer.
+    let one_by_one = Pieces {
+        rest: &layer,
+        piece: 1,
+    };
+    let again = work.path().join("again");
+    write_layer_buffered(&folder, one_by_one, &again, &LayerOptions::default()).unwrap();
+    assert_eq!(
+        snapshot(&again.join("templates")),
+        snapshot(&folder_work.path().join("templates"))
+    );
+    let mut damaged = layer.clone();
+    let last = damaged.len() - 1;
+    damaged[last] ^= 0xff;
+    let refused = work.path().join("refused");
+    let error = write_layer_buffered(
+        &folder,
+        pieces(&damaged),
+        &refused,
+        &LayerOptions::default(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            Error::DigestMismatch {
+                what: DigestTarget::Layer,
+                ..
+            } | Error::Malformed { .. }
+        ),
+        "{error:?}"
+    );
+    let error = write_layer_buffered(
+        &folder,
+        pieces(&layer[..layer.len() - 1]),
+        &refused,
+        &LayerOptions::default(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(error, Error::SizeMismatch { .. } | Error::Truncated { .. }),
+        "{error:?}"
+    );
+    assert!(!refused.join("templates").exists());
 }
 
 #[test]

@@ -75,6 +75,41 @@ fn pack_then_unpack_is_identical_and_packing_is_reproducible() {
     assert_eq!(snapshot(&out), snapshot(&folder));
 }
 
+/// A reader that hands out one byte per read, as a slow network may.
+struct ByteByByte<'a>(&'a [u8]);
+
+impl std::io::Read for ByteByByte<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match (self.0.split_first(), buf.first_mut()) {
+            (Some((byte, rest)), Some(slot)) => {
+                *slot = *byte;
+                self.0 = rest;
+                Ok(1)
+            }
+            _ => Ok(0),
+        }
+    }
+}
+
+#[test]
+fn a_gzip_stream_read_a_byte_at_a_time_is_still_detected_and_extracted() {
+    // The compression is told from the first four bytes: a first read that brings fewer
+    // (here one) must not make a gzip stream be read as plain tar.
+    let work = tempfile::tempdir().unwrap();
+    let folder = work.path().join("config");
+    sample_folder(&folder);
+    let mut layer = Vec::new();
+    let descriptor = pack_dir(&folder, &mut layer, &PackOptions::default()).unwrap();
+    let options = ExtractOptions::builder()
+        .layer_digest(descriptor.digest.clone())
+        .strip_prefix("config")
+        .build();
+    let out = work.path().join("out");
+    let summary = extract(ByteByByte(&layer), &out, &options).unwrap();
+    assert_eq!(summary.compressed_bytes, layer.len() as u64);
+    assert_eq!(snapshot(&out), snapshot(&folder));
+}
+
 #[test]
 fn packed_headers_are_normalised_like_oras() {
     let work = tempfile::tempdir().unwrap();
