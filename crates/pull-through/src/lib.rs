@@ -81,7 +81,8 @@ pub struct Options {
     /// How long a tag confirmed upstream is served without asking again (60 s).
     pub revalidate_after: Duration,
     /// Where downloads are spooled; `None`: the storage's choice
-    /// ([`Storage::spool_dir`]), else a directory under the system's temporary directory.
+    /// ([`Storage::spool_dir`]), else a new directory under the system's temporary
+    /// directory, removed once the front and the downloads still using it are done.
     pub spool_dir: Option<PathBuf>,
     /// How long [`Front::shutdown`] waits for in-flight responses (30 s).
     pub shutdown_grace: Duration,
@@ -270,17 +271,24 @@ impl Front {
             }
         };
         let scheme = if tls.is_some() { "https" } else { "http" };
-        let spool_dir = options
-            .spool_dir
-            .clone()
-            .or_else(|| storage.spool_dir())
-            .unwrap_or_else(|| {
-                std::env::temp_dir().join(format!("orca-pull-through-{}", std::process::id()))
-            });
-        std::fs::create_dir_all(&spool_dir).map_err(|source| Error::Spool {
-            path: spool_dir.clone(),
-            source,
-        })?;
+        let (spool_dir, spool_owner) =
+            if let Some(dir) = options.spool_dir.clone().or_else(|| storage.spool_dir()) {
+                std::fs::create_dir_all(&dir).map_err(|source| Error::Spool {
+                    path: dir.clone(),
+                    source,
+                })?;
+                (dir, None)
+            } else {
+                // A directory of its own, removed when the front is done with it.
+                let dir = tempfile::Builder::new()
+                    .prefix("orca-pull-through-")
+                    .tempdir()
+                    .map_err(|source| Error::Spool {
+                        path: std::env::temp_dir(),
+                        source,
+                    })?;
+                (dir.path().to_path_buf(), Some(dir))
+            };
         let listener = TcpListener::bind(options.addr)
             .await
             .map_err(|source| Error::Bind {
@@ -291,14 +299,17 @@ impl Front {
             addr: options.addr,
             source,
         })?;
-        let ctx = Arc::new(server::Ctx::new(
-            storage,
-            upstreams,
-            spool_dir,
-            options.revalidate_after,
-            options.users,
-            options.refusal_hold,
-        ));
+        let ctx = Arc::new(
+            server::Ctx::new(
+                storage,
+                upstreams,
+                spool_dir,
+                options.revalidate_after,
+                options.users,
+                options.refusal_hold,
+            )
+            .owning_spool(spool_owner),
+        );
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(server::serve(
             listener,
@@ -335,6 +346,11 @@ impl Front {
     /// `127.0.0.1:PORT`: what a reference's registry part is.
     pub fn host(&self) -> String {
         self.addr.to_string()
+    }
+
+    /// Where downloads are spooled before they land ([`Options::spool_dir`]).
+    pub fn spool_dir(&self) -> &std::path::Path {
+        &self.ctx.spool_dir
     }
 
     /// The metrics, as `/metrics` serves them (Prometheus text format).

@@ -84,6 +84,9 @@ pub(crate) struct Ctx {
     refusals: Mutex<HashMap<String, Instant>>,
     /// How long that is (`Options::refusal_hold`).
     refusal_hold: Duration,
+    /// The spool directory when the front made it itself: removed once the front and
+    /// every download still using it are gone.
+    spool_owner: Option<tempfile::TempDir>,
 }
 
 /// The most upstream repositories whose refusals are remembered (a wildcard rule lets
@@ -120,7 +123,14 @@ impl Ctx {
             manifest_locks: Mutex::default(),
             refusals: Mutex::default(),
             logins: Mutex::default(),
+            spool_owner: None,
         }
+    }
+
+    /// Removes `dir` (the spool directory the front made) when this state is dropped.
+    pub(crate) fn owning_spool(mut self, dir: Option<tempfile::TempDir>) -> Ctx {
+        self.spool_owner = dir;
+        self
     }
 
     /// An error when `upstream` refused the rule's credentials less than `refusal_hold`

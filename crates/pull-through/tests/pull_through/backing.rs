@@ -496,6 +496,25 @@ async fn two_fronts_share_one_backing_registry() {
     let after: Vec<_> = upstream.requests()[upstream_before..].to_vec();
     assert_eq!(after.len(), 1, "{after:?}");
     assert_eq!(after[0].method, Method::HEAD, "{after:?}");
+
+    // The backing registry names no spool directory: each front made one of its own under
+    // the temporary directory, and removes it when it is done.
+    let spools = [a.spool_dir().to_path_buf(), b.spool_dir().to_path_buf()];
+    assert_ne!(spools[0], spools[1]);
+    assert!(spools.iter().all(|dir| dir.is_dir()), "{spools:?}");
+    a.shutdown().await;
+    b.shutdown().await;
+    for dir in &spools {
+        let mut gone = false;
+        for _ in 0..500 {
+            if !dir.exists() {
+                gone = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(gone, "{} is left behind", dir.display());
+    }
 }
 
 #[tokio::test]
