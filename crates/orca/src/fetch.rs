@@ -510,7 +510,7 @@ impl ArtifactStore {
         }
         let (layer_c, options_c, staging_c) = (layer.clone(), options.clone(), Arc::clone(staging));
         let result = tokio::task::spawn_blocking(move || {
-            orca_unpack::write_layer(
+            orca_unpack::write_layer_buffered(
                 &layer_c,
                 io::BufReader::with_capacity(256 * 1024, file),
                 staging_c.path(),

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use orca_manifest::{Descriptor, Digest, Hasher, annotations, media_types};
 
 use crate::error::{DigestTarget, Error};
-use crate::extract::{ExtractOptions, Summary, extract, extract_buffered};
+use crate::extract::{ExtractOptions, Summary, extract_buffered};
 use crate::limits::LimitKind;
 use crate::path::{RelativePath, check_path};
 
@@ -116,9 +116,9 @@ pub enum Written {
 ///
 /// - A layer annotated `io.deis.oras.content.unpack=true` (or any tar+gzip layer with
 ///   [`LayerOptions::unpack_all_tar_gzip`]) is a packed folder: it is extracted to
-///   `dest/<title>` with [`extract`], every entry must lie inside the `<title>` folder
-///   (which is stripped), and the layer digest, size and `io.deis.oras.content.digest`
-///   (when present) are checked while streaming.
+///   `dest/<title>` with [`extract`](crate::extract()), every entry must lie inside the
+///   `<title>` folder (which is stripped), and the layer digest, size and
+///   `io.deis.oras.content.digest` (when present) are checked while streaming.
 /// - Any other layer is written as one file `dest/<title>`, its digest and size checked.
 /// - A layer without a title is skipped unless [`LayerOptions::write_untitled`].
 ///
@@ -138,28 +138,20 @@ pub enum Written {
 /// # Errors
 ///
 /// [`Error::InvalidAnnotation`] for an unusable title or content digest, and everything
-/// [`extract`] returns.
+/// [`extract`](crate::extract()) returns.
 pub fn write_layer<R: Read>(
     descriptor: &Descriptor,
     reader: R,
     dest: &Path,
     options: &LayerOptions,
 ) -> Result<Written, Error> {
-    match plan(descriptor, dest, options)? {
-        Plan::Skip => Ok(Written::Skipped),
-        Plan::Unpack { target, options } => {
-            let summary = extract(reader, &target, &options)?;
-            Ok(Written::Extracted {
-                path: target,
-                summary,
-            })
-        }
-        Plan::File { target } => {
-            let reader = io::BufReader::with_capacity(FILE_BUFFER, reader);
-            let size = write_file(descriptor, reader, &target, options)?;
-            Ok(Written::File { path: target, size })
-        }
-    }
+    // The buffer extract() and the file writer would each put in front of a plain reader.
+    write_layer_buffered(
+        descriptor,
+        io::BufReader::with_capacity(FILE_BUFFER, reader),
+        dest,
+        options,
+    )
 }
 
 /// [`write_layer`] from a [`BufRead`]: a single-file layer is written, and a folder
@@ -193,7 +185,7 @@ pub fn write_layer_buffered<R: BufRead>(
     }
 }
 
-/// The buffer a single-file layer is written through when the reader has none.
+/// The buffer a plain reader is read through (as [`extract`](crate::extract()) does).
 const FILE_BUFFER: usize = 256 * 1024;
 
 /// What [`write_layer`] does with a layer, decided before anything is read.

@@ -87,9 +87,9 @@ fn push_pull_tag_copy_delete_against_docker_registry() {
     .fails_with(3, "ArtifactNotFound");
 }
 
-#[test]
-fn login_over_tls_with_basic_auth_then_push_and_pull() {
-    let rt = runtime();
+/// Debian's `docker-registry` over TLS with the user `admin` (password `s3cret`), a home
+/// and the path of its CA certificate there; `None` when it is not installed.
+fn secured(rt: &tokio::runtime::Runtime) -> Option<(ReferenceRegistry, Home, String)> {
     let options = ReferenceOptions {
         tls: true,
         users: vec![(
@@ -97,13 +97,21 @@ fn login_over_tls_with_basic_auth_then_push_and_pull() {
             orca_mock_registry::Secret::new("s3cret"),
         )],
     };
-    let Some(registry) = start(&rt, options) else {
-        return;
-    };
+    let registry = start(rt, options)?;
     let home = Home::new();
     let ca = home.join("ca.pem");
     fs::write(&ca, registry.ca_pem().unwrap()).unwrap();
-    let ca = ca.to_str().unwrap();
+    let ca = ca.to_str().unwrap().to_owned();
+    Some((registry, home, ca))
+}
+
+#[test]
+fn login_over_tls_with_basic_auth_then_push_and_pull() {
+    let rt = runtime();
+    let Some((registry, home, ca)) = secured(&rt) else {
+        return;
+    };
+    let ca = ca.as_str();
     let host = registry.host().to_owned();
     let reference = format!("{host}/secure/app:v1");
     let file = home.join("app.toml");
@@ -158,20 +166,10 @@ fn login_over_tls_with_basic_auth_then_push_and_pull() {
 #[test]
 fn credentials_on_the_command_line_are_used_once_against_docker_registry() {
     let rt = runtime();
-    let options = ReferenceOptions {
-        tls: true,
-        users: vec![(
-            "admin".to_owned(),
-            orca_mock_registry::Secret::new("s3cret"),
-        )],
-    };
-    let Some(registry) = start(&rt, options) else {
+    let Some((registry, home, ca)) = secured(&rt) else {
         return;
     };
-    let home = Home::new();
-    let ca = home.join("ca.pem");
-    fs::write(&ca, registry.ca_pem().unwrap()).unwrap();
-    let ca = ca.to_str().unwrap();
+    let ca = ca.as_str();
     let host = registry.host().to_owned();
     let reference = format!("{host}/given/app:v1");
     let file = home.join("app.toml");
