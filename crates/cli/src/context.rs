@@ -33,17 +33,17 @@ pub(crate) struct Context {
     pub(crate) printer: Printer,
     pub(crate) progress: Progress,
     /// The command's `-u/-p` (or identity token), for the registries it names.
-    pub(crate) credential: Option<Credential>,
+    credential: Option<Credential>,
 }
 
 impl Context {
-    pub(crate) fn new(global: Global, printer: Printer) -> Context {
+    pub(crate) fn new(global: Global, printer: Printer, credential: Option<Credential>) -> Context {
         let progress = Progress::new(!global.no_progress && !printer.json());
         Context {
             global,
             printer,
             progress,
-            credential: None,
+            credential,
         }
     }
 

@@ -510,12 +510,7 @@ impl ArtifactStore {
         }
         let (layer_c, options_c, staging_c) = (layer.clone(), options.clone(), Arc::clone(staging));
         let result = tokio::task::spawn_blocking(move || {
-            orca_unpack::write_layer_buffered(
-                &layer_c,
-                io::BufReader::with_capacity(256 * 1024, file),
-                staging_c.path(),
-                &options_c,
-            )
+            orca_unpack::write_layer(&layer_c, file, staging_c.path(), &options_c)
         })
         .await
         .map_err(|e| Cached::Failed(orca_unpack::Error::Read(io::Error::other(e))))?;

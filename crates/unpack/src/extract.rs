@@ -23,7 +23,8 @@ pub const TRAILING_BYTES: u64 = 1024 * 1024;
 /// in memory, so this also bounds memory.
 pub const HEADER_BYTES: u64 = 1024 * 1024;
 
-const BUFFER: usize = 256 * 1024;
+/// The buffer a plain reader is read through, and an entry's data copied through.
+pub(crate) const BUFFER: usize = 256 * 1024;
 
 /// What to do when two entries have the same path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use orca_manifest::{Descriptor, Digest, Hasher, annotations, media_types};
 
 use crate::error::{DigestTarget, Error};
-use crate::extract::{ExtractOptions, Summary, extract_buffered};
+use crate::extract::{BUFFER, ExtractOptions, Summary, extract_buffered};
 use crate::limits::LimitKind;
 use crate::path::{RelativePath, check_path};
 
@@ -148,7 +148,7 @@ pub fn write_layer<R: Read>(
     // The buffer extract() and the file writer would each put in front of a plain reader.
     write_layer_buffered(
         descriptor,
-        io::BufReader::with_capacity(FILE_BUFFER, reader),
+        io::BufReader::with_capacity(BUFFER, reader),
         dest,
         options,
     )
@@ -184,9 +184,6 @@ pub fn write_layer_buffered<R: BufRead>(
         }
     }
 }
-
-/// The buffer a plain reader is read through (as [`extract`](crate::extract()) does).
-const FILE_BUFFER: usize = 256 * 1024;
 
 /// What [`write_layer`] does with a layer, decided before anything is read.
 enum Plan {

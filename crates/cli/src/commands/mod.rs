@@ -23,19 +23,18 @@ use crate::output::Printer;
 /// Run the parsed command line.
 pub(crate) async fn run(cli: Cli, printer: Printer) -> Result<(), Failure> {
     let Cli { global, command } = cli;
-    let mut ctx = Context::new(global, printer);
-    if let Some(args) = credential_args(&command)
-        && !matches!(command, Command::Login(_))
-    {
-        if args.reads_stdin() && reads_stdin(&command) {
+    let credential = match credential_args(&command) {
+        Some(args) if args.reads_stdin() && reads_stdin(&command) => {
             return Err(Failure::usage(
                 "stdin cannot carry both the content (-) and the credential: give the \
                  content as a file, or the credential with -p or after orca login",
             ));
         }
-        ctx.credential = given_credential(args)?
-            .map(|(username, secret)| Credential::from_username_secret(&username, secret));
-    }
+        Some(args) => given_credential(args)?
+            .map(|(username, secret)| Credential::from_username_secret(&username, secret)),
+        None => None,
+    };
+    let ctx = Context::new(global, printer, credential);
     match &command {
         Command::Login(args) => login::login(&ctx, args).await,
         Command::Logout(args) => login::logout(&ctx, args),
@@ -99,10 +98,9 @@ fn completion(args: &CompletionArgs) {
     clap_complete::generate(args.shell, &mut command, "orca", &mut std::io::stdout());
 }
 
-/// The credential flags of a command that talks to registries.
+/// The credential flags a command uses for this run only (`login` stores its own).
 fn credential_args(command: &Command) -> Option<&CredentialArgs> {
     Some(match command {
-        Command::Login(args) => &args.credentials,
         Command::Push(args) => &args.credentials,
         Command::Attach(args) => &args.credentials,
         Command::Pull(args) => &args.credentials,
@@ -126,7 +124,8 @@ fn credential_args(command: &Command) -> Option<&CredentialArgs> {
         },
         Command::Discover(args) => &args.credentials,
         Command::Delete(args) => &args.credentials,
-        Command::Logout(_)
+        Command::Login(_)
+        | Command::Logout(_)
         | Command::Fetch(_)
         | Command::Store(_)
         | Command::Cache(_)
