@@ -36,6 +36,8 @@ fn push_resolve_fetch_manifest_pull_files_and_folders() {
         "application/vnd.example.config.v1",
         "--annotation",
         "org.opencontainers.image.source=https://example.invalid/app",
+        "--concurrency",
+        "1",
     ]);
     let digest = pushed["digest"].as_str().unwrap().to_owned();
     assert!(digest.starts_with("sha256:"), "{pushed}");
@@ -351,6 +353,21 @@ fn fetch_enforces_the_store_registry_and_limits() {
     let listed = home.json(&["store", "list"]);
     assert_eq!(listed["stores"][0]["registry"], reg.host.as_str());
     assert_eq!(listed["stores"][0]["limits"]["tiny"], 10);
+    // ORCA_STORES names another stores file, as --stores does.
+    let elsewhere = home.join("elsewhere-stores.toml");
+    let listed = home
+        .orca()
+        .args(["store", "list", "--output", "json"])
+        .env("ORCA_STORES", &elsewhere)
+        .output()
+        .unwrap();
+    assert!(listed.status.success());
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(
+        listed["stores"].as_array().map(Vec::len),
+        Some(0),
+        "{listed}"
+    );
 
     let fetched = home.json(&[
         "fetch",
@@ -535,7 +552,7 @@ fn registry_config_and_cache_flags() {
         args.extend_from_slice(extra);
         home.json(&args)
     };
-    with(&["--no-cache"]);
+    with(&["--no-cache", "--concurrency", "1"]);
     assert!(!home.join("cache/orca").join("index.json").exists());
     with(&[]);
     let listed = home.json(&["cache", "ls"]);

@@ -19,6 +19,16 @@ pub(crate) fn certificate(home: &Home) -> (String, String) {
 
 #[test]
 fn https_with_basic_auth_and_a_ca_file() {
+    https_with_a_ca_file("basic");
+}
+
+/// In bearer mode the token realm is the same HTTPS server: --ca-file must reach it too.
+#[test]
+fn https_with_bearer_auth_and_a_ca_file() {
+    https_with_a_ca_file("bearer");
+}
+
+fn https_with_a_ca_file(auth: &str) {
     let home = Home::new();
     let (cert, key) = certificate(&home);
     let reg = Served::start(
@@ -29,7 +39,7 @@ fn https_with_basic_auth_and_a_ca_file() {
             "--tls-key",
             &key,
             "--auth",
-            "basic",
+            auth,
             "--user",
             "admin:s3cret",
         ],
@@ -77,6 +87,19 @@ fn https_with_basic_auth_and_a_ca_file() {
     assert_eq!(
         fs::read(out.join("payload.txt")).unwrap(),
         fs::read(&file).unwrap()
+    );
+
+    // SSL_CERT_FILE is honoured as well as --ca-file, as by curl and docker.
+    let by_env = home
+        .orca()
+        .args(["resolve", &reference, "--output", "json"])
+        .env("SSL_CERT_FILE", &cert)
+        .output()
+        .unwrap();
+    assert!(
+        by_env.status.success(),
+        "{}",
+        String::from_utf8_lossy(&by_env.stderr)
     );
 }
 
