@@ -477,6 +477,18 @@ fn login_then_pull_then_logout() {
             fs::read(out.join("config.json")).unwrap(),
             fs::read(&file).unwrap()
         );
+        // Tracing at its most verbose names no credential: not the password, not its
+        // Basic encoding, not the token header.
+        let traced = home.run(&["resolve", PLAIN, &reference, "-vvv"]);
+        traced.success();
+        assert!(traced.stderr.contains("DEBUG") || traced.stderr.contains("TRACE"));
+        for secret in ["s3cret", "YWRtaW46czNjcmV0", "Bearer ey", "Basic YW"] {
+            assert!(
+                !traced.stderr.contains(secret),
+                "{secret}: {}",
+                traced.stderr
+            );
+        }
 
         home.json(&["logout", &reg.host]);
         home.run(&["resolve", PLAIN, &reference, "--output", "json"])
