@@ -1,7 +1,7 @@
 //! Interop with the Python `oras` package (installed by `cargo xtask ci` into
 //! `target/oras-venv`): what `orca push` publishes it pulls byte for byte, and what it
-//! pushes (files and folders) `orca pull --unpack-all` reads. Skips with a reason when the
-//! package is absent.
+//! pushes (files, folders and referrers) `orca pull --unpack-all` and `orca discover`
+//! read. Skips with a reason when the package is absent.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -124,6 +124,43 @@ fn oras_python_pulls_what_orca_pushes_and_the_other_way_round() {
         &src.join("folder/nested/data.bin"),
         &orca_out.join("folder/nested/data.bin"),
     );
+
+    // A referrer the package pushes (a subject in its manifest): orca discovers it and
+    // pulls it.
+    let subject = home.json(&[
+        "manifest",
+        "fetch",
+        "--plain-http",
+        "--descriptor",
+        &pushed_by_orca,
+    ]);
+    let (media_type, digest, size) = (
+        subject["mediaType"].as_str().unwrap(),
+        subject["digest"].as_str().unwrap(),
+        subject["size"].as_u64().unwrap().to_string(),
+    );
+    let referrer = reg.at("interop/by-orca:note");
+    oras(
+        &python,
+        &src,
+        &["attach", &referrer, media_type, digest, &size, "notes.txt"],
+    );
+    let found = home.json(&["discover", "--plain-http", &pushed_by_orca]);
+    let text = found.to_string();
+    let referrer_digest = home.json(&["resolve", "--plain-http", &referrer])["digest"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(text.contains(&referrer_digest), "{found}");
+    let note_out = home.join("note-out");
+    home.json(&[
+        "pull",
+        "--plain-http",
+        &format!("{}@{referrer_digest}", reg.at("interop/by-orca")),
+        "-o",
+        note_out.to_str().unwrap(),
+    ]);
+    same_file(&src.join("notes.txt"), &note_out.join("notes.txt"));
 }
 
 fn skopeo() -> bool {

@@ -3,11 +3,14 @@
 Usage (run with the venv's python, from the folder holding the files to push):
   pull TARGET OUTDIR           OrasClient.pull of TARGET into OUTDIR
   push TARGET NAME...          OrasClient.push of the files and folders NAME... (relative)
+  attach TARGET MEDIATYPE DIGEST SIZE NAME...
+                               the same push, as a referrer of the manifest DIGEST
 """
 
 import sys
 
 import oras.client
+import oras.oci
 
 
 def main(argv):
@@ -19,6 +22,10 @@ def main(argv):
         client.pull(target=target, outdir=outdir)
     elif command == "push":
         client.push(target=target, files=args, quiet=True)
+    elif command == "attach":
+        media_type, digest, size, *files = args
+        subject = oras.oci.Subject(media_type, digest, int(size))
+        client.push(target=target, files=files, subject=subject, quiet=True)
     else:
         sys.exit(f"unknown command {command}")
 
