@@ -29,7 +29,9 @@ use futures_util::StreamExt;
 use orca::distribution::{Client, ClientConfig, PushOptions as ClientPushOptions};
 use orca::manifest::{Descriptor, ImageManifest, media_types};
 use orca::{ArtifactStore, BlobOptions, CacheOptions, Store, StoreRegistry};
-use orca_benches::{blob_bytes, fresh_push_mock, mib_per_s, pseudo_random_bytes, runtime};
+use orca_benches::{
+    blob_bytes, fresh_push_mock, mib_per_s, process_cpu, pseudo_random_bytes, runtime,
+};
 use orca_mock_registry::{Config, MockRegistry};
 
 fn test_mode() -> bool {
@@ -56,24 +58,9 @@ fn status_kib(field: &str) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-/// User and system CPU time of the whole process so far (all threads, finished ones too),
-/// from `/proc/self/stat`; zero where that is not readable.
+/// User and system CPU time of the whole process so far; zero where that is not readable.
 fn cpu_time() -> Duration {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
-        return Duration::ZERO;
-    };
-    // Fields after the command name (which may hold spaces, so split after its ')').
-    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
-        return Duration::ZERO;
-    };
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
-    let ticks: u64 = [11, 12]
-        .iter()
-        .filter_map(|&i| fields.get(i)?.parse::<u64>().ok())
-        .sum();
-    // USER_HZ is 100 on every Linux platform orca is built for.
-    Duration::from_millis(ticks * 10)
+    process_cpu(None).unwrap_or_default()
 }
 
 fn reset_peak_rss() -> bool {

@@ -33,10 +33,16 @@
 //! is not known (`push_blob_reader` without a descriptor), which `oci-client` cannot do
 //! (it is compared with its streamed push of a known digest), and four verified pulls of
 //! the blob at once (a 4-layer artifact's worth of hashing, against sha256 on one core). Each push goes to a repository of its own. Otherwise it prints
-//! `skipped: …`.
+//! `skipped: …`. It then prints what the machine's cores allow: the CPU seconds each pull
+//! cost the client (this process) and the registry (its process, under `/proc`), and for
+//! each target of the pull-at-the-hash-limit issue three ceilings: receiving free (the
+//! hash, which cannot finish sooner than one core does it, and the registry's serving,
+//! which no client avoids), receiving as cheaply as the raw `GET`, and with orca's own work.
 //!
 //! Then criterion measures each client's pull from the mock.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
@@ -45,7 +51,7 @@ use bytes::{Bytes, BytesMut};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use futures_util::StreamExt;
 use oci_client::client::{ClientConfig as OciConfig, ClientProtocol};
-use orca_benches::{Generator, blob_bytes, mib_per_s, sha256_rate};
+use orca_benches::{Generator, blob_bytes, mib_per_s, process_cpu, sha256_rate};
 use orca_distribution::{Client, ClientConfig, PushOptions, UploadMethod};
 use orca_manifest::{Descriptor, Digest, media_types};
 use orca_mock_registry::{Config, MockRegistry, Storage};
@@ -767,6 +773,186 @@ fn print_against(
     }
 }
 
+/// The label of four verified pulls at once.
+const FOUR: &str = "orca fetch_blob x4 concurrently, each read to its end";
+
+/// CPU seconds of the client (this process: nothing else runs while a figure is taken) and
+/// of the registry (its process).
+#[derive(Clone, Copy, Default)]
+struct Spent {
+    client: f64,
+    registry: f64,
+}
+
+impl Spent {
+    fn now(registry_pid: u32) -> Spent {
+        let secs = |pid| process_cpu(pid).unwrap_or_default().as_secs_f64();
+        Spent {
+            client: secs(None),
+            registry: secs(Some(registry_pid)),
+        }
+    }
+
+    fn minus(self, before: Spent) -> Spent {
+        Spent {
+            client: self.client - before.client,
+            registry: self.registry - before.registry,
+        }
+    }
+
+    fn total(self) -> f64 {
+        self.client + self.registry
+    }
+}
+
+/// What each contender's runs cost the client and the registry.
+struct Costs {
+    registry_pid: u32,
+    runs: RefCell<HashMap<&'static str, Vec<Spent>>>,
+}
+
+impl Costs {
+    fn new(registry_pid: u32) -> Costs {
+        Costs {
+            registry_pid,
+            runs: RefCell::default(),
+        }
+    }
+
+    /// Runs `pull` (which returns the bytes pulled) once, recording its cost under
+    /// `label`: the bytes and the rate.
+    fn run(&self, label: &'static str, pull: impl FnOnce() -> u64) -> (u64, f64) {
+        let before = Spent::now(self.registry_pid);
+        let started = Instant::now();
+        let n = pull();
+        let rate = n as f64 / started.elapsed().as_secs_f64();
+        let cost = Spent::now(self.registry_pid).minus(before);
+        self.runs.borrow_mut().entry(label).or_default().push(cost);
+        (n, rate)
+    }
+}
+
+/// Four verified pulls of the blob at once (as a 4-layer artifact's layers go): more than
+/// one core hashing, each stream on a thread of its own. The bytes pulled.
+async fn four_pulls(setup: &ReferenceSetup) -> u64 {
+    let pulls = (0..4).map(|_| async {
+        let stream = setup.orca.fetch_blob(&setup.repo, &setup.descriptor).await;
+        count(stream.expect("orca fetch_blob")).await
+    });
+    futures_util::future::join_all(pulls)
+        .await
+        .into_iter()
+        .sum()
+}
+
+/// The median of each side over a contender's measured runs (its warm-up left out).
+fn median_spent(runs: &[Spent]) -> Spent {
+    let measured = if runs.len() > 1 { &runs[1..] } else { runs };
+    let middle = |side: fn(&Spent) -> f64| {
+        let mut v: Vec<f64> = measured.iter().map(side).collect();
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(0.0)
+    };
+    Spent {
+        client: middle(|s| s.client),
+        registry: middle(|s| s.registry),
+    }
+}
+
+/// The median rates the bounds are set against.
+struct Medians {
+    orca: f64,
+    oci: f64,
+    raw_file: f64,
+    orca_file: f64,
+    four: f64,
+}
+
+/// Prints the CPU each pull cost and what that allows on this machine's cores. One blob's
+/// hash cannot finish sooner than one core hashes it, and all the work (hash, registry,
+/// receiving) shares the cores, so a pull takes at least `max(hash, work / cores)`. Each
+/// target is printed against two such ceilings: with receiving free (only the hash and the
+/// registry's serving, which no client avoids), and with the work orca's runs cost.
+fn print_bounds(len: u64, sha: f64, spent: &HashMap<&'static str, Vec<Spent>>, m: &Medians) {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get) as f64;
+    let cost = |label: &str| spent.get(label).map(|runs| median_spent(runs));
+    let (Some(orca), Some(orca_file), Some(four)) = (
+        cost(RefPull::Orca(Sink::Discard).label()),
+        cost(RefPull::Orca(Sink::File).label()),
+        cost(FOUR),
+    ) else {
+        return;
+    };
+    if orca.total() < 0.1 {
+        // No `/proc`, or pulls too short for its 10 ms ticks.
+        println!(
+            "what the cores allow: not measurable here (no /proc, or a pull costs too little CPU for its 10 ms ticks; use a blob of 64 MiB or more)"
+        );
+        return;
+    }
+    let hash = len as f64 / sha;
+    println!(
+        "what {cores} cores allow (CPU seconds per pull, client + registry, medians of the runs above; sha256 of the blob takes {hash:.2} s on one core):"
+    );
+    for pull in RefPull::DISCARD.iter().chain(&RefPull::FILE) {
+        if let Some(c) = cost(pull.label()) {
+            println!("  {}: {:.2} + {:.2} s", pull.label(), c.client, c.registry);
+        }
+    }
+    println!("  {FOUR}: {:.2} + {:.2} s", four.client, four.registry);
+    // The registry's least cost of serving the blob once, whoever asked.
+    let serving = RefPull::DISCARD
+        .iter()
+        .chain(&RefPull::FILE)
+        .filter_map(|pull| cost(pull.label()))
+        .map(|c| c.registry)
+        .fold(f64::INFINITY, f64::min);
+    // The best rate for `streams` blobs at once costing `work` CPU seconds in all.
+    let best = |streams: f64, work: f64| {
+        let wall = (hash * (streams / cores).max(1.0)).max(work / cores);
+        streams * len as f64 / wall
+    };
+    // Receiving as cheaply as the raw GET did (into the same sink), hashing added.
+    let raw = |sink: Sink| cost(RefPull::Raw(sink).label()).map_or(0.0, |c| c.client);
+    let line = |what: &str, ceilings: [f64; 3], measured: f64, limit: (&str, f64), target: f64| {
+        println!(
+            "  {what} (target {target}x {}): orca {:.2}x; at most {:.2}x receiving free, {:.2}x receiving as the raw GET did, {:.2}x with orca's work",
+            limit.0,
+            measured / limit.1,
+            ceilings[0] / limit.1,
+            ceilings[1] / limit.1,
+            ceilings[2] / limit.1,
+        );
+    };
+    let free = best(1.0, hash + serving);
+    let single = [
+        free,
+        best(1.0, hash + serving + raw(Sink::Discard)),
+        best(1.0, orca.total()),
+    ];
+    line("verified pull", single, m.orca, ("sha256", sha), 0.8);
+    line("verified pull", single, m.orca, ("oci-client", m.oci), 2.0);
+    let to_file = [
+        free,
+        best(1.0, hash + serving + raw(Sink::File)),
+        best(1.0, orca_file.total()),
+    ];
+    let raw_file = ("raw GET to a file", m.raw_file);
+    line(
+        "verified pull to a file",
+        to_file,
+        m.orca_file,
+        raw_file,
+        0.9,
+    );
+    let four_at_once = [
+        best(4.0, 4.0 * (hash + serving)),
+        best(4.0, 4.0 * (hash + serving + raw(Sink::Discard))),
+        best(4.0, four.total()),
+    ];
+    line("four at once", four_at_once, m.four, ("sha256", sha), 1.2);
+}
+
 /// The same blob against Debian's `docker-registry` on loopback, each figure with its ratio
 /// to the limits measured in this run: sha256 on one core, a raw `GET` of the blob (into a
 /// discarding sink and into a file), a raw `POST` + `PUT` of it, and `oci-client`.
@@ -776,13 +962,13 @@ fn reference_figures(rt: &tokio::runtime::Runtime, blob: &Bytes, descriptor: &De
         return;
     };
     let sha = sha256_rate(len);
+    let costs = Costs::new(setup.reg.pid());
     let pull = |how: RefPull| {
-        let setup = &setup;
+        let (setup, costs) = (&setup, &costs);
         move || {
-            let started = Instant::now();
-            let n = rt.block_on(how.run(setup));
+            let (n, rate) = costs.run(how.label(), || rt.block_on(how.run(setup)));
             assert_eq!(n, len, "pulled a different length");
-            n as f64 / started.elapsed().as_secs_f64()
+            rate
         }
     };
     let discard = rounds(&mut RefPull::DISCARD.map(pull).each_mut().map(|f| f as _));
@@ -792,23 +978,10 @@ fn reference_figures(rt: &tokio::runtime::Runtime, blob: &Bytes, descriptor: &De
         move || rt.block_on(how.run(setup, blob))
     };
     let pushes = rounds(&mut RefPush::ALL.map(push).each_mut().map(|f| f as _));
-    // Four verified pulls at once (as a 4-layer artifact's layers go): more than one core
-    // hashing, each stream on a thread of its own.
     let mut four = || {
-        let setup = &setup;
-        let started = Instant::now();
-        let n: u64 = rt.block_on(async {
-            let pulls = (0..4).map(|_| async {
-                let stream = setup.orca.fetch_blob(&setup.repo, &setup.descriptor).await;
-                count(stream.expect("orca fetch_blob")).await
-            });
-            futures_util::future::join_all(pulls)
-                .await
-                .into_iter()
-                .sum()
-        });
+        let (n, rate) = costs.run(FOUR, || rt.block_on(four_pulls(&setup)));
         assert_eq!(n, 4 * len, "pulled a different length");
-        n as f64 / started.elapsed().as_secs_f64()
+        rate
     };
     let concurrent = rounds(&mut [&mut four as &mut dyn FnMut() -> f64]);
 
@@ -835,10 +1008,22 @@ fn reference_figures(rt: &tokio::runtime::Runtime, blob: &Bytes, descriptor: &De
         "four verified pulls of the blob at once (a 4-layer artifact's worth; target >= 1.2x sha256):"
     );
     print_against(
-        &["orca fetch_blob x4 concurrently, each read to its end"],
+        &[FOUR],
         &concurrent,
         &[("sha256", sha), ("raw GET", median(discard[0]))],
         &[None],
+    );
+    print_bounds(
+        len,
+        sha,
+        &costs.runs.borrow(),
+        &Medians {
+            orca: median(discard[1]),
+            oci: median(discard[2]),
+            raw_file: median(file[0]),
+            orca_file: median(file[1]),
+            four: median(concurrent[0]),
+        },
     );
     println!(
         "push (the registry checks the digest; orca's streamed push is compared with oci-client's, its push from memory with oci-client's from memory):"

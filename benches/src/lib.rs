@@ -152,6 +152,23 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
+/// User and system CPU time a process has used so far (all its threads, finished ones
+/// too), from `/proc/PID/stat` (`None`: this process); `None` where that is not readable.
+pub fn process_cpu(pid: Option<u32>) -> Option<Duration> {
+    let path = pid.map_or_else(
+        || "/proc/self/stat".to_owned(),
+        |p| format!("/proc/{p}/stat"),
+    );
+    let stat = std::fs::read_to_string(path).ok()?;
+    // Fields after the command name (which may hold spaces, so split after its ')').
+    let (_, rest) = stat.rsplit_once(')')?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // USER_HZ is 100 on every Linux platform orca is built for.
+    Some(Duration::from_millis(ticks * 10))
+}
+
 /// Bytes per second as MiB per second.
 pub fn mib_per_s(rate: f64) -> f64 {
     rate / (1024.0 * 1024.0)

@@ -153,6 +153,11 @@ impl ReferenceRegistry {
         self.ca_pem.as_deref()
     }
 
+    /// The registry process's id (a benchmark reads its CPU time under `/proc`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The temporary directory holding the configuration, the storage (`data/`) and the
     /// log (`registry.log`).
     pub fn dir(&self) -> &Path {
