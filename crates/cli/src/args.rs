@@ -156,6 +156,112 @@ impl CredentialArgs {
     }
 }
 
+/// `copy`'s credential for its source registry alone (ORAS's `--from-*`); it wins over
+/// `-u/-p` there.
+#[derive(Debug, Args, Clone, Default)]
+#[command(next_help_heading = "Source credentials (for the source registry only; used once)")]
+pub(crate) struct FromCredentialArgs {
+    /// The user name for the source registry.
+    #[arg(
+        long = "from-username",
+        id = "from_username",
+        value_name = "USERNAME",
+        conflicts_with = "azure"
+    )]
+    pub(crate) username: Option<String>,
+    /// The password for the source registry (prefer --from-password-stdin).
+    #[arg(
+        long = "from-password",
+        id = "from_password",
+        value_name = "PASSWORD",
+        value_parser = secret,
+        conflicts_with_all = ["from_password_stdin", "from_identity_token", "azure"]
+    )]
+    pub(crate) password: Option<Secret>,
+    /// Read the source registry's password from stdin (its first line).
+    #[arg(
+        long = "from-password-stdin",
+        id = "from_password_stdin",
+        conflicts_with_all = ["from_identity_token", "azure"]
+    )]
+    pub(crate) password_stdin: bool,
+    /// An identity (refresh) token for the source registry.
+    #[arg(
+        long = "from-identity-token",
+        id = "from_identity_token",
+        value_name = "TOKEN",
+        value_parser = secret,
+        conflicts_with = "azure"
+    )]
+    pub(crate) identity_token: Option<Secret>,
+}
+
+/// `copy`'s credential for its destination registry alone (ORAS's `--to-*`); it wins
+/// over `-u/-p` there.
+#[derive(Debug, Args, Clone, Default)]
+#[command(
+    next_help_heading = "Destination credentials (for the destination registry only; used once)"
+)]
+pub(crate) struct ToCredentialArgs {
+    /// The user name for the destination registry.
+    #[arg(
+        long = "to-username",
+        id = "to_username",
+        value_name = "USERNAME",
+        conflicts_with = "azure"
+    )]
+    pub(crate) username: Option<String>,
+    /// The password for the destination registry (prefer --to-password-stdin).
+    #[arg(
+        long = "to-password",
+        id = "to_password",
+        value_name = "PASSWORD",
+        value_parser = secret,
+        conflicts_with_all = ["to_password_stdin", "to_identity_token", "azure"]
+    )]
+    pub(crate) password: Option<Secret>,
+    /// Read the destination registry's password from stdin (its first line).
+    #[arg(
+        long = "to-password-stdin",
+        id = "to_password_stdin",
+        conflicts_with_all = ["to_identity_token", "azure"]
+    )]
+    pub(crate) password_stdin: bool,
+    /// An identity (refresh) token for the destination registry.
+    #[arg(
+        long = "to-identity-token",
+        id = "to_identity_token",
+        value_name = "TOKEN",
+        value_parser = secret,
+        conflicts_with = "azure"
+    )]
+    pub(crate) identity_token: Option<Secret>,
+}
+
+impl From<&FromCredentialArgs> for CredentialArgs {
+    fn from(side: &FromCredentialArgs) -> CredentialArgs {
+        CredentialArgs {
+            username: side.username.clone(),
+            password: side.password.clone(),
+            password_stdin: side.password_stdin,
+            identity_token: side.identity_token.clone(),
+            identity_token_stdin: false,
+        }
+    }
+}
+
+impl From<&ToCredentialArgs> for CredentialArgs {
+    fn from(side: &ToCredentialArgs) -> CredentialArgs {
+        CredentialArgs {
+            username: side.username.clone(),
+            password: side.password.clone(),
+            password_stdin: side.password_stdin,
+            identity_token: side.identity_token.clone(),
+            identity_token_stdin: false,
+        }
+    }
+}
+
 /// A secret argument, kept out of `Debug` output.
 #[allow(clippy::unnecessary_wraps)] // clap's value parsers return a Result
 fn secret(value: &str) -> Result<Secret, std::convert::Infallible> {
@@ -406,7 +512,10 @@ pub(crate) struct FetchArgs {
 Examples:
   orca copy myacr.azurecr.io/samples/config:v1 myacr2.azurecr.io/samples/config:v1
   orca copy -r localhost:5000/app:v1 localhost:6000/app:v1     # with its referrers
-  orca copy --platform linux/arm64 localhost:5000/app:v1 localhost:6000/app:v1-arm64")]
+  orca copy --platform linux/arm64 localhost:5000/app:v1 localhost:6000/app:v1-arm64
+  orca copy --to-username ci --to-password-stdin ghcr.io/org/app:v1 myacr.azurecr.io/app:v1
+
+-u/-p name a credential for both registries; --from-*/--to-* one for each side alone.")]
 pub(crate) struct CopyArgs {
     /// The source reference.
     pub(crate) source: String,
@@ -425,6 +534,10 @@ pub(crate) struct CopyArgs {
     pub(crate) platform: Option<Platform>,
     #[command(flatten)]
     pub(crate) credentials: CredentialArgs,
+    #[command(flatten)]
+    pub(crate) from: FromCredentialArgs,
+    #[command(flatten)]
+    pub(crate) to: ToCredentialArgs,
 }
 
 /// Give a manifest more tags.

@@ -32,18 +32,38 @@ pub(crate) struct Context {
     pub(crate) global: Global,
     pub(crate) printer: Printer,
     pub(crate) progress: Progress,
-    /// The command's `-u/-p` (or identity token), for the registries it names.
-    credential: Option<Credential>,
+    /// The command's `-u/-p` (or identity token) and `copy`'s `--from-*/--to-*`.
+    credentials: GivenCredentials,
+}
+
+/// Credentials given on the command line, for this run only.
+#[derive(Debug, Default)]
+pub(crate) struct GivenCredentials {
+    /// `-u/-p` (or an identity token): for every registry the command names.
+    pub(crate) all: Option<Credential>,
+    /// For one registry alone (`copy --from-*/--to-*`); each wins over `all` there.
+    pub(crate) by_registry: Vec<(String, Credential)>,
+}
+
+impl GivenCredentials {
+    /// The credential given for `registry`, if any.
+    fn for_registry(&self, registry: &str) -> Option<&Credential> {
+        self.by_registry
+            .iter()
+            .find(|(r, _)| r == registry)
+            .map(|(_, c)| c)
+            .or(self.all.as_ref())
+    }
 }
 
 impl Context {
-    pub(crate) fn new(global: Global, printer: Printer, credential: Option<Credential>) -> Context {
+    pub(crate) fn new(global: Global, printer: Printer, credentials: GivenCredentials) -> Context {
         let progress = Progress::new(!global.no_progress && !printer.json());
         Context {
             global,
             printer,
             progress,
-            credential,
+            credentials,
         }
     }
 
@@ -169,12 +189,16 @@ impl Context {
         let mut builder = ArtifactStore::builder(stores)
             .client_config(self.client_config(&registries))
             .observer(observer.clone());
-        if let Some(credential) = &self.credential {
-            // Asked before the docker config or a registered store's own credentials.
-            let mut given = StaticCredentials::new();
-            for registry in &registries {
+        // Asked before the docker config or a registered store's own credentials.
+        let mut given = StaticCredentials::new();
+        let mut any = false;
+        for registry in &registries {
+            if let Some(credential) = self.credentials.for_registry(registry) {
                 given.insert(registry, credential.clone());
+                any = true;
             }
+        }
+        if any {
             builder = builder.credential_source(Arc::new(given));
         }
         if let Some(n) = concurrency {
@@ -194,12 +218,13 @@ impl Context {
     }
 }
 
-/// One line from stdin, without its line ending.
-fn read_stdin_secret(what: &str) -> Result<Secret, Failure> {
+/// One line from stdin, without its line ending; `flag` is the option that asked for it
+/// (`--password-stdin`), `what` what it is (`password`).
+fn read_stdin_secret(flag: &str, what: &str) -> Result<Secret, Failure> {
     let mut stdin = std::io::stdin();
     if stdin.is_terminal() {
         return Err(Failure::usage(format!(
-            "--{what}-stdin: stdin is a terminal; pipe the {what} in (echo \"$SECRET\" | orca …)"
+            "{flag}: stdin is a terminal; pipe the {what} in (echo \"$SECRET\" | orca …)"
         )));
     }
     let mut text = String::new();
@@ -208,7 +233,7 @@ fn read_stdin_secret(what: &str) -> Result<Secret, Failure> {
         .map_err(|e| Failure::other(format!("reading the {what} from stdin: {e}")))?;
     let line = text.lines().next().unwrap_or("").to_owned();
     if line.is_empty() {
-        return Err(Failure::usage(format!("--{what}-stdin: stdin was empty")));
+        return Err(Failure::usage(format!("{flag}: stdin was empty")));
     }
     Ok(Secret::new(line))
 }
@@ -216,30 +241,47 @@ fn read_stdin_secret(what: &str) -> Result<Secret, Failure> {
 /// The user name and secret given with `-u/-p`, `--password-stdin` or an identity token
 /// (whose user name is docker's `<token>`); `None` when no credential flag was given.
 pub(crate) fn given_credential(args: &CredentialArgs) -> Result<Option<(String, Secret)>, Failure> {
+    given_credential_with(args, None)
+}
+
+/// As [`given_credential`], for the flags `--PREFIX-username` and so on when `prefix` is
+/// given (`copy --from-*`), which the messages then name.
+pub(crate) fn given_credential_with(
+    args: &CredentialArgs,
+    prefix: Option<&str>,
+) -> Result<Option<(String, Secret)>, Failure> {
+    let flag = |name: &str, short: &str| match prefix {
+        Some(prefix) => format!("--{prefix}-{name}"),
+        None if short.is_empty() => format!("--{name}"),
+        None => format!("-{short}"),
+    };
     if let Some(token) = &args.identity_token {
         return Ok(Some((IDENTITY_TOKEN_USER.to_owned(), token.clone())));
     }
     if args.identity_token_stdin {
-        return Ok(Some((
-            IDENTITY_TOKEN_USER.to_owned(),
-            read_stdin_secret("identity-token")?,
-        )));
+        let secret = read_stdin_secret(&flag("identity-token-stdin", ""), "identity token")?;
+        return Ok(Some((IDENTITY_TOKEN_USER.to_owned(), secret)));
     }
     if !args.given() {
         return Ok(None);
     }
-    let username = args
-        .username
-        .clone()
-        .ok_or_else(|| Failure::usage("a password needs its user name: give -u USER with it"))?;
+    let username = args.username.clone().ok_or_else(|| {
+        Failure::usage(format!(
+            "a password needs its user name: give {} USER with it",
+            flag("username", "u")
+        ))
+    })?;
     let password = if let Some(p) = &args.password {
         p.clone()
     } else if args.password_stdin {
-        read_stdin_secret("password")?
+        read_stdin_secret(&flag("password-stdin", ""), "password")?
     } else {
-        return Err(Failure::usage(
-            "no password: give -p PASSWORD or --password-stdin (or --identity-token)",
-        ));
+        return Err(Failure::usage(format!(
+            "no password: give {} PASSWORD or {} (or {})",
+            flag("password", "p"),
+            flag("password-stdin", ""),
+            flag("identity-token", ""),
+        )));
     };
     Ok(Some((username, password)))
 }

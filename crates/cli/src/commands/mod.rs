@@ -16,25 +16,17 @@ use crate::args::{
     BlobCommand, CacheCommand, CacheRuleCommand, Cli, Command, CompletionArgs, CredentialArgs,
     CredentialSetCommand, ManifestCommand, RepoCommand, StoreCommand,
 };
-use crate::context::{Context, given_credential};
+use crate::context::{
+    Context, GivenCredentials, given_credential, given_credential_with, registry_of,
+};
 use crate::exit::Failure;
 use crate::output::Printer;
 
 /// Run the parsed command line.
 pub(crate) async fn run(cli: Cli, printer: Printer) -> Result<(), Failure> {
     let Cli { global, command } = cli;
-    let credential = match credential_args(&command) {
-        Some(args) if args.reads_stdin() && reads_stdin(&command) => {
-            return Err(Failure::usage(
-                "stdin cannot carry both the content (-) and the credential: give the \
-                 content as a file, or the credential with -p or after orca login",
-            ));
-        }
-        Some(args) => given_credential(args)?
-            .map(|(username, secret)| Credential::from_username_secret(&username, secret)),
-        None => None,
-    };
-    let ctx = Context::new(global, printer, credential);
+    let credentials = given_credentials(&command)?;
+    let ctx = Context::new(global, printer, credentials);
     match &command {
         Command::Login(args) => login::login(&ctx, args).await,
         Command::Logout(args) => login::logout(&ctx, args),
@@ -133,6 +125,73 @@ fn credential_args(command: &Command) -> Option<&CredentialArgs> {
         | Command::Demo(_)
         | Command::Completion(_) => return None,
     })
+}
+
+/// The credentials the command line gives for this run: `-u/-p` for every registry the
+/// command names, and `copy`'s `--from-*/--to-*` for its source's or destination's
+/// registry alone. At most one is read from stdin, and none when stdin carries content.
+fn given_credentials(command: &Command) -> Result<GivenCredentials, Failure> {
+    let Some(args) = credential_args(command) else {
+        return Ok(GivenCredentials::default());
+    };
+    // (flag prefix, which side, its reference, its flags)
+    let sides: Vec<(&str, &str, &str, CredentialArgs)> = match command {
+        Command::Copy(copy) => vec![
+            (
+                "from",
+                "source",
+                &copy.source,
+                CredentialArgs::from(&copy.from),
+            ),
+            (
+                "to",
+                "destination",
+                &copy.destination,
+                CredentialArgs::from(&copy.to),
+            ),
+        ],
+        _ => Vec::new(),
+    };
+    let from_stdin = std::iter::once(args)
+        .chain(sides.iter().map(|side| &side.3))
+        .filter(|a| a.reads_stdin())
+        .count();
+    if from_stdin > 1 {
+        return Err(Failure::usage(
+            "stdin can carry one credential only: give the others with a password or \
+             identity-token flag, or after orca login",
+        ));
+    }
+    if from_stdin == 1 && reads_stdin(command) {
+        return Err(Failure::usage(
+            "stdin cannot carry both the content (-) and the credential: give the \
+             content as a file, or the credential with -p or after orca login",
+        ));
+    }
+    let all = given_credential(args)?
+        .map(|(username, secret)| Credential::from_username_secret(&username, secret));
+    let mut by_registry: Vec<(String, Credential)> = Vec::new();
+    for (prefix, side, reference, side_args) in sides {
+        let Some((username, secret)) = given_credential_with(&side_args, Some(prefix))? else {
+            continue;
+        };
+        let registry = registry_of(reference).ok_or_else(|| {
+            Failure::usage(format!(
+                "--{prefix}-*: the {side} {reference:?} names no registry (host[:port]/repository)"
+            ))
+        })?;
+        if by_registry.iter().any(|(r, _)| *r == registry) {
+            return Err(Failure::usage(format!(
+                "source and destination are both on {registry}, where one credential serves \
+                 both: give it once (-u/-p, or --from-* alone)"
+            )));
+        }
+        by_registry.push((
+            registry,
+            Credential::from_username_secret(&username, secret),
+        ));
+    }
+    Ok(GivenCredentials { all, by_registry })
 }
 
 /// Whether the command reads its content from stdin (`-` as the file).

@@ -82,3 +82,68 @@ fn completion_scripts_name_the_commands() {
     }
     assert_eq!(home.run(&["completion", "tcsh"]).code, 2);
 }
+
+#[test]
+fn copy_side_credentials_are_checked_before_any_request() {
+    let home = Home::new();
+    // Nothing listens on these ports: a usage error is found before any connection.
+    let (from, to) = ("127.0.0.1:9/team/app:v1", "127.0.0.1:10/mirror/app:v1");
+    let usage = |args: &[&str]| {
+        let run = home.run(&[&["copy", from, to, "--output", "json"][..], args].concat());
+        run.fails_with(2, "InvalidArgument");
+        run.stdout
+    };
+    let half = usage(&["--to-username", "bob"]);
+    assert!(half.contains("--to-password"), "{half}");
+    let half = usage(&["--from-password", "alice-pass"]);
+    assert!(half.contains("--from-username"), "{half}");
+    let two = usage(&[
+        "-u",
+        "alice",
+        "--password-stdin",
+        "--to-username",
+        "bob",
+        "--to-password-stdin",
+    ]);
+    assert!(two.contains("one credential"), "{two}");
+    let one_registry = home.run(&[
+        "copy",
+        from,
+        "127.0.0.1:9/other/app:v1",
+        "--from-username",
+        "alice",
+        "--from-password",
+        "a",
+        "--to-username",
+        "bob",
+        "--to-password",
+        "b",
+        "--output",
+        "json",
+    ]);
+    one_registry.fails_with(2, "InvalidArgument");
+    assert!(
+        one_registry.stdout.contains("both on 127.0.0.1:9"),
+        "{}",
+        one_registry.stdout
+    );
+    let no_registry = home.run(&[
+        "copy",
+        "team/app:v1",
+        to,
+        "--from-username",
+        "alice",
+        "--from-password",
+        "a",
+        "--output",
+        "json",
+    ]);
+    no_registry.fails_with(2, "InvalidArgument");
+    assert!(
+        no_registry.stdout.contains("names no registry"),
+        "{}",
+        no_registry.stdout
+    );
+    let azure = home.run(&["copy", from, to, "--to-username", "bob", "--azure"]);
+    assert_eq!(azure.code, 2, "{}", azure.stderr);
+}

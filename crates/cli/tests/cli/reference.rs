@@ -258,6 +258,152 @@ fn credentials_on_the_command_line_are_used_once_against_docker_registry() {
     assert_eq!(both.code, 2, "{}", both.stderr);
 }
 
+/// Runs `orca ARGS` with `secret` (and a newline) on stdin; asserts it succeeded.
+fn run_with_stdin(home: &Home, args: &[&str], secret: &str) {
+    let mut command = home.orca();
+    command
+        .args(args)
+        .arg("--no-progress")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    std::io::Write::write_all(
+        child.stdin.as_mut().unwrap(),
+        format!("{secret}\n").as_bytes(),
+    )
+    .unwrap();
+    let done = child.wait_with_output().unwrap();
+    assert!(
+        done.status.success(),
+        "orca {args:?}: {}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+}
+
+/// Two `docker-registry`s over TLS, the first with the user `alice` (`alice-pass`), the
+/// second with `bob` (`bob-pass`), a home and a CA file there trusting both; `None` when
+/// it is not installed.
+fn two_secured(
+    rt: &tokio::runtime::Runtime,
+) -> Option<(ReferenceRegistry, ReferenceRegistry, Home, String)> {
+    let user = |name: &str, password: &str| ReferenceOptions {
+        tls: true,
+        users: vec![(name.to_owned(), orca_mock_registry::Secret::new(password))],
+    };
+    let first = start(rt, user("alice", "alice-pass"))?;
+    let second = start(rt, user("bob", "bob-pass"))?;
+    let home = Home::new();
+    let ca = home.join("ca.pem");
+    let bundle = format!("{}{}", first.ca_pem()?, second.ca_pem()?);
+    fs::write(&ca, bundle).unwrap();
+    let ca = ca.to_str().unwrap().to_owned();
+    Some((first, second, home, ca))
+}
+
+#[test]
+fn copy_gives_each_registry_its_own_credential_against_docker_registry() {
+    let rt = runtime();
+    let Some((source, destination, home, ca)) = two_secured(&rt) else {
+        return;
+    };
+    let ca = ca.as_str();
+    let from = format!("{}/team/app:v1", source.host());
+    let to = format!("{}/mirror/app:v1", destination.host());
+    let file = home.join("app.toml");
+    fs::write(&file, b"level = 3\n").unwrap();
+    home.json(&[
+        "push",
+        "--ca-file",
+        ca,
+        &from,
+        file.to_str().unwrap(),
+        "-u",
+        "alice",
+        "-p",
+        "alice-pass",
+    ]);
+
+    // Each side's own credential; the destination's from stdin.
+    run_with_stdin(
+        &home,
+        &[
+            "copy",
+            "--ca-file",
+            ca,
+            &from,
+            &to,
+            "--from-username",
+            "alice",
+            "--from-password",
+            "alice-pass",
+            "--to-username",
+            "bob",
+            "--to-password-stdin",
+        ],
+        "bob-pass",
+    );
+    let out = home.join("out");
+    home.json(&[
+        "pull",
+        "--ca-file",
+        ca,
+        &to,
+        "-o",
+        out.to_str().unwrap(),
+        "-u",
+        "bob",
+        "-p",
+        "bob-pass",
+    ]);
+    assert_eq!(fs::read(out.join("app.toml")).unwrap(), b"level = 3\n");
+    let log = |registry: &ReferenceRegistry| {
+        fs::read_to_string(registry.dir().join("registry.log")).unwrap()
+    };
+    assert!(
+        !log(&destination).contains("alice"),
+        "the source's credential reached the destination"
+    );
+
+    // -u/-p name one credential for both registries: the destination refuses alice's.
+    home.run(&[
+        "copy",
+        "--ca-file",
+        ca,
+        &from,
+        &to,
+        "-u",
+        "alice",
+        "-p",
+        "alice-pass",
+        "--output",
+        "json",
+    ])
+    .fails_with(4, "Unauthorized");
+    // The registry's log names a user it refused, so the check above can see a leak.
+    assert!(
+        log(&destination).contains("alice"),
+        "{}",
+        destination.log_tail()
+    );
+    // ...and -u/-p with --to-* gives the destination its own.
+    home.json(&[
+        "copy",
+        "--ca-file",
+        ca,
+        &from,
+        &format!("{}/mirror/app:v2", destination.host()),
+        "-u",
+        "alice",
+        "-p",
+        "alice-pass",
+        "--to-username",
+        "bob",
+        "--to-password",
+        "bob-pass",
+    ]);
+}
+
 /// `orca repo tags REPOSITORY EXTRA…`, sorted.
 fn sorted_tags(home: &Home, repository: &str, extra: &[&str]) -> Vec<String> {
     let mut args = vec!["repo", "tags", "--plain-http", repository];
