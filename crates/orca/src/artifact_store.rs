@@ -262,6 +262,13 @@ impl ArtifactStore {
     /// `application/vnd.unknown.config.v1+json` of size 0, `io.deis.oras.content.*`
     /// annotations).
     ///
+    /// Large downloads and extraction run on tokio's blocking pool; the few file
+    /// operations of small cached files run on the calling task, where they cost less than
+    /// a hop to another thread. Run concurrent fetches as tasks of their own
+    /// (`tokio::spawn`, as a server runs its requests) to spread that work over the
+    /// runtime's workers: fetches polled together by one task (`buffer_unordered` inside
+    /// it) share its thread.
+    ///
     /// # Errors
     ///
     /// Every [`Error`] code; a failed or interrupted (dropped) fetch leaves `dest` as it
