@@ -180,7 +180,7 @@ impl ArtifactStore {
             source: None,
         })?;
         if options.merge_into_dest {
-            merge_into(&staging, dest)?;
+            merge_into(&staging, dest, &reference_text)?;
         } else {
             install(staging, dest, &reference_text)?;
         }
@@ -851,8 +851,9 @@ fn install(staging: Staging, dest: &Path, reference: &str) -> Result<(), Error> 
 }
 
 /// Moves each top-level entry of `staging` into `dest` (created when missing), each
-/// replacing its namesake atomically; other entries of `dest` stay.
-fn merge_into(staging: &Staging, dest: &Path) -> Result<(), Error> {
+/// replacing its namesake atomically; other entries of `dest` stay. Errors name
+/// `reference`, the artifact fetched.
+fn merge_into(staging: &Staging, dest: &Path, reference: &str) -> Result<(), Error> {
     fs::create_dir_all(dest).map_err(|e| io_error("create", dest, e))?;
     let entries = fs::read_dir(staging.path()).map_err(|e| io_error("read", staging.path(), e))?;
     for entry in entries {
@@ -869,8 +870,7 @@ fn merge_into(staging: &Staging, dest: &Path) -> Result<(), Error> {
             let moved = holder.path().join(&name);
             fs::rename(entry.path(), &moved).map_err(|e| io_error("move", &entry.path(), e))?;
             // The holder (and the previous `target`, when it is moved there) goes with it.
-            orca_unpack::replace_with(&moved, &target)
-                .map_err(|e| from_unpack(&target.display().to_string(), e))?;
+            orca_unpack::replace_with(&moved, &target).map_err(|e| from_unpack(reference, e))?;
             drop(holder);
         } else {
             fs::rename(entry.path(), &target).map_err(|e| io_error("rename into", &target, e))?;
