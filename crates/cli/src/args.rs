@@ -156,111 +156,85 @@ impl CredentialArgs {
     }
 }
 
-/// `copy`'s credential for its source registry alone (ORAS's `--from-*`); it wins over
-/// `-u/-p` there.
-#[derive(Debug, Args, Clone, Default)]
-#[command(next_help_heading = "Source credentials (for the source registry only; used once)")]
-pub(crate) struct FromCredentialArgs {
-    /// The user name for the source registry.
-    #[arg(
-        long = "from-username",
-        id = "from_username",
-        value_name = "USERNAME",
-        conflicts_with = "azure"
-    )]
-    pub(crate) username: Option<String>,
-    /// The password for the source registry (prefer --from-password-stdin).
-    #[arg(
-        long = "from-password",
-        id = "from_password",
-        value_name = "PASSWORD",
-        value_parser = secret,
-        conflicts_with_all = ["from_password_stdin", "from_identity_token", "azure"]
-    )]
-    pub(crate) password: Option<Secret>,
-    /// Read the source registry's password from stdin (its first line).
-    #[arg(
-        long = "from-password-stdin",
-        id = "from_password_stdin",
-        conflicts_with_all = ["from_identity_token", "azure"]
-    )]
-    pub(crate) password_stdin: bool,
-    /// An identity (refresh) token for the source registry.
-    #[arg(
-        long = "from-identity-token",
-        id = "from_identity_token",
-        value_name = "TOKEN",
-        value_parser = secret,
-        conflicts_with = "azure"
-    )]
-    pub(crate) identity_token: Option<Secret>,
-}
-
-/// `copy`'s credential for its destination registry alone (ORAS's `--to-*`); it wins
-/// over `-u/-p` there.
-#[derive(Debug, Args, Clone, Default)]
-#[command(
-    next_help_heading = "Destination credentials (for the destination registry only; used once)"
-)]
-pub(crate) struct ToCredentialArgs {
-    /// The user name for the destination registry.
-    #[arg(
-        long = "to-username",
-        id = "to_username",
-        value_name = "USERNAME",
-        conflicts_with = "azure"
-    )]
-    pub(crate) username: Option<String>,
-    /// The password for the destination registry (prefer --to-password-stdin).
-    #[arg(
-        long = "to-password",
-        id = "to_password",
-        value_name = "PASSWORD",
-        value_parser = secret,
-        conflicts_with_all = ["to_password_stdin", "to_identity_token", "azure"]
-    )]
-    pub(crate) password: Option<Secret>,
-    /// Read the destination registry's password from stdin (its first line).
-    #[arg(
-        long = "to-password-stdin",
-        id = "to_password_stdin",
-        conflicts_with_all = ["to_identity_token", "azure"]
-    )]
-    pub(crate) password_stdin: bool,
-    /// An identity (refresh) token for the destination registry.
-    #[arg(
-        long = "to-identity-token",
-        id = "to_identity_token",
-        value_name = "TOKEN",
-        value_parser = secret,
-        conflicts_with = "azure"
-    )]
-    pub(crate) identity_token: Option<Secret>,
-}
-
-impl From<&FromCredentialArgs> for CredentialArgs {
-    fn from(side: &FromCredentialArgs) -> CredentialArgs {
-        CredentialArgs {
-            username: side.username.clone(),
-            password: side.password.clone(),
-            password_stdin: side.password_stdin,
-            identity_token: side.identity_token.clone(),
-            identity_token_stdin: false,
+/// A credential flag set for one side of `copy` (ORAS's `--from-*`, `--to-*`): `$prefix`
+/// names the flags (`from` gives `--from-username`), `$whose` the registry in the help.
+macro_rules! side_credential_args {
+    ($(#[$meta:meta])* $name:ident, $prefix:literal, $whose:literal, $heading:literal) => {
+        $(#[$meta])*
+        #[derive(Debug, Args, Clone, Default)]
+        #[command(next_help_heading = $heading)]
+        pub(crate) struct $name {
+            #[arg(
+                long = concat!($prefix, "-username"),
+                id = concat!($prefix, "_username"),
+                value_name = "USERNAME",
+                help = concat!("The user name for the ", $whose, " registry"),
+                conflicts_with = "azure"
+            )]
+            pub(crate) username: Option<String>,
+            #[arg(
+                long = concat!($prefix, "-password"),
+                id = concat!($prefix, "_password"),
+                value_name = "PASSWORD",
+                value_parser = secret,
+                help = concat!(
+                    "The password for the ", $whose, " registry (prefer --", $prefix,
+                    "-password-stdin)"
+                ),
+                conflicts_with_all = [
+                    concat!($prefix, "_password_stdin"),
+                    concat!($prefix, "_identity_token"),
+                    "azure",
+                ]
+            )]
+            pub(crate) password: Option<Secret>,
+            #[arg(
+                long = concat!($prefix, "-password-stdin"),
+                id = concat!($prefix, "_password_stdin"),
+                help = concat!("Read the ", $whose, " registry's password from stdin (its first line)"),
+                conflicts_with_all = [concat!($prefix, "_identity_token"), "azure"]
+            )]
+            pub(crate) password_stdin: bool,
+            #[arg(
+                long = concat!($prefix, "-identity-token"),
+                id = concat!($prefix, "_identity_token"),
+                value_name = "TOKEN",
+                value_parser = secret,
+                help = concat!("An identity (refresh) token for the ", $whose, " registry"),
+                conflicts_with = "azure"
+            )]
+            pub(crate) identity_token: Option<Secret>,
         }
-    }
+
+        impl From<&$name> for CredentialArgs {
+            fn from(side: &$name) -> CredentialArgs {
+                CredentialArgs {
+                    username: side.username.clone(),
+                    password: side.password.clone(),
+                    password_stdin: side.password_stdin,
+                    identity_token: side.identity_token.clone(),
+                    identity_token_stdin: false,
+                }
+            }
+        }
+    };
 }
 
-impl From<&ToCredentialArgs> for CredentialArgs {
-    fn from(side: &ToCredentialArgs) -> CredentialArgs {
-        CredentialArgs {
-            username: side.username.clone(),
-            password: side.password.clone(),
-            password_stdin: side.password_stdin,
-            identity_token: side.identity_token.clone(),
-            identity_token_stdin: false,
-        }
-    }
-}
+side_credential_args!(
+    /// `copy`'s credential for its source registry alone; it wins over `-u/-p` there.
+    FromCredentialArgs,
+    "from",
+    "source",
+    "Source credentials (for the source registry only; used once)"
+);
+
+side_credential_args!(
+    /// `copy`'s credential for its destination registry alone; it wins over `-u/-p` there.
+    ToCredentialArgs,
+    "to",
+    "destination",
+    "Destination credentials (for the destination registry only; used once)"
+);
 
 /// A secret argument, kept out of `Debug` output.
 #[allow(clippy::unnecessary_wraps)] // clap's value parsers return a Result

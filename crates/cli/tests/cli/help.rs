@@ -88,62 +88,32 @@ fn copy_side_credentials_are_checked_before_any_request() {
     let home = Home::new();
     // Nothing listens on these ports: a usage error is found before any connection.
     let (from, to) = ("127.0.0.1:9/team/app:v1", "127.0.0.1:10/mirror/app:v1");
-    let usage = |args: &[&str]| {
-        let run = home.run(&[&["copy", from, to, "--output", "json"][..], args].concat());
+    // `orca copy SOURCE DESTINATION ARGS…`: a usage error; what it printed.
+    let usage = |source: &str, destination: &str, args: &str| {
+        let mut all = vec!["copy", source, destination, "--output", "json"];
+        all.extend(args.split_whitespace());
+        let run = home.run(&all);
         run.fails_with(2, "InvalidArgument");
         run.stdout
     };
-    let half = usage(&["--to-username", "bob"]);
+    let half = usage(from, to, "--to-username bob");
     assert!(half.contains("--to-password"), "{half}");
-    let half = usage(&["--from-password", "alice-pass"]);
+    let half = usage(from, to, "--from-password alice-pass");
     assert!(half.contains("--from-username"), "{half}");
-    let two = usage(&[
-        "-u",
-        "alice",
-        "--password-stdin",
-        "--to-username",
-        "bob",
-        "--to-password-stdin",
-    ]);
-    assert!(two.contains("one credential"), "{two}");
-    let one_registry = home.run(&[
-        "copy",
+    let two = usage(
         from,
-        "127.0.0.1:9/other/app:v1",
-        "--from-username",
-        "alice",
-        "--from-password",
-        "a",
-        "--to-username",
-        "bob",
-        "--to-password",
-        "b",
-        "--output",
-        "json",
-    ]);
-    one_registry.fails_with(2, "InvalidArgument");
-    assert!(
-        one_registry.stdout.contains("both on 127.0.0.1:9"),
-        "{}",
-        one_registry.stdout
-    );
-    let no_registry = home.run(&[
-        "copy",
-        "team/app:v1",
         to,
-        "--from-username",
-        "alice",
-        "--from-password",
-        "a",
-        "--output",
-        "json",
-    ]);
-    no_registry.fails_with(2, "InvalidArgument");
-    assert!(
-        no_registry.stdout.contains("names no registry"),
-        "{}",
-        no_registry.stdout
+        "-u alice --password-stdin --to-username bob --to-password-stdin",
     );
+    assert!(two.contains("one credential"), "{two}");
+    let both = "--from-username alice --from-password a --to-username bob --to-password b";
+    let one_registry = usage(from, "127.0.0.1:9/other/app:v1", both);
+    assert!(
+        one_registry.contains("both on 127.0.0.1:9"),
+        "{one_registry}"
+    );
+    let no_registry = usage("team/app:v1", to, "--from-username alice --from-password a");
+    assert!(no_registry.contains("names no registry"), "{no_registry}");
     let azure = home.run(&["copy", from, to, "--to-username", "bob", "--azure"]);
     assert_eq!(azure.code, 2, "{}", azure.stderr);
 }
