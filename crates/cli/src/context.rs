@@ -50,7 +50,7 @@ impl GivenCredentials {
     fn for_registry(&self, registry: &str) -> Option<&Credential> {
         self.by_registry
             .iter()
-            .find(|(r, _)| r == registry)
+            .find(|(r, _)| r.eq_ignore_ascii_case(registry))
             .map(|(_, c)| c)
             .or(self.all.as_ref())
     }

@@ -180,7 +180,11 @@ fn given_credentials(command: &Command) -> Result<GivenCredentials, Failure> {
                 "--{prefix}-*: the {side} {reference:?} names no registry (host[:port]/repository)"
             ))
         })?;
-        if by_registry.iter().any(|(r, _)| *r == registry) {
+        // Registry names are compared as the credential store keys them: case-insensitively.
+        if by_registry
+            .iter()
+            .any(|(r, _)| r.eq_ignore_ascii_case(&registry))
+        {
             return Err(Failure::usage(format!(
                 "source and destination are both on {registry}, where one credential serves \
                  both: give it once (-u/-p, or --from-* alone)"

@@ -112,6 +112,9 @@ fn copy_side_credentials_are_checked_before_any_request() {
         one_registry.contains("both on 127.0.0.1:9"),
         "{one_registry}"
     );
+    // Host names that differ only in case name the same registry.
+    let cased = usage("Registry.Example:9/a:1", "registry.example:9/b:1", both);
+    assert!(cased.contains("both on"), "{cased}");
     let no_registry = usage("team/app:v1", to, "--from-username alice --from-password a");
     assert!(no_registry.contains("names no registry"), "{no_registry}");
     let azure = home.run(&["copy", from, to, "--to-username", "bob", "--azure"]);
